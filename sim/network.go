@@ -1,0 +1,295 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Config describes the lab network. The zero value works: loopback only, a
+// 20,000-event trace, no pcap.
+type Config struct {
+	TraceCapacity int           // events kept in memory; default 20000
+	Pcap          io.Writer     // where every delivered packet is written; nil for none
+	StreamIdle    time.Duration // an RTP stream with no packet for this long is reported stopped; default 1s
+	// AllowNonLoopback lets nodes bind outside 127.0.0.0/8 (split mode). Off by
+	// default: nothing in the lab listens beyond loopback unless a user asks.
+	AllowNonLoopback bool
+}
+
+// Network is the lab world: the nodes, their sockets, the clock, the trace
+// and the pcap. Every socket of the lab comes from here, so every datagram and
+// every TCP byte passes through one place.
+type Network struct {
+	cfg   Config
+	start time.Time
+	trace *Trace
+	pcap  *PcapWriter
+
+	mu        sync.RWMutex
+	nodes     map[string]*Node
+	byAddr    map[netip.Addr]*Node
+	labels    map[netip.AddrPort]string // extra names for ports, e.g. "recorder tx"
+	listeners map[netip.AddrPort]Proto  // TCP listeners and the protocol they serve
+	bound     map[netip.AddrPort]bool   // every address a lab socket holds
+
+	streams streamTable
+	stop    chan struct{}
+	done    sync.WaitGroup
+	closed  bool
+}
+
+// NewNetwork starts a lab network.
+func NewNetwork(cfg Config) (*Network, error) {
+	if cfg.TraceCapacity == 0 {
+		cfg.TraceCapacity = 20000
+	}
+	if cfg.StreamIdle == 0 {
+		cfg.StreamIdle = time.Second
+	}
+	n := &Network{
+		cfg:       cfg,
+		start:     time.Now(),
+		trace:     NewTrace(cfg.TraceCapacity),
+		nodes:     map[string]*Node{},
+		byAddr:    map[netip.Addr]*Node{},
+		labels:    map[netip.AddrPort]string{},
+		listeners: map[netip.AddrPort]Proto{},
+		bound:     map[netip.AddrPort]bool{},
+		stop:      make(chan struct{}),
+	}
+	n.streams.init()
+	if cfg.Pcap != nil {
+		p, err := NewPcapWriter(cfg.Pcap)
+		if err != nil {
+			return nil, fmt.Errorf("sim: pcap: %w", err)
+		}
+		n.pcap = p
+	}
+	n.done.Add(1)
+	go n.sweepStreams()
+	return n, nil
+}
+
+// Trace is the lab's event bus.
+func (n *Network) Trace() *Trace { return n.trace }
+
+// Now is the lab clock: time since the network started.
+func (n *Network) Now() time.Duration { return time.Since(n.start) }
+
+// Epoch is the wall time at which the lab clock reads zero.
+func (n *Network) Epoch() time.Time { return n.start }
+
+// Close stops the lab: every node's sockets close, open streams are reported
+// stopped, the pcap is flushed and the trace closed.
+func (n *Network) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	nodes := make([]*Node, 0, len(n.nodes))
+	for _, nd := range n.nodes {
+		nodes = append(nodes, nd)
+	}
+	n.mu.Unlock()
+	for _, nd := range nodes {
+		nd.CloseSockets()
+	}
+	close(n.stop)
+	n.done.Wait()
+	n.streams.stopAll(n)
+	err := n.pcap.Close()
+	n.trace.Close()
+	return err
+}
+
+// AddNode registers a node by name on its own address.
+func (n *Network) AddNode(name string, ip netip.Addr) (*Node, error) {
+	if !ip.Is4() {
+		return nil, fmt.Errorf("sim: node %s: address %s is not IPv4", name, ip)
+	}
+	if !ip.IsLoopback() && !n.cfg.AllowNonLoopback {
+		return nil, fmt.Errorf("sim: node %s: address %s is outside 127.0.0.0/8 (split mode is off)", name, ip)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.nodes[name]; ok {
+		return nil, fmt.Errorf("sim: node name %q is taken", name)
+	}
+	if o, ok := n.byAddr[ip]; ok {
+		return nil, fmt.Errorf("sim: node %s: address %s already belongs to %s", name, ip, o.name)
+	}
+	nd := &Node{net: n, name: name, ip: ip, socks: map[io.Closer]struct{}{}}
+	n.nodes[name] = nd
+	n.byAddr[ip] = nd
+	return nd, nil
+}
+
+// Node returns a node by name.
+func (n *Network) Node(name string) (*Node, bool) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	nd, ok := n.nodes[name]
+	return nd, ok
+}
+
+// Label gives a port its own name in the trace, e.g. "recorder tx".
+func (n *Network) Label(ap netip.AddrPort, label string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if label == "" {
+		delete(n.labels, ap)
+		return
+	}
+	n.labels[ap] = label
+}
+
+// NameOf returns the node name of an address, or the address itself.
+func (n *Network) NameOf(ip netip.Addr) string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if nd, ok := n.byAddr[ip]; ok {
+		return nd.name
+	}
+	return ip.String()
+}
+
+func (n *Network) portName(ap netip.AddrPort) string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if l, ok := n.labels[ap]; ok {
+		return l
+	}
+	if nd, ok := n.byAddr[ap.Addr()]; ok {
+		return nd.name
+	}
+	return ap.String()
+}
+
+// isLab reports whether a lab socket holds ap, i.e. the packet's other end
+// is traced too.
+func (n *Network) isLab(ap netip.AddrPort) bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.bound[ap]
+}
+
+// Note publishes a node's state change in words.
+func (n *Network) Note(node, format string, args ...any) {
+	n.trace.Publish(Event{At: n.Now(), Kind: KindNote, Proto: ProtoLab, From: node, Summary: fmt.Sprintf(format, args...)})
+}
+
+// Errorf publishes a problem a node met (malformed input, a failed action).
+// The node goes on; the trace counts it.
+func (n *Network) Errorf(node string, src netip.AddrPort, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if src.IsValid() {
+		msg = fmt.Sprintf("from %s: %s", src, msg)
+	}
+	n.trace.Publish(Event{At: n.Now(), Kind: KindError, Proto: ProtoLab, From: node, Src: src, Summary: msg})
+}
+
+// packet is called for every datagram or TCP segment a lab socket sends (and
+// for those it receives from outside the lab).
+func (n *Network) packet(proto Proto, src, dst netip.AddrPort, b []byte) {
+	if proto == ProtoRTP {
+		n.streams.count(n, src, dst)
+		return
+	}
+	summaries := summarize(proto, b)
+	if len(summaries) == 0 {
+		return
+	}
+	from, to := n.portName(src), n.portName(dst)
+	now := n.Now()
+	for _, s := range summaries {
+		n.trace.Publish(Event{At: now, Kind: KindMessage, Proto: proto, Src: src, Dst: dst, From: from, To: to,
+			Summary: s, Bytes: append([]byte(nil), b...)})
+	}
+}
+
+func (n *Network) register(ap netip.AddrPort) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return errors.New("sim: network is closed")
+	}
+	n.bound[ap] = true
+	return nil
+}
+
+func (n *Network) unregister(ap netip.AddrPort) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.bound, ap)
+	delete(n.listeners, ap)
+}
+
+// Node is one host of the lab: a name and its own loopback address. Its
+// sockets come from its methods and are traced.
+type Node struct {
+	net  *Network
+	name string
+	ip   netip.Addr
+
+	mu    sync.Mutex
+	socks map[io.Closer]struct{}
+}
+
+func (nd *Node) Name() string            { return nd.name }
+func (nd *Node) Addr() netip.Addr        { return nd.ip }
+func (nd *Node) Network() *Network       { return nd.net }
+func (nd *Node) String() string          { return nd.name + "@" + nd.ip.String() }
+func (nd *Node) Note(f string, a ...any) { nd.net.Note(nd.name, f, a...) }
+
+// AddrPort is the node's address with a port.
+func (nd *Node) AddrPort(port uint16) netip.AddrPort { return netip.AddrPortFrom(nd.ip, port) }
+
+func (nd *Node) track(c io.Closer) {
+	nd.mu.Lock()
+	nd.socks[c] = struct{}{}
+	nd.mu.Unlock()
+}
+
+func (nd *Node) untrack(c io.Closer) {
+	nd.mu.Lock()
+	delete(nd.socks, c)
+	nd.mu.Unlock()
+}
+
+// CloseSockets closes every socket the node holds: what a power cut or a
+// process restart does to a host.
+func (nd *Node) CloseSockets() {
+	nd.mu.Lock()
+	socks := make([]io.Closer, 0, len(nd.socks))
+	for c := range nd.socks {
+		socks = append(socks, c)
+	}
+	nd.mu.Unlock()
+	for _, c := range socks {
+		c.Close()
+	}
+}
+
+// ListenPacket opens a traced UDP socket on the node's address. Port 0 picks
+// a free one.
+func (nd *Node) ListenPacket(port uint16) (*PacketConn, error) {
+	uc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(nd.AddrPort(port)))
+	if err != nil {
+		return nil, fmt.Errorf("sim: %s: listen udp %s: %w", nd.name, nd.AddrPort(port), err)
+	}
+	local := uc.LocalAddr().(*net.UDPAddr).AddrPort()
+	if err := nd.net.register(local); err != nil {
+		uc.Close()
+		return nil, err
+	}
+	pc := &PacketConn{conn: uc, node: nd, local: local}
+	nd.track(pc)
+	return pc, nil
+}

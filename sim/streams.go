@@ -1,0 +1,120 @@
+package sim
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The trace keeps RTP as streams, never per packet: a start event on the
+// first packet, a stop event with the count when the stream goes quiet or its
+// socket closes. Memory is one entry per live stream.
+
+type streamKey struct{ src, dst netip.AddrPort }
+
+type stream struct {
+	packets atomic.Uint64
+	last    atomic.Int64 // lab clock, ns
+	started time.Duration
+}
+
+type streamTable struct {
+	mu sync.RWMutex
+	m  map[streamKey]*stream
+}
+
+func (t *streamTable) init() { t.m = map[streamKey]*stream{} }
+
+// count is on the RTP hot path: a read-locked lookup and two atomics.
+func (t *streamTable) count(n *Network, src, dst netip.AddrPort) {
+	now := n.Now()
+	k := streamKey{src, dst}
+	t.mu.RLock()
+	s := t.m[k]
+	t.mu.RUnlock()
+	if s == nil {
+		t.mu.Lock()
+		if s = t.m[k]; s == nil {
+			s = &stream{started: now}
+			t.m[k] = s
+			t.mu.Unlock()
+			n.trace.Publish(Event{At: now, Kind: KindStreamStart, Proto: ProtoRTP, Src: src, Dst: dst,
+				From: n.portName(src), To: n.portName(dst), Packets: 1,
+				Summary: fmt.Sprintf("RTP stream %s → %s started", src, n.portName(dst))})
+		} else {
+			t.mu.Unlock()
+		}
+	}
+	s.packets.Add(1)
+	s.last.Store(int64(now))
+}
+
+func (t *streamTable) stop(n *Network, k streamKey, s *stream, why string) {
+	p := s.packets.Load()
+	n.trace.Publish(Event{At: n.Now(), Kind: KindStreamStop, Proto: ProtoRTP, Src: k.src, Dst: k.dst,
+		From: n.portName(k.src), To: n.portName(k.dst), Packets: p,
+		Summary: fmt.Sprintf("RTP stream %s → %s stopped (%s), %d packets", k.src, n.portName(k.dst), why, p)})
+}
+
+// sweep reports streams idle for longer than idle.
+func (t *streamTable) sweep(n *Network, idle time.Duration) {
+	now := n.Now()
+	var gone []streamKey
+	var goneS []*stream
+	t.mu.Lock()
+	for k, s := range t.m {
+		if now-time.Duration(s.last.Load()) > idle {
+			gone = append(gone, k)
+			goneS = append(goneS, s)
+			delete(t.m, k)
+		}
+	}
+	t.mu.Unlock()
+	for i, k := range gone {
+		t.stop(n, k, goneS[i], "quiet")
+	}
+}
+
+// stopFrom reports the streams whose sender socket closed.
+func (t *streamTable) stopFrom(n *Network, src netip.AddrPort) {
+	t.mu.Lock()
+	var gone []streamKey
+	var goneS []*stream
+	for k, s := range t.m {
+		if k.src == src {
+			gone = append(gone, k)
+			goneS = append(goneS, s)
+			delete(t.m, k)
+		}
+	}
+	t.mu.Unlock()
+	for i, k := range gone {
+		t.stop(n, k, goneS[i], "socket closed")
+	}
+}
+
+func (t *streamTable) stopAll(n *Network) {
+	t.mu.Lock()
+	m := t.m
+	t.m = map[streamKey]*stream{}
+	t.mu.Unlock()
+	for k, s := range m {
+		t.stop(n, k, s, "lab stopped")
+	}
+}
+
+func (n *Network) sweepStreams() {
+	defer n.done.Done()
+	tick := time.NewTicker(n.cfg.StreamIdle / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-tick.C:
+			n.streams.sweep(n, n.cfg.StreamIdle)
+		}
+	}
+}

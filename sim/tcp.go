@@ -1,0 +1,155 @@
+package sim
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Listener is a traced TCP listener of a lab node; the connections it accepts
+// are traced Conns.
+type Listener struct {
+	l     *net.TCPListener
+	node  *Node
+	local netip.AddrPort
+	proto Proto
+	once  sync.Once
+}
+
+var _ net.Listener = (*Listener)(nil)
+
+// Listen opens a traced TCP listener serving proto (CSTA, HTTP) on the node.
+func (nd *Node) Listen(port uint16, proto Proto) (*Listener, error) {
+	tl, err := net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(nd.AddrPort(port)))
+	if err != nil {
+		return nil, fmt.Errorf("sim: %s: listen tcp %s: %w", nd.name, nd.AddrPort(port), err)
+	}
+	local := tl.Addr().(*net.TCPAddr).AddrPort()
+	if err := nd.net.register(local); err != nil {
+		tl.Close()
+		return nil, err
+	}
+	nd.net.mu.Lock()
+	nd.net.listeners[local] = proto
+	nd.net.mu.Unlock()
+	l := &Listener{l: tl, node: nd, local: local, proto: proto}
+	nd.track(l)
+	return l, nil
+}
+
+// Accept waits for the next connection.
+func (l *Listener) Accept() (net.Conn, error) {
+	tc, err := l.l.AcceptTCP()
+	if err != nil {
+		return nil, err
+	}
+	remote := tc.RemoteAddr().(*net.TCPAddr).AddrPort()
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	c := newConn(l.node, tc, l.local, remote, l.proto)
+	n := l.node.net
+	if c.external {
+		n.pcap.TCPOpen(n.start.Add(n.Now()), remote, l.local)
+	}
+	return c, nil
+}
+
+func (l *Listener) Close() error {
+	var err error
+	l.once.Do(func() {
+		l.node.net.unregister(l.local)
+		l.node.untrack(l)
+		err = l.l.Close()
+	})
+	return err
+}
+
+func (l *Listener) Addr() net.Addr { return l.l.Addr() }
+
+// Dial opens a traced TCP connection from the node to raddr.
+func (nd *Node) Dial(raddr netip.AddrPort) (*Conn, error) {
+	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(nd.AddrPort(0)), Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp4", raddr.String())
+	if err != nil {
+		return nil, fmt.Errorf("sim: %s: dial %s: %w", nd.name, raddr, err)
+	}
+	tc := c.(*net.TCPConn)
+	local := tc.LocalAddr().(*net.TCPAddr).AddrPort()
+	n := nd.net
+	if err := n.register(local); err != nil {
+		tc.Close()
+		return nil, err
+	}
+	n.mu.RLock()
+	proto, ok := n.listeners[raddr]
+	n.mu.RUnlock()
+	if !ok {
+		proto = ProtoOther
+	}
+	n.pcap.TCPOpen(n.start.Add(n.Now()), local, raddr)
+	conn := newConn(nd, tc, local, raddr, proto)
+	conn.registered = true
+	return conn, nil
+}
+
+// Conn is a traced TCP connection. Each Write is traced as one message (the
+// CSTA codec writes one frame per Write) and written to the pcap as TCP
+// segments of a synthesised stream.
+type Conn struct {
+	c          *net.TCPConn
+	node       *Node
+	local      netip.AddrPort
+	remote     netip.AddrPort
+	proto      Proto
+	external   bool // the peer is not a lab socket: trace what we read too
+	registered bool
+	once       sync.Once
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+func newConn(nd *Node, tc *net.TCPConn, local, remote netip.AddrPort, proto Proto) *Conn {
+	c := &Conn{c: tc, node: nd, local: local, remote: remote, proto: proto, external: !nd.net.isLab(remote)}
+	nd.track(c)
+	return c
+}
+
+func (c *Conn) Write(b []byte) (int, error) {
+	n := c.node.net
+	n.packet(c.proto, c.local, c.remote, b)
+	n.pcap.TCPData(n.start.Add(n.Now()), c.local, c.remote, b)
+	return c.c.Write(b)
+}
+
+func (c *Conn) Read(b []byte) (int, error) {
+	k, err := c.c.Read(b)
+	if k > 0 && c.external {
+		n := c.node.net
+		n.packet(c.proto, c.remote, c.local, b[:k])
+		n.pcap.TCPData(n.start.Add(n.Now()), c.remote, c.local, b[:k])
+	}
+	return k, err
+}
+
+// Close closes the connection (FIN in the pcap).
+func (c *Conn) Close() error {
+	var err error
+	c.once.Do(func() {
+		n := c.node.net
+		n.pcap.TCPClose(n.start.Add(n.Now()), c.local, c.remote)
+		if c.registered {
+			n.unregister(c.local)
+		}
+		c.node.untrack(c)
+		err = c.c.Close()
+	})
+	return err
+}
+
+func (c *Conn) LocalAddr() net.Addr                { return c.c.LocalAddr() }
+func (c *Conn) RemoteAddr() net.Addr               { return c.c.RemoteAddr() }
+func (c *Conn) RemoteAddrPort() netip.AddrPort     { return c.remote }
+func (c *Conn) SetDeadline(t time.Time) error      { return c.c.SetDeadline(t) }
+func (c *Conn) SetReadDeadline(t time.Time) error  { return c.c.SetReadDeadline(t) }
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.c.SetWriteDeadline(t) }

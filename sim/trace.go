@@ -1,0 +1,277 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Proto is the protocol of a traced message.
+type Proto uint8
+
+const (
+	ProtoOther Proto = iota
+	ProtoSIP
+	ProtoRTP
+	ProtoCSTA
+	ProtoHTTP
+	ProtoLab // not a packet: a state change or narration from a node
+)
+
+var protoNames = [...]string{"OTHER", "SIP", "RTP", "CSTA", "HTTP", "LAB"}
+
+func (p Proto) String() string {
+	if int(p) < len(protoNames) {
+		return protoNames[p]
+	}
+	return fmt.Sprintf("proto(%d)", p)
+}
+
+// ParseProto turns a protocol name (any case) into a Proto.
+func ParseProto(s string) (Proto, error) {
+	for i, n := range protoNames {
+		if strings.EqualFold(s, n) {
+			return Proto(i), nil
+		}
+	}
+	return 0, fmt.Errorf("sim: unknown protocol %q; valid: %s", s, strings.Join(protoNames[:], ", "))
+}
+
+// Kind says what an Event is.
+type Kind uint8
+
+const (
+	KindMessage     Kind = iota // a signalling message (SIP, CSTA, HTTP) was sent
+	KindStreamStart             // the first RTP packet of a stream
+	KindStreamStop              // an RTP stream went quiet or its socket closed
+	KindNote                    // a node's state change, in words
+	KindError                   // malformed input or a failed action; the node goes on
+	KindDropped                 // a packet the network impairment dropped
+)
+
+var kindNames = [...]string{"message", "stream-start", "stream-stop", "note", "error", "dropped"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", k)
+}
+
+// Event is one line of the lab's trace.
+type Event struct {
+	Seq     uint64
+	At      time.Duration // since the lab started, from the lab clock
+	Kind    Kind
+	Proto   Proto
+	Src     netip.AddrPort // zero for notes
+	Dst     netip.AddrPort
+	From    string // node names; "" when unknown
+	To      string
+	Summary string
+	Bytes   []byte // the message as sent (signalling only; RTP is never kept per packet)
+	Packets uint64 // RTP: packets in the stream so far (stream-stop: all of them)
+}
+
+// String is the one-line form printed by `reclab run` and written to trace.txt.
+func (e Event) String() string {
+	at := fmt.Sprintf("%8.3f", e.At.Seconds())
+	switch e.Kind {
+	case KindNote:
+		return fmt.Sprintf("%s  %-9s %-5s %s", at, e.From, "", e.Summary)
+	case KindError:
+		return fmt.Sprintf("%s  %-9s %-5s ERROR %s", at, e.From, "", e.Summary)
+	}
+	mark := ""
+	if e.Kind == KindDropped {
+		mark = "DROPPED "
+	}
+	return fmt.Sprintf("%s  %-9s → %-9s %-5s %s%s", at, e.From, e.To, e.Proto, mark, e.Summary)
+}
+
+// Subscription receives trace events on C. A non-blocking subscription that
+// falls behind loses events; Lost says how many.
+type Subscription struct {
+	C        chan Event
+	blocking bool
+	lost     uint64
+	trace    *Trace
+}
+
+// Lost is the number of events this subscriber missed because it was slow.
+func (s *Subscription) Lost() uint64 {
+	s.trace.mu.Lock()
+	defer s.trace.mu.Unlock()
+	return s.lost
+}
+
+// Close stops delivery and closes C.
+func (s *Subscription) Close() { s.trace.unsubscribe(s) }
+
+// Trace is the lab's event bus: a bounded ring of recent events and a fan-out
+// to subscribers. Slow non-blocking subscribers are counted and skipped, as in
+// hashicorp/raft's observers, so the lab never waits for a display.
+type Trace struct {
+	mu       sync.Mutex
+	ring     []Event
+	next     uint64 // sequence number of the next event
+	subs     []*Subscription
+	closed   bool
+	counts   map[Kind]uint64
+	watchers []*Watch
+}
+
+// Watch waits for the first event that matches: set it up before the action
+// whose outcome it waits for, so nothing can slip past.
+type Watch struct {
+	match func(Event) bool
+	left  int
+	C     chan Event // receives the n-th matching event once
+	trace *Trace
+}
+
+// Watch registers a predicate checked on every event as it is published.
+func (t *Trace) Watch(match func(Event) bool) *Watch { return t.WatchN(1, match) }
+
+// WatchN fires on the n-th matching event.
+func (t *Trace) WatchN(n int, match func(Event) bool) *Watch {
+	w := &Watch{match: match, left: n, C: make(chan Event, 1), trace: t}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.watchers = append(t.watchers, w)
+	return w
+}
+
+// Wait returns the matching event, or an error when ctx ends first.
+func (w *Watch) Wait(ctx context.Context) (Event, error) {
+	defer w.Cancel()
+	select {
+	case e := <-w.C:
+		return e, nil
+	case <-ctx.Done():
+		return Event{}, ctx.Err()
+	}
+}
+
+// Cancel forgets the watch.
+func (w *Watch) Cancel() {
+	t := w.trace
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, x := range t.watchers {
+		if x == w {
+			t.watchers = append(t.watchers[:i], t.watchers[i+1:]...)
+			return
+		}
+	}
+}
+
+// NewTrace makes a trace that keeps the last capacity events.
+func NewTrace(capacity int) *Trace {
+	if capacity <= 0 {
+		capacity = 1
+	}
+	return &Trace{ring: make([]Event, 0, capacity), counts: map[Kind]uint64{}}
+}
+
+// Publish stamps e with its sequence number and hands it to every subscriber.
+func (t *Trace) Publish(e Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	e.Seq = t.next
+	t.next++
+	t.counts[e.Kind]++
+	if len(t.ring) < cap(t.ring) {
+		t.ring = append(t.ring, e)
+	} else {
+		t.ring[e.Seq%uint64(cap(t.ring))] = e
+	}
+	for i := 0; i < len(t.watchers); i++ {
+		if w := t.watchers[i]; w.match(e) {
+			if w.left--; w.left > 0 {
+				continue
+			}
+			w.C <- e
+			t.watchers = append(t.watchers[:i], t.watchers[i+1:]...)
+			i--
+		}
+	}
+	for _, s := range t.subs {
+		if s.blocking {
+			s.C <- e
+			continue
+		}
+		select {
+		case s.C <- e:
+		default:
+			s.lost++
+		}
+	}
+}
+
+// Subscribe returns a subscription with a buffer of size events. A blocking
+// subscriber is never skipped; use it only for consumers that keep up (a file).
+func (t *Trace) Subscribe(size int, blocking bool) *Subscription {
+	s := &Subscription{C: make(chan Event, size), blocking: blocking, trace: t}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		close(s.C)
+		return s
+	}
+	t.subs = append(t.subs, s)
+	return s
+}
+
+func (t *Trace) unsubscribe(s *Subscription) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, x := range t.subs {
+		if x == s {
+			t.subs = append(t.subs[:i], t.subs[i+1:]...)
+			close(s.C)
+			return
+		}
+	}
+}
+
+// Recent returns the events still in the ring, oldest first.
+func (t *Trace) Recent() []Event {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := len(t.ring)
+	out := make([]Event, 0, n)
+	if n < cap(t.ring) {
+		return append(out, t.ring...)
+	}
+	start := t.next % uint64(n)
+	out = append(out, t.ring[start:]...)
+	return append(out, t.ring[:start]...)
+}
+
+// Count returns how many events of a kind were published.
+func (t *Trace) Count(k Kind) uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.counts[k]
+}
+
+// Close closes every subscription; later events are discarded.
+func (t *Trace) Close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	t.closed = true
+	for _, s := range t.subs {
+		close(s.C)
+	}
+	t.subs = nil
+}

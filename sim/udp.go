@@ -1,0 +1,87 @@
+package sim
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// PacketConn is a traced UDP socket of a lab node. It satisfies
+// net.PacketConn, so sipgo's Server.ServeUDP can serve it; every datagram
+// written through it is classified (SIP, RTP, …), traced and written to the
+// pcap before it goes on the real loopback socket. It deliberately does not
+// embed *net.UDPConn: no untraced Write path can leak out.
+type PacketConn struct {
+	conn  *net.UDPConn
+	node  *Node
+	local netip.AddrPort
+
+	closeOnce sync.Once
+}
+
+var _ net.PacketConn = (*PacketConn)(nil)
+
+// WriteTo sends one datagram. addr must be a *net.UDPAddr (as sipgo gives).
+func (c *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, fmt.Errorf("sim: %s: write to %v: not a UDP address", c.node.name, addr)
+	}
+	return c.WriteToAddrPort(b, ua.AddrPort())
+}
+
+// WriteToAddrPort sends one datagram without allocating (the RTP path).
+func (c *PacketConn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
+	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
+	n := c.node.net
+	proto := classifyUDP(b)
+	n.packet(proto, c.local, dst, b)
+	n.pcap.UDP(n.start.Add(n.Now()), c.local, dst, b)
+	return c.conn.WriteToUDPAddrPort(b, dst)
+}
+
+// ReadFrom reads one datagram. Datagrams from outside the lab (a SIPp, a
+// sipsak) are traced here, since no lab socket saw them leave.
+func (c *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	k, src, err := c.ReadFromAddrPort(b)
+	if err != nil {
+		return k, nil, err
+	}
+	return k, net.UDPAddrFromAddrPort(src), nil
+}
+
+// ReadFromAddrPort reads one datagram without allocating (the RTP path).
+func (c *PacketConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	k, src, err := c.conn.ReadFromUDPAddrPort(b)
+	if err != nil {
+		return k, src, err
+	}
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	n := c.node.net
+	if !n.isLab(src) {
+		n.packet(classifyUDP(b[:k]), src, c.local, b[:k])
+		n.pcap.UDP(n.start.Add(n.Now()), src, c.local, b[:k])
+	}
+	return k, src, nil
+}
+
+// Close closes the socket; the node forgets it.
+func (c *PacketConn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		c.node.net.unregister(c.local)
+		c.node.untrack(c)
+		c.node.net.streams.stopFrom(c.node.net, c.local)
+		err = c.conn.Close()
+	})
+	return err
+}
+
+func (c *PacketConn) LocalAddr() net.Addr                { return c.conn.LocalAddr() }
+func (c *PacketConn) LocalAddrPort() netip.AddrPort      { return c.local }
+func (c *PacketConn) SetDeadline(t time.Time) error      { return c.conn.SetDeadline(t) }
+func (c *PacketConn) SetReadDeadline(t time.Time) error  { return c.conn.SetReadDeadline(t) }
+func (c *PacketConn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
+func (c *PacketConn) Node() *Node                        { return c.node }
