@@ -169,3 +169,47 @@ func TestTraceBounded(t *testing.T) {
 		t.Fatalf("slow subscriber lost %d, want 99", slow.Lost())
 	}
 }
+
+// TestMalformedSIPIsNamed: garbage to a SIP stack becomes an error event that
+// names the node and the sender, and the stack keeps serving.
+func TestMalformedSIPIsNamed(t *testing.T) {
+	n := newTestNet(t)
+	a := addNode(t, n, "rogue", "127.20.50.9")
+	b := addNode(t, n, "bob", "127.20.50.10")
+	sb, err := b.StartSIP(5060, "bob", func(s *sipgo.Server) {
+		s.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+			tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	ca, err := a.ListenPacket(5099)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := n.Trace().Watch(func(e Event) bool { return e.Kind == KindError && e.From == "bob" })
+	if _, err := ca.WriteToAddrPort([]byte("INVITE sip:x SIP/2.0\r\nVia: nonsense\r\n\r\n"), sb.Addr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e, err := bad.Wait(ctx)
+	if err != nil {
+		t.Fatal("no error event for a malformed message:", err)
+	}
+	if !strings.Contains(e.Summary, "127.20.50.9:5099") || !strings.Contains(e.Summary, "sip:") {
+		t.Errorf("error event %q does not name the sender and the protocol", e.Summary)
+	}
+	// bob still answers.
+	sa, err := a.StartSIP(5060, "rogue", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sa.Close()
+	res, err := sa.Client.Do(ctx, sip.NewRequest(sip.OPTIONS, sip.Uri{Host: "127.20.50.10", Port: 5060}))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("after bad input: %v %v", res, err)
+	}
+}

@@ -1,10 +1,12 @@
 package sim
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -39,12 +41,14 @@ func (nd *Node) StartSIP(port uint16, userAgent string, setup func(*sipgo.Server
 		return nil, err
 	}
 	addr := conn.LocalAddrPort()
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(userAgent), sipgo.WithUserAgentHostname(nd.ip.String()))
+	logger := slog.New(&sipErrorHandler{node: nd, conn: conn})
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(userAgent), sipgo.WithUserAgentHostname(nd.ip.String()),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(logger)))
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("sim: %s: sip user agent: %w", nd.name, err)
 	}
-	srv, err := sipgo.NewServer(ua)
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(logger))
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("sim: %s: sip server: %w", nd.name, err)
@@ -92,3 +96,42 @@ func (s *SIPStack) Close() error {
 func (s *SIPStack) Contact(user string) *sip.ContactHeader {
 	return &sip.ContactHeader{Address: sip.Uri{User: user, Host: s.Addr.Addr().String(), Port: int(s.Addr.Port())}}
 }
+
+// sipErrorHandler turns what sipgo's transport layer logs at warning level
+// or above (chiefly "failed to parse" on a malformed message) into an error
+// event of the node, so bad input is named and counted, not lost in a log.
+// sipgo reads a UDP listener from one goroutine and logs a parse failure
+// before its next read, so the conn's last source is the sender.
+type sipErrorHandler struct {
+	node  *Node
+	conn  *PacketConn
+	attrs []slog.Attr
+}
+
+func (h *sipErrorHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (h *sipErrorHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString("sip: ")
+	b.WriteString(r.Message)
+	add := func(a slog.Attr) bool {
+		v := a.Value.String()
+		if a.Key == "data" {
+			v = firstLine([]byte(v))
+		}
+		fmt.Fprintf(&b, "; %s: %s", a.Key, v)
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	h.node.net.Errorf(h.node.name, h.conn.lastSource(), "%s", b.String())
+	return nil
+}
+
+func (h *sipErrorHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &sipErrorHandler{node: h.node, conn: h.conn, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+}
+
+func (h *sipErrorHandler) WithGroup(string) slog.Handler { return h }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,6 +20,12 @@ type PacketConn struct {
 	local netip.AddrPort
 
 	closeOnce sync.Once
+	last      atomic.Value // netip.AddrPort of the last datagram read
+}
+
+func (c *PacketConn) lastSource() netip.AddrPort {
+	ap, _ := c.last.Load().(netip.AddrPort)
+	return ap
 }
 
 var _ net.PacketConn = (*PacketConn)(nil)
@@ -59,6 +66,7 @@ func (c *PacketConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 		return k, src, err
 	}
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	c.last.Store(src)
 	n := c.node.net
 	if !n.isLab(src) {
 		n.packet(classifyUDP(b[:k]), src, c.local, b[:k])

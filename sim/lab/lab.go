@@ -1,0 +1,313 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/reclab/reclab/pbx"
+	"github.com/reclab/reclab/pbx/csta"
+	"github.com/reclab/reclab/phones"
+	"github.com/reclab/reclab/recorder"
+	"github.com/reclab/reclab/sim"
+	"github.com/reclab/reclab/sim/media"
+)
+
+func init() {
+	// The trace names CSTA messages with the codec's own summaries.
+	sim.SetSummarizer(sim.ProtoCSTA, csta.SummarizeFrames)
+}
+
+// PhoneSpec is one phone of a topology.
+type PhoneSpec struct {
+	Name   string            // node name, e.g. "7434"; default: the model
+	Ext    string            // extension, e.g. "1001"
+	Model  string            // e.g. "7434", "6867i"
+	Config map[string]string // configuration-file parameters over the lab's defaults
+}
+
+// RecorderSpec configures the recorder node.
+type RecorderSpec struct {
+	Monitored []string // extensions to monitor; default every phone's
+	Mapping   string   // "dynamic" (default) or "static" (spec §3.1)
+	KeepAlive time.Duration
+}
+
+// Topology is a lab: address plan, phones, recorder.
+type Topology struct {
+	PBXAddr        netip.Addr // default 127.20.0.1
+	RecorderAddr   netip.Addr // default 127.20.0.2
+	PhoneBase      netip.Addr // first phone address, default 127.20.1.1
+	Phones         []PhoneSpec
+	Recorder       RecorderSpec
+	RegisterExpiry time.Duration // registration period the phones ask for; default 3600s
+}
+
+// Default is the lab of `reclab run basic-call`: a Mitel 7434 (743x,
+// recording port 7300) and a Mitel 6867i (6800, recording port 5070 from
+// its configuration file), both monitored, dynamic mapping.
+func Default() Topology {
+	return Topology{Phones: []PhoneSpec{
+		{Name: "7434", Ext: "1001", Model: "7434"},
+		{Name: "6867i", Ext: "1002", Model: "6867i", Config: map[string]string{"sip local port": "5070"}},
+	}}
+}
+
+func (t *Topology) defaults() error {
+	if !t.PBXAddr.IsValid() {
+		t.PBXAddr = netip.MustParseAddr("127.20.0.1")
+	}
+	if !t.RecorderAddr.IsValid() {
+		t.RecorderAddr = netip.MustParseAddr("127.20.0.2")
+	}
+	if !t.PhoneBase.IsValid() {
+		t.PhoneBase = netip.MustParseAddr("127.20.1.1")
+	}
+	if t.RegisterExpiry == 0 {
+		t.RegisterExpiry = 3600 * time.Second
+	}
+	if len(t.Phones) == 0 {
+		return errors.New("lab: topology has no phones")
+	}
+	exts := map[string]string{}
+	names := map[string]bool{}
+	for i := range t.Phones {
+		p := &t.Phones[i]
+		if p.Name == "" {
+			p.Name = p.Model
+		}
+		if names[p.Name] {
+			return fmt.Errorf("lab: phone name %q used twice", p.Name)
+		}
+		names[p.Name] = true
+		if o, ok := exts[p.Ext]; ok {
+			return fmt.Errorf("lab: extension %s given to both %s and %s", p.Ext, o, p.Name)
+		}
+		exts[p.Ext] = p.Name
+	}
+	if len(t.Recorder.Monitored) == 0 {
+		for _, p := range t.Phones {
+			t.Recorder.Monitored = append(t.Recorder.Monitored, p.Ext)
+		}
+	}
+	return nil
+}
+
+// Options are the run's outputs.
+type Options struct {
+	OutDir string // recordings/, lab.pcap and config/ go here; required
+	Pcap   bool   // write OutDir/lab.pcap
+}
+
+// Lab is a running lab.
+type Lab struct {
+	Topology Topology
+	Net      *sim.Network
+	PBX      *pbx.PBX
+	Recorder *recorder.Recorder
+	Phones   []*phones.Phone
+	pcap     *os.File
+}
+
+// Phone returns a phone by node name or extension.
+func (l *Lab) Phone(name string) (*phones.Phone, error) {
+	var valid []string
+	for _, p := range l.Phones {
+		if p.Name() == name || p.Ext() == name {
+			return p, nil
+		}
+		valid = append(valid, p.Name())
+	}
+	return nil, fmt.Errorf("lab: no phone %q; phones: %s", name, strings.Join(valid, ", "))
+}
+
+// Build assembles the lab: network, PBX, recorder and phones, each node on
+// its own loopback address. Nothing is started.
+func Build(topo Topology, opt Options) (*Lab, error) {
+	if err := topo.defaults(); err != nil {
+		return nil, err
+	}
+	if opt.OutDir == "" {
+		return nil, errors.New("lab: no output directory")
+	}
+	if err := os.MkdirAll(filepath.Join(opt.OutDir, "config"), 0o755); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	l := &Lab{Topology: topo}
+	cfg := sim.Config{}
+	if opt.Pcap {
+		f, err := os.Create(filepath.Join(opt.OutDir, "lab.pcap"))
+		if err != nil {
+			return nil, fmt.Errorf("lab: %w", err)
+		}
+		l.pcap = f
+		cfg.Pcap = f
+	}
+	n, err := sim.NewNetwork(cfg)
+	if err != nil {
+		l.closeFiles()
+		return nil, err
+	}
+	l.Net = n
+	fail := func(err error) (*Lab, error) {
+		l.Close()
+		return nil, err
+	}
+
+	pbxNode, err := n.AddNode("pbx", topo.PBXAddr)
+	if err != nil {
+		return fail(err)
+	}
+	var exts []string
+	for _, p := range topo.Phones {
+		exts = append(exts, p.Ext)
+	}
+	if l.PBX, err = pbx.New(pbxNode, pbx.Config{Extensions: exts}); err != nil {
+		return fail(err)
+	}
+
+	recNode, err := n.AddNode("recorder", topo.RecorderAddr)
+	if err != nil {
+		return fail(err)
+	}
+	mapping, err := recorder.ParseMapping(topo.Recorder.Mapping)
+	if err != nil {
+		return fail(err)
+	}
+	l.Recorder, err = recorder.New(recNode, recorder.Config{
+		CSTA:      netip.AddrPortFrom(topo.PBXAddr, 8882),
+		Monitored: topo.Recorder.Monitored,
+		Mapping:   mapping,
+		KeepAlive: topo.Recorder.KeepAlive,
+		OutDir:    filepath.Join(opt.OutDir, "recordings"),
+	})
+	if err != nil {
+		return fail(err)
+	}
+
+	ip := topo.PhoneBase
+	for i, ps := range topo.Phones {
+		model, err := phones.LookupModel(ps.Model)
+		if err != nil {
+			return fail(fmt.Errorf("lab: phone %s: %w", ps.Name, err))
+		}
+		node, err := n.AddNode(ps.Name, ip)
+		if err != nil {
+			return fail(err)
+		}
+		text := phoneConfig(ps, ip, topo)
+		src := filepath.Join(opt.OutDir, "config", ps.Name+".cfg")
+		if err := os.WriteFile(src, text, 0o644); err != nil {
+			return fail(fmt.Errorf("lab: %w", err))
+		}
+		pc, err := phones.ParseConfig(src, strings.NewReader(string(text)))
+		if err != nil {
+			return fail(err)
+		}
+		ph, err := phones.New(node, model, pc, phones.Options{
+			PBX:            netip.AddrPortFrom(topo.PBXAddr, 5060),
+			ToneHz:         media.ToneFrequency(i),
+			RegisterExpiry: topo.RegisterExpiry,
+		})
+		if err != nil {
+			return fail(err)
+		}
+		l.Phones = append(l.Phones, ph)
+		ip = ip.Next()
+	}
+	return l, nil
+}
+
+// phoneConfig writes a phone's configuration file in Mitel's text form: the
+// lab's defaults, then the topology's overrides.
+func phoneConfig(ps PhoneSpec, ip netip.Addr, topo Topology) []byte {
+	a := ip.As4()
+	params := [][2]string{
+		{"sip line1 user name", ps.Ext},
+		{"sip line1 display name", ps.Name},
+		{"sip line1 auth name", ps.Ext},
+		{"sip line1 proxy ip", topo.PBXAddr.String()},
+		{"sip line1 proxy port", "5060"},
+		{"sip line1 registrar ip", topo.PBXAddr.String()},
+		{"sip line1 registrar port", "5060"},
+		{"sip registration period", fmt.Sprint(int(topo.RegisterExpiry / time.Second))},
+		{"recording allowed ip", topo.RecorderAddr.String()},
+		{"mac address", fmt.Sprintf("02:00:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3])},
+		{"firmware version", "6.2.0.1010"},
+		{"softkey1 type", "xml"},
+		{"softkey1 label", "Record"},
+		{"softkey1 value", fmt.Sprintf("http://%s:8080/record?page=START&OPN=$$SIPUSERNAME$$", topo.RecorderAddr)},
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s configuration for %s (extension %s), written by reclab\n", ps.Model, ps.Name, ps.Ext)
+	done := map[string]bool{}
+	for _, kv := range params {
+		v := kv[1]
+		if o, ok := ps.Config[kv[0]]; ok {
+			v = o
+			done[kv[0]] = true
+		}
+		fmt.Fprintf(&b, "%s: %s\n", kv[0], v)
+	}
+	for k, v := range ps.Config {
+		if !done[k] {
+			fmt.Fprintf(&b, "%s: %s\n", k, v)
+		}
+	}
+	return []byte(b.String())
+}
+
+// Start brings the PBX and the recorder up, powers the phones on and
+// registers them; it returns when every phone is registered.
+func (l *Lab) Start(ctx context.Context) error {
+	if err := l.PBX.Start(); err != nil {
+		return err
+	}
+	if err := l.Recorder.Start(ctx); err != nil {
+		return err
+	}
+	for _, p := range l.Phones {
+		if err := p.PowerOn(); err != nil {
+			return err
+		}
+	}
+	for _, p := range l.Phones {
+		if err := p.Register(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close stops every node, flushes the pcap and closes the trace.
+func (l *Lab) Close() error {
+	var errs []error
+	if l.Recorder != nil {
+		errs = append(errs, l.Recorder.Close())
+	}
+	for _, p := range l.Phones {
+		p.PowerOff()
+	}
+	if l.PBX != nil {
+		l.PBX.Stop()
+	}
+	if l.Net != nil {
+		errs = append(errs, l.Net.Close())
+	}
+	errs = append(errs, l.closeFiles())
+	return errors.Join(errs...)
+}
+
+func (l *Lab) closeFiles() error {
+	if l.pcap == nil {
+		return nil
+	}
+	err := l.pcap.Close()
+	l.pcap = nil
+	return err
+}
