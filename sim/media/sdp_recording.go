@@ -16,9 +16,9 @@ const (
 	LabelRX = "rx" // what the phone receives: the far end
 )
 
-// DefaultRecordingCodecs is what a recording offer lists when
+// defaultRecordingCodecs is what a recording offer lists when
 // RecordingOffer.Codecs is empty.
-var DefaultRecordingCodecs = []Codec{PCMA, PCMU}
+var defaultRecordingCodecs = []Codec{PCMA, PCMU}
 
 // RecordingOffer is the recorder's offer to a phone: two receive-only
 // streams at the recorder, TX for what the phone sends and RX for what it
@@ -27,7 +27,7 @@ type RecordingOffer struct {
 	SessionID, SessionVersion uint64
 	Origin                    netip.Addr // o= address: the recorder
 	TX, RX                    netip.AddrPort
-	Codecs                    []Codec // empty means DefaultRecordingCodecs
+	Codecs                    []Codec // empty means PCMA, PCMU
 }
 
 // RecordingAnswer is the phone's answer: the ports it sends the forked
@@ -40,7 +40,7 @@ type RecordingAnswer struct {
 
 func (o RecordingOffer) codecs() []Codec {
 	if len(o.Codecs) == 0 {
-		return DefaultRecordingCodecs
+		return defaultRecordingCodecs
 	}
 	return o.Codecs
 }

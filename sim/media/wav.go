@@ -113,7 +113,9 @@ type StereoWAV struct {
 	w         io.WriteSeeker
 	start     int64 // offset of the RIFF header in w
 	ch        [2]wavChannel
-	written   int64 // stereo frames written to w
+	fileStart int64 // sample position of the file's first frame
+	written   int64 // sample position of the next frame to write to w
+	flushed   bool  // some frames are in w: fileStart is final
 	originSet bool  // origin valid (PushAt)
 	origin    int64 // arrival time, in samples, of sample 0
 	err       error // sticky write error
@@ -190,6 +192,9 @@ func (s *StereoWAV) push(ch int, pkt []byte, at int64, haveAt bool) error {
 	if err != nil {
 		return err
 	}
+	if h.PT.Valid() && len(payload) > ReorderWindow {
+		return fmt.Errorf("media: wav: payload of %d samples exceeds the %d-sample reorder window", len(payload), ReorderWindow)
+	}
 	c := &s.ch[ch]
 
 	// Sequence numbers: duplicates, reordering, loss, restarts.
@@ -247,9 +252,6 @@ func (s *StereoWAV) push(ch int, pkt []byte, at int64, haveAt bool) error {
 		return nil
 	}
 	n := int64(len(payload))
-	if n > ReorderWindow {
-		return fmt.Errorf("media: wav: payload of %d samples exceeds the %d-sample reorder window", n, ReorderWindow)
-	}
 	var pos int64
 	if c.anchored {
 		pos = c.anchorPos + int64(int32(h.TS-c.anchorTS))
@@ -262,7 +264,7 @@ func (s *StereoWAV) push(ch int, pkt []byte, at int64, haveAt bool) error {
 			pos = s.place(ch, n, at, haveAt)
 		}
 		c.anchored, c.anchorTS, c.anchorPos = true, h.TS, pos
-	} else if !c.anchored || pos < s.written || pos+n > c.end {
+	} else if !c.anchored || pos+n > c.end || !s.reachable(pos) {
 		c.stats.Late++
 		return nil
 	}
@@ -277,6 +279,20 @@ func (s *StereoWAV) push(ch int, pkt []byte, at int64, haveAt bool) error {
 	c.end = max(c.end, pos+n)
 	c.hasAudio = true
 	return nil
+}
+
+// reachable reports whether an older packet at pos can still be placed.
+// Until the first frame is written the file may grow backwards, within the
+// window: the first packet to arrive need not be the first in time.
+func (s *StereoWAV) reachable(pos int64) bool {
+	if pos >= s.written {
+		return true
+	}
+	if s.flushed || max(s.ch[0].end, s.ch[1].end)-pos > ReorderWindow {
+		return false
+	}
+	s.written, s.fileStart = pos, pos
+	return true
 }
 
 func (s *StereoWAV) maxGapSamples() int64 {
@@ -307,7 +323,7 @@ func (s *StereoWAV) place(ch int, n, at int64, haveAt bool) int64 {
 // flush writes frames up to (not including) sample position upto, as
 // silence where no packet arrived, and clears their ring slots.
 func (s *StereoWAV) flush(upto int64) error {
-	if upto > maxWAVFrames {
+	if upto-s.fileStart > maxWAVFrames {
 		s.err = fmt.Errorf("media: wav: recording of %d samples would overflow the 4 GiB RIFF limit", upto)
 		return s.err
 	}
@@ -325,6 +341,7 @@ func (s *StereoWAV) flush(upto int64) error {
 			return s.err
 		}
 		s.written += k
+		s.flushed = true
 	}
 	return nil
 }
@@ -332,7 +349,7 @@ func (s *StereoWAV) flush(upto int64) error {
 // Samples is the length in samples per channel that the file has if closed
 // now.
 func (s *StereoWAV) Samples() int64 {
-	return max(s.written, s.ch[0].end, s.ch[1].end)
+	return max(s.written, s.ch[0].end, s.ch[1].end) - s.fileStart
 }
 
 // Stats returns channel ch's counters; an unknown channel has none.
@@ -362,10 +379,10 @@ func (s *StereoWAV) Close() error {
 	if s.err != nil {
 		return s.err
 	}
-	if err := s.flush(s.Samples()); err != nil {
+	if err := s.flush(s.fileStart + s.Samples()); err != nil {
 		return err
 	}
-	data := uint32(s.written * 4)
+	data := uint32((s.written - s.fileStart) * 4)
 	var b [4]byte
 	for _, f := range []struct {
 		off int64

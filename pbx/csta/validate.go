@@ -1,0 +1,185 @@
+package csta
+
+import (
+	"fmt"
+	"slices"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxToken is the longest value accepted in any element (device, crossRefID, cause, ...).
+const MaxToken = 64
+
+// checker collects the first problem found in a message, naming the root element and the
+// element path, so Encode and Decode report the same words for the same fault.
+type checker struct {
+	kind string
+	err  error
+}
+
+func (c *checker) fail(path, value, reason string) {
+	if c.err == nil {
+		c.err = fmt.Errorf("csta: %s %s %q: %s: %w", c.kind, path, value, reason, ErrInvalidMessage)
+	}
+}
+
+func (c *checker) missing(path string) {
+	if c.err == nil {
+		c.err = fmt.Errorf("csta: %s %s is missing: %w", c.kind, path, ErrInvalidMessage)
+	}
+}
+
+// tokenProblem says what is wrong with v as an element value, or "" if nothing is.
+// Values are single tokens: no whitespace (Decode trims the edges first), no control
+// characters, valid UTF-8, at most MaxToken bytes. That keeps every value printable on one
+// trace line and makes Encode(Decode(x)) give back the same values.
+func tokenProblem(v string) string {
+	if len(v) > MaxToken {
+		return fmt.Sprintf("longer than %d bytes", MaxToken)
+	}
+	if !utf8.ValidString(v) {
+		return "not valid UTF-8"
+	}
+	for _, r := range v {
+		if unicode.IsSpace(r) {
+			return "contains whitespace"
+		}
+		if !unicode.IsGraphic(r) {
+			return fmt.Sprintf("contains the non-printable character %U", r)
+		}
+	}
+	return ""
+}
+
+// required checks a mandatory value.
+func (c *checker) required(path, v string) {
+	if v == "" {
+		c.missing(path)
+		return
+	}
+	c.optional(path, v)
+}
+
+// optional checks a value that may be empty.
+func (c *checker) optional(path, v string) {
+	if p := tokenProblem(v); p != "" {
+		c.fail(path, v, p)
+	}
+}
+
+func (c *checker) callID(path, v string) {
+	if v == "" {
+		c.missing(path)
+		return
+	}
+	if ValidateCallID(v) != nil {
+		c.fail(path, v, fmt.Sprintf("want %d decimal digits", CallIDLen))
+	}
+}
+
+func (c *checker) state(v ConnectionState) {
+	if !v.valid() {
+		c.fail("localConnectionInfo", string(v), "not an ECMA-323 LocalConnectionState")
+	}
+}
+
+func (c *checker) oneOf(path, v string, allowed []string) {
+	if v == "" {
+		c.missing(path)
+		return
+	}
+	if !slices.Contains(allowed, v) {
+		c.fail(path, v, fmt.Sprintf("want one of %v", allowed))
+	}
+}
+
+func (c *checker) deviceInfo(d *DeviceInfo) {
+	if d == nil {
+		return
+	}
+	const at = "extensions/privateData/private/deviceInfo/"
+	switch {
+	case !d.IP.IsValid():
+		c.missing(at + "ip")
+	case d.IP.Zone() != "":
+		c.fail(at+"ip", d.IP.String(), "an IP zone is not allowed")
+	}
+	if d.RecordingPort < 1 || d.RecordingPort > 65535 {
+		c.fail(at+"recordingPort", fmt.Sprint(d.RecordingPort), "want 1–65535")
+	}
+	c.required(at+"model", d.Model)
+}
+
+// validate checks m as Encode would send it and as Decode must return it.
+func validate(m Message) error {
+	c := &checker{kind: m.Kind()}
+	switch m := m.(type) {
+	case MonitorStart:
+		c.required("monitorObject/deviceObject", m.Device)
+	case MonitorStartResponse:
+		c.required("monitorCrossRefID", m.CrossRefID)
+	case MonitorStop:
+		c.required("monitorCrossRefID", m.CrossRefID)
+	case MonitorStopResponse, SystemStatusResponse:
+	case SystemStatus:
+		c.oneOf("systemStatus", m.Status, systemStatuses)
+	case ErrorResponse:
+		if m.Category == "" {
+			c.missing("category element")
+		} else if !slices.Contains(errorCategories, m.Category) {
+			c.fail("category element", m.Category, fmt.Sprintf("want one of %v", errorCategories))
+		}
+		c.required(m.Category, m.Value)
+	case ServiceInitiatedEvent:
+		c.required("monitorCrossRefID", m.CrossRefID)
+		c.callID("initiatedConnection/callID", m.CallID)
+		c.required("initiatedConnection/deviceID", m.Device)
+		c.optional("initiatingDevice", m.Initiating)
+		c.state(m.LocalConnection)
+		c.required("cause", m.Cause)
+	case OriginatedEvent:
+		c.required("monitorCrossRefID", m.CrossRefID)
+		c.callID("originatedConnection/callID", m.CallID)
+		c.required("originatedConnection/deviceID", m.Device)
+		c.optional("callingDevice", m.Calling)
+		c.optional("calledDevice", m.Called)
+		c.state(m.LocalConnection)
+		c.required("cause", m.Cause)
+	case DeliveredEvent:
+		c.required("monitorCrossRefID", m.CrossRefID)
+		c.callID("connection/callID", m.CallID)
+		c.required("connection/deviceID", m.Device)
+		c.optional("alertingDevice", m.Alerting)
+		c.optional("callingDevice", m.Calling)
+		c.optional("calledDevice", m.Called)
+		c.state(m.LocalConnection)
+		c.required("cause", m.Cause)
+	case EstablishedEvent:
+		c.required("monitorCrossRefID", m.CrossRefID)
+		c.callID("establishedConnection/callID", m.CallID)
+		c.required("establishedConnection/deviceID", m.Device)
+		c.optional("answeringDevice", m.Answering)
+		c.optional("callingDevice", m.Calling)
+		c.optional("calledDevice", m.Called)
+		c.state(m.LocalConnection)
+		c.required("cause", m.Cause)
+	case ConnectionClearedEvent:
+		c.required("monitorCrossRefID", m.CrossRefID)
+		c.callID("droppedConnection/callID", m.CallID)
+		c.required("droppedConnection/deviceID", m.Device)
+		c.optional("releasingDevice", m.Releasing)
+		c.state(m.LocalConnection)
+		c.required("cause", m.Cause)
+	case BackInServiceEvent:
+		c.required("monitorCrossRefID", m.CrossRefID)
+		c.required("device", m.Device)
+		c.deviceInfo(m.Info)
+	case OutOfServiceEvent:
+		c.required("monitorCrossRefID", m.CrossRefID)
+		c.required("device", m.Device)
+		c.deviceInfo(m.Info)
+	default:
+		return fmt.Errorf("csta: cannot encode %T (%s): %w", m, m.Kind(), ErrUnsupported)
+	}
+	return c.err
+}
