@@ -1,0 +1,125 @@
+package recorder
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Mapping is how recording sessions map onto calls (spec §3.1).
+type Mapping uint8
+
+const (
+	// Dynamic: a recording session is set up for each call and taken down
+	// when the call clears (spec §3.1, §3.2). The default.
+	Dynamic Mapping = iota
+	// Static: the session is set up when the registered terminal's first call
+	// starts and kept until the terminal is logged off (spec §3.1); each call
+	// still gets its own recording file.
+	Static
+)
+
+var mappingNames = [...]string{"dynamic", "static"}
+
+func (m Mapping) String() string {
+	if int(m) < len(mappingNames) {
+		return mappingNames[m]
+	}
+	return fmt.Sprintf("mapping(%d)", uint8(m))
+}
+
+// ParseMapping turns "dynamic" or "static" (any case) into a Mapping.
+func ParseMapping(s string) (Mapping, error) {
+	for i, n := range mappingNames {
+		if strings.EqualFold(strings.TrimSpace(s), n) {
+			return Mapping(i), nil
+		}
+	}
+	return 0, fmt.Errorf("recorder: unknown mapping %q; valid: %s", s, strings.Join(mappingNames[:], ", "))
+}
+
+// Defaults of the Config fields left zero (design.md "Address plan").
+const (
+	DefaultKeepAlive     = 30 * time.Second
+	DefaultCSTAKeepAlive = 30 * time.Second
+	DefaultSIPPort       = 5060
+	DefaultRTPPort       = 20000
+	DefaultOutDir        = "recordings"
+)
+
+// DefaultCSTA is the PBX's CSTA XML server in the default address plan.
+var DefaultCSTA = netip.MustParseAddrPort("127.20.0.1:8882")
+
+// Config configures a Recorder. The zero value works: the default address
+// plan, dynamic mapping, 30 s keep-alives, nothing monitored.
+type Config struct {
+	CSTA          netip.AddrPort // the PBX's CSTA server; default DefaultCSTA
+	Monitored     []string       // extensions to MonitorStart
+	Mapping       Mapping        // Dynamic (default) or Static
+	KeepAlive     time.Duration  // SIP UPDATE interval (spec §3.2.2); default 30 s
+	CSTAKeepAlive time.Duration  // CSTA SystemStatus interval; default 30 s
+	SIPPort       uint16         // the recorder's SIP port; default 5060
+	RTPPort       uint16         // first RTP port, even; default 20000
+	OutDir        string         // where recordings go, created if missing; default "recordings"
+}
+
+// withDefaults fills the zero fields.
+func (c Config) withDefaults() Config {
+	if !c.CSTA.IsValid() {
+		c.CSTA = DefaultCSTA
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = DefaultKeepAlive
+	}
+	if c.CSTAKeepAlive == 0 {
+		c.CSTAKeepAlive = DefaultCSTAKeepAlive
+	}
+	if c.SIPPort == 0 {
+		c.SIPPort = DefaultSIPPort
+	}
+	if c.RTPPort == 0 {
+		c.RTPPort = DefaultRTPPort
+	}
+	if c.OutDir == "" {
+		c.OutDir = DefaultOutDir
+	}
+	return c
+}
+
+// validate checks a Config after withDefaults; errors name the field and value.
+func (c Config) validate() error {
+	if c.CSTA.Port() == 0 {
+		return fmt.Errorf("recorder: Config.CSTA %s has no port", c.CSTA)
+	}
+	for i, ext := range c.Monitored {
+		if ext == "" {
+			return fmt.Errorf("recorder: Config.Monitored[%d] is empty", i)
+		}
+		if strings.IndexFunc(ext, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
+			return fmt.Errorf("recorder: Config.Monitored[%d] %q is not a single printable token", i, ext)
+		}
+		if slices.Contains(c.Monitored[:i], ext) {
+			return fmt.Errorf("recorder: Config.Monitored[%d] %q is listed twice", i, ext)
+		}
+	}
+	if c.Mapping > Static {
+		return fmt.Errorf("recorder: Config.Mapping %s is neither dynamic nor static", c.Mapping)
+	}
+	if c.KeepAlive < 0 {
+		return fmt.Errorf("recorder: Config.KeepAlive %s is negative", c.KeepAlive)
+	}
+	if c.CSTAKeepAlive < 0 {
+		return fmt.Errorf("recorder: Config.CSTAKeepAlive %s is negative", c.CSTAKeepAlive)
+	}
+	if c.RTPPort%2 != 0 {
+		// RFC 3550 §11: RTP on an even port, RTCP on the odd one above it.
+		return fmt.Errorf("recorder: Config.RTPPort %d is odd; RTP ports are even", c.RTPPort)
+	}
+	if c.RTPPort > 65530 {
+		return fmt.Errorf("recorder: Config.RTPPort %d leaves no room for a tx and rx pair", c.RTPPort)
+	}
+	return nil
+}

@@ -1,0 +1,85 @@
+// Package recorder is the voice recorder of the lab: a CSTA client that
+// monitors extensions on the PBX, the recording policy (dynamic or static
+// mapping, spec §3.1), SIP recording sessions towards the phones (INVITE,
+// ACK, UPDATE keep-alive, BYE; spec §3.2) and an RTP sink that writes one
+// stereo WAV and one JSON sidecar per recorded party and call (design.md
+// "Recordings").
+//
+// # What it owns
+//
+//   - Session (session.go): the pure state machine of one recording session.
+//     Inputs in (InStart, InAnswered, InCallCleared, InPhoneBye, …), Actions
+//     out (ActSendInvite, ActOpenRecording, ActSendBye, …); no sockets,
+//     goroutines or clocks. Keep-alive failure handling (spec §3.2.2:
+//     re-INVITE as refresher, then recovery with a new INVITE) is not done
+//     yet; it slots in as new states after SessionRecording.
+//   - Recorder (recorder.go): the driver. One loop goroutine owns the
+//     sessions, the device table and the policy; the CSTA client
+//     (cstalink.go), SIP transactions, keep-alive timers and RTP readers feed
+//     it events. SIP goes through sipgo's DialogClientCache (Invite,
+//     WaitAnswer, Ack, Do for UPDATE, Bye, ReadBye for the phone's BYE).
+//   - The RTP sink (sink.go): per session two traced UDP sockets, tx then rx,
+//     on fresh even ports from Config.RTPPort up (labelled "recorder tx" and
+//     "recorder rx" in the trace), one reader goroutine per socket reading
+//     into a reused buffer, each packet into media.StereoWAV (tx left, rx
+//     right) without allocating.
+//   - Recording files (recording.go): <OutDir>/<callID>-<ext>.wav and .json.
+//
+// # What it must not touch
+//
+// It opens no socket itself: the SIP stack, RTP sockets and the CSTA
+// connection all come from its sim.Node, so everything is traced. It does not
+// set sipgo's global timers (sip.SetTimers): the lab assembler does, once. It
+// imports pbx/csta for the codec only and knows nothing of the PBX's or
+// phones' internals.
+//
+// # Decisions (beyond design.md and docs/wire.md)
+//
+//   - Dynamic mapping: a session per (callID, monitored extension), made on
+//     the first EstablishedEvent (duplicates ignored) when a BackInServiceEvent
+//     gave the phone's address; otherwise the call is reported and not
+//     recorded. ConnectionClearedEvent closes the file, then BYE.
+//   - Static mapping: a session per extension, made at its first call once
+//     the device is known; each later Established/ConnectionCleared opens and
+//     closes a file while the dialog stays. BYE when the device goes out of
+//     service or moves to another address.
+//   - The file is opened before the ACK is sent: the phone forks from the
+//     ACK, and its first packets must find a file.
+//   - INVITE, UPDATE and BYE wait max(KeepAlive, 1 s) for their answer. An
+//     unanswered INVITE is abandoned without CANCEL. A 200 OK whose SDP is not
+//     a sendonly recording answer is ACKed and BYEd at once.
+//   - A BYE from the phone (spec §3.2: on unregistration) ends the session;
+//     the open recording ends with reason "phone sent BYE". A BYE for no
+//     dialog of ours gets 481.
+//   - CSTA: MonitorStart for every extension on each (re)connect; a
+//     SystemStatus of ours still unanswered at the next tick drops the link;
+//     reconnect after 100 ms, doubling to 5 s. The device table survives a
+//     reconnect (the PBX re-sends BackInService after MonitorStart). An
+//     OutOfServiceEvent naming another address than the table's is about a
+//     registration already replaced (forced log-off, spec §3.2.3) and keeps
+//     the table entry.
+//   - A file name already taken gets -2, -3, …: recordings are never
+//     overwritten. The JSON is written to a temporary name and renamed.
+//   - JSON keys are snake_case like media.ChannelStats; times are RFC 3339 in
+//     UTC from the lab clock (Network.Epoch()+Now()).
+//
+// # Example
+//
+//	rec, err := recorder.New(node, recorder.Config{
+//		CSTA:      netip.MustParseAddrPort("127.20.0.1:8882"),
+//		Monitored: []string{"1001", "1002"},
+//		Mapping:   recorder.Dynamic,
+//		OutDir:    "recordings",
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	if err := rec.Start(ctx); err != nil {
+//		return err
+//	}
+//	defer rec.Close() // BYE to every phone, files finished
+//	// … calls happen …
+//	for _, r := range rec.Recordings() {
+//		fmt.Println(r.WAV, r.Meta.Reason, r.Meta.Packets(), r.Meta.Lost())
+//	}
+package recorder

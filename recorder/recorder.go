@@ -1,0 +1,662 @@
+package recorder
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/reclab/reclab/pbx/csta"
+	"github.com/reclab/reclab/sim"
+	"github.com/reclab/reclab/sim/media"
+)
+
+// DeviceInfo is what CSTA taught the recorder about a phone: its address,
+// recording SIP port and model.
+type DeviceInfo = csta.DeviceInfo
+
+// userAgent is the recorder's SIP User-Agent and From user.
+const (
+	userAgent = "reclab-recorder"
+	sipUser   = "recorder"
+)
+
+// Recorder is the voice recorder node: a CSTA client that monitors
+// extensions, the recording policy (dynamic or static mapping, spec §3.1),
+// SIP recording sessions towards the phones (spec §3.2) and the RTP sink
+// that writes stereo WAV files with JSON sidecars.
+//
+// One goroutine (the loop) owns the sessions and the policy state; the CSTA
+// client, SIP transactions, keep-alive timers and RTP readers feed it events.
+type Recorder struct {
+	node *sim.Node
+	net  *sim.Network
+	cfg  Config
+
+	events   chan any
+	quit     chan struct{}
+	loopDone chan struct{}
+	drained  chan struct{} // closed when closing and no session is left
+
+	ctx        context.Context // SIP transactions; cancelled last in Close
+	cancel     context.CancelCauseFunc
+	cstaCancel context.CancelFunc
+	cstaDone   chan struct{}
+
+	stack   *sim.SIPStack
+	dialogs atomic.Pointer[sipgo.DialogClientCache]
+
+	startOnce, closeOnce sync.Once
+	started              bool
+	closeErr             error
+
+	// Published views, written by the loop, read by anyone.
+	mu         sync.Mutex
+	devices    map[string]DeviceInfo
+	recordings []Recording
+	live       int
+
+	// Loop-owned.
+	sessions    map[string]*session // by key: "d/<callID>/<ext>" or "s/<ext>"
+	bySIPCallID map[string]*session
+	seen        map[string]bool // "<callID>/<ext>" of established calls not yet cleared
+	ports       *portPlan
+	closing     bool
+
+	packetHook func(ch int) // tests only: see sink.pushed
+}
+
+// New makes a recorder on node. It opens nothing until Start.
+func New(node *sim.Node, cfg Config) (*Recorder, error) {
+	if node == nil {
+		return nil, errors.New("recorder: node is nil")
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg.Monitored = append([]string(nil), cfg.Monitored...)
+	return &Recorder{
+		node:        node,
+		net:         node.Network(),
+		cfg:         cfg,
+		events:      make(chan any, 256),
+		quit:        make(chan struct{}),
+		loopDone:    make(chan struct{}),
+		drained:     make(chan struct{}),
+		cstaDone:    make(chan struct{}),
+		devices:     map[string]DeviceInfo{},
+		sessions:    map[string]*session{},
+		bySIPCallID: map[string]*session{},
+		seen:        map[string]bool{},
+		ports:       newPortPlan(cfg.RTPPort),
+	}, nil
+}
+
+// Config returns the configuration in effect (defaults filled in).
+func (r *Recorder) Config() Config {
+	c := r.cfg
+	c.Monitored = append([]string(nil), c.Monitored...)
+	return c
+}
+
+// Start creates the recordings directory, binds the SIP stack and starts
+// the CSTA client and the loop in the background. ctx bounds the CSTA client
+// and the SIP transactions; Close ends everything and finishes the files.
+func (r *Recorder) Start(ctx context.Context) error {
+	err := errors.New("recorder: already started")
+	r.startOnce.Do(func() { err = r.start(ctx) })
+	return err
+}
+
+func (r *Recorder) start(ctx context.Context) error {
+	if err := os.MkdirAll(r.cfg.OutDir, 0o755); err != nil {
+		return fmt.Errorf("recorder: recordings directory: %w", err)
+	}
+	stack, err := r.node.StartSIP(r.cfg.SIPPort, userAgent, func(srv *sipgo.Server) {
+		srv.OnBye(r.onBye)
+	})
+	if err != nil {
+		return fmt.Errorf("recorder: %w", err)
+	}
+	r.stack = stack
+	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: sipUser, Host: r.node.Addr().String(), Port: int(r.cfg.SIPPort)}}
+	r.dialogs.Store(sipgo.NewDialogClientCache(stack.Client, contact))
+
+	r.ctx, r.cancel = context.WithCancelCause(ctx)
+	cstaCtx, cstaCancel := context.WithCancel(ctx)
+	r.cstaCancel = cstaCancel
+	r.started = true
+	r.node.Note("recorder up: SIP %s, %s mapping, monitoring %v", stack.Addr, r.cfg.Mapping, r.cfg.Monitored)
+	go r.loop()
+	go r.runCSTA(cstaCtx)
+	return nil
+}
+
+// Close ends every recording session with BYE (waiting a bounded time for
+// the answers), finishes the WAV and JSON files, and closes the sockets.
+func (r *Recorder) Close() error {
+	r.closeOnce.Do(func() { r.closeErr = r.close() })
+	return r.closeErr
+}
+
+func (r *Recorder) close() error {
+	r.startOnce.Do(func() {}) // a later Start fails
+	if !r.started {
+		return nil
+	}
+	r.cstaCancel()
+	<-r.cstaDone
+	r.post(closeEvent{})
+	t := time.NewTimer(r.answerTimeout() + time.Second)
+	select {
+	case <-r.drained:
+	case <-t.C:
+		r.net.Errorf(r.node.Name(), netip.AddrPort{}, "recorder: sessions still open at close; finishing them without answer")
+	}
+	t.Stop()
+	// Abort INVITEs still waiting without sending CANCEL (sipgo would wait
+	// for a provisional response first).
+	r.cancel(sipgo.WaitAnswerForceCancelErr)
+	close(r.quit)
+	<-r.loopDone
+	err := r.stack.Close()
+	r.node.Note("recorder closed")
+	return err
+}
+
+// Recordings returns the finished recordings, oldest first.
+func (r *Recorder) Recordings() []Recording {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Recording(nil), r.recordings...)
+}
+
+// Sessions is the number of recording sessions not yet ended.
+func (r *Recorder) Sessions() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.live
+}
+
+// Devices returns what CSTA taught the recorder: extension → phone.
+func (r *Recorder) Devices() map[string]DeviceInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]DeviceInfo, len(r.devices))
+	for k, v := range r.devices {
+		out[k] = v
+	}
+	return out
+}
+
+// answerTimeout is how long an INVITE, UPDATE or BYE may wait for its
+// answer: one keep-alive interval, at least a second.
+func (r *Recorder) answerTimeout() time.Duration {
+	return max(r.cfg.KeepAlive, time.Second)
+}
+
+// Events for the loop.
+type (
+	sessionEvent struct {
+		s      *session
+		in     Input
+		dialog *sipgo.DialogClientSession // InAnswered, InBadAnswer
+		answer media.RecordingAnswer      // InAnswered
+	}
+	phoneByeEvent struct{ sipCallID string }
+	closeEvent    struct{}
+)
+
+// post hands an event to the loop; after the loop is gone it drops it.
+func (r *Recorder) post(ev any) {
+	select {
+	case r.events <- ev:
+	case <-r.loopDone:
+	}
+}
+
+func (r *Recorder) loop() {
+	defer close(r.loopDone)
+	for {
+		select {
+		case ev := <-r.events:
+			r.handle(ev)
+		case <-r.quit:
+			for _, s := range r.sessions {
+				r.closeRecording(s, ReasonClosed)
+				r.finish(s, ReasonClosed)
+			}
+			return
+		}
+		if r.closing && len(r.sessions) == 0 {
+			select {
+			case <-r.drained:
+			default:
+				close(r.drained)
+			}
+		}
+	}
+}
+
+func (r *Recorder) handle(ev any) {
+	switch ev := ev.(type) {
+	case cstaEvent:
+		if !r.closing {
+			r.onCSTA(ev)
+		}
+	case sessionEvent:
+		if ev.dialog != nil {
+			ev.s.dialog = ev.dialog
+			ev.s.answer = ev.answer
+		}
+		r.step(ev.s, ev.in)
+	case phoneByeEvent:
+		if s := r.bySIPCallID[ev.sipCallID]; s != nil {
+			r.step(s, Input{Kind: InPhoneBye})
+		}
+	case closeEvent:
+		r.closing = true
+		for _, s := range r.sessions {
+			r.step(s, Input{Kind: InStop, Reason: ReasonClosed})
+		}
+	}
+}
+
+// onCSTA is the recording policy: device table, and which calls start,
+// split and end recording sessions (spec §3.1, §3.2).
+func (r *Recorder) onCSTA(ev cstaEvent) {
+	switch m := ev.msg.(type) {
+	case csta.BackInServiceEvent:
+		if m.Info == nil {
+			r.net.Errorf(r.node.Name(), r.cfg.CSTA, "BackInServiceEvent for %s carries no device info; cannot reach it", ev.ext)
+			return
+		}
+		info := *m.Info
+		r.mu.Lock()
+		r.devices[ev.ext] = info
+		r.mu.Unlock()
+		r.node.Note("device %s at %s", ev.ext, info)
+		// A phone that moved (spec §3.2.3, forced log-off) will not answer
+		// on the old address; sessions there are over.
+		for _, s := range r.sessions {
+			if s.ext == ev.ext && (s.dev.IP != info.IP || s.dev.RecordingPort != info.RecordingPort) {
+				r.step(s, Input{Kind: InStop, Reason: "device moved to " + info.String()})
+			}
+		}
+	case csta.OutOfServiceEvent:
+		r.mu.Lock()
+		cur, known := r.devices[ev.ext]
+		// An OutOfService naming an older address than the table's is about
+		// a registration that was already replaced: keep the new one.
+		stale := known && m.Info != nil && m.Info.IP != cur.IP
+		if !stale {
+			delete(r.devices, ev.ext)
+		}
+		r.mu.Unlock()
+		r.node.Note("device %s out of service", ev.ext)
+		for _, s := range r.sessions {
+			if s.ext == ev.ext && (m.Info == nil || m.Info.IP == s.dev.IP) {
+				r.step(s, Input{Kind: InStop, Reason: ReasonOutOfService})
+			}
+		}
+	case csta.EstablishedEvent:
+		r.onEstablished(ev.ext, Call{ID: m.CallID, Calling: m.Calling, Called: m.Called})
+	case csta.ConnectionClearedEvent:
+		delete(r.seen, m.CallID+"/"+ev.ext)
+		call := Call{ID: m.CallID}
+		if s := r.sessions[r.key(m.CallID, ev.ext)]; s != nil {
+			r.step(s, Input{Kind: InCallCleared, Call: call})
+		}
+	}
+}
+
+// key names the session that records ext's call callID.
+func (r *Recorder) key(callID, ext string) string {
+	if r.cfg.Mapping == Static {
+		return "s/" + ext
+	}
+	return "d/" + callID + "/" + ext
+}
+
+func (r *Recorder) onEstablished(ext string, call Call) {
+	seen := call.ID + "/" + ext
+	if r.seen[seen] {
+		return // one monitor's duplicate, or a second Established of the same call
+	}
+	r.seen[seen] = true
+	if s := r.sessions[r.key(call.ID, ext)]; s != nil {
+		r.step(s, Input{Kind: InCallStarted, Call: call}) // static: the session outlives calls
+		return
+	}
+	r.mu.Lock()
+	dev, ok := r.devices[ext]
+	r.mu.Unlock()
+	if !ok {
+		r.net.Errorf(r.node.Name(), netip.AddrPort{}, "%s: no address known for %s (no BackInServiceEvent); not recorded", call, ext)
+		return
+	}
+	s, err := r.newSession(r.key(call.ID, ext), ext, call, dev)
+	if err != nil {
+		r.net.Errorf(r.node.Name(), netip.AddrPort{}, "%s of %s not recorded: %v", call, ext, err)
+		return
+	}
+	r.step(s, Input{Kind: InStart, Call: call})
+}
+
+// session is the driver's side of one recording session: the pure core,
+// the dialog, the two RTP sockets and the open file.
+type session struct {
+	key       string
+	name      string // for the trace: "1001" (static) or "<callID>-1001"
+	ext       string
+	dev       DeviceInfo
+	core      *Session
+	sipCallID string
+	sdpID     uint64
+
+	dialog *sipgo.DialogClientSession
+	answer media.RecordingAnswer
+
+	tx, rx *sim.PacketConn
+	sink   *sink
+	file   *openFile
+	timer  *time.Timer
+}
+
+func (r *Recorder) newSession(key, ext string, call Call, dev DeviceInfo) (*session, error) {
+	tx, err := r.ports.open(r.node)
+	if err != nil {
+		return nil, err
+	}
+	rx, err := r.ports.open(r.node)
+	if err != nil {
+		r.ports.release(tx.LocalAddrPort().Port())
+		tx.Close()
+		return nil, err
+	}
+	var rnd [16]byte
+	rand.Read(rnd[:])
+	s := &session{
+		key:       key,
+		ext:       ext,
+		dev:       dev,
+		core:      NewSession(r.cfg.Mapping),
+		sipCallID: hex.EncodeToString(rnd[:12]) + "@" + r.node.Addr().String(),
+		sdpID:     binary.BigEndian.Uint64(rnd[8:]) >> 1, // o= ids fit 63 bits (RFC 4566 §5.2)
+		tx:        tx,
+		rx:        rx,
+	}
+	s.name = ext
+	if r.cfg.Mapping == Dynamic {
+		s.name = call.ID + "-" + ext
+	}
+	s.sink = &sink{net: r.net, node: r.node.Name(), owner: s.name, pushed: r.packetHook}
+	r.net.Label(tx.LocalAddrPort(), "recorder tx")
+	r.net.Label(rx.LocalAddrPort(), "recorder rx")
+	s.sink.start(tx, rx)
+	r.sessions[key] = s
+	r.bySIPCallID[s.sipCallID] = s
+	r.mu.Lock()
+	r.live = len(r.sessions)
+	r.mu.Unlock()
+	return s, nil
+}
+
+// step feeds the session's core and performs what it asks, in order.
+func (r *Recorder) step(s *session, in Input) {
+	for _, a := range s.core.Step(in) {
+		r.perform(s, a)
+	}
+}
+
+func (r *Recorder) perform(s *session, a Action) {
+	switch a.Kind {
+	case ActSendInvite:
+		r.sendInvite(s, a.Call)
+	case ActSendAck:
+		r.sendAck(s)
+	case ActArmKeepAlive:
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+		s.timer = time.AfterFunc(r.cfg.KeepAlive, func() {
+			r.post(sessionEvent{s: s, in: Input{Kind: InKeepAliveDue}})
+		})
+	case ActSendUpdate:
+		go r.sendUpdate(s, s.dialog)
+	case ActSendBye:
+		r.node.Note("BYE %s at %s", s.ext, r.phoneAddr(s))
+		go r.sendBye(s, s.dialog)
+	case ActOpenRecording:
+		r.openRecording(s, a.Call)
+	case ActCloseRecording:
+		r.closeRecording(s, a.Reason)
+	case ActReport:
+		r.net.Errorf(r.node.Name(), r.phoneAddr(s), "recording session %s: %s", s.name, a.Reason)
+	case ActFinish:
+		r.closeRecording(s, a.Reason) // the core closed it already; this is a safety net
+		r.finish(s, a.Reason)
+	}
+}
+
+func (r *Recorder) phoneAddr(s *session) netip.AddrPort {
+	return netip.AddrPortFrom(s.dev.IP, uint16(s.dev.RecordingPort))
+}
+
+// sendInvite sends the recording INVITE (design.md "The recording session",
+// wire.md) and waits for the answer on its own goroutine.
+func (r *Recorder) sendInvite(s *session, call Call) {
+	fail := func(reason string) {
+		go r.post(sessionEvent{s: s, in: Input{Kind: InRejected, Reason: reason}})
+	}
+	body, err := media.BuildRecordingOffer(media.RecordingOffer{
+		SessionID: s.sdpID, SessionVersion: s.sdpID, Origin: r.node.Addr(),
+		TX: s.tx.LocalAddrPort(), RX: s.rx.LocalAddrPort(),
+	})
+	if err != nil {
+		fail(err.Error())
+		return
+	}
+	dialogs := r.dialogs.Load()
+	ip := s.dev.IP.String()
+	target := sip.Uri{Scheme: "sip", User: s.ext, Host: ip, Port: s.dev.RecordingPort}
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: sipUser, Host: r.node.Addr().String()}}
+	from.Params = sip.NewParams()
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: s.ext, Host: ip}}
+	callID := sip.CallIDHeader(s.sipCallID)
+	headers := []sip.Header{from, to, &callID, sip.NewHeader("Content-Type", "application/sdp"), sip.NewHeader("User-Agent", userAgent)}
+
+	r.node.Note("INVITE %s at %s for call %s", s.ext, r.phoneAddr(s), call.ID)
+	timeout := r.answerTimeout()
+	go func() {
+		ctx, cancel := context.WithCancelCause(r.ctx)
+		defer cancel(nil)
+		// On timeout give up without CANCEL: sipgo would first wait for a
+		// provisional response, which a phone that ignores us never sends.
+		t := time.AfterFunc(timeout, func() { cancel(sipgo.WaitAnswerForceCancelErr) })
+		defer t.Stop()
+		dt, err := dialogs.Invite(ctx, target, body, headers...)
+		if err != nil {
+			r.post(sessionEvent{s: s, in: Input{Kind: InRejected, Reason: err.Error()}})
+			return
+		}
+		if err := dt.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
+			dt.Close()
+			reason := err.Error()
+			var resp *sipgo.ErrDialogResponse
+			switch {
+			case errors.As(err, &resp):
+				reason = fmt.Sprintf("phone answered %d %s", resp.Res.StatusCode, resp.Res.Reason)
+			case errors.Is(context.Cause(ctx), sipgo.WaitAnswerForceCancelErr):
+				reason = fmt.Sprintf("no answer within %s", timeout)
+			}
+			r.post(sessionEvent{s: s, in: Input{Kind: InRejected, Reason: reason}})
+			return
+		}
+		ans, err := media.ParseRecordingAnswerMedia(dt.InviteResponse.Body())
+		if err != nil {
+			r.post(sessionEvent{s: s, in: Input{Kind: InBadAnswer, Reason: err.Error()}, dialog: dt})
+			return
+		}
+		r.post(sessionEvent{s: s, in: Input{Kind: InAnswered}, dialog: dt, answer: ans})
+	}()
+}
+
+func (r *Recorder) sendAck(s *session) {
+	if s.dialog == nil {
+		return
+	}
+	if err := s.dialog.Ack(r.ctx); err != nil {
+		r.net.Errorf(r.node.Name(), r.phoneAddr(s), "recording session %s: ACK: %v", s.name, err)
+		return
+	}
+	if s.core.State() == SessionRecording {
+		r.node.Note("recording session %s up: %s, phone sends tx from %s, rx from %s", s.name, s.answer.Codec, s.answer.TX, s.answer.RX)
+	}
+}
+
+// target is where in-dialog requests go: the phone's Contact.
+func target(dt *sipgo.DialogClientSession) sip.Uri {
+	if c := dt.InviteResponse.Contact(); c != nil {
+		return *c.Address.Clone()
+	}
+	return *dt.InviteRequest.Recipient.Clone()
+}
+
+// sendUpdate is the keep-alive check (spec §3.2.2): UPDATE without body.
+func (r *Recorder) sendUpdate(s *session, dt *sipgo.DialogClientSession) {
+	in := Input{Kind: InKeepAliveOK}
+	if dt == nil {
+		in = Input{Kind: InKeepAliveFailed, Reason: "no dialog"}
+	} else {
+		ctx, cancel := context.WithTimeout(r.ctx, r.answerTimeout())
+		res, err := dt.Do(ctx, sip.NewRequest(sip.UPDATE, target(dt)))
+		cancel()
+		switch {
+		case err != nil:
+			in = Input{Kind: InKeepAliveFailed, Reason: err.Error()}
+		case res.StatusCode != sip.StatusOK:
+			in = Input{Kind: InKeepAliveFailed, Reason: fmt.Sprintf("phone answered %d %s", res.StatusCode, res.Reason)}
+		}
+	}
+	r.post(sessionEvent{s: s, in: in})
+}
+
+// sendBye ends the dialog; the phone stops forking (spec §3.2).
+func (r *Recorder) sendBye(s *session, dt *sipgo.DialogClientSession) {
+	in := Input{Kind: InByeDone}
+	if dt == nil {
+		in.Reason = "no dialog"
+	} else {
+		// Not bound to r.ctx: Close sends BYEs before it cancels that.
+		ctx, cancel := context.WithTimeout(context.Background(), r.answerTimeout())
+		if err := dt.Bye(ctx); err != nil {
+			in.Reason = err.Error()
+		}
+		cancel()
+	}
+	r.post(sessionEvent{s: s, in: in})
+}
+
+// onBye takes a BYE from a phone (spec §3.2: it sends one when it
+// unregisters) through the dialog cache.
+func (r *Recorder) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	src, _ := netip.ParseAddrPort(req.Source())
+	dialogs := r.dialogs.Load()
+	err := sipgo.ErrDialogDoesNotExists
+	if dialogs != nil {
+		err = dialogs.ReadBye(req, tx)
+	}
+	if errors.Is(err, sipgo.ErrDialogDoesNotExists) || errors.Is(err, sipgo.ErrDialogOutsideDialog) {
+		r.net.Errorf(r.node.Name(), src, "BYE for no recording session of ours: %v", err)
+		if rerr := tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil)); rerr != nil {
+			r.net.Errorf(r.node.Name(), src, "answer BYE: %v", rerr)
+		}
+		return
+	}
+	if err != nil {
+		r.net.Errorf(r.node.Name(), src, "BYE: %v", err)
+	}
+	if id := req.CallID(); id != nil {
+		r.post(phoneByeEvent{sipCallID: id.Value()})
+	}
+}
+
+func (r *Recorder) openRecording(s *session, call Call) {
+	f, err := createRecording(r.cfg.OutDir, call.ID, s.ext)
+	if err != nil {
+		r.net.Errorf(r.node.Name(), netip.AddrPort{}, "%s of %s not recorded: %v", call, s.ext, err)
+		return
+	}
+	f.meta = Meta{
+		CallID: call.ID, Calling: call.Calling, Called: call.Called, Extension: s.ext,
+		Model: s.dev.Model, PhoneIP: s.dev.IP.String(), RecordingPort: s.dev.RecordingPort,
+		Mapping: r.cfg.Mapping.String(), SIPCallID: s.sipCallID, Codec: s.answer.Codec.String(),
+		Start: r.labTime(),
+	}
+	s.file = f
+	s.sink.swap(f.wav)
+	r.node.Note("recording %s started", f.name)
+}
+
+func (r *Recorder) closeRecording(s *session, reason string) {
+	f := s.file
+	if f == nil {
+		return
+	}
+	s.file = nil
+	_, malformed := s.sink.swap(nil)
+	f.meta.Stop = r.labTime()
+	f.meta.TX = f.wav.Stats(media.ChannelTX)
+	f.meta.RX = f.wav.Stats(media.ChannelRX)
+	f.meta.Malformed = malformed
+	f.meta.Reason = reason
+	rec, err := f.finish()
+	if err != nil {
+		r.net.Errorf(r.node.Name(), netip.AddrPort{}, "recording %s: %v", f.name, err)
+	}
+	r.mu.Lock()
+	r.recordings = append(r.recordings, rec)
+	r.mu.Unlock()
+	r.node.Note("recording %s closed (%s): %d packets, %d lost", f.name, reason, rec.Meta.Packets(), rec.Meta.Lost())
+}
+
+// finish releases what a session holds once its core has ended.
+func (r *Recorder) finish(s *session, reason string) {
+	if r.sessions[s.key] != s {
+		return
+	}
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	for _, c := range []*sim.PacketConn{s.tx, s.rx} {
+		ap := c.LocalAddrPort()
+		c.Close()
+		r.net.Label(ap, "")
+		r.ports.release(ap.Port())
+	}
+	s.sink.wait()
+	delete(r.sessions, s.key)
+	delete(r.bySIPCallID, s.sipCallID)
+	r.mu.Lock()
+	r.live = len(r.sessions)
+	r.mu.Unlock()
+	r.node.Note("recording session %s ended: %s", s.name, reason)
+}
+
+// labTime is the wall time of the lab clock now (design: one clock).
+func (r *Recorder) labTime() time.Time {
+	return r.net.Epoch().Add(r.net.Now()).UTC()
+}

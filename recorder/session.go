@@ -1,0 +1,326 @@
+package recorder
+
+import "fmt"
+
+// This file is the recording session's protocol core: one SIP dialog from the
+// recorder to one phone (spec §3.2, design.md "The recording session"). It
+// takes an Input and returns the Actions the driver performs; it opens no
+// socket, starts no goroutine and reads no clock, so a table test covers it.
+//
+// Keep-alive failure (spec §3.2.2: re-INVITE as session refresher, then
+// recovery with a new INVITE) is not handled yet; it will add states between
+// SessionRecording and SessionEnded and inputs for the re-INVITE's outcome,
+// and turn InKeepAliveFailed into ActSendReInvite. Today a failed UPDATE is
+// reported and the keep-alive goes on.
+
+// SessionState is where a recording session stands.
+type SessionState uint8
+
+const (
+	SessionIdle      SessionState = iota // made; no INVITE sent yet
+	SessionInviting                      // INVITE sent; no final answer yet
+	SessionRecording                     // 200 OK ACKed: the phone forks RTP to us (spec §3.2)
+	SessionEnding                        // BYE sent; waiting for its answer
+	SessionEnded                         // over; the driver has released everything
+)
+
+var sessionStateNames = [...]string{"idle", "inviting", "recording", "ending", "ended"}
+
+func (s SessionState) String() string {
+	if int(s) < len(sessionStateNames) {
+		return sessionStateNames[s]
+	}
+	return fmt.Sprintf("state(%d)", uint8(s))
+}
+
+// Call is the CSTA call a recording file belongs to.
+type Call struct {
+	ID      string // CSTA callID, 24 digits
+	Calling string
+	Called  string
+}
+
+func (c Call) String() string {
+	if c.Calling == "" && c.Called == "" {
+		return "call " + c.ID
+	}
+	return fmt.Sprintf("call %s (%s → %s)", c.ID, c.Calling, c.Called)
+}
+
+// InputKind names what happened to a session.
+type InputKind uint8
+
+const (
+	InStart           InputKind = iota // set the session up for Call (dynamic: its call; static: the first call)
+	InAnswered                         // the phone answered the INVITE 200 OK with a usable sendonly answer
+	InBadAnswer                        // 200 OK whose SDP we cannot use (Reason); the dialog exists, so ACK and BYE
+	InRejected                         // the INVITE failed: non-2xx, no answer, transport error (Reason)
+	InKeepAliveDue                     // the keep-alive interval elapsed
+	InKeepAliveOK                      // the UPDATE was answered 200
+	InKeepAliveFailed                  // the UPDATE failed or went unanswered (Reason)
+	InCallStarted                      // a call of the extension was established (Call)
+	InCallCleared                      // a call of the extension cleared (Call.ID)
+	InStop                             // the recorder ends the session (Reason: out of service, closing)
+	InPhoneBye                         // the phone sent BYE (spec §3.2: it does on unregistration)
+	InByeDone                          // our BYE was answered, or failed (Reason holds the failure)
+)
+
+var inputKindNames = [...]string{"start", "answered", "bad-answer", "rejected", "keep-alive-due",
+	"keep-alive-ok", "keep-alive-failed", "call-started", "call-cleared", "stop", "phone-bye", "bye-done"}
+
+func (k InputKind) String() string {
+	if int(k) < len(inputKindNames) {
+		return inputKindNames[k]
+	}
+	return fmt.Sprintf("input(%d)", uint8(k))
+}
+
+// Input is one event for a session.
+type Input struct {
+	Kind   InputKind
+	Call   Call
+	Reason string
+}
+
+func (in Input) String() string {
+	s := in.Kind.String()
+	if in.Call.ID != "" {
+		s += " " + in.Call.String()
+	}
+	if in.Reason != "" {
+		s += ": " + in.Reason
+	}
+	return s
+}
+
+// ActionKind names what the driver must do.
+type ActionKind uint8
+
+const (
+	ActSendInvite     ActionKind = iota // INVITE with the recording offer (design.md)
+	ActSendAck                          // ACK the 200 OK: the phone starts forking (spec §3.2)
+	ActArmKeepAlive                     // feed InKeepAliveDue after the keep-alive interval
+	ActSendUpdate                       // UPDATE without body in the dialog (spec §3.2.2)
+	ActSendBye                          // BYE in the dialog: the phone stops forking
+	ActOpenRecording                    // open the WAV for Call
+	ActCloseRecording                   // close Call's WAV and write its JSON with Reason
+	ActReport                           // publish Reason as an error in the trace
+	ActFinish                           // the session is over (Reason): release its sockets, forget it
+)
+
+var actionKindNames = [...]string{"send-invite", "send-ack", "arm-keep-alive", "send-update", "send-bye",
+	"open-recording", "close-recording", "report", "finish"}
+
+func (k ActionKind) String() string {
+	if int(k) < len(actionKindNames) {
+		return actionKindNames[k]
+	}
+	return fmt.Sprintf("action(%d)", uint8(k))
+}
+
+// Action is one thing the driver does.
+type Action struct {
+	Kind   ActionKind
+	Call   Call
+	Reason string
+}
+
+func (a Action) String() string {
+	s := a.Kind.String()
+	if a.Call.ID != "" {
+		s += " " + a.Call.ID
+	}
+	if a.Reason != "" {
+		s += ": " + a.Reason
+	}
+	return s
+}
+
+// End reasons written to a recording's JSON.
+const (
+	ReasonCallCleared  = "call cleared"
+	ReasonPhoneBye     = "phone sent BYE"
+	ReasonOutOfService = "device out of service"
+	ReasonClosed       = "recorder closed"
+	ReasonNextCall     = "next call started"
+)
+
+// Session is the state machine of one recording session. The zero value is
+// not usable; make one with NewSession.
+type Session struct {
+	mapping  Mapping
+	state    SessionState
+	current  Call   // the call being recorded to a file; ID "" for none
+	pending  Call   // the call waiting for the session to come up; ID "" for none
+	updating bool   // an UPDATE is outstanding
+	stop     string // why the session ends, once that is decided
+}
+
+// NewSession makes an idle session for the given mapping.
+func NewSession(m Mapping) *Session { return &Session{mapping: m} }
+
+// State is the session's state.
+func (s *Session) State() SessionState { return s.state }
+
+// Mapping is the mapping the session was made for.
+func (s *Session) Mapping() Mapping { return s.mapping }
+
+// Current is the call being recorded now, if any.
+func (s *Session) Current() (Call, bool) { return s.current, s.current.ID != "" }
+
+// Step feeds one input and returns what to do, in order. Inputs that do not
+// apply in the current state change nothing and return nil.
+func (s *Session) Step(in Input) []Action {
+	switch s.state {
+	case SessionIdle:
+		return s.stepIdle(in)
+	case SessionInviting:
+		return s.stepInviting(in)
+	case SessionRecording:
+		return s.stepRecording(in)
+	case SessionEnding:
+		return s.stepEnding(in)
+	}
+	return nil
+}
+
+func (s *Session) stepIdle(in Input) []Action {
+	switch in.Kind {
+	case InStart:
+		s.state = SessionInviting
+		s.pending = in.Call
+		return []Action{{Kind: ActSendInvite, Call: in.Call}}
+	case InStop:
+		return s.finish(in.Reason)
+	}
+	return nil
+}
+
+func (s *Session) stepInviting(in Input) []Action {
+	switch in.Kind {
+	case InAnswered:
+		if s.stop != "" {
+			// Asked to end while the INVITE was out: the dialog exists now,
+			// so confirm it and take it down at once (RFC 3261 §15).
+			s.state = SessionEnding
+			return []Action{{Kind: ActSendAck}, {Kind: ActSendBye}}
+		}
+		// The file opens before the ACK: the phone starts forking on the
+		// ACK (spec §3.2), and its first packets must find a file.
+		s.state = SessionRecording
+		var acts []Action
+		if s.pending.ID != "" {
+			s.current, s.pending = s.pending, Call{}
+			acts = append(acts, Action{Kind: ActOpenRecording, Call: s.current})
+		}
+		return append(acts, Action{Kind: ActSendAck}, Action{Kind: ActArmKeepAlive})
+	case InBadAnswer:
+		s.state = SessionEnding
+		if s.stop == "" {
+			s.stop = "unusable answer: " + in.Reason
+		}
+		return []Action{{Kind: ActReport, Reason: "unusable answer: " + in.Reason}, {Kind: ActSendAck}, {Kind: ActSendBye}}
+	case InRejected:
+		return append([]Action{{Kind: ActReport, Reason: "INVITE failed: " + in.Reason}}, s.finish("INVITE failed: "+in.Reason)...)
+	case InCallStarted:
+		if s.mapping == Static {
+			s.pending = in.Call // the newest call is the one to record once the session is up
+		}
+	case InCallCleared:
+		if s.pending.ID != in.Call.ID {
+			return nil
+		}
+		s.pending = Call{}
+		if s.mapping == Dynamic {
+			s.stop = ReasonCallCleared // the session's only call is gone
+		}
+	case InStop:
+		if s.stop == "" {
+			s.stop = in.Reason
+		}
+		s.pending = Call{}
+	case InPhoneBye:
+		return s.finish(ReasonPhoneBye)
+	}
+	return nil
+}
+
+func (s *Session) stepRecording(in Input) []Action {
+	switch in.Kind {
+	case InKeepAliveDue:
+		if s.updating {
+			return nil // the outstanding UPDATE's outcome re-arms the timer
+		}
+		s.updating = true
+		return []Action{{Kind: ActSendUpdate}}
+	case InKeepAliveOK:
+		s.updating = false
+		return []Action{{Kind: ActArmKeepAlive}}
+	case InKeepAliveFailed:
+		// spec §3.2.2 wants a re-INVITE as session refresher here; not yet.
+		s.updating = false
+		return []Action{{Kind: ActReport, Reason: "keep-alive UPDATE failed: " + in.Reason}, {Kind: ActArmKeepAlive}}
+	case InCallStarted:
+		if s.mapping != Static || s.current.ID == in.Call.ID {
+			return nil // a dynamic session records only the call it was made for
+		}
+		var acts []Action
+		if s.current.ID != "" {
+			acts = append(acts, Action{Kind: ActCloseRecording, Call: s.current, Reason: ReasonNextCall})
+		}
+		s.current = in.Call
+		return append(acts, Action{Kind: ActOpenRecording, Call: in.Call})
+	case InCallCleared:
+		if s.current.ID == "" || s.current.ID != in.Call.ID {
+			return nil
+		}
+		acts := []Action{{Kind: ActCloseRecording, Call: s.current, Reason: ReasonCallCleared}}
+		s.current = Call{}
+		if s.mapping == Static {
+			return acts // spec §3.1: the session outlives the call
+		}
+		s.state = SessionEnding
+		s.stop = ReasonCallCleared
+		return append(acts, Action{Kind: ActSendBye})
+	case InStop:
+		acts := s.closeCurrent(in.Reason)
+		s.state = SessionEnding
+		s.stop = in.Reason
+		return append(acts, Action{Kind: ActSendBye})
+	case InPhoneBye:
+		return append(s.closeCurrent(ReasonPhoneBye), s.finish(ReasonPhoneBye)...)
+	}
+	return nil
+}
+
+func (s *Session) stepEnding(in Input) []Action {
+	switch in.Kind {
+	case InByeDone:
+		var acts []Action
+		if in.Reason != "" {
+			acts = append(acts, Action{Kind: ActReport, Reason: "BYE failed: " + in.Reason})
+		}
+		return append(acts, s.finish(s.stop)...)
+	case InPhoneBye:
+		// Our BYE and the phone's crossed; either ends the dialog.
+		return s.finish(s.stop)
+	case InKeepAliveOK, InKeepAliveFailed:
+		s.updating = false
+	}
+	return nil
+}
+
+func (s *Session) closeCurrent(reason string) []Action {
+	if s.current.ID == "" {
+		return nil
+	}
+	c := s.current
+	s.current = Call{}
+	return []Action{{Kind: ActCloseRecording, Call: c, Reason: reason}}
+}
+
+func (s *Session) finish(reason string) []Action {
+	s.state = SessionEnded
+	s.pending = Call{}
+	return []Action{{Kind: ActFinish, Reason: reason}}
+}

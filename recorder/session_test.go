@@ -1,0 +1,185 @@
+package recorder
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestSessionMachine(t *testing.T) {
+	c1 := Call{ID: "000000000000000000000001", Calling: "1001", Called: "1002"}
+	c2 := Call{ID: "000000000000000000000002", Calling: "1003", Called: "1001"}
+	in := func(k InputKind) Input { return Input{Kind: k} }
+	withCall := func(k InputKind, c Call) Input { return Input{Kind: k, Call: c} }
+	because := func(k InputKind, reason string) Input { return Input{Kind: k, Reason: reason} }
+
+	type step struct {
+		in   Input
+		want string // actions, "; "-separated, as Action.String prints them
+	}
+	tests := []struct {
+		name    string
+		mapping Mapping
+		steps   []step
+		final   SessionState
+	}{
+		{"dynamic: one call recorded, BYE at clearing", Dynamic, []step{
+			{withCall(InStart, c1), "send-invite " + c1.ID},
+			{in(InAnswered), "open-recording " + c1.ID + "; send-ack; arm-keep-alive"},
+			{in(InKeepAliveDue), "send-update"},
+			{in(InKeepAliveDue), ""}, // UPDATE still out: no second one
+			{in(InKeepAliveOK), "arm-keep-alive"},
+			{withCall(InCallStarted, c2), ""}, // not this session's call
+			{withCall(InCallCleared, c2), ""},
+			{withCall(InCallCleared, c1), "close-recording " + c1.ID + ": call cleared; send-bye"},
+			{in(InByeDone), "finish: call cleared"},
+		}, SessionEnded},
+		{"dynamic: phone sends BYE while recording", Dynamic, []step{
+			{withCall(InStart, c1), "send-invite " + c1.ID},
+			{in(InAnswered), "open-recording " + c1.ID + "; send-ack; arm-keep-alive"},
+			{in(InPhoneBye), "close-recording " + c1.ID + ": phone sent BYE; finish: phone sent BYE"},
+			{withCall(InCallCleared, c1), ""},
+		}, SessionEnded},
+		{"dynamic: call clears before the answer", Dynamic, []step{
+			{withCall(InStart, c1), "send-invite " + c1.ID},
+			{withCall(InCallCleared, c1), ""},
+			{in(InAnswered), "send-ack; send-bye"},
+			{because(InByeDone, "timeout"), "report: BYE failed: timeout; finish: call cleared"},
+		}, SessionEnded},
+		{"INVITE rejected", Dynamic, []step{
+			{withCall(InStart, c1), "send-invite " + c1.ID},
+			{because(InRejected, "phone answered 403 Forbidden"),
+				"report: INVITE failed: phone answered 403 Forbidden; finish: INVITE failed: phone answered 403 Forbidden"},
+			{in(InAnswered), ""},
+		}, SessionEnded},
+		{"answer without sendonly", Dynamic, []step{
+			{withCall(InStart, c1), "send-invite " + c1.ID},
+			{because(InBadAnswer, "sdp: direction sendrecv"), "report: unusable answer: sdp: direction sendrecv; send-ack; send-bye"},
+			{in(InByeDone), "finish: unusable answer: sdp: direction sendrecv"},
+		}, SessionEnded},
+		{"keep-alive failure is reported and keep-alive goes on", Dynamic, []step{
+			{withCall(InStart, c1), "send-invite " + c1.ID},
+			{in(InAnswered), "open-recording " + c1.ID + "; send-ack; arm-keep-alive"},
+			{in(InKeepAliveDue), "send-update"},
+			{because(InKeepAliveFailed, "timeout"), "report: keep-alive UPDATE failed: timeout; arm-keep-alive"},
+		}, SessionRecording},
+		{"static: a file per call, session kept, BYE at out of service", Static, []step{
+			{withCall(InStart, c1), "send-invite " + c1.ID},
+			{in(InAnswered), "open-recording " + c1.ID + "; send-ack; arm-keep-alive"},
+			{withCall(InCallStarted, c1), ""},
+			{withCall(InCallCleared, c1), "close-recording " + c1.ID + ": call cleared"},
+			{withCall(InCallStarted, c2), "open-recording " + c2.ID},
+			{withCall(InCallCleared, c2), "close-recording " + c2.ID + ": call cleared"},
+			{because(InStop, ReasonOutOfService), "send-bye"},
+			{in(InPhoneBye), "finish: device out of service"}, // BYEs crossed
+			{in(InByeDone), ""},
+		}, SessionEnded},
+		{"static: next call while one is open", Static, []step{
+			{withCall(InStart, c1), "send-invite " + c1.ID},
+			{in(InAnswered), "open-recording " + c1.ID + "; send-ack; arm-keep-alive"},
+			{withCall(InCallStarted, c2), "close-recording " + c1.ID + ": next call started; open-recording " + c2.ID},
+			{because(InStop, ReasonClosed), "close-recording " + c2.ID + ": recorder closed; send-bye"},
+			{in(InByeDone), "finish: recorder closed"},
+		}, SessionEnded},
+		{"static: first call cleared before the answer, session still comes up", Static, []step{
+			{withCall(InStart, c1), "send-invite " + c1.ID},
+			{withCall(InCallCleared, c1), ""},
+			{in(InAnswered), "send-ack; arm-keep-alive"},
+			{withCall(InCallStarted, c2), "open-recording " + c2.ID},
+			{in(InPhoneBye), "close-recording " + c2.ID + ": phone sent BYE; finish: phone sent BYE"},
+		}, SessionEnded},
+		{"static: a newer call while inviting is the one recorded", Static, []step{
+			{withCall(InStart, c1), "send-invite " + c1.ID},
+			{withCall(InCallStarted, c2), ""},
+			{in(InAnswered), "open-recording " + c2.ID + "; send-ack; arm-keep-alive"},
+		}, SessionRecording},
+		{"stop while inviting", Static, []step{
+			{withCall(InStart, c1), "send-invite " + c1.ID},
+			{because(InStop, ReasonClosed), ""},
+			{in(InAnswered), "send-ack; send-bye"},
+			{in(InByeDone), "finish: recorder closed"},
+		}, SessionEnded},
+		{"stop before start", Dynamic, []step{
+			{because(InStop, ReasonClosed), "finish: recorder closed"},
+			{withCall(InStart, c1), ""},
+		}, SessionEnded},
+		{"inputs before start change nothing", Dynamic, []step{
+			{in(InAnswered), ""},
+			{in(InKeepAliveDue), ""},
+			{in(InPhoneBye), ""},
+		}, SessionIdle},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewSession(tc.mapping)
+			for i, st := range tc.steps {
+				before := s.State()
+				var got []string
+				for _, a := range s.Step(st.in) {
+					got = append(got, a.String())
+				}
+				var want []string
+				if st.want != "" {
+					want = strings.Split(st.want, "; ")
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("step %d: %s in %s:\n got  %q\n want %q", i, st.in, before, got, want)
+				}
+			}
+			if s.State() != tc.final {
+				t.Errorf("final state %s, want %s", s.State(), tc.final)
+			}
+		})
+	}
+}
+
+func TestNames(t *testing.T) {
+	for s := SessionIdle; s <= SessionEnded; s++ {
+		if strings.HasPrefix(s.String(), "state(") {
+			t.Errorf("state %d has no name", s)
+		}
+	}
+	for k := InStart; k <= InByeDone; k++ {
+		if strings.HasPrefix(k.String(), "input(") {
+			t.Errorf("input %d has no name", k)
+		}
+	}
+	for k := ActSendInvite; k <= ActFinish; k++ {
+		if strings.HasPrefix(k.String(), "action(") {
+			t.Errorf("action %d has no name", k)
+		}
+	}
+	for _, s := range []string{"dynamic", "Static", " static "} {
+		if _, err := ParseMapping(s); err != nil {
+			t.Errorf("ParseMapping(%q): %v", s, err)
+		}
+	}
+	if _, err := ParseMapping("sometimes"); err == nil {
+		t.Error("ParseMapping(sometimes) did not fail")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		cfg  Config
+		want string // substring of the error, "" for none
+	}{
+		{Config{}, ""},
+		{Config{Monitored: []string{"1001", "1002"}, Mapping: Static}, ""},
+		{Config{RTPPort: 20001}, "Config.RTPPort 20001 is odd"},
+		{Config{Monitored: []string{"1001", "1001"}}, `Config.Monitored[1] "1001" is listed twice`},
+		{Config{Monitored: []string{""}}, "Config.Monitored[0] is empty"},
+		{Config{Monitored: []string{"10 01"}}, `Config.Monitored[0] "10 01"`},
+		{Config{Mapping: 7}, "Config.Mapping mapping(7)"},
+		{Config{KeepAlive: -1}, "Config.KeepAlive -1ns is negative"},
+	}
+	for _, tc := range tests {
+		err := tc.cfg.withDefaults().validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: %v", tc.cfg, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%+v: error %v, want one containing %q", tc.cfg, err, tc.want)
+		}
+	}
+}
