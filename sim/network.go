@@ -172,12 +172,14 @@ func (n *Network) portName(ap netip.AddrPort) string {
 	return ap.String()
 }
 
-// isLab reports whether a lab socket holds ap, i.e. the packet's other end
-// is traced too.
+// isLab reports whether ap belongs to a lab node, i.e. what comes from it
+// was traced when it was sent. It goes by address, not by bound socket, so
+// datagrams still queued when their sender closed are not counted twice.
 func (n *Network) isLab(ap netip.AddrPort) bool {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	return n.bound[ap]
+	_, ok := n.byAddr[ap.Addr()]
+	return ok
 }
 
 // Note publishes a node's state change in words.
