@@ -20,7 +20,15 @@ import (
 
 func init() {
 	// The trace names CSTA messages with the codec's own summaries.
-	sim.SetSummarizer(sim.ProtoCSTA, csta.SummarizeFrames)
+	// Events drop their invokeID (always 9999); requests and responses keep
+	// theirs so a reader can pair them.
+	sim.SetSummarizer(sim.ProtoCSTA, func(b []byte) []string {
+		lines := csta.SummarizeFrames(b)
+		for i, l := range lines {
+			lines[i] = strings.TrimPrefix(l, "9999 ")
+		}
+		return lines
+	})
 }
 
 // PhoneSpec is one phone of a topology.
@@ -89,6 +97,9 @@ func (t *Topology) defaults() error {
 			return fmt.Errorf("lab: extension %s given to both %s and %s", p.Ext, o, p.Name)
 		}
 		exts[p.Ext] = p.Name
+	}
+	if t.Recorder.Mapping == "" {
+		t.Recorder.Mapping = "dynamic"
 	}
 	if len(t.Recorder.Monitored) == 0 {
 		for _, p := range t.Phones {

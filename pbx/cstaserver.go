@@ -1,0 +1,292 @@
+package pbx
+
+import (
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/reclab/reclab/pbx/csta"
+	"github.com/reclab/reclab/sim"
+)
+
+// cstaServer is the PBX's CSTA XML interface (ECMA-323 over TCP, design.md
+// "CSTA"). Recorders connect, monitor extensions and receive call and
+// registration events (spec §3.1: "the extensions that shall have the voice
+// recording possibilities must be monitored via the CSTA interface").
+type cstaServer struct {
+	p    *PBX
+	l    *sim.Listener
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	mu       sync.Mutex
+	clients  map[*cstaClient]bool
+	monitors map[string][]monitor // device → monitors
+	nextRef  int
+}
+
+type cstaClient struct {
+	conn *csta.Conn
+	raw  net.Conn
+}
+
+type monitor struct {
+	client *cstaClient
+	ref    string
+}
+
+func startCSTA(p *PBX, port uint16) (*cstaServer, error) {
+	l, err := p.node.Listen(port, sim.ProtoCSTA)
+	if err != nil {
+		return nil, err
+	}
+	s := &cstaServer{p: p, l: l, done: make(chan struct{}), clients: map[*cstaClient]bool{}, monitors: map[string][]monitor{}}
+	s.wg.Add(1)
+	go s.accept()
+	return s, nil
+}
+
+func (s *cstaServer) close() {
+	if s == nil {
+		return
+	}
+	close(s.done)
+	s.l.Close()
+	s.mu.Lock()
+	for c := range s.clients {
+		c.raw.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+func (s *cstaServer) accept() {
+	defer s.wg.Done()
+	for {
+		raw, err := s.l.Accept()
+		if err != nil {
+			return
+		}
+		c := &cstaClient{conn: csta.NewConn(raw), raw: raw}
+		s.mu.Lock()
+		s.clients[c] = true
+		s.mu.Unlock()
+		s.p.node.Note("CSTA client connected from %s", raw.RemoteAddr())
+		s.wg.Add(2)
+		go s.serve(c)
+		go s.keepAlive(c)
+	}
+}
+
+// keepAlive sends SystemStatus both ways as design.md says: the PBX side.
+func (s *cstaServer) keepAlive(c *cstaClient) {
+	defer s.wg.Done()
+	t := time.NewTicker(s.p.cfg.CSTAKeepAlive)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+			if err := c.conn.Send(c.conn.NextInvokeID(), csta.SystemStatus{Status: csta.StatusNormal}); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (s *cstaServer) serve(c *cstaClient) {
+	defer s.wg.Done()
+	defer s.drop(c)
+	src := addrPortOf(c.raw.RemoteAddr())
+	for {
+		id, m, err := c.conn.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if csta.Recoverable(err) {
+				// design.md: a malformed request closes nothing but itself.
+				s.p.node.Network().Errorf(s.p.node.Name(), src, "CSTA: %v", err)
+				c.conn.Send(respondID(id), csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationGeneric})
+				continue
+			}
+			s.p.node.Network().Errorf(s.p.node.Name(), src, "CSTA link closed: %v", err)
+			return
+		}
+		switch m := m.(type) {
+		case csta.MonitorStart:
+			s.monitorStart(c, id, m)
+		case csta.MonitorStop:
+			s.monitorStop(c, id, m)
+		case csta.SystemStatus:
+			c.conn.Send(id, csta.SystemStatusResponse{})
+		case csta.SystemStatusResponse:
+		default:
+			s.p.node.Network().Errorf(s.p.node.Name(), src, "CSTA: %s is not a request this PBX serves", m.Kind())
+			c.conn.Send(id, csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationRequestIncompatible})
+		}
+	}
+}
+
+// respondID is the invokeID to answer a frame whose content was bad; if
+// even the id was unreadable, 0001 stands in.
+func respondID(id int) int {
+	if id <= 0 || id >= csta.EventInvokeID {
+		return 1
+	}
+	return id
+}
+
+func (s *cstaServer) monitorStart(c *cstaClient, id int, m csta.MonitorStart) {
+	s.p.mu.Lock()
+	known := s.p.reg.Known(m.Device)
+	reg, registered := s.p.reg.Lookup(m.Device)
+	s.p.mu.Unlock()
+	if !known {
+		s.p.node.Note("CSTA MonitorStart %s refused: unknown device", m.Device)
+		c.conn.Send(id, csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationInvalidDeviceID})
+		return
+	}
+	s.mu.Lock()
+	s.nextRef++
+	ref := strconv.Itoa(s.nextRef)
+	s.monitors[m.Device] = append(s.monitors[m.Device], monitor{client: c, ref: ref})
+	s.mu.Unlock()
+	c.conn.Send(id, csta.MonitorStartResponse{CrossRefID: ref})
+	if registered {
+		// docs/wire.md: a recorder that starts monitoring a registered
+		// device learns its address at once.
+		c.conn.Send(csta.EventInvokeID, csta.BackInServiceEvent{CrossRefID: ref, Device: m.Device, Info: deviceInfo(reg)})
+	}
+}
+
+func (s *cstaServer) monitorStop(c *cstaClient, id int, m csta.MonitorStop) {
+	s.mu.Lock()
+	found := false
+	for dev, ms := range s.monitors {
+		for i, x := range ms {
+			if x.client == c && x.ref == m.CrossRefID {
+				s.monitors[dev] = append(ms[:i], ms[i+1:]...)
+				found = true
+				break
+			}
+		}
+	}
+	s.mu.Unlock()
+	if !found {
+		c.conn.Send(id, csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationInvalidCrossRefID})
+		return
+	}
+	c.conn.Send(id, csta.MonitorStopResponse{})
+}
+
+func (s *cstaServer) drop(c *cstaClient) {
+	c.raw.Close()
+	s.mu.Lock()
+	delete(s.clients, c)
+	for dev, ms := range s.monitors {
+		kept := ms[:0]
+		for _, x := range ms {
+			if x.client != c {
+				kept = append(kept, x)
+			}
+		}
+		s.monitors[dev] = kept
+	}
+	s.mu.Unlock()
+}
+
+// send delivers an event to every monitor of device; build fills in the
+// monitor's crossRefID.
+func (s *cstaServer) send(device string, build func(ref string) csta.Message) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	ms := append([]monitor(nil), s.monitors[device]...)
+	s.mu.Unlock()
+	for _, m := range ms {
+		if err := m.client.conn.Send(csta.EventInvokeID, build(m.ref)); err != nil {
+			s.p.node.Network().Errorf(s.p.node.Name(), addrPortOf(m.client.raw.RemoteAddr()), "CSTA event: %v", err)
+		}
+	}
+}
+
+func deviceInfo(r Registration) *csta.DeviceInfo {
+	return &csta.DeviceInfo{IP: r.Contact.Addr(), RecordingPort: r.RecordingPort, Model: r.Model}
+}
+
+func (s *cstaServer) backInService(r Registration) {
+	s.send(r.Ext, func(ref string) csta.Message {
+		return csta.BackInServiceEvent{CrossRefID: ref, Device: r.Ext, Info: deviceInfo(r)}
+	})
+}
+
+func (s *cstaServer) outOfService(r Registration) {
+	s.send(r.Ext, func(ref string) csta.Message {
+		return csta.OutOfServiceEvent{CrossRefID: ref, Device: r.Ext, Info: deviceInfo(r)}
+	})
+}
+
+type callEventKind uint8
+
+const (
+	evServiceInitiated callEventKind = iota
+	evOriginated
+	evDelivered
+	evEstablished
+	evCleared
+)
+
+// callEvent sends one step of a call to the monitors of both parties
+// (docs/wire.md lists who gets which).
+func (s *cstaServer) callEvent(c *call, kind callEventKind, cause ...string) {
+	cs := ""
+	if len(cause) > 0 {
+		cs = cause[0]
+	}
+	switch kind {
+	case evServiceInitiated:
+		s.send(c.from, func(ref string) csta.Message {
+			return csta.ServiceInitiatedEvent{CrossRefID: ref, CallID: c.id, Device: c.from, Initiating: c.from,
+				LocalConnection: csta.StateInitiated, Cause: csta.CauseNewCall}
+		})
+	case evOriginated:
+		s.send(c.from, func(ref string) csta.Message {
+			return csta.OriginatedEvent{CrossRefID: ref, CallID: c.id, Device: c.from, Calling: c.from, Called: c.to,
+				LocalConnection: csta.StateConnected, Cause: csta.CauseNewCall}
+		})
+	case evDelivered:
+		for _, dev := range []string{c.from, c.to} {
+			state := csta.StateConnected
+			if dev == c.to {
+				state = csta.StateAlerting
+			}
+			s.send(dev, func(ref string) csta.Message {
+				return csta.DeliveredEvent{CrossRefID: ref, CallID: c.id, Device: c.to, Alerting: c.to, Calling: c.from,
+					Called: c.to, LocalConnection: state, Cause: csta.CauseNewCall}
+			})
+		}
+	case evEstablished:
+		for _, dev := range []string{c.from, c.to} {
+			s.send(dev, func(ref string) csta.Message {
+				return csta.EstablishedEvent{CrossRefID: ref, CallID: c.id, Device: c.to, Answering: c.to, Calling: c.from,
+					Called: c.to, LocalConnection: csta.StateConnected, Cause: csta.CauseNormal}
+			})
+		}
+	case evCleared:
+		if cs == "" {
+			cs = csta.CauseNormalClearing
+		}
+		for _, dev := range []string{c.from, c.to} {
+			s.send(dev, func(ref string) csta.Message {
+				return csta.ConnectionClearedEvent{CrossRefID: ref, CallID: c.id, Device: dev, Releasing: dev,
+					LocalConnection: csta.StateNull, Cause: cs}
+			})
+		}
+	}
+}

@@ -1,0 +1,44 @@
+package pbx
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestRegistrar(t *testing.T) {
+	a := netip.MustParseAddrPort("127.20.1.1:5060")
+	b := netip.MustParseAddrPort("127.20.1.2:5060")
+	r := NewRegistrar([]string{"1001", "1002"})
+	reg := func(ext string, c netip.AddrPort, exp time.Duration) RegisterOutcome {
+		out, _ := r.Register(Registration{Ext: ext, Contact: c, Expires: exp}, exp)
+		return out
+	}
+	steps := []struct {
+		name string
+		ext  string
+		c    netip.AddrPort
+		exp  time.Duration
+		want RegisterOutcome
+	}{
+		{"unknown extension", "9999", a, time.Hour, RegRefused},
+		{"first registration", "1001", a, time.Hour, RegNew},
+		{"refresh", "1001", a, 2 * time.Hour, RegRefresh},
+		{"another phone takes 1001 (spec §3.2.3)", "1001", b, time.Hour, RegMoved},
+		{"the evicted phone may not refresh it back", "1001", a, time.Hour, RegRefused},
+		{"un-register from the wrong phone", "1001", a, 0, RegNotFound},
+		{"un-register", "1001", b, 0, RegRemoved},
+		{"the evicted phone registers anew later", "1001", a, time.Hour, RegNew},
+	}
+	for _, s := range steps {
+		if got := reg(s.ext, s.c, s.exp); got != s.want {
+			t.Fatalf("%s: got %v, want %v", s.name, got, s.want)
+		}
+	}
+	if gone := r.Expire(2 * time.Hour); len(gone) != 1 || gone[0].Ext != "1001" {
+		t.Fatalf("expire: got %v", gone)
+	}
+	if _, ok := r.Lookup("1001"); ok {
+		t.Fatal("1001 still bound after expiry")
+	}
+}

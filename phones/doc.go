@@ -1,0 +1,70 @@
+// Package phones simulates the Mitel IP phones of the voice-recording
+// interface (spec §3): the model table and each model's recording-port rule,
+// the phone configuration file, and the phone itself on a lab node:
+// registration with the PBX, calls and their RTP, and the recording session
+// the recorder opens towards the phone (spec §3.2).
+//
+// It owns: Model and the model table (model.go), Config and the Mitel text
+// configuration format (config.go), the pure recording-session state machine
+// RecSession (recsession.go: events in, actions out, no sockets, goroutines
+// or clock), the phone driver Phone (phone.go: sipgo stacks, dialogs,
+// timers) and the RTP pump (media.go: one sender and one reader goroutine per
+// call, forking to the recorder).
+//
+// It must not touch: sockets other than those sim hands out (every SIP
+// stack comes from sim.Node.StartSIP and every RTP socket from
+// sim.Node.ListenPacket, so everything is traced), the PBX's or the
+// recorder's state (it talks to them only over the wire, docs/wire.md), and
+// sipgo's global timers (the lab sets them once per process).
+//
+// Wire behaviour, briefly (docs/wire.md and design.md are the contract):
+//   - PowerOn binds the SIP port ("sip local port", default 5060) and, on the
+//     442x/743x/744x, a second SIP stack on the fixed port 7300 for recording.
+//     On the 6700/6800/6900 the one stack takes recording INVITEs too: what
+//     comes from the PBX's address is a call, anything else is recording.
+//   - Register sends REGISTER with the User-Agent "Mitel <model> MAC:<mac>
+//     V:<firmware>" and refreshes at half the granted expiry. A NOTIFY
+//     Event: reg, terminated, from the PBX is a forced log-off (spec §3.2.3).
+//   - Calls go through the PBX; media is direct, G.711 (PCMA preferred),
+//     one 20 ms frame of the phone's own tone per packet from RTPPort.
+//   - Recording: the session is decided by RecSession; while it is up and a
+//     call talks, each RTP packet sent is copied to the recorder's tx port and
+//     each one received to its rx port, from the call's RTP socket, each copy
+//     stream with its own SSRC and sequence (media.Forker).
+//
+// Decisions beyond the spec and docs/wire.md (see RecSession for the
+// recording session's own):
+//   - An empty "recording allowed ip" allows no recorder: every recording
+//     INVITE, UPDATE and BYE gets 403 (a note at PowerOn says so).
+//   - A phone holds one call; its RTP socket is RTPPort (slot 0), opened
+//     when the call starts and closed when it ends. The recording answer
+//     names that port for both forked streams, since the copies leave from
+//     the call socket; a session outlives calls (static mapping).
+//   - An INVITE on the PBX-side SIP port of a 442x/743x/744x that does not
+//     come from the PBX gets 403 with a note naming port 7300.
+//   - Declining a ringing call (HangUp) answers 603 Decline; a second call
+//     while one is up gets 486 Busy Here; a call to an unregistered phone
+//     480.
+//   - A refresh refused by the PBX (403 after a forced log-off) logs the
+//     phone off like the NOTIFY does; a registrar that does not answer a
+//     refresh logs it off too (BYE to the recorder, spec §3.2.6) and the
+//     phone retries REGISTER every Options.RegisterRetry.
+//
+// Example:
+//
+//	node, _ := network.AddNode("phone1", netip.MustParseAddr("127.20.1.1"))
+//	model, _ := phones.LookupModel("7434")
+//	cfg, _ := phones.ParseConfig("1001.cfg", strings.NewReader(
+//		"sip line1 user name: 1001\nrecording allowed ip: 127.20.0.2\n"))
+//	phone, _ := phones.New(node, model, cfg, phones.Options{
+//		PBX:    netip.MustParseAddrPort("127.20.0.1:5060"),
+//		ToneHz: media.ToneFrequency(0),
+//	})
+//	_ = phone.PowerOn()         // SIP on 127.20.1.1:5060, recording on :7300
+//	_ = phone.Register(ctx)     // REGISTER, 200 OK
+//	_ = phone.Dial(ctx, "1002") // INVITE via the PBX; the answer comes later
+//	// ... the recorder INVITEs 127.20.1.1:7300, ACKs; RTP is forked.
+//	_ = phone.HangUp(ctx)
+//	_ = phone.Unregister(ctx) // BYE to the recorder if a session is up
+//	phone.PowerOff()          // closes every socket, sends nothing
+package phones

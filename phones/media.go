@@ -1,0 +1,219 @@
+package phones
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/reclab/reclab/sim"
+	"github.com/reclab/reclab/sim/media"
+)
+
+// frameDuration is one RTP packet of G.711 audio (a=ptime:20).
+const frameDuration = 20 * time.Millisecond
+
+// maxBurst bounds how many late frames the sender catches up on at once; a
+// longer stall (a stopped debugger, an overloaded host) is skipped in RTP
+// time instead, so the receiver sees a gap rather than a flood.
+const maxBurst = 10
+
+// toneAmplitude is the peak of each phone's tone, about -12 dBFS.
+const toneAmplitude = 8000
+
+// maxDatagram is the largest RTP packet the reader takes.
+const maxDatagram = 1500
+
+// MediaStats counts a phone's RTP packets since it was created.
+type MediaStats struct {
+	Sent     uint64 // RTP packets sent to the far end
+	Received uint64 // RTP packets received from the far end
+	ForkedTX uint64 // copies of sent packets to the recorder's tx port
+	ForkedRX uint64 // copies of received packets to the recorder's rx port
+}
+
+type mediaCounters struct {
+	sent, received, forkedTX, forkedRX atomic.Uint64
+}
+
+func (c *mediaCounters) snapshot() MediaStats {
+	return MediaStats{Sent: c.sent.Load(), Received: c.received.Load(), ForkedTX: c.forkedTX.Load(), ForkedRX: c.forkedRX.Load()}
+}
+
+// forkTargets is where an established recording session wants the copies
+// (design.md "The recording session"). Each forked stream has its own
+// Forker, so its own SSRC and sequence; the TX forker is used only by the
+// call's sender goroutine and the RX forker only by its reader goroutine.
+// A session outlives calls (static mapping, spec §3.1): the forkers carry on
+// across calls and media.Forker keeps the recorder's timeline unbroken.
+type forkTargets struct {
+	tx, rx         netip.AddrPort
+	txFork, rxFork *media.Forker
+}
+
+func newForkTargets(tx, rx netip.AddrPort) *forkTargets {
+	return &forkTargets{
+		tx: tx, rx: rx,
+		txFork: media.NewForker(rand.Uint32(), uint16(rand.Uint32())),
+		rxFork: media.NewForker(rand.Uint32(), uint16(rand.Uint32())),
+	}
+}
+
+// mediaPump is the RTP of one call: a sender goroutine that ticks every
+// 20 ms and sends the phone's tone, and a reader goroutine, both on the
+// call's RTP socket. Each packet sent or received is also copied to the
+// recorder while fork holds targets. Per packet nothing is allocated: the
+// buffers below are reused, and sim's WriteToAddrPort/ReadFromAddrPort do
+// not allocate.
+type mediaPump struct {
+	conn   *sim.PacketConn
+	remote netip.AddrPort
+	sender *media.Sender // nil when the far end does not want our audio
+	tone   *media.Tone
+	fork   *atomic.Pointer[forkTargets]
+	count  *mediaCounters
+	now    func() time.Duration // the lab clock
+	// bad reports the first unusable datagram of the call; later ones are
+	// only dropped, so a flood cannot flood the trace.
+	bad     func(src netip.AddrPort, err error)
+	badOnce atomic.Bool
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	// Sender goroutine only.
+	pcm    [media.FrameSamples]int16
+	out    [media.HeaderSize + media.FrameSamples]byte
+	txCopy [media.HeaderSize + media.FrameSamples]byte
+	// Reader goroutine only.
+	in     [maxDatagram]byte
+	rxCopy [maxDatagram]byte
+}
+
+// mediaParams describe the call the pump serves.
+type mediaParams struct {
+	conn   *sim.PacketConn
+	remote netip.AddrPort
+	codec  media.Codec
+	send   bool // false when the far end is sendonly or inactive (RFC 3264 §6.1)
+	toneHz float64
+	fork   *atomic.Pointer[forkTargets]
+	count  *mediaCounters
+	now    func() time.Duration
+	bad    func(src netip.AddrPort, err error)
+}
+
+func newMediaPump(mp mediaParams) *mediaPump {
+	m := &mediaPump{
+		conn:   mp.conn,
+		remote: mp.remote,
+		tone:   media.NewTone(mp.toneHz, toneAmplitude),
+		fork:   mp.fork,
+		count:  mp.count,
+		now:    mp.now,
+		bad:    mp.bad,
+		stop:   make(chan struct{}),
+	}
+	if mp.send {
+		m.sender = media.NewSender(rand.Uint32(), uint16(rand.Uint32()), rand.Uint32(), mp.codec)
+	}
+	return m
+}
+
+// start runs the sender (if any) and the reader.
+func (m *mediaPump) start() {
+	if m.sender != nil {
+		m.wg.Add(1)
+		go m.sendLoop()
+	}
+	m.wg.Add(1)
+	go m.readLoop()
+}
+
+// halt stops both goroutines and closes the socket; it returns when they
+// are gone, so the forkers are free for the next call.
+func (m *mediaPump) halt() {
+	close(m.stop)
+	m.conn.Close()
+	m.wg.Wait()
+}
+
+// sendLoop sends one frame now and then, on every tick, as many frames as
+// are due since the start, so the stream keeps 50 packets a second however
+// late the ticks come (no drift).
+func (m *mediaPump) sendLoop() {
+	defer m.wg.Done()
+	tick := time.NewTicker(frameDuration)
+	defer tick.Stop()
+	start := m.now()
+	m.sendFrame(true)
+	sent := int64(1)
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-tick.C:
+		}
+		due := int64((m.now()-start)/frameDuration) + 1
+		marker := false
+		if lag := due - sent; lag > maxBurst {
+			skip := lag - maxBurst
+			m.sender.Skip(uint32(skip * media.FrameSamples))
+			sent += skip
+			marker = true // RFC 3551 §4.1: a new talkspurt after the gap
+		}
+		for ; sent < due; sent++ {
+			m.sendFrame(marker)
+			marker = false
+		}
+	}
+}
+
+// sendFrame sends one 20 ms packet of the tone and its copy to the
+// recorder. It allocates nothing.
+func (m *mediaPump) sendFrame(marker bool) {
+	m.tone.Next(m.pcm[:])
+	pkt := m.sender.EncodePacket(m.out[:], m.pcm[:], marker)
+	if _, err := m.conn.WriteToAddrPort(pkt, m.remote); err != nil {
+		return // socket closed: the call is ending
+	}
+	m.count.sent.Add(1)
+	if f := m.fork.Load(); f != nil {
+		if cp, err := f.txFork.Rewrite(m.txCopy[:], pkt); err == nil {
+			if _, err := m.conn.WriteToAddrPort(cp, f.tx); err == nil {
+				m.count.forkedTX.Add(1)
+			}
+		}
+	}
+}
+
+func (m *mediaPump) readLoop() {
+	defer m.wg.Done()
+	for {
+		n, src, err := m.conn.ReadFromAddrPort(m.in[:])
+		if err != nil {
+			return // socket closed
+		}
+		m.received(m.in[:n], src)
+	}
+}
+
+// received counts one datagram and copies it to the recorder. It allocates
+// nothing for a good RTP packet.
+func (m *mediaPump) received(pkt []byte, src netip.AddrPort) {
+	if _, _, err := media.ParseHeader(pkt); err != nil {
+		if m.badOnce.CompareAndSwap(false, true) && m.bad != nil {
+			m.bad(src, err)
+		}
+		return
+	}
+	m.count.received.Add(1)
+	if f := m.fork.Load(); f != nil {
+		if cp, err := f.rxFork.Rewrite(m.rxCopy[:], pkt); err == nil {
+			if _, err := m.conn.WriteToAddrPort(cp, f.rx); err == nil {
+				m.count.forkedRX.Add(1)
+			}
+		}
+	}
+}
