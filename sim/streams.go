@@ -58,41 +58,36 @@ func (t *streamTable) stop(n *Network, k streamKey, s *stream, why string) {
 		Summary: fmt.Sprintf("RTP stream %s → %s stopped (%s), %d packets", k.src, n.portName(k.dst), why, p)})
 }
 
-// sweep reports streams idle for longer than idle.
-func (t *streamTable) sweep(n *Network, idle time.Duration) {
-	now := n.Now()
-	var gone []streamKey
-	var goneS []*stream
+// removeWhere takes the streams for which gone is true out of the table
+// and reports each stopped.
+func (t *streamTable) removeWhere(n *Network, why string, gone func(streamKey, *stream) bool) {
+	type entry struct {
+		k streamKey
+		s *stream
+	}
+	var out []entry
 	t.mu.Lock()
 	for k, s := range t.m {
-		if now-time.Duration(s.last.Load()) > idle {
-			gone = append(gone, k)
-			goneS = append(goneS, s)
+		if gone(k, s) {
+			out = append(out, entry{k, s})
 			delete(t.m, k)
 		}
 	}
 	t.mu.Unlock()
-	for i, k := range gone {
-		t.stop(n, k, goneS[i], "quiet")
+	for _, e := range out {
+		t.stop(n, e.k, e.s, why)
 	}
+}
+
+// sweep reports streams idle for longer than idle.
+func (t *streamTable) sweep(n *Network, idle time.Duration) {
+	now := n.Now()
+	t.removeWhere(n, "quiet", func(_ streamKey, s *stream) bool { return now-time.Duration(s.last.Load()) > idle })
 }
 
 // stopFrom reports the streams whose sender socket closed.
 func (t *streamTable) stopFrom(n *Network, src netip.AddrPort) {
-	t.mu.Lock()
-	var gone []streamKey
-	var goneS []*stream
-	for k, s := range t.m {
-		if k.src == src {
-			gone = append(gone, k)
-			goneS = append(goneS, s)
-			delete(t.m, k)
-		}
-	}
-	t.mu.Unlock()
-	for i, k := range gone {
-		t.stop(n, k, goneS[i], "socket closed")
-	}
+	t.removeWhere(n, "socket closed", func(k streamKey, _ *stream) bool { return k.src == src })
 }
 
 func (t *streamTable) stopAll(n *Network) {
