@@ -10,6 +10,21 @@
 // RTP is never kept per packet: the trace reports stream start and stop
 // with counts, so memory stays bounded however many calls run.
 //
+// Impairment. Network.Impair degrades the links between nodes as netem
+// would: drop a fraction of the datagrams (seeded, so a run repeats), drop
+// everything (Blackhole), Delay (± Jitter), Duplicate; for one protocol or
+// all; From → To, or Both ways; for good or for the next Count packets.
+// Lift, LiftAll and Impairments undo and list them at run time. A dropped
+// packet is traced as KindDropped (RTP: one event when a stream starts
+// losing, the count when lifted) and never reaches the pcap; a delayed one is
+// sent later by one delivery goroutine, traced with Event.Delayed and
+// captured at its delivery time; a duplicate is traced with Event.Duplicate
+// and captured twice. TCP (CSTA, HTTP) takes Blackhole, a link cut: both ends
+// get "connection reset" and new connections "connection refused" until it
+// is lifted; and Delay, which holds the bytes in order and the FIN after
+// them. Drop and Duplicate on a TCP protocol are refused. With no impairment
+// set, a send costs one atomic load more.
+//
 // It must not know the phones, the PBX or the recorder: protocol summaries
 // beyond SIP and HTTP are installed with SetSummarizer.
 //

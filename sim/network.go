@@ -38,6 +38,7 @@ type Network struct {
 	bound     map[netip.AddrPort]bool   // every address a lab socket holds
 
 	streams streamTable
+	impairs impairState // impair.go: loss, delay, duplication, blackholes
 	stop    chan struct{}
 	done    sync.WaitGroup
 	closed  bool
@@ -200,8 +201,17 @@ func (n *Network) Errorf(node string, src netip.AddrPort, format string, args ..
 // packet is called for every datagram or TCP segment a lab socket sends (and
 // for those it receives from outside the lab).
 func (n *Network) packet(proto Proto, src, dst netip.AddrPort, b []byte) {
+	n.tracePacket(proto, src, dst, b, packetMark{})
+}
+
+// tracePacket traces a packet with what an impairment did to it (m); the
+// zero mark is a packet sent as is. A dropped RTP packet is not counted in
+// its stream: impair.go reports RTP loss per stream.
+func (n *Network) tracePacket(proto Proto, src, dst netip.AddrPort, b []byte, m packetMark) {
 	if proto == ProtoRTP {
-		n.streams.count(n, src, dst)
+		if !m.dropped {
+			n.streams.count(n, src, dst)
+		}
 		return
 	}
 	summaries := summarize(proto, b)
@@ -210,9 +220,13 @@ func (n *Network) packet(proto Proto, src, dst netip.AddrPort, b []byte) {
 	}
 	from, to := n.portName(src), n.portName(dst)
 	now := n.Now()
+	kind := KindMessage
+	if m.dropped {
+		kind = KindDropped
+	}
 	for _, s := range summaries {
-		n.trace.Publish(Event{At: now, Kind: KindMessage, Proto: proto, Src: src, Dst: dst, From: from, To: to,
-			Summary: s, Bytes: append([]byte(nil), b...)})
+		n.trace.Publish(Event{At: now, Kind: kind, Proto: proto, Src: src, Dst: dst, From: from, To: to,
+			Summary: s, Bytes: append([]byte(nil), b...), Delayed: m.delayed, Duplicate: m.duplicate})
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -69,6 +70,9 @@ func (l *Listener) Addr() net.Addr { return l.l.Addr() }
 
 // Dial opens a traced TCP connection from the node to raddr.
 func (nd *Node) Dial(raddr netip.AddrPort) (*Conn, error) {
+	if err := nd.net.refuseDial(nd, raddr); err != nil {
+		return nil, err
+	}
 	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(nd.AddrPort(0)), Timeout: 5 * time.Second}
 	c, err := d.Dial("tcp4", raddr.String())
 	if err != nil {
@@ -105,6 +109,8 @@ type Conn struct {
 	external   bool // the peer is not a lab socket: trace what we read too
 	registered bool
 	once       sync.Once
+	held       atomic.Int32          // writes an impairment delays, not yet delivered (impair.go)
+	cut        atomic.Pointer[error] // set when a blackhole reset the connection (impair.go)
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -116,14 +122,29 @@ func newConn(nd *Node, tc *net.TCPConn, local, remote netip.AddrPort, proto Prot
 }
 
 func (c *Conn) Write(b []byte) (int, error) {
+	// Held writes go first even once the delay is lifted: a stream keeps its order.
+	if c.node.net.impairs.rules.Load() != nil || c.held.Load() > 0 || c.cut.Load() != nil {
+		return c.writeImpaired(b)
+	}
+	return c.send(b, packetMark{})
+}
+
+// send traces the bytes, writes them to the pcap and to the socket now; m
+// says what an impairment did to them on the way.
+func (c *Conn) send(b []byte, m packetMark) (int, error) {
 	n := c.node.net
-	n.packet(c.proto, c.local, c.remote, b)
+	n.tracePacket(c.proto, c.local, c.remote, b, m)
 	n.pcap.TCPData(n.start.Add(n.Now()), c.local, c.remote, b)
 	return c.c.Write(b)
 }
 
 func (c *Conn) Read(b []byte) (int, error) {
 	k, err := c.c.Read(b)
+	if err != nil {
+		if cut := c.cut.Load(); cut != nil {
+			err = *cut // our end of a cut link: a reset, not "use of closed connection"
+		}
+	}
 	if k > 0 && c.external {
 		n := c.node.net
 		n.packet(c.proto, c.remote, c.local, b[:k])
@@ -132,8 +153,17 @@ func (c *Conn) Read(b []byte) (int, error) {
 	return k, err
 }
 
-// Close closes the connection (FIN in the pcap).
+// Close closes the connection (FIN in the pcap). Bytes still held by a
+// delay are delivered first, as TCP sends its FIN after the data.
 func (c *Conn) Close() error {
+	if c.held.Load() > 0 {
+		c.node.net.impairs.line.add(c.node.net, streamKey{c.local, c.remote}, c.node.net.Now(), true, func() { c.closeNow() })
+		return nil
+	}
+	return c.closeNow()
+}
+
+func (c *Conn) closeNow() error {
 	var err error
 	c.once.Do(func() {
 		n := c.node.net
@@ -143,6 +173,9 @@ func (c *Conn) Close() error {
 		}
 		c.node.untrack(c)
 		err = c.c.Close()
+		if c.cut.Load() != nil {
+			err = nil // the reset closed the socket already
+		}
 	})
 	return err
 }

@@ -74,6 +74,9 @@ type Event struct {
 	Summary string
 	Bytes   []byte // the message as sent (signalling only; RTP is never kept per packet)
 	Packets uint64 // RTP: packets in the stream so far (stream-stop: all of them)
+	// Set by an impairment (impair.go) on a message it let through:
+	Delayed   time.Duration // how long the network held it; At is its delivery time
+	Duplicate bool          // the extra copy of a duplicated message
 }
 
 // String is the one-line form printed by `reclab run` and written to trace.txt.
@@ -88,6 +91,12 @@ func (e Event) String() string {
 	mark := ""
 	if e.Kind == KindDropped {
 		mark = "DROPPED "
+	}
+	if e.Delayed > 0 {
+		mark += "DELAYED " + e.Delayed.Round(time.Millisecond).String() + " "
+	}
+	if e.Duplicate {
+		mark += "DUPLICATE "
 	}
 	return fmt.Sprintf("%s  %-9s → %-9s %-5s %s%s", at, e.From, e.To, e.Proto, mark, e.Summary)
 }

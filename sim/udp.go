@@ -20,6 +20,7 @@ type PacketConn struct {
 	local netip.AddrPort
 
 	closeOnce sync.Once
+	closed    atomic.Bool  // a datagram an impairment still holds is then lost
 	last      atomic.Value // netip.AddrPort of the last datagram read
 }
 
@@ -42,9 +43,19 @@ func (c *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 // WriteToAddrPort sends one datagram without allocating (the RTP path).
 func (c *PacketConn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
 	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
-	n := c.node.net
 	proto := classifyUDP(b)
-	n.packet(proto, c.local, dst, b)
+	// With no impairment set, this atomic load is all it costs (impair.go).
+	if rules := c.node.net.impairs.rules.Load(); rules != nil {
+		return c.writeImpaired(*rules, proto, b, dst)
+	}
+	return c.send(proto, b, dst, packetMark{})
+}
+
+// send traces the datagram, writes it to the pcap and puts it on the wire
+// now; m says what an impairment did to it on the way.
+func (c *PacketConn) send(proto Proto, b []byte, dst netip.AddrPort, m packetMark) (int, error) {
+	n := c.node.net
+	n.tracePacket(proto, c.local, dst, b, m)
 	n.pcap.UDP(n.start.Add(n.Now()), c.local, dst, b)
 	return c.conn.WriteToUDPAddrPort(b, dst)
 }
@@ -66,7 +77,11 @@ func (c *PacketConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 		return k, src, err
 	}
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-	c.last.Store(src)
+	if c.lastSource() != src {
+		// Storing boxes the address (an allocation); an RTP socket hears
+		// one source, so it stores once, not per packet.
+		c.last.Store(src)
+	}
 	n := c.node.net
 	if !n.isLab(src) {
 		n.packet(classifyUDP(b[:k]), src, c.local, b[:k])
@@ -79,6 +94,7 @@ func (c *PacketConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 func (c *PacketConn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
+		c.closed.Store(true)
 		c.node.net.unregister(c.local)
 		c.node.untrack(c)
 		c.node.net.streams.stopFrom(c.node.net, c.local)
