@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"time"
+	"sort"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -31,7 +31,7 @@ func (p *PBX) newCallID() string {
 	return csta.FormatCallID(p.nextCall)
 }
 
-func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+func (p *PBX) onInvite(r *run, req *sip.Request, tx sip.ServerTransaction) {
 	src := srcOf(req)
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		// The phones do not re-INVITE the PBX; say so instead of guessing.
@@ -40,11 +40,15 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	from := req.From()
 	if from == nil || from.Address.User == "" {
-		p.respond(req, tx, 400, "Bad Request: From has no user")
+		p.reject(req, tx, 400, "Bad Request", &badRequest{method: "INVITE", header: "From", problem: "has no user (the calling extension)"})
 		return
 	}
 	caller, callee := from.Address.User, req.Recipient.User
 	p.mu.Lock()
+	if !p.live(r) {
+		p.mu.Unlock()
+		return
+	}
 	callerReg, callerOK := p.reg.Lookup(caller)
 	calleeReg, calleeOK := p.reg.Lookup(callee)
 	known := p.reg.Known(callee)
@@ -63,41 +67,45 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		p.respond(req, tx, 480, "Temporarily Unavailable")
 		return
 	}
-	a, err := p.dlgSrv.ReadInvite(req, tx)
+	a, err := r.dlgSrv.ReadInvite(req, tx)
 	if err != nil {
-		p.node.Network().Errorf(p.node.Name(), src, "INVITE %s → %s: %v", caller, callee, err)
-		p.respond(req, tx, 400, "Bad Request")
+		p.reject(req, tx, 400, "Bad Request", fmt.Errorf("pbx: INVITE %s → %s: %w", caller, callee, err))
 		return
 	}
 	p.mu.Lock()
+	if !p.live(r) {
+		p.mu.Unlock()
+		return
+	}
 	c := &call{id: p.newCallID(), from: caller, to: callee, a: a, aID: a.InviteRequest.CallID().Value()}
 	p.calls[c.aID] = c
 	p.mu.Unlock()
 	p.node.Note("call %s: %s → %s", c.id, caller, callee)
-	p.csta.callEvent(c, evServiceInitiated)
-	p.csta.callEvent(c, evOriginated)
+	r.csta.callEvent(c, evServiceInitiated, "", "")
+	r.csta.callEvent(c, evOriginated, "", "")
 
 	// B-leg: INVITE to the called phone's contact, the caller's SDP unchanged.
-	uri := sip.Uri{User: callee, Host: calleeReg.Contact.Addr().String(), Port: int(calleeReg.Contact.Port())}
-	breq := sip.NewRequest(sip.INVITE, uri)
-	host := p.sip.Addr.Addr().String()
+	breq := sip.NewRequest(sip.INVITE, contactURI(calleeReg))
+	host := r.sip.Addr.Addr().String()
 	breq.AppendHeader(&sip.FromHeader{DisplayName: caller, Address: sip.Uri{User: caller, Host: host}, Params: tagParams()})
 	breq.AppendHeader(&sip.ToHeader{Address: sip.Uri{User: callee, Host: host}})
 	breq.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	breq.SetBody(req.Body())
-	ctx, cancel := context.WithCancel(p.ctx)
-	b, err := p.dlgCli.WriteInvite(ctx, breq)
+	ctx, cancel := context.WithCancel(r.ctx)
+	b, err := r.dlgCli.WriteInvite(ctx, breq)
 	if err != nil {
 		cancel()
 		p.node.Network().Errorf(p.node.Name(), calleeReg.Contact, "INVITE to %s: %v", callee, err)
 		a.Respond(503, "Service Unavailable", nil)
-		p.clear(c, csta.CauseDestNotObtainable)
+		p.clear(r, c, csta.CauseDestNotObtainable, "")
 		return
 	}
 	p.mu.Lock()
 	c.b = b
 	c.bID = breq.CallID().Value()
-	p.calls[c.bID] = c
+	if p.live(r) {
+		p.calls[c.bID] = c
+	}
 	p.mu.Unlock()
 
 	// sipgo ends a server transaction when its handler returns, so the
@@ -121,47 +129,78 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			}
 			if !delivered {
 				delivered = true
-				p.csta.callEvent(c, evDelivered)
+				r.csta.callEvent(c, evDelivered, "", "")
 			}
 		}
 		return nil
 	}})
 	if err != nil {
+		if r.ctx.Err() != nil {
+			return // the PBX stopped: calls are forgotten, nobody is told
+		}
+		if a.Context().Err() != nil {
+			// The caller sent CANCEL: sipgo answered it 487, and cancelling
+			// ctx made WaitAnswer send CANCEL on the B-leg.
+			p.node.Note("call %s: %s cancelled before %s answered", c.id, caller, callee)
+			p.clear(r, c, csta.CauseCallCancelled, caller)
+			return
+		}
 		code, reason := 480, "Temporarily Unavailable"
 		var rerr *sipgo.ErrDialogResponse
 		if errors.As(err, &rerr) {
 			code, reason = rerr.Res.StatusCode, rerr.Res.Reason
 		}
-		if a.Context().Err() == nil {
-			a.Respond(code, reason, nil)
-		}
+		a.Respond(code, reason, nil)
 		p.node.Note("call %s: %s did not answer: %d %s (%v)", c.id, callee, code, reason, err)
-		p.clear(c, csta.CauseCallCancelled)
+		p.clear(r, c, causeOfRefusal(code), callee)
 		return
 	}
-	if err := b.Ack(ctx); err != nil {
-		p.node.Network().Errorf(p.node.Name(), calleeReg.Contact, "ACK to %s: %v", callee, err)
-	}
-	if err := a.RespondSDP(b.InviteResponse.Body()); err != nil {
-		p.node.Network().Errorf(p.node.Name(), src, "200 OK to %s: %v", caller, err)
-		p.hangup(c, "", csta.CauseNormalClearing)
-		return
-	}
+	// Established goes out before the 200 OK is relayed, so no BYE of the
+	// caller's can overtake it (the monitors see the steps in order).
 	p.mu.Lock()
 	c.answered = true
 	p.mu.Unlock()
 	p.node.Note("call %s: %s answered", c.id, callee)
-	p.csta.callEvent(c, evEstablished)
-
+	r.csta.callEvent(c, evEstablished, "", "")
+	if err := b.Ack(ctx); err != nil {
+		p.node.Network().Errorf(p.node.Name(), calleeReg.Contact, "ACK to %s: %v", callee, err)
+	}
+	// RespondSDP returns once the caller's ACK came (RFC 3261 §13.3.1.4).
+	if err := a.RespondSDP(b.InviteResponse.Body()); err != nil {
+		if a.LoadState() == sip.DialogStateEnded {
+			if errors.Is(context.Cause(a.Context()), sip.ErrTransactionCanceled) {
+				// The caller's CANCEL crossed B's 200 OK: B's leg is up
+				// and gets a BYE; the caller released the call.
+				p.hangup(r, c, c.aID, csta.CauseCallCancelled)
+			}
+			return // else the caller's BYE came first and onBye ends the call
+		}
+		p.node.Network().Errorf(p.node.Name(), src, "200 OK to %s: %v", caller, err)
+		p.hangup(r, c, "", csta.CauseNormalClearing)
+	}
 }
 
-func (p *PBX) onAck(req *sip.Request, tx sip.ServerTransaction) {
-	if err := p.dlgSrv.ReadAck(req, tx); err != nil && !errors.Is(err, sipgo.ErrDialogDoesNotExists) {
+// causeOfRefusal is the ECMA-323 cause of a call the called phone refused
+// with a final SIP status.
+func causeOfRefusal(code int) string {
+	switch code {
+	case 486, 600:
+		return csta.CauseBusy
+	case 408, 480:
+		return csta.CauseCallNotAnswered
+	case 487:
+		return csta.CauseCallCancelled
+	}
+	return csta.CauseDestNotObtainable
+}
+
+func (p *PBX) onAck(r *run, req *sip.Request, tx sip.ServerTransaction) {
+	if err := r.dlgSrv.ReadAck(req, tx); err != nil && !errors.Is(err, sipgo.ErrDialogDoesNotExists) {
 		p.node.Network().Errorf(p.node.Name(), srcOf(req), "ACK: %v", err)
 	}
 }
 
-func (p *PBX) onBye(req *sip.Request, tx sip.ServerTransaction) {
+func (p *PBX) onBye(r *run, req *sip.Request, tx sip.ServerTransaction) {
 	id := ""
 	if h := req.CallID(); h != nil {
 		id = h.Value()
@@ -175,22 +214,24 @@ func (p *PBX) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	var err error
 	if id == c.aID {
-		err = p.dlgSrv.ReadBye(req, tx)
+		err = r.dlgSrv.ReadBye(req, tx)
 	} else {
-		err = p.dlgCli.ReadBye(req, tx)
+		err = r.dlgCli.ReadBye(req, tx)
 	}
 	if err != nil {
-		p.node.Network().Errorf(p.node.Name(), srcOf(req), "BYE: %v", err)
-		p.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		p.reject(req, tx, 481, "Call/Transaction Does Not Exist", fmt.Errorf("pbx: BYE for call %s: %w", c.id, err))
 		return
 	}
-	p.hangup(c, id, csta.CauseNormalClearing)
+	p.hangup(r, c, id, csta.CauseNormalClearing)
 }
 
 // hangup ends c; byeFrom is the Call-ID of the leg that sent BYE ("" when
 // the PBX itself ends the call): the other leg gets a BYE.
-func (p *PBX) hangup(c *call, byeFrom, cause string) {
-	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+func (p *PBX) hangup(r *run, c *call, byeFrom, cause string) {
+	if !p.forget(r, c) {
+		return // already ended by the other side or the PBX
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, requestTimeout)
 	defer cancel()
 	if byeFrom != c.aID && c.a != nil {
 		if err := c.a.Bye(ctx); err != nil {
@@ -202,35 +243,52 @@ func (p *PBX) hangup(c *call, byeFrom, cause string) {
 			p.node.Network().Errorf(p.node.Name(), netip.AddrPort{}, "BYE to %s: %v", c.to, err)
 		}
 	}
-	p.node.Note("call %s: cleared (%s)", c.id, describeBye(c, byeFrom))
-	p.clear(c, cause)
+	releasing := c.releasing(byeFrom)
+	who := "the PBX"
+	if releasing != "" {
+		who = releasing
+	}
+	p.node.Note("call %s: cleared by %s", c.id, who)
+	r.csta.callEvent(c, evCleared, cause, releasing)
 }
 
-func describeBye(c *call, byeFrom string) string {
+// releasing is the extension whose leg sent BYE, "" for the PBX.
+func (c *call) releasing(byeFrom string) string {
 	switch byeFrom {
 	case c.aID:
-		return c.from + " hung up"
+		return c.from
 	case c.bID:
-		return c.to + " hung up"
+		return c.to
 	}
-	return "by the PBX"
+	return ""
 }
 
-// clear forgets c and sends ConnectionCleared once.
-func (p *PBX) clear(c *call, cause string) {
+// clear forgets c and sends ConnectionCleared once, naming releasing (the
+// party that hung up, "" when the PBX ended the call) as releasingDevice.
+func (p *PBX) clear(r *run, c *call, cause, releasing string) {
+	if p.forget(r, c) {
+		r.csta.callEvent(c, evCleared, cause, releasing)
+	}
+}
+
+// forget takes c out of the call table; only the first caller gets true,
+// so a call is ended (BYEs, ConnectionCleared) once.
+func (p *PBX) forget(r *run, c *call) bool {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if c.cleared {
-		p.mu.Unlock()
-		return
+		return false
 	}
 	c.cleared = true
-	delete(p.calls, c.aID)
-	delete(p.calls, c.bID)
-	p.mu.Unlock()
-	p.csta.callEvent(c, evCleared, cause)
+	if p.live(r) {
+		delete(p.calls, c.aID)
+		delete(p.calls, c.bID)
+	}
+	return true
 }
 
-// Calls returns a short description of each call in progress.
+// Calls describes each call in progress, one line each ("<callID>
+// 1001→1002 ringing|talking"), ordered by callID.
 func (p *PBX) Calls() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -245,5 +303,6 @@ func (p *PBX) Calls() []string {
 		}
 		out = append(out, fmt.Sprintf("%s %s→%s %s", c.id, c.from, c.to, state))
 	}
+	sort.Strings(out)
 	return out
 }

@@ -2,6 +2,7 @@ package pbx
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -23,6 +24,7 @@ type cstaServer struct {
 	wg   sync.WaitGroup
 
 	mu       sync.Mutex
+	closed   bool
 	clients  map[*cstaClient]bool
 	monitors map[string][]monitor // device → monitors
 	nextRef  int
@@ -56,6 +58,7 @@ func (s *cstaServer) close() {
 	close(s.done)
 	s.l.Close()
 	s.mu.Lock()
+	s.closed = true
 	for c := range s.clients {
 		c.raw.Close()
 	}
@@ -72,6 +75,11 @@ func (s *cstaServer) accept() {
 		}
 		c := &cstaClient{conn: csta.NewConn(raw), raw: raw}
 		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			raw.Close()
+			return
+		}
 		s.clients[c] = true
 		s.mu.Unlock()
 		s.p.node.Note("CSTA client connected from %s", raw.RemoteAddr())
@@ -200,13 +208,21 @@ func (s *cstaServer) drop(c *cstaClient) {
 	s.mu.Unlock()
 }
 
+// clientCount is the number of CSTA links open now.
+func (s *cstaServer) clientCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.clients)
+}
+
 // send delivers an event to every monitor of device; build fills in the
-// monitor's crossRefID.
+// monitor's crossRefID. A closed server sends nothing.
 func (s *cstaServer) send(device string, build func(ref string) csta.Message) {
-	if s == nil {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
 		return
 	}
-	s.mu.Lock()
 	ms := append([]monitor(nil), s.monitors[device]...)
 	s.mu.Unlock()
 	for _, m := range ms {
@@ -216,8 +232,16 @@ func (s *cstaServer) send(device string, build func(ref string) csta.Message) {
 	}
 }
 
+// UnknownModel stands in the CSTA private data for a phone whose REGISTER
+// named no Mitel model in its User-Agent (docs/wire.md "CSTA").
+const UnknownModel = "unknown"
+
 func deviceInfo(r Registration) *csta.DeviceInfo {
-	return &csta.DeviceInfo{IP: r.Contact.Addr(), RecordingPort: r.RecordingPort, Model: r.Model}
+	model := r.Model
+	if model == "" {
+		model = UnknownModel
+	}
+	return &csta.DeviceInfo{IP: r.Contact.Addr(), RecordingPort: r.RecordingPort, Model: model}
 }
 
 func (s *cstaServer) backInService(r Registration) {
@@ -242,51 +266,78 @@ const (
 	evCleared
 )
 
-// callEvent sends one step of a call to the monitors of both parties
-// (docs/wire.md lists who gets which).
-func (s *cstaServer) callEvent(c *call, kind callEventKind, cause ...string) {
-	cs := ""
-	if len(cause) > 0 {
-		cs = cause[0]
+var callEventNames = [...]string{"ServiceInitiated", "Originated", "Delivered", "Established", "ConnectionCleared"}
+
+func (k callEventKind) String() string {
+	if int(k) < len(callEventNames) {
+		return callEventNames[k]
 	}
+	return fmt.Sprintf("callEvent(%d)", k)
+}
+
+// deviceEvent is one CSTA event for the monitors of one device; build fills
+// in each monitor's crossRefID.
+type deviceEvent struct {
+	device string
+	build  func(ref string) csta.Message
+}
+
+// callEvents is who hears of one step of a call, and what (docs/wire.md
+// "CSTA"): the caller's monitors get ServiceInitiated and Originated, both
+// parties' monitors Delivered, Established and ConnectionCleared. Each
+// party's ConnectionCleared drops its own connection and names releasing,
+// the party that hung up ("" when the PBX ended the call), as
+// releasingDevice. cause is for ConnectionCleared only. It is pure.
+func callEvents(c *call, kind callEventKind, cause, releasing string) []deviceEvent {
 	switch kind {
 	case evServiceInitiated:
-		s.send(c.from, func(ref string) csta.Message {
+		return []deviceEvent{{c.from, func(ref string) csta.Message {
 			return csta.ServiceInitiatedEvent{CrossRefID: ref, CallID: c.id, Device: c.from, Initiating: c.from,
 				LocalConnection: csta.StateInitiated, Cause: csta.CauseNewCall}
-		})
+		}}}
 	case evOriginated:
-		s.send(c.from, func(ref string) csta.Message {
+		return []deviceEvent{{c.from, func(ref string) csta.Message {
 			return csta.OriginatedEvent{CrossRefID: ref, CallID: c.id, Device: c.from, Calling: c.from, Called: c.to,
 				LocalConnection: csta.StateConnected, Cause: csta.CauseNewCall}
-		})
-	case evDelivered:
-		for _, dev := range []string{c.from, c.to} {
+		}}}
+	}
+	var out []deviceEvent
+	for _, dev := range []string{c.from, c.to} {
+		var build func(ref string) csta.Message
+		switch kind {
+		case evDelivered:
 			state := csta.StateConnected
 			if dev == c.to {
 				state = csta.StateAlerting
 			}
-			s.send(dev, func(ref string) csta.Message {
+			build = func(ref string) csta.Message {
 				return csta.DeliveredEvent{CrossRefID: ref, CallID: c.id, Device: c.to, Alerting: c.to, Calling: c.from,
 					Called: c.to, LocalConnection: state, Cause: csta.CauseNewCall}
-			})
-		}
-	case evEstablished:
-		for _, dev := range []string{c.from, c.to} {
-			s.send(dev, func(ref string) csta.Message {
+			}
+		case evEstablished:
+			build = func(ref string) csta.Message {
 				return csta.EstablishedEvent{CrossRefID: ref, CallID: c.id, Device: c.to, Answering: c.to, Calling: c.from,
 					Called: c.to, LocalConnection: csta.StateConnected, Cause: csta.CauseNormal}
-			})
+			}
+		case evCleared:
+			if cause == "" {
+				cause = csta.CauseNormalClearing
+			}
+			build = func(ref string) csta.Message {
+				return csta.ConnectionClearedEvent{CrossRefID: ref, CallID: c.id, Device: dev, Releasing: releasing,
+					LocalConnection: csta.StateNull, Cause: cause}
+			}
+		default:
+			return nil
 		}
-	case evCleared:
-		if cs == "" {
-			cs = csta.CauseNormalClearing
-		}
-		for _, dev := range []string{c.from, c.to} {
-			s.send(dev, func(ref string) csta.Message {
-				return csta.ConnectionClearedEvent{CrossRefID: ref, CallID: c.id, Device: dev, Releasing: dev,
-					LocalConnection: csta.StateNull, Cause: cs}
-			})
-		}
+		out = append(out, deviceEvent{dev, build})
+	}
+	return out
+}
+
+// callEvent sends one step of a call to the monitors it concerns.
+func (s *cstaServer) callEvent(c *call, kind callEventKind, cause, releasing string) {
+	for _, e := range callEvents(c, kind, cause, releasing) {
+		s.send(e.device, e.build)
 	}
 }

@@ -1,18 +1,30 @@
 // Package pbx is the simulated MX-ONE: a SIP registrar and B2BUA call
-// control on 5060/udp, and the CSTA XML server on 8882/tcp.
+// control on 5060/udp, the CSTA XML server on 8882/tcp, and the admin
+// commands of spec §3.2.5 and §3.2.6.
 //
-// The registrar (Registrar) is pure: REGISTERs go in, outcomes come out
-// (new, refresh, moved — a forced log-off, spec §3.2.3 — removed). The PBX
-// driver around it answers SIP with sipgo, relays calls leg to leg with the
-// callers' SDP unchanged so media flows phone to phone, and reports calls
-// and registrations to monitoring CSTA clients (spec §3.1) with package csta.
+// The protocol decisions are pure and table-tested: parseRegister reads a
+// REGISTER, Registrar decides (new, refresh, moved — a forced log-off, spec
+// §3.2.3 — removed, refused), callEvents says which monitor hears which CSTA
+// event of a call, updateTargets picks the phones of an update order. The
+// driver around them answers SIP with sipgo, relays calls leg to leg with the
+// callers' SDP unchanged so media flows phone to phone, and reports calls and
+// registrations to monitoring CSTA clients (spec §3.1) with package csta.
 // Wire decisions beyond design.md are in docs/wire.md.
 //
-// It must not open sockets itself: every socket comes from its sim.Node.
+// Admin commands: OrderUpdate (spec §3.2.5: NOTIFY Event: check-sync orders
+// phones to unregister and read their configuration file), Stop, Start and
+// Restart (spec §3.2.6: a server restart forgets every registration and
+// drops the CSTA links). State for a display: Registrations, Calls,
+// CSTAClients, Running.
+//
+// It must not open sockets itself: every socket comes from its sim.Node. It
+// must not know the phones' or the recorder's insides: it speaks to them only
+// over the wire (it reads the phones' model table to know recording ports).
 //
 // Example:
 //
 //	p, _ := pbx.New(node, pbx.Config{Extensions: []string{"1001", "1002"}})
 //	p.Start()
 //	defer p.Stop()
+//	err := p.OrderUpdate("1001") // spec §3.2.5
 package pbx

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/reclab/reclab/phones"
 	"github.com/reclab/reclab/sim"
 )
 
@@ -41,6 +39,12 @@ func (c *Config) validate() error {
 		}
 		seen[e] = true
 	}
+	if c.MaxExpiry < 0 {
+		return fmt.Errorf("pbx: config: MaxExpiry %v is negative", c.MaxExpiry)
+	}
+	if c.CSTAKeepAlive < 0 {
+		return fmt.Errorf("pbx: config: CSTAKeepAlive %v is negative", c.CSTAKeepAlive)
+	}
 	if c.SIPPort == 0 {
 		c.SIPPort = 5060
 	}
@@ -56,25 +60,33 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// requestTimeout bounds the PBX's own requests (NOTIFY, BYE) to a phone.
+const requestTimeout = 10 * time.Second
+
 // PBX is the simulated MX-ONE: registrar, B2BUA call control and the CSTA
 // server, on one lab node.
 type PBX struct {
 	node *sim.Node
 	cfg  Config
 
-	sip     *sim.SIPStack
-	dlgSrv  *sipgo.DialogServerCache
-	dlgCli  *sipgo.DialogClientCache
-	csta    *cstaServer
-	ctx     context.Context
-	cancel  context.CancelFunc
-	running bool
-
 	mu       sync.Mutex
+	cur      *run // nil while stopped
 	reg      *Registrar
 	calls    map[string]*call // by Call-ID of either leg
-	nextCall uint64
-	wg       sync.WaitGroup
+	nextCall uint64           // kept across restarts, so callIDs (and recording file names) never repeat
+}
+
+// run is one life of the PBX between Start and Stop: its sockets, dialog
+// caches and context. Handlers hold the run they were installed for, so a
+// request still in flight when the PBX stops cannot touch the next run.
+type run struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	sip    *sim.SIPStack
+	dlgSrv *sipgo.DialogServerCache
+	dlgCli *sipgo.DialogClientCache
+	csta   *cstaServer
+	wg     sync.WaitGroup // expiry loop and the PBX's own outgoing requests
 }
 
 // New makes a PBX on node; Start brings it up.
@@ -85,62 +97,95 @@ func New(node *sim.Node, cfg Config) (*PBX, error) {
 	return &PBX{node: node, cfg: cfg, reg: NewRegistrar(cfg.Extensions), calls: map[string]*call{}}, nil
 }
 
-// Start binds SIP and CSTA and serves them.
+// Start binds SIP and CSTA and serves them. Starting a running PBX does
+// nothing; a stopped one starts afresh with no registrations.
 func (p *PBX) Start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.running {
+	if p.cur != nil {
 		return nil
 	}
-	p.ctx, p.cancel = context.WithCancel(context.Background())
+	r := &run{}
+	r.ctx, r.cancel = context.WithCancelCause(context.Background())
 	st, err := p.node.StartSIP(p.cfg.SIPPort, "MX-ONE reclab", func(s *sipgo.Server) {
-		s.OnRegister(p.onRegister)
-		s.OnInvite(p.onInvite)
-		s.OnAck(p.onAck)
-		s.OnBye(p.onBye)
-		s.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
-			tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
-		})
+		s.OnRegister(func(req *sip.Request, tx sip.ServerTransaction) { p.onRegister(r, req, tx) })
+		s.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) { p.onInvite(r, req, tx) })
+		s.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { p.onAck(r, req, tx) })
+		s.OnBye(func(req *sip.Request, tx sip.ServerTransaction) { p.onBye(r, req, tx) })
+		s.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) { p.respond(req, tx, 200, "OK") })
 	})
 	if err != nil {
+		r.cancel(nil)
 		return err
 	}
-	p.sip = st
+	r.sip = st
 	contact := sip.ContactHeader{Address: sip.Uri{User: "pbx", Host: st.Addr.Addr().String(), Port: int(st.Addr.Port())}}
-	p.dlgSrv = sipgo.NewDialogServerCache(st.Client, contact)
-	p.dlgCli = sipgo.NewDialogClientCache(st.Client, contact)
-	cs, err := startCSTA(p, p.cfg.CSTAPort)
-	if err != nil {
+	r.dlgSrv = sipgo.NewDialogServerCache(st.Client, contact)
+	r.dlgCli = sipgo.NewDialogClientCache(st.Client, contact)
+	if r.csta, err = startCSTA(p, p.cfg.CSTAPort); err != nil {
+		r.cancel(nil)
 		st.Close()
 		return err
 	}
-	p.csta = cs
-	p.running = true
-	p.wg.Add(1)
-	go p.expireLoop()
+	p.cur = r
+	r.wg.Add(1)
+	go p.expireLoop(r)
 	p.node.Note("PBX up: SIP %s, CSTA %s, %d extensions", st.Addr, p.node.AddrPort(p.cfg.CSTAPort), len(p.cfg.Extensions))
 	return nil
 }
 
-// Stop takes the PBX down without goodbyes: sockets close, registrations and
-// calls are forgotten (spec §3.2.6: a restart of the server).
+// Stop takes the PBX down without goodbyes, as a restart of the server does
+// (spec §3.2.6): sockets close, CSTA links drop, registrations and calls are
+// forgotten. Phones find out through their own keep-alive. Stopping a stopped
+// PBX does nothing.
 func (p *PBX) Stop() {
 	p.mu.Lock()
-	if !p.running {
+	r := p.cur
+	if r == nil {
 		p.mu.Unlock()
 		return
 	}
-	p.running = false
-	p.cancel()
-	st, cs := p.sip, p.csta
+	p.cur = nil
+	// WaitAnswerForceCancelErr makes a B-leg waiting for an answer give up
+	// without sending CANCEL through a socket that is closing.
+	r.cancel(sipgo.WaitAnswerForceCancelErr)
 	p.reg.Clear()
 	p.calls = map[string]*call{}
 	p.mu.Unlock()
-	cs.close()
-	st.Close()
-	p.wg.Wait()
-	p.node.Note("PBX down")
+	r.csta.close()
+	r.sip.Close()
+	r.wg.Wait()
+	p.node.Note("PBX down: registrations and calls forgotten")
 }
+
+// Restart is Stop then Start (spec §3.2.6). Binding again is retried until
+// ctx ends, in case a port is not free yet. For an outage the phones can
+// notice, call Stop, wait, then Start.
+func (p *PBX) Restart(ctx context.Context) error {
+	p.Stop()
+	for {
+		err := p.Start()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pbx: restart: %w (last error: %v)", ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Running reports whether the PBX is up.
+func (p *PBX) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cur != nil
+}
+
+// live reports whether r is the current run; call it with p.mu held. A
+// handler of a stopped run must not change the tables of the next.
+func (p *PBX) live(r *run) bool { return p.cur == r }
 
 // Addr is the PBX's SIP address.
 func (p *PBX) Addr() netip.AddrPort { return p.node.AddrPort(p.cfg.SIPPort) }
@@ -148,7 +193,10 @@ func (p *PBX) Addr() netip.AddrPort { return p.node.AddrPort(p.cfg.SIPPort) }
 // CSTAAddr is where recorders connect.
 func (p *PBX) CSTAAddr() netip.AddrPort { return p.node.AddrPort(p.cfg.CSTAPort) }
 
-// Registrations lists the current bindings.
+// Extensions is the directory, in the configured order.
+func (p *PBX) Extensions() []string { return append([]string(nil), p.cfg.Extensions...) }
+
+// Registrations lists the current bindings, by extension.
 func (p *PBX) Registrations() []Registration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -162,174 +210,61 @@ func (p *PBX) Lookup(ext string) (Registration, bool) {
 	return p.reg.Lookup(ext)
 }
 
-func (p *PBX) expireLoop() {
-	defer p.wg.Done()
+// CSTAClients is the number of CSTA links open now (0 while stopped).
+func (p *PBX) CSTAClients() int {
+	p.mu.Lock()
+	r := p.cur
+	p.mu.Unlock()
+	if r == nil {
+		return 0
+	}
+	return r.csta.clientCount()
+}
+
+func (p *PBX) expireLoop(r *run) {
+	defer r.wg.Done()
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
-		case <-p.ctx.Done():
+		case <-r.ctx.Done():
 			return
 		case <-t.C:
 			p.mu.Lock()
-			gone := p.reg.Expire(p.node.Network().Now())
+			var gone []Registration
+			if p.live(r) {
+				gone = p.reg.Expire(p.node.Network().Now())
+			}
 			p.mu.Unlock()
 			for _, g := range gone {
 				p.node.Note("registration of %s from %s expired", g.Ext, g.Contact)
-				p.csta.outOfService(g)
+				r.csta.outOfService(g)
 			}
 		}
 	}
 }
 
+// respond answers req; a failure to send is an error event naming the peer.
 func (p *PBX) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string) {
-	if err := tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil)); err != nil {
-		p.node.Network().Errorf(p.node.Name(), srcOf(req), "respond %d to %s: %v", code, req.Method, err)
+	p.send(req, tx, sip.NewResponseFromRequest(req, code, reason, nil))
+}
+
+func (p *PBX) send(req *sip.Request, tx sip.ServerTransaction, res *sip.Response) {
+	if err := tx.Respond(res); err != nil {
+		p.node.Network().Errorf(p.node.Name(), srcOf(req), "respond %d to %s: %v", res.StatusCode, req.Method, err)
 	}
+}
+
+// reject reports bad input from src in the trace and answers it (style:
+// bad input gets a clear error naming source, place and what was wrong).
+func (p *PBX) reject(req *sip.Request, tx sip.ServerTransaction, code int, reason string, err error) {
+	p.node.Network().Errorf(p.node.Name(), srcOf(req), "%s: %v; answered %d", req.Method, err, code)
+	p.respond(req, tx, code, reason)
 }
 
 func srcOf(req *sip.Request) netip.AddrPort {
 	ap, _ := netip.ParseAddrPort(req.Source())
 	return ap
-}
-
-// modelFromUserAgent reads "Mitel 7434 MAC:… V:…" (docs/wire.md).
-func modelFromUserAgent(ua string) string {
-	f := strings.Fields(ua)
-	if len(f) >= 2 && strings.EqualFold(f[0], "Mitel") {
-		return f[1]
-	}
-	return ""
-}
-
-func (p *PBX) onRegister(req *sip.Request, tx sip.ServerTransaction) {
-	src := srcOf(req)
-	to := req.To()
-	if to == nil || to.Address.User == "" {
-		p.node.Network().Errorf(p.node.Name(), src, "REGISTER without a user in To")
-		p.respond(req, tx, 400, "Bad Request: To has no user")
-		return
-	}
-	ext := to.Address.User
-	expires := p.cfg.MaxExpiry
-	if h := req.GetHeader("Expires"); h != nil {
-		n, err := strconv.Atoi(strings.TrimSpace(h.Value()))
-		if err != nil || n < 0 {
-			p.node.Network().Errorf(p.node.Name(), src, "REGISTER %s: bad Expires %q", ext, h.Value())
-			p.respond(req, tx, 400, "Bad Request: Expires")
-			return
-		}
-		expires = time.Duration(n) * time.Second
-	}
-	if expires > p.cfg.MaxExpiry {
-		expires = p.cfg.MaxExpiry
-	}
-	contact := req.Contact()
-	if contact == nil {
-		p.respond(req, tx, 400, "Bad Request: no Contact")
-		return
-	}
-	addr, err := netip.ParseAddr(contact.Address.Host)
-	if err != nil {
-		p.node.Network().Errorf(p.node.Name(), src, "REGISTER %s: contact host %q is not an IP address", ext, contact.Address.Host)
-		p.respond(req, tx, 400, "Bad Request: Contact host")
-		return
-	}
-	port := contact.Address.Port
-	if port == 0 {
-		port = 5060
-	}
-	cap := netip.AddrPortFrom(addr, uint16(port))
-	model := ""
-	if h := req.GetHeader("User-Agent"); h != nil {
-		model = modelFromUserAgent(h.Value())
-	}
-	recPort := port
-	if m, err := phones.LookupModel(model); err == nil {
-		if fixed, ok := m.FixedRecordingPort(); ok {
-			recPort = fixed
-		}
-	}
-	reg := Registration{Ext: ext, Contact: cap, Model: model, RecordingPort: recPort, Expires: p.node.Network().Now() + expires}
-
-	p.mu.Lock()
-	out, prev := p.reg.Register(reg, expires)
-	p.mu.Unlock()
-
-	switch out {
-	case RegRefused:
-		if !p.reg.Known(ext) {
-			p.node.Note("REGISTER %s from %s refused: not in the directory", ext, cap)
-			p.respond(req, tx, 404, "Not Found")
-			return
-		}
-		p.node.Note("REGISTER %s from %s refused: logged off by another registration", ext, cap)
-		p.respond(req, tx, 403, "Forbidden")
-		return
-	case RegNotFound:
-		p.respond(req, tx, 200, "OK")
-		return
-	}
-	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
-	if expires > 0 {
-		c := contact.Clone()
-		c.Params.Add("expires", strconv.Itoa(int(expires/time.Second)))
-		res.ReplaceHeader(c)
-	}
-	if err := tx.Respond(res); err != nil {
-		p.node.Network().Errorf(p.node.Name(), src, "respond to REGISTER: %v", err)
-	}
-	switch out {
-	case RegNew:
-		p.node.Note("%s registered from %s (model %s, recording port %d, %ds)", ext, cap, model, recPort, int(expires/time.Second))
-		p.csta.backInService(reg)
-	case RegMoved:
-		// spec §3.2.3: the first phone is logged off; CSTA tells the recorder
-		// the extension now has phone B's address.
-		p.node.Note("%s moved from %s to %s: logging %s off", ext, prev.Contact, cap, prev.Contact)
-		p.csta.outOfService(prev)
-		p.csta.backInService(reg)
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			p.notifyLogOff(prev)
-		}()
-	case RegRemoved:
-		p.node.Note("%s unregistered from %s", ext, cap)
-		p.csta.outOfService(prev)
-	}
-}
-
-// notifyLogOff tells a phone its registration was taken over (docs/wire.md:
-// an RFC 3680 reg-event NOTIFY, unsolicited).
-func (p *PBX) notifyLogOff(old Registration) {
-	uri := sip.Uri{User: old.Ext, Host: old.Contact.Addr().String(), Port: int(old.Contact.Port())}
-	req := sip.NewRequest(sip.NOTIFY, uri)
-	aor := sip.Uri{User: old.Ext, Host: p.sip.Addr.Addr().String()}
-	req.AppendHeader(&sip.FromHeader{Address: sip.Uri{User: "pbx", Host: p.sip.Addr.Addr().String()}, Params: tagParams()})
-	req.AppendHeader(&sip.ToHeader{Address: aor})
-	req.AppendHeader(sip.NewHeader("Event", "reg"))
-	req.AppendHeader(sip.NewHeader("Subscription-State", "terminated;reason=deactivated"))
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/reginfo+xml"))
-	body := fmt.Sprintf(`<?xml version="1.0"?>
-<reginfo xmlns="urn:ietf:params:xml:ns:reginfo" version="0" state="partial">
-  <registration aor="%s" id="%s" state="terminated">
-    <contact id="%s" state="terminated" event="deactivated"><uri>%s</uri></contact>
-  </registration>
-</reginfo>
-`, aor.String(), old.Ext, old.Ext, uri.String())
-	req.SetBody([]byte(body))
-	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
-	defer cancel()
-	res, err := p.sip.Client.Do(ctx, req)
-	if err != nil {
-		p.node.Network().Errorf(p.node.Name(), old.Contact, "NOTIFY log-off to %s: %v", old.Ext, err)
-		return
-	}
-	if res.StatusCode != 200 {
-		p.node.Note("NOTIFY log-off to %s at %s answered %d", old.Ext, old.Contact, res.StatusCode)
-	}
 }
 
 func addrPortOf(a net.Addr) netip.AddrPort {

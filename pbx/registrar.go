@@ -4,7 +4,13 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/reclab/reclab/phones"
 )
 
 // Registration is one extension's binding to a phone.
@@ -26,7 +32,7 @@ type RegisterOutcome uint8
 
 const (
 	RegNew      RegisterOutcome = iota // a new binding: BackInService
-	RegRefresh                         // same phone refreshed its binding: no CSTA
+	RegRefresh                         // the same phone (same IP) refreshed its binding
 	RegMoved                           // another phone took the extension: log the old one off (spec §3.2.3)
 	RegRemoved                         // Expires: 0: OutOfService
 	RegRefused                         // the extension is not in the directory, or a logged-off phone refreshes
@@ -94,7 +100,9 @@ func (r *Registrar) Register(reg Registration, expires time.Duration) (out Regis
 	case !had:
 		delete(r.evicted, reg.Ext)
 		return RegNew, Registration{}
-	case old.Contact == reg.Contact:
+	case old.Contact.Addr() == reg.Contact.Addr():
+		// The same phone, perhaps on a new SIP port after a configuration
+		// update (spec §3.2.5): not a forced log-off.
 		return RegRefresh, old
 	default:
 		r.evicted[reg.Ext] = old.Contact
@@ -129,4 +137,108 @@ func (r *Registrar) Bindings() []Registration {
 func (r *Registrar) Clear() {
 	r.bindings = map[string]Registration{}
 	r.evicted = map[string]netip.AddrPort{}
+}
+
+// registerRequest is what one REGISTER asks of the registrar, read from its
+// headers by parseRegister (RFC 3261 §10.2, docs/wire.md "Registration").
+type registerRequest struct {
+	Ext           string
+	Contact       netip.AddrPort // zero when Wildcard
+	Wildcard      bool           // Contact: * with Expires: 0: remove the binding (RFC 3261 §10.2.2)
+	Model         string         // from the User-Agent, "" when it names none
+	RecordingPort int            // spec §3.2: 7300 on 442x/743x/744x, else the contact port
+	Expires       time.Duration  // as granted: what was asked, capped at the registrar's maximum
+}
+
+// badRequest is a REGISTER (or INVITE) the PBX cannot act on: which header
+// and what was wrong with it. The PBX answers 400 and names it in the trace.
+type badRequest struct {
+	method, header, problem string
+}
+
+func (e *badRequest) Error() string {
+	return fmt.Sprintf("pbx: %s: %s %s", e.method, e.header, e.problem)
+}
+
+// parseExpires reads a delta-seconds value (RFC 3261 §20.19, 32 bits).
+func parseExpires(v string) (time.Duration, bool) {
+	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
+	return time.Duration(n) * time.Second, err == nil
+}
+
+// modelFromUserAgent reads "Mitel 7434 MAC:… V:…" (docs/wire.md).
+func modelFromUserAgent(ua string) string {
+	f := strings.Fields(ua)
+	if len(f) >= 2 && strings.EqualFold(f[0], "Mitel") {
+		return f[1]
+	}
+	return ""
+}
+
+// parseRegister reads one REGISTER. It is pure: no clock, no table. A
+// Contact "expires" parameter wins over the Expires header (RFC 3261
+// §10.2.1.1); with neither, maxExpiry is granted.
+func parseRegister(req *sip.Request, maxExpiry time.Duration) (registerRequest, error) {
+	bad := func(header, format string, a ...any) (registerRequest, error) {
+		return registerRequest{}, &badRequest{method: "REGISTER", header: header, problem: fmt.Sprintf(format, a...)}
+	}
+	var rr registerRequest
+	to := req.To()
+	if to == nil || to.Address.User == "" {
+		return bad("To", "has no user (the extension to register)")
+	}
+	rr.Ext = to.Address.User
+	rr.Expires = maxExpiry
+	if h := req.GetHeader("Expires"); h != nil {
+		d, ok := parseExpires(h.Value())
+		if !ok {
+			return bad("Expires", "%q is not a number of seconds", h.Value())
+		}
+		rr.Expires = d
+	}
+	contact := req.Contact()
+	if contact == nil {
+		// RFC 3261 §10.2.3 would make this a query of the bindings; no
+		// phone of the lab asks that, so it is refused as incomplete.
+		return bad("Contact", "is missing")
+	}
+	if v, ok := contact.Params.Get("expires"); ok {
+		d, ok := parseExpires(v)
+		if !ok {
+			return bad("Contact", "expires=%q is not a number of seconds", v)
+		}
+		rr.Expires = d
+	}
+	if rr.Expires > maxExpiry {
+		rr.Expires = maxExpiry
+	}
+	if contact.Address.Wildcard {
+		if rr.Expires != 0 {
+			return bad("Contact", "* is allowed only with Expires: 0")
+		}
+		rr.Wildcard = true
+		return rr, nil
+	}
+	addr, err := netip.ParseAddr(contact.Address.Host)
+	if err != nil || !addr.Is4() {
+		return bad("Contact", "host %q is not an IPv4 address", contact.Address.Host)
+	}
+	port := contact.Address.Port
+	if port == 0 {
+		port = 5060
+	}
+	if port < 0 || port > 65535 {
+		return bad("Contact", "port %d is out of range", port)
+	}
+	rr.Contact = netip.AddrPortFrom(addr, uint16(port))
+	if h := req.GetHeader("User-Agent"); h != nil {
+		rr.Model = modelFromUserAgent(h.Value())
+	}
+	rr.RecordingPort = port
+	if m, err := phones.LookupModel(rr.Model); err == nil {
+		if fixed, ok := m.FixedRecordingPort(); ok {
+			rr.RecordingPort = fixed
+		}
+	}
+	return rr, nil
 }

@@ -9,6 +9,7 @@ import (
 func TestRegistrar(t *testing.T) {
 	a := netip.MustParseAddrPort("127.20.1.1:5060")
 	b := netip.MustParseAddrPort("127.20.1.2:5060")
+	a2 := netip.MustParseAddrPort("127.20.1.1:5070")
 	r := NewRegistrar([]string{"1001", "1002"})
 	reg := func(ext string, c netip.AddrPort, exp time.Duration) RegisterOutcome {
 		out, _ := r.Register(Registration{Ext: ext, Contact: c, Expires: exp}, exp)
@@ -29,11 +30,16 @@ func TestRegistrar(t *testing.T) {
 		{"un-register from the wrong phone", "1001", a, 0, RegNotFound},
 		{"un-register", "1001", b, 0, RegRemoved},
 		{"the evicted phone registers anew later", "1001", a, time.Hour, RegNew},
+		{"same phone, new SIP port (spec §3.2.5): no log-off", "1001", a2, time.Hour, RegRefresh},
+		{"un-register from the old port", "1001", a, 0, RegNotFound},
 	}
 	for _, s := range steps {
 		if got := reg(s.ext, s.c, s.exp); got != s.want {
 			t.Fatalf("%s: got %v, want %v", s.name, got, s.want)
 		}
+	}
+	if reg, _ := r.Lookup("1001"); reg.Contact != a2 {
+		t.Fatalf("1001 bound to %s, want the new port %s", reg.Contact, a2)
 	}
 	if gone := r.Expire(2 * time.Hour); len(gone) != 1 || gone[0].Ext != "1001" {
 		t.Fatalf("expire: got %v", gone)

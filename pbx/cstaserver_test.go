@@ -1,0 +1,154 @@
+package pbx
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reclab/reclab/pbx/csta"
+	"github.com/reclab/reclab/sim"
+)
+
+// The CSTA server of design.md "CSTA" against a fake recorder.
+func TestCSTAServer(t *testing.T) {
+	l := newTestLab(t, Config{CSTAKeepAlive: 20 * time.Millisecond})
+	rec := l.recorder("rec", 2)
+
+	t.Run("SystemStatus from the recorder is answered", func(t *testing.T) {
+		if _, ok := rec.request(csta.SystemStatus{Status: csta.StatusNormal}).(csta.SystemStatusResponse); !ok {
+			t.Fatal("no SystemStatusResponse")
+		}
+		if n := l.pbx.CSTAClients(); n != 1 {
+			t.Fatalf("CSTAClients = %d, want 1", n)
+		}
+	})
+
+	t.Run("SystemStatus from the PBX", func(t *testing.T) {
+		for f := range rec.in {
+			if ss, ok := f.msg.(csta.SystemStatus); ok {
+				if f.id < 1 || f.id > csta.MaxInvokeID || ss.Status != csta.StatusNormal {
+					t.Fatalf("keep-alive %04d %+v", f.id, ss)
+				}
+				if err := rec.conn.Send(f.id, csta.SystemStatusResponse{}); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+		}
+		t.Fatal("link closed before a keep-alive came")
+	})
+
+	t.Run("MonitorStart for an unknown device", func(t *testing.T) {
+		got := rec.request(csta.MonitorStart{Device: "4711"})
+		if e, ok := got.(csta.ErrorResponse); !ok || e.Category != csta.CategoryOperation || e.Value != csta.OperationInvalidDeviceID {
+			t.Fatalf("got %s, want CSTAErrorCode operation/invalidDeviceID", got)
+		}
+	})
+
+	t.Run("a malformed frame gets an error and the link lives on", func(t *testing.T) {
+		bad, err := csta.AppendFrame(nil, 42, []byte(`<?xml version="1.0"?><MonitorStart xmlns="`+csta.Namespace+`"><monitorObject>`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		errEv := l.watch(func(e sim.Event) bool {
+			return e.Kind == sim.KindError && e.From == "pbx" && strings.Contains(e.Summary, "CSTA")
+		})
+		if _, err := rec.conn.NetConn().Write(bad); err != nil {
+			t.Fatal(err)
+		}
+		f := rec.next()
+		if e, ok := f.msg.(csta.ErrorResponse); !ok || f.id != 42 || e.Value != csta.OperationGeneric {
+			t.Fatalf("got %04d %s, want 0042 CSTAErrorCode operation/generic", f.id, f.msg)
+		}
+		e := errEv()
+		if e.Src.Addr() != l.ip(2) {
+			t.Fatalf("error event does not name the recorder %s: %s", l.ip(2), e)
+		}
+		if _, ok := rec.request(csta.SystemStatus{Status: csta.StatusNormal}).(csta.SystemStatusResponse); !ok {
+			t.Fatal("the link did not live on")
+		}
+	})
+
+	t.Run("MonitorStart for a registered device, then BackInService; MonitorStop", func(t *testing.T) {
+		a := l.phone("a", "1001", 11, "7434")
+		a.mustRegister("3600")
+		ref := rec.monitor("1001")
+		bis := rec.expect("BackInServiceEvent")[0].(csta.BackInServiceEvent)
+		if bis.CrossRefID != ref || bis.Info == nil || bis.Info.IP != l.ip(11) || bis.Info.RecordingPort != 7300 {
+			t.Fatalf("BackInService after MonitorStart: %+v", bis)
+		}
+		if _, ok := rec.request(csta.MonitorStop{CrossRefID: ref}).(csta.MonitorStopResponse); !ok {
+			t.Fatal("no MonitorStopResponse")
+		}
+		got := rec.request(csta.MonitorStop{CrossRefID: ref})
+		if e, ok := got.(csta.ErrorResponse); !ok || e.Value != csta.OperationInvalidCrossRefID {
+			t.Fatalf("second MonitorStop: %s, want invalidCrossRefID", got)
+		}
+		// The monitor is gone: un-REGISTER sends it nothing, so the next
+		// message is the answer to the next request.
+		a.mustRegister("0")
+		if _, ok := rec.request(csta.SystemStatus{Status: csta.StatusNormal}).(csta.SystemStatusResponse); !ok {
+			t.Fatal("an event reached a stopped monitor")
+		}
+	})
+
+	t.Run("a phone with no model in its User-Agent", func(t *testing.T) {
+		ref := rec.monitor("1003")
+		c := l.phone("c", "1003", 13, "")
+		c.ua = "softphone/1.0"
+		c.mustRegister("3600")
+		bis := rec.expect("BackInServiceEvent")[0].(csta.BackInServiceEvent)
+		if bis.CrossRefID != ref || bis.Info == nil || bis.Info.Model != UnknownModel || bis.Info.RecordingPort != 5060 {
+			t.Fatalf("BackInService: %+v", bis)
+		}
+	})
+}
+
+func TestCallEvents(t *testing.T) {
+	c := &call{id: csta.FormatCallID(7), from: "1001", to: "1002"}
+	type ev struct{ device, summary string }
+	tests := []struct {
+		kind             callEventKind
+		cause, releasing string
+		want             []ev
+	}{
+		{evServiceInitiated, "", "", []ev{{"1001", "ServiceInitiatedEvent 1001"}}},
+		{evOriginated, "", "", []ev{{"1001", "OriginatedEvent 1001→1002"}}},
+		{evDelivered, "", "", []ev{{"1001", "DeliveredEvent 1001→1002"}, {"1002", "DeliveredEvent 1001→1002"}}},
+		{evEstablished, "", "", []ev{{"1001", "EstablishedEvent 1001→1002"}, {"1002", "EstablishedEvent 1001→1002"}}},
+	}
+	for _, tc := range tests {
+		got := callEvents(c, tc.kind, tc.cause, tc.releasing)
+		if len(got) != len(tc.want) {
+			t.Fatalf("%v: %d events, want %d", tc.kind, len(got), len(tc.want))
+		}
+		for i, e := range got {
+			m := e.build("9")
+			if e.device != tc.want[i].device || !strings.HasPrefix(csta.Summary(m), tc.want[i].summary) {
+				t.Errorf("%v: event %d to %s: %s, want %s to %s", tc.kind, i, e.device, csta.Summary(m), tc.want[i].summary, tc.want[i].device)
+			}
+			if _, err := csta.Encode(m); err != nil {
+				t.Errorf("%v: %v", tc.kind, err)
+			}
+		}
+	}
+	// ConnectionCleared: each party's own connection, the same releasing
+	// device for both, "" (notKnown) when the PBX ended the call.
+	for _, releasing := range []string{"1001", "1002", ""} {
+		got := callEvents(c, evCleared, "", releasing)
+		for i, dev := range []string{"1001", "1002"} {
+			cc := got[i].build("9").(csta.ConnectionClearedEvent)
+			if got[i].device != dev || cc.Device != dev || cc.Releasing != releasing || cc.Cause != csta.CauseNormalClearing || cc.LocalConnection != csta.StateNull {
+				t.Errorf("released by %q: %s's event %+v", releasing, dev, cc)
+			}
+			if _, err := csta.Encode(cc); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	for code, want := range map[int]string{486: csta.CauseBusy, 480: csta.CauseCallNotAnswered, 487: csta.CauseCallCancelled, 503: csta.CauseDestNotObtainable} {
+		if got := causeOfRefusal(code); got != want {
+			t.Errorf("causeOfRefusal(%d) = %s, want %s", code, got, want)
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package pbx
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// onRegister is the registrar's driver: parseRegister reads the request,
+// Registrar decides, and this answers and tells CSTA (docs/wire.md
+// "Registration").
+func (p *PBX) onRegister(r *run, req *sip.Request, tx sip.ServerTransaction) {
+	rr, err := parseRegister(req, p.cfg.MaxExpiry)
+	if err != nil {
+		p.reject(req, tx, 400, "Bad Request", err)
+		return
+	}
+	src := srcOf(req)
+	p.mu.Lock()
+	if !p.live(r) {
+		p.mu.Unlock()
+		return // the PBX is stopping: a restarted server never saw this REGISTER
+	}
+	if rr.Wildcard {
+		// Contact: * removes the binding, if it is the sender's.
+		rr.Contact = src
+		if b, ok := p.reg.Lookup(rr.Ext); ok && b.Contact.Addr() == src.Addr() {
+			rr.Contact = b.Contact
+		}
+	}
+	reg := Registration{Ext: rr.Ext, Contact: rr.Contact, Model: rr.Model, RecordingPort: rr.RecordingPort,
+		Expires: p.node.Network().Now() + rr.Expires}
+	known := p.reg.Known(rr.Ext)
+	out, prev := p.reg.Register(reg, rr.Expires)
+	p.mu.Unlock()
+
+	secs := strconv.Itoa(int(rr.Expires / time.Second))
+	switch out {
+	case RegRefused:
+		if !known {
+			p.node.Note("REGISTER %s from %s refused: not in the directory", rr.Ext, src)
+			p.respond(req, tx, 404, "Not Found")
+			return
+		}
+		// spec §3.2.3, docs/wire.md: the phone that was logged off may not
+		// take the number back by refreshing.
+		p.node.Note("REGISTER %s from %s refused: logged off by another registration", rr.Ext, rr.Contact)
+		p.respond(req, tx, 403, "Forbidden: logged off by another registration")
+		return
+	case RegNotFound:
+		p.respond(req, tx, 200, "OK")
+		return
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	res.AppendHeader(sip.NewHeader("Expires", secs))
+	if out != RegRemoved {
+		// RFC 3261 §10.3 step 8: the 200 lists the binding with its expiry.
+		c := &sip.ContactHeader{Address: sip.Uri{User: rr.Ext, Host: rr.Contact.Addr().String(), Port: int(rr.Contact.Port())}}
+		c.Params = sip.NewParams()
+		c.Params.Add("expires", secs)
+		res.AppendHeader(c)
+	}
+	p.send(req, tx, res)
+	switch out {
+	case RegNew:
+		p.node.Note("%s registered from %s (model %s, recording port %d, %ss)", rr.Ext, rr.Contact, rr.Model, rr.RecordingPort, secs)
+		r.csta.backInService(reg)
+	case RegRefresh:
+		if prev.Contact != reg.Contact || prev.Model != reg.Model || prev.RecordingPort != reg.RecordingPort {
+			// The same phone with a new port or model (a 6700 after a
+			// configuration update, spec §3.2.5): the recorder must know.
+			p.node.Note("%s re-registered from %s (was %s) as model %s, recording port %d", rr.Ext, rr.Contact, prev.Contact, rr.Model, rr.RecordingPort)
+			r.csta.backInService(reg)
+		}
+	case RegMoved:
+		// spec §3.2.3: the first phone is logged off; CSTA tells the recorder
+		// the extension now has phone B's address.
+		p.node.Note("%s moved from %s to %s: logging %s off", rr.Ext, prev.Contact, rr.Contact, prev.Contact)
+		r.csta.outOfService(prev)
+		r.csta.backInService(reg)
+		p.async(r, func() { p.notifyLogOff(r, prev) })
+	case RegRemoved:
+		p.node.Note("%s unregistered from %s", rr.Ext, rr.Contact)
+		r.csta.outOfService(prev)
+	}
+}
+
+// async runs f on its own goroutine, waited for by Stop.
+func (p *PBX) async(r *run, f func()) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		f()
+	}()
+}
+
+// notifyLogOff tells a phone its registration was taken over (docs/wire.md
+// "Registration": an unsolicited RFC 3680 reg-event NOTIFY).
+func (p *PBX) notifyLogOff(r *run, old Registration) {
+	aor := sip.Uri{User: old.Ext, Host: r.sip.Addr.Addr().String()}
+	contact := contactURI(old)
+	body := fmt.Sprintf(`<?xml version="1.0"?>
+<reginfo xmlns="urn:ietf:params:xml:ns:reginfo" version="0" state="partial">
+  <registration aor="%s" id="%s" state="terminated">
+    <contact id="%s" state="terminated" event="deactivated"><uri>%s</uri></contact>
+  </registration>
+</reginfo>
+`, aor.String(), old.Ext, old.Ext, contact.String())
+	res, err := p.notify(r, old, "reg", "terminated;reason=deactivated", "application/reginfo+xml", []byte(body))
+	if err != nil {
+		p.node.Network().Errorf(p.node.Name(), old.Contact, "NOTIFY log-off to %s: %v", old.Ext, err)
+		return
+	}
+	if res.StatusCode != 200 {
+		p.node.Note("NOTIFY log-off to %s at %s answered %d %s", old.Ext, old.Contact, res.StatusCode, res.Reason)
+	}
+}
