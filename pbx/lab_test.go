@@ -216,6 +216,10 @@ func (f *fakePhone) register(expires string, edit func(*sip.Request)) *sip.Respo
 	req.AppendHeader(&sip.ToHeader{Address: aor})
 	req.AppendHeader(f.st.Contact(f.ext))
 	req.AppendHeader(sip.NewHeader("User-Agent", f.ua))
+	// One Call-ID per boot cycle, as RFC 3261 §10.2.4 asks and the phones
+	// do: a new one tells the PBX the phone restarted.
+	callID := sip.CallIDHeader(f.name + "-boot@" + f.st.Addr.Addr().String())
+	req.AppendHeader(&callID)
 	if expires != "" {
 		req.AppendHeader(sip.NewHeader("Expires", expires))
 	}

@@ -32,6 +32,9 @@ func (p *PBX) onRegister(r *run, req *sip.Request, tx sip.ServerTransaction) {
 	}
 	reg := Registration{Ext: rr.Ext, Contact: rr.Contact, Model: rr.Model, RecordingPort: rr.RecordingPort,
 		Expires: p.node.Network().Now() + rr.Expires}
+	if h := req.CallID(); h != nil {
+		reg.CallID = h.Value()
+	}
 	known := p.reg.Known(rr.Ext)
 	out, prev := p.reg.Register(reg, rr.Expires)
 	p.mu.Unlock()
@@ -66,6 +69,9 @@ func (p *PBX) onRegister(r *run, req *sip.Request, tx sip.ServerTransaction) {
 	switch out {
 	case RegNew:
 		p.node.Note("%s registered from %s (model %s, recording port %d, %ss)", rr.Ext, rr.Contact, rr.Model, rr.RecordingPort, secs)
+		r.csta.backInService(reg)
+	case RegRestarted:
+		p.node.Note("%s registered again from %s after a restart (new Call-ID)", rr.Ext, rr.Contact)
 		r.csta.backInService(reg)
 	case RegRefresh:
 		if prev.Contact != reg.Contact || prev.Model != reg.Model || prev.RecordingPort != reg.RecordingPort {

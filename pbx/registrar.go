@@ -20,6 +20,7 @@ type Registration struct {
 	Model         string         // from the phone's User-Agent
 	RecordingPort int            // 7300 or the contact port, by the model table
 	Expires       time.Duration  // lab clock time at which the binding lapses
+	CallID        string         // the REGISTER's Call-ID: one per boot cycle of the phone (RFC 3261 §10.2.4)
 }
 
 // RecordingAddr is where a recorder sends its INVITE (spec §3.2).
@@ -31,15 +32,16 @@ func (r Registration) RecordingAddr() netip.AddrPort {
 type RegisterOutcome uint8
 
 const (
-	RegNew      RegisterOutcome = iota // a new binding: BackInService
-	RegRefresh                         // the same phone (same IP) refreshed its binding
-	RegMoved                           // another phone took the extension: log the old one off (spec §3.2.3)
-	RegRemoved                         // Expires: 0: OutOfService
-	RegRefused                         // the extension is not in the directory, or a logged-off phone refreshes
-	RegNotFound                        // un-REGISTER of a binding that does not exist
+	RegNew       RegisterOutcome = iota // a new binding: BackInService
+	RegRefresh                          // the same phone (same IP) refreshed its binding
+	RegMoved                            // another phone took the extension: log the old one off (spec §3.2.3)
+	RegRemoved                          // Expires: 0: OutOfService
+	RegRefused                          // the extension is not in the directory, or a logged-off phone refreshes
+	RegNotFound                         // un-REGISTER of a binding that does not exist
+	RegRestarted                        // the same phone registers with a new Call-ID: it rebooted; BackInService
 )
 
-var outcomeNames = [...]string{"new", "refresh", "moved", "removed", "refused", "not-found"}
+var outcomeNames = [...]string{"new", "refresh", "moved", "removed", "refused", "not-found", "restarted"}
 
 func (o RegisterOutcome) String() string {
 	if int(o) < len(outcomeNames) {
@@ -100,6 +102,11 @@ func (r *Registrar) Register(reg Registration, expires time.Duration) (out Regis
 	case !had:
 		delete(r.evicted, reg.Ext)
 		return RegNew, Registration{}
+	case old.Contact.Addr() == reg.Contact.Addr() && old.CallID != reg.CallID:
+		// The same phone after a power cycle or restart: a new Call-ID means
+		// a new boot (RFC 3261 §10.2.4), so the recorder must hear of it
+		// again (spec §3.2.4) even though the old binding had not lapsed.
+		return RegRestarted, old
 	case old.Contact.Addr() == reg.Contact.Addr():
 		// The same phone, perhaps on a new SIP port after a configuration
 		// update (spec §3.2.5): not a forced log-off.

@@ -46,9 +46,24 @@
 //     while one is up gets 486 Busy Here; a call to an unregistered phone
 //     480.
 //   - A refresh refused by the PBX (403 after a forced log-off) logs the
-//     phone off like the NOTIFY does; a registrar that does not answer a
-//     refresh logs it off too (BYE to the recorder, spec §3.2.6) and the
-//     phone retries REGISTER every Options.RegisterRetry.
+//     phone off like the NOTIFY does.
+//   - Spec §3.2.6, keep-alive towards the gatekeeper: while registered the
+//     phone sends OPTIONS to the PBX every Options.KeepAlive (default 30s);
+//     any answer will do. No answer within max(KeepAlive, 1s) (or a refresh
+//     REGISTER unanswered as long) logs the phone off: BYE to the recorder
+//     if a session is up, an un-REGISTER nobody may answer, then REGISTER
+//     every Options.RegisterRetry until the PBX answers.
+//   - Spec §3.2.5, update order: NOTIFY Event: check-sync from the PBX is
+//     answered 200; the phone unregisters (BYE to the recorder first if a
+//     session is up), takes the configuration staged with StageConfig or
+//     else re-reads its file (Config.Source, as the lab writes
+//     OutDir/config/<name>.cfg), and restarts (PowerOff, PowerOn: every
+//     socket closed and bound again from the new configuration) when
+//     MajorChanges finds the firmware, extension, MAC, registrar, SIP port,
+//     recording port or allowed list changed; otherwise the new file takes
+//     effect without a restart. Then it registers again. A file that cannot
+//     be read or is invalid is reported and the configuration in use is
+//     kept. A call in progress is cut by a restart without BYE.
 //
 // Example:
 //

@@ -152,35 +152,67 @@ type fakePBX struct {
 	mu        sync.Mutex
 	registers []*sip.Request
 	invites   []*sip.Request
-	byes      chan string // Call-IDs of BYEs received
+	byes      chan string       // Call-IDs of BYEs received
+	options   chan *sip.Request // keep-alive OPTIONS received (spec §3.2.6)
+	regs      chan *sip.Request // every REGISTER, as it arrives
 }
 
 func (l *testLab) newPBX() *fakePBX {
 	l.t.Helper()
-	f := &fakePBX{lab: l, node: l.node("pbx", pbxIP), byes: make(chan string, 8)}
-	stack, err := f.node.StartSIP(5060, "pbx", func(s *sipgo.Server) {
-		s.OnRegister(f.onRegister)
-		s.OnInvite(f.onInvite)
-		s.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { f.srv.ReadAck(req, tx) })
-		s.OnBye(f.onBye)
-	})
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	l.t.Cleanup(func() { stack.Close() })
-	f.stack = stack
-	f.srv = sipgo.NewDialogServerCache(stack.Client, *stack.Contact("pbx"))
-	f.cli = sipgo.NewDialogClientCache(stack.Client, *stack.Contact("pbx"))
+	f := &fakePBX{lab: l, node: l.node("pbx", pbxIP), byes: make(chan string, 8),
+		options: make(chan *sip.Request, 64), regs: make(chan *sip.Request, 64)}
+	f.start()
+	l.t.Cleanup(func() { f.stop() })
+	var err error
 	if f.rtp, err = f.node.ListenPacket(30000); err != nil {
 		l.t.Fatal(err)
 	}
 	return f
 }
 
+// start brings the PBX's SIP stack up (again, after stop: a PBX restart,
+// spec §3.2.6).
+func (f *fakePBX) start() {
+	f.lab.t.Helper()
+	stack, err := f.node.StartSIP(5060, "pbx", func(s *sipgo.Server) {
+		s.OnRegister(f.onRegister)
+		s.OnInvite(f.onInvite)
+		s.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { f.srv.ReadAck(req, tx) })
+		s.OnBye(f.onBye)
+		s.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+			tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+			select {
+			case f.options <- req.Clone():
+			default:
+			}
+		})
+	})
+	if err != nil {
+		f.lab.t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.stack = stack
+	f.srv = sipgo.NewDialogServerCache(stack.Client, *stack.Contact("pbx"))
+	f.cli = sipgo.NewDialogClientCache(stack.Client, *stack.Contact("pbx"))
+	f.mu.Unlock()
+}
+
+// stop closes the PBX's SIP stack: from now on nothing answers on 5060.
+func (f *fakePBX) stop() {
+	f.mu.Lock()
+	stack := f.stack
+	f.mu.Unlock()
+	stack.Close()
+}
+
 func (f *fakePBX) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	f.mu.Lock()
 	f.registers = append(f.registers, req.Clone())
 	f.mu.Unlock()
+	select {
+	case f.regs <- req.Clone():
+	default:
+	}
 	code, reason := 200, "OK"
 	if s := f.status.Load(); s != 0 {
 		code, reason = int(s), "Forbidden"
@@ -287,6 +319,19 @@ func (f *fakePBX) notifyLogOff(ctx context.Context, p *Phone) (*sip.Response, er
  </registration>
 </reginfo>`, p.Ext(), pbxIP, p.Ext(), contact)))
 	return f.stack.Client.Do(ctx, req)
+}
+
+// notifyCheckSync sends the update order of spec §3.2.5 (docs/wire.md):
+// NOTIFY Event: check-sync.
+func (f *fakePBX) notifyCheckSync(ctx context.Context, p *Phone) (*sip.Response, error) {
+	contact := p.SIPAddr()
+	req := sip.NewRequest(sip.NOTIFY, sip.Uri{User: p.Ext(), Host: contact.Addr().String(), Port: int(contact.Port())})
+	req.AppendHeader(sip.NewHeader("Event", "check-sync"))
+	req.AppendHeader(sip.NewHeader("Subscription-State", "terminated"))
+	f.mu.Lock()
+	stack := f.stack
+	f.mu.Unlock()
+	return stack.Client.Do(ctx, req)
 }
 
 // rtpSender sends a tone from conn to dst every 20 ms until stop closes.

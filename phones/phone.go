@@ -3,10 +3,12 @@ package phones
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +28,7 @@ const (
 	DefaultRTPPort        = 40000
 	DefaultRegisterExpiry = 3600 * time.Second
 	DefaultRegisterRetry  = 10 * time.Second
+	DefaultKeepAlive      = 30 * time.Second
 )
 
 // byeTimeout bounds a BYE the phone sends on its own (forced log-off, a
@@ -56,6 +59,15 @@ type Options struct {
 	// RegisterRetry is how often a phone whose registrar stopped answering
 	// tries to register again (spec §3.2.6); default 10s.
 	RegisterRetry time.Duration
+	// KeepAlive is how often a registered phone checks the PBX (the
+	// gatekeeper, spec §3.2.6) with OPTIONS; default 30s. Any answer will
+	// do; none within max(KeepAlive, 1s) logs the phone off (BYE to the
+	// recorder), and it retries REGISTER every RegisterRetry. The same
+	// bound applies to each REGISTER of a refresh or a retry.
+	KeepAlive time.Duration
+	// TLS is whom the record key's https:// trusts (the lab CA's
+	// ClientTLS, with the key log); nil: the system's roots (recordkey.go).
+	TLS *tls.Config
 }
 
 // CallState is where the phone's call stands.
@@ -105,7 +117,8 @@ type Phone struct {
 	ua     string // User-Agent: "Mitel <model> MAC:<mac> V:<firmware>"
 	expiry time.Duration
 
-	life sync.Mutex // serialises PowerOn and PowerOff
+	life   sync.Mutex // serialises PowerOn and PowerOff
+	update sync.Mutex // one update order (spec §3.2.5) at a time
 
 	mu          sync.Mutex
 	pw          *powerCycle // nil while powered off
@@ -115,6 +128,9 @@ type Phone struct {
 	regCSeq     uint32
 	regGen      uint64 // bumped whenever registration changes; stale timers compare it
 	regTimer    *time.Timer
+	kaGen       uint64 // bumped whenever the keep-alive is re-armed or stopped
+	kaTimer     *time.Timer
+	staged      *Config // StageConfig: taken by the next update instead of the file
 	call        *call
 	callErr     string
 	calls       int
@@ -194,6 +210,7 @@ type call struct {
 	rejected bool
 
 	setupDone chan struct{} // closed when the call is up or failed to come up
+	talkingAt time.Duration // lab clock when the call connected ($$CALLDURATION$$)
 
 	rtp   *sim.PacketConn
 	codec media.Codec
@@ -213,16 +230,8 @@ func New(node *sim.Node, model Model, cfg *Config, opts Options) (*Phone, error)
 	if cfg == nil {
 		return nil, fmt.Errorf("phones: %s: no configuration", node.Name())
 	}
-	c := *cfg
-	c.RecordingAllowed = slices.Clone(cfg.RecordingAllowed)
-	c.Softkeys = slices.Clone(cfg.Softkeys)
-	c.Unknown = slices.Clone(cfg.Unknown)
-	c.Warnings = slices.Clone(cfg.Warnings)
-	if !c.Registrar.IsValid() && opts.PBX.IsValid() {
-		c.Registrar = opts.PBX.Addr()
-		c.RegistrarPort = int(opts.PBX.Port())
-	}
-	if err := c.Validate(model); err != nil {
+	c, err := ownConfig(cfg, model, opts.PBX)
+	if err != nil {
 		return nil, err
 	}
 	if !opts.PBX.IsValid() {
@@ -246,7 +255,27 @@ func New(node *sim.Node, model Model, cfg *Config, opts Options) (*Phone, error)
 	if opts.RegisterRetry <= 0 {
 		opts.RegisterRetry = DefaultRegisterRetry
 	}
-	expiry := opts.RegisterExpiry
+	if opts.KeepAlive < 0 {
+		return nil, fmt.Errorf("phones: %s: keep-alive %v is negative", c.User, opts.KeepAlive)
+	}
+	if opts.KeepAlive == 0 {
+		opts.KeepAlive = DefaultKeepAlive
+	}
+	p := &Phone{
+		node:       node,
+		model:      model,
+		opts:       opts,
+		regTag:     sip.GenerateTagN(16),
+		recDialogs: map[string]*recDialog{},
+	}
+	p.setConfigLocked(&c)
+	return p, nil
+}
+
+// setConfigLocked makes c (validated, owned by the phone) the configuration
+// in effect with what derives from it: extension, User-Agent, expiry.
+func (p *Phone) setConfigLocked(c *Config) {
+	expiry := p.opts.RegisterExpiry
 	switch {
 	case expiry > 0:
 	case c.RegistrationPeriod > 0:
@@ -259,28 +288,44 @@ func New(node *sim.Node, model Model, cfg *Config, opts Options) (*Phone, error)
 	}
 	mac := c.MAC
 	if mac == "" {
-		ip := node.Addr().As4()
+		ip := p.node.Addr().As4()
 		mac = fmt.Sprintf("%s%02X%02X%02X", mitelOUI, ip[1], ip[2], ip[3])
 	}
-	fw := c.Firmware
-	if fw == "" {
-		fw = defaultFirmware
+	p.cfg = *c
+	p.ext = c.User
+	p.ua = fmt.Sprintf("Mitel %s MAC:%s V:%s", p.model.Name, mac, firmwareOf(c))
+	p.expiry = expiry
+}
+
+// firmwareOf is the firmware a configuration runs.
+func firmwareOf(c *Config) string {
+	if c.Firmware == "" {
+		return defaultFirmware
 	}
-	return &Phone{
-		node:       node,
-		model:      model,
-		cfg:        c,
-		opts:       opts,
-		ext:        c.User,
-		ua:         fmt.Sprintf("Mitel %s MAC:%s V:%s", model.Name, mac, fw),
-		expiry:     expiry,
-		regTag:     sip.GenerateTagN(16),
-		recDialogs: map[string]*recDialog{},
-	}, nil
+	return c.Firmware
+}
+
+// ownConfig is the phone's own validated copy of cfg; a configuration that
+// names no registrar gets pbx.
+func ownConfig(cfg *Config, model Model, pbx netip.AddrPort) (Config, error) {
+	c := *cfg
+	c.RecordingAllowed = slices.Clone(cfg.RecordingAllowed)
+	c.Softkeys = slices.Clone(cfg.Softkeys)
+	c.Unknown = slices.Clone(cfg.Unknown)
+	c.Warnings = slices.Clone(cfg.Warnings)
+	if !c.Registrar.IsValid() && pbx.IsValid() {
+		c.Registrar = pbx.Addr()
+		c.RegistrarPort = int(pbx.Port())
+	}
+	return c, c.Validate(model)
 }
 
 // Ext is the phone's extension ("sip line1 user name").
-func (p *Phone) Ext() string { return p.ext }
+func (p *Phone) Ext() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ext
+}
 
 // Name is the phone's node name.
 func (p *Phone) Name() string { return p.node.Name() }
@@ -296,16 +341,25 @@ func (p *Phone) ToneHz() float64 { return p.opts.ToneHz }
 func (p *Phone) Node() *sim.Node { return p.node }
 
 // UserAgent is the User-Agent the phone sends: "Mitel <model> MAC:<mac> V:<firmware>".
-func (p *Phone) UserAgent() string { return p.ua }
+func (p *Phone) UserAgent() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ua
+}
 
 // SIPAddr is where the phone's PBX-side SIP stack listens (its Contact).
 func (p *Phone) SIPAddr() netip.AddrPort {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	return p.node.AddrPort(uint16(p.cfg.SIPPort(p.model)))
 }
 
 // RecordingAddr is where the recorder sends its INVITE (spec §3.2): port
-// 7300 on the 442x/743x/744x, the SIP port on the 6700/6800/6900.
+// 7300 on the 442x/743x/744x, the SIP port on the 6700/6800/6900. A
+// configuration update may move it (spec §3.2.5).
 func (p *Phone) RecordingAddr() netip.AddrPort {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	return p.node.AddrPort(uint16(p.cfg.RecordingPort(p.model)))
 }
 
@@ -387,6 +441,9 @@ func (p *Phone) PowerOn() error {
 	pw.recUA = &sipgo.DialogUA{Client: recStack.Client, ContactHDR: *recStack.Contact(p.ext)}
 	p.mu.Lock()
 	p.pw = pw
+	// RFC 3261 §10.2.4: one REGISTER Call-ID per boot cycle; a new one
+	// tells the registrar the phone started again (spec §3.2.4, §3.2.5).
+	p.regCallID, p.regCSeq = "", 0
 	p.mu.Unlock()
 	close(pw.ready)
 	if separate {
@@ -442,13 +499,19 @@ func (p *Phone) PowerOff() {
 	p.node.Note("powered off")
 }
 
-// setUnregisteredLocked forgets the registration and its refresh timer.
+// setUnregisteredLocked forgets the registration, its refresh timer and
+// the keep-alive.
 func (p *Phone) setUnregisteredLocked() {
 	p.registered = false
 	p.regGen++
 	if p.regTimer != nil {
 		p.regTimer.Stop()
 		p.regTimer = nil
+	}
+	p.kaGen++
+	if p.kaTimer != nil {
+		p.kaTimer.Stop()
+		p.kaTimer = nil
 	}
 }
 
@@ -485,6 +548,7 @@ func (p *Phone) Register(ctx context.Context) error {
 	p.registered = true
 	p.rec.Step(RecEvent{Kind: RecRegistered})
 	p.scheduleRefreshLocked(pw, granted)
+	p.armKeepAliveLocked(pw)
 	p.mu.Unlock()
 	p.node.Note("registered as %s (expires %ds)", p.ext, int(granted/time.Second))
 	return nil
@@ -554,7 +618,7 @@ func (p *Phone) refresh(pw *powerCycle, gen uint64) {
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 64*sip.T1)
+	ctx, cancel := context.WithTimeout(context.Background(), p.answerTimeout())
 	granted, err := p.sendRegister(ctx, pw, p.expiry)
 	cancel()
 	p.mu.Lock()
@@ -574,9 +638,83 @@ func (p *Phone) refresh(pw *powerCycle, gen uint64) {
 		p.loseRegistration(pw, fmt.Sprintf("registration refresh refused: %s", refused.status))
 		return
 	}
-	// Spec §3.2.6: the registrar does not answer. Unregister (BYE to the
-	// recorder) and keep trying to register.
-	p.loseRegistration(pw, fmt.Sprintf("registrar does not answer (%v) (spec §3.2.6)", err))
+	p.gatekeeperLost(pw, fmt.Sprintf("registrar does not answer the refresh (%v)", err))
+}
+
+// answerTimeout bounds each keep-alive OPTIONS and each REGISTER of a
+// refresh or a retry: the keep-alive interval, at least a second.
+func (p *Phone) answerTimeout() time.Duration { return max(p.opts.KeepAlive, time.Second) }
+
+// armKeepAliveLocked schedules the next keep-alive check towards the PBX.
+func (p *Phone) armKeepAliveLocked(pw *powerCycle) {
+	p.kaGen++
+	gen := p.kaGen
+	if p.kaTimer != nil {
+		p.kaTimer.Stop()
+	}
+	p.kaTimer = time.AfterFunc(p.opts.KeepAlive, func() { p.keepAlive(pw, gen) })
+}
+
+// keepAlive is the phone's check of the gatekeeper (spec §3.2.6): OPTIONS
+// to the PBX; any answer means it is alive.
+func (p *Phone) keepAlive(pw *powerCycle, gen uint64) {
+	p.mu.Lock()
+	ok := p.pw == pw && p.kaGen == gen && p.registered
+	p.mu.Unlock()
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.answerTimeout())
+	err := p.sendOptions(ctx, pw)
+	cancel()
+	p.mu.Lock()
+	if p.pw != pw || p.kaGen != gen || !p.registered {
+		p.mu.Unlock()
+		return
+	}
+	if err == nil {
+		p.armKeepAliveLocked(pw)
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	p.gatekeeperLost(pw, fmt.Sprintf("PBX does not answer the keep-alive OPTIONS (%v)", err))
+}
+
+// sendOptions sends one keep-alive OPTIONS to the PBX and waits for any
+// final answer.
+func (p *Phone) sendOptions(ctx context.Context, pw *powerCycle) error {
+	pbx := p.opts.PBX
+	p.mu.Lock()
+	ext := p.ext
+	p.mu.Unlock()
+	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: pbx.Addr().String(), Port: uriPort(pbx)})
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: ext, Host: pbx.Addr().String()}}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", Host: pbx.Addr().String()}})
+	req.AppendHeader(pw.pbx.Contact(ext))
+	req.SetDestination(pbx.String())
+	_, err := pw.pbx.Client.Do(ctx, req)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("no answer within %s", p.answerTimeout())
+	}
+	return err
+}
+
+// gatekeeperLost is spec §3.2.6: "The telephone will try to unregister and
+// it will send a BYE message to the recording system if there is an active
+// SIP session. Then the telephone will try to register": BYE, an
+// un-REGISTER nobody may answer, then REGISTER every RegisterRetry until
+// the PBX answers.
+func (p *Phone) gatekeeperLost(pw *powerCycle, why string) {
+	p.loseRegistration(pw, why+" (spec §3.2.6)")
+	ctx, cancel := context.WithTimeout(context.Background(), p.answerTimeout())
+	_, err := p.sendRegister(ctx, pw, 0)
+	cancel()
+	if err != nil {
+		p.node.Note("un-REGISTER unanswered (%v); registering again every %s", strings.TrimPrefix(err.Error(), "phones: "+p.Ext()+" "), p.opts.RegisterRetry)
+	}
 	p.scheduleRetry(pw)
 }
 
@@ -594,7 +732,7 @@ func (p *Phone) scheduleRetry(pw *powerCycle) {
 		if !ok {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 64*sip.T1)
+		ctx, cancel := context.WithTimeout(context.Background(), p.answerTimeout())
 		defer cancel()
 		if err := p.Register(ctx); err != nil {
 			p.scheduleRetry(pw)
@@ -952,6 +1090,7 @@ func (p *Phone) talking(c *call, far media.CallMedia) {
 		return
 	}
 	c.state = CallTalking
+	c.talkingAt = p.node.Network().Now()
 	c.codec = far.Codec
 	p.calls++
 	p.callErr = ""
@@ -1157,6 +1296,13 @@ func (p *Phone) onNotify(pw *powerCycle, _ stackRole, req *sip.Request, tx sip.S
 		event, _, _ = strings.Cut(h.Value(), ";")
 		event = strings.ToLower(strings.TrimSpace(event))
 	}
+	if event == "check-sync" {
+		// Spec §3.2.5: the PBX orders the phone to unregister and read its
+		// configuration (docs/wire.md).
+		respond(tx, req, 200, "OK")
+		go p.checkSync(pw)
+		return
+	}
 	if event != "reg" {
 		respond(tx, req, 489, "Bad Event")
 		return
@@ -1176,6 +1322,157 @@ func (p *Phone) onNotify(pw *powerCycle, _ stackRole, req *sip.Request, tx sip.S
 	if terminated {
 		p.loseRegistration(pw, fmt.Sprintf("forced log-off by the PBX (%s) (spec §3.2.3)", reason))
 	}
+}
+
+// ---- configuration and firmware update (spec §3.2.5) ----
+
+// StageConfig stages cfg for the next update order (NOTIFY check-sync):
+// the phone takes it instead of re-reading its configuration file. It is
+// validated for the phone's model now, so a bad one is refused here.
+func (p *Phone) StageConfig(cfg *Config) error {
+	if cfg == nil {
+		return p.errorf("stage config: no configuration")
+	}
+	c, err := ownConfig(cfg, p.model, p.opts.PBX)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.staged = &c
+	p.mu.Unlock()
+	return nil
+}
+
+// nextConfig is the configuration an update order brings: the staged one,
+// else the configuration file (Config.Source) read again; nil when there is
+// nothing to read. An error names the file and what is wrong with it.
+func (p *Phone) nextConfig() (*Config, error) {
+	p.mu.Lock()
+	staged, src := p.staged, p.cfg.Source
+	p.staged = nil
+	p.mu.Unlock()
+	if staged != nil {
+		return staged, nil
+	}
+	if src == "" {
+		return nil, nil
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return nil, p.errorf("update: reading the configuration: %w", err)
+	}
+	defer f.Close()
+	cfg, err := ParseConfig(src, f)
+	if err != nil {
+		return nil, err
+	}
+	c, err := ownConfig(cfg, p.model, p.opts.PBX)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// MajorChanges names what differs between two configurations of model m
+// that makes a phone restart on an update order (spec §3.2.5: "if the
+// firmware shall be updated or if there is a major change in the
+// configuration file, the phone will restart"): the firmware version, the
+// extension, the MAC address, the registrar, the SIP and recording ports
+// and the recording allowed list. Anything else (softkeys, display name,
+// registration period, ...) takes effect without a restart.
+func MajorChanges(old, next *Config, m Model) []string {
+	var out []string
+	if firmwareOf(old) != firmwareOf(next) {
+		out = append(out, fmt.Sprintf("firmware %s → %s", firmwareOf(old), firmwareOf(next)))
+	}
+	if old.User != next.User {
+		out = append(out, fmt.Sprintf("%s %s → %s", cfgUser, old.User, next.User))
+	}
+	if old.MAC != next.MAC {
+		out = append(out, cfgMAC)
+	}
+	if old.RegistrarAddrPort() != next.RegistrarAddrPort() {
+		out = append(out, fmt.Sprintf("registrar %s → %s", old.RegistrarAddrPort(), next.RegistrarAddrPort()))
+	}
+	if old.SIPPort(m) != next.SIPPort(m) {
+		out = append(out, fmt.Sprintf("%s %d → %d", cfgLocalPort, old.SIPPort(m), next.SIPPort(m)))
+	}
+	if old.RecordingPort(m) != next.RecordingPort(m) {
+		out = append(out, fmt.Sprintf("recording port %d → %d", old.RecordingPort(m), next.RecordingPort(m)))
+	}
+	if !slices.Equal(old.RecordingAllowed, next.RecordingAllowed) {
+		out = append(out, cfgRecordingAllowed)
+	}
+	return out
+}
+
+// checkSync carries out the PBX's update order (spec §3.2.5): unregister
+// (BYE to the recorder if a session is up), read the configuration,
+// restart when the firmware or a major item changed (every socket closed
+// and opened again, on the new ports), register again.
+func (p *Phone) checkSync(pw *powerCycle) {
+	if !p.update.TryLock() {
+		p.node.Note("update order ignored: an update is already running")
+		return
+	}
+	defer p.update.Unlock()
+	p.node.Note("update order from the PBX: unregistering and reading the configuration (spec §3.2.5)")
+	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+	defer cancel()
+	if p.State().Registered {
+		if err := p.Unregister(ctx); err != nil {
+			p.problem(p.opts.PBX, "%v", err)
+		}
+	}
+	next, err := p.nextConfig()
+	if err != nil {
+		p.problem(netip.AddrPort{}, "%v; keeping the configuration in use", err)
+	}
+	if cur, _ := p.powered(); cur != pw {
+		return // powered off meanwhile
+	}
+	if next != nil {
+		p.mu.Lock()
+		major := MajorChanges(&p.cfg, next, p.model)
+		p.mu.Unlock()
+		if len(major) > 0 {
+			if err := p.restartWith(next, strings.Join(major, ", ")+" (spec §3.2.5)"); err != nil {
+				p.problem(netip.AddrPort{}, "%v", err)
+				return
+			}
+		} else {
+			p.mu.Lock()
+			p.setConfigLocked(next)
+			p.mu.Unlock()
+			p.node.Note("configuration re-read from %s: no firmware or major change, no restart", next.Source)
+		}
+	}
+	npw, err := p.powered()
+	if err != nil {
+		return
+	}
+	rctx, rcancel := context.WithTimeout(context.Background(), p.answerTimeout())
+	defer rcancel()
+	if err := p.Register(rctx); err != nil {
+		p.scheduleRetry(npw)
+	}
+}
+
+// restartWith restarts the phone on next (validated, its own): every
+// socket closed, the configuration taken, every socket bound again. why is
+// the note's reason.
+func (p *Phone) restartWith(next *Config, why string) error {
+	p.node.Note("restarting: %s", why)
+	p.PowerOff()
+	p.life.Lock()
+	p.mu.Lock()
+	p.setConfigLocked(next)
+	p.mu.Unlock()
+	p.life.Unlock()
+	if err := p.PowerOn(); err != nil {
+		return fmt.Errorf("restart: %w", err)
+	}
+	return nil
 }
 
 // ---- recording session driver ----
@@ -1198,9 +1495,9 @@ type recStep struct {
 	talking bool       // RecStartFork, RecStopFork: a call is up
 }
 
-// allowed is spec §3.2: the recorder must be in "recording allowed ip".
-// An empty list allows nobody.
-func (p *Phone) allowed(ip netip.Addr) bool {
+// allowedLocked is spec §3.2: the recorder must be in "recording allowed
+// ip". An empty list allows nobody.
+func (p *Phone) allowedLocked(ip netip.Addr) bool {
 	return slices.Contains(p.cfg.RecordingAllowed, ip.Unmap())
 }
 
@@ -1208,7 +1505,7 @@ func (p *Phone) allowed(ip netip.Addr) bool {
 // what it decides.
 func (p *Phone) recRequest(pw *powerCycle, kind RecEventKind, req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort) {
 	in := &recIncoming{req: req, tx: tx, src: src, callID: req.CallID().Value()}
-	ev := RecEvent{Kind: kind, CallID: in.callID, Source: src, Allowed: p.allowed(src.Addr())}
+	ev := RecEvent{Kind: kind, CallID: in.callID, Source: src}
 	if kind == RecInvite {
 		in.inDialog = hasToTag(req)
 		ev.InDialog = in.inDialog
@@ -1222,6 +1519,7 @@ func (p *Phone) recRequest(pw *powerCycle, kind RecEventKind, req *sip.Request, 
 		p.mu.Unlock()
 		return
 	}
+	ev.Allowed = p.allowedLocked(src.Addr())
 	steps := p.applyRecLocked(p.rec.Step(ev))
 	var ackDlg *recDialog
 	if kind == RecAck && ev.Allowed {

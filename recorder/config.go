@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -56,14 +57,30 @@ var DefaultCSTA = netip.MustParseAddrPort("127.20.0.1:8882")
 // Config configures a Recorder. The zero value works: the default address
 // plan, dynamic mapping, 30 s keep-alives, nothing monitored.
 type Config struct {
-	CSTA          netip.AddrPort // the PBX's CSTA server; default DefaultCSTA
-	Monitored     []string       // extensions to MonitorStart
-	Mapping       Mapping        // Dynamic (default) or Static
-	KeepAlive     time.Duration  // SIP UPDATE interval (spec §3.2.2); default 30 s
-	CSTAKeepAlive time.Duration  // CSTA SystemStatus interval; default 30 s
-	SIPPort       uint16         // the recorder's SIP port; default 5060
-	RTPPort       uint16         // first RTP port, even; default 20000
-	OutDir        string         // where recordings go, created if missing; default "recordings"
+	CSTA      netip.AddrPort // the PBX's CSTA server; default DefaultCSTA
+	Monitored []string       // extensions to MonitorStart
+	Mapping   Mapping        // Dynamic (default) or Static
+	KeepAlive time.Duration  // SIP UPDATE interval (spec §3.2.2); default 30 s
+	// AnswerTimeout is how long an INVITE, UPDATE, re-INVITE or BYE waits
+	// for its final answer before it counts as unanswered (spec §3.2.2);
+	// default max(KeepAlive, 1 s). Keep it below sipgo's Timer B/F (64*T1,
+	// 32 s by default) or the transaction layer gives up first.
+	AnswerTimeout time.Duration
+	// InviteRetransmit is how long an INVITE waits for an answer before the
+	// recorder sends another INVITE with the same SDP session id and a new
+	// Call-ID (spec §3.2.1); default half of AnswerTimeout. A value at or
+	// above AnswerTimeout sends no second INVITE.
+	InviteRetransmit time.Duration
+	CSTAKeepAlive    time.Duration // CSTA SystemStatus interval; default 30 s
+	SIPPort          uint16        // the recorder's SIP port; default 5060
+	RTPPort          uint16        // first RTP port, even; default 20000
+	OutDir           string        // where recordings go, created if missing; default "recordings"
+
+	// Record on demand (spec §3.3; ondemand.go, http.go).
+	OnDemand  OnDemand    // OnDemandOff (default), StartOnDemand or SaveOnDemand
+	HTTPPort  uint16      // the record key's HTTP endpoint; default 8080
+	HTTPSPort uint16      // its HTTPS endpoint, served only when TLS is set; default 8443
+	TLS       *tls.Config // the HTTPS endpoint's certificate (sim.LabCA.ServerTLS); nil: no HTTPS
 }
 
 // withDefaults fills the zero fields.
@@ -77,6 +94,12 @@ func (c Config) withDefaults() Config {
 	if c.CSTAKeepAlive == 0 {
 		c.CSTAKeepAlive = DefaultCSTAKeepAlive
 	}
+	if c.AnswerTimeout == 0 {
+		c.AnswerTimeout = max(c.KeepAlive, time.Second)
+	}
+	if c.InviteRetransmit == 0 {
+		c.InviteRetransmit = c.AnswerTimeout / 2
+	}
 	if c.SIPPort == 0 {
 		c.SIPPort = DefaultSIPPort
 	}
@@ -85,6 +108,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.OutDir == "" {
 		c.OutDir = DefaultOutDir
+	}
+	if c.HTTPPort == 0 {
+		c.HTTPPort = DefaultHTTPPort
+	}
+	if c.HTTPSPort == 0 {
+		c.HTTPSPort = DefaultHTTPSPort
 	}
 	return c
 }
@@ -111,6 +140,12 @@ func (c Config) validate() error {
 	if c.KeepAlive < 0 {
 		return fmt.Errorf("recorder: Config.KeepAlive %s is negative", c.KeepAlive)
 	}
+	if c.AnswerTimeout < 0 {
+		return fmt.Errorf("recorder: Config.AnswerTimeout %s is negative", c.AnswerTimeout)
+	}
+	if c.InviteRetransmit < 0 {
+		return fmt.Errorf("recorder: Config.InviteRetransmit %s is negative", c.InviteRetransmit)
+	}
 	if c.CSTAKeepAlive < 0 {
 		return fmt.Errorf("recorder: Config.CSTAKeepAlive %s is negative", c.CSTAKeepAlive)
 	}
@@ -121,5 +156,5 @@ func (c Config) validate() error {
 	if c.RTPPort > 65530 {
 		return fmt.Errorf("recorder: Config.RTPPort %d leaves no room for a tx and rx pair", c.RTPPort)
 	}
-	return nil
+	return c.validateOnDemand()
 }

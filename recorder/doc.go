@@ -10,9 +10,10 @@
 //   - Session (session.go): the pure state machine of one recording session.
 //     Inputs in (InStart, InAnswered, InCallCleared, InPhoneBye, …), Actions
 //     out (ActSendInvite, ActOpenRecording, ActSendBye, …); no sockets,
-//     goroutines or clocks. Keep-alive failure handling (spec §3.2.2:
-//     re-INVITE as refresher, then recovery with a new INVITE) is not done
-//     yet; it slots in as new states after SessionRecording.
+//     goroutines or clocks. Keep-alive failure (spec §3.2.2): a failed UPDATE
+//     leads to SessionRefreshing (re-INVITE in the dialog), a failed
+//     re-INVITE to SessionRecovering (ActRecover: new INVITE, new Call-ID),
+//     a failed recovery INVITE ends the session (spec §3.2.4).
 //   - Recorder (recorder.go): the driver. One loop goroutine owns the
 //     sessions, the device table and the policy; the CSTA client
 //     (cstalink.go), SIP transactions, keep-alive timers and RTP readers feed
@@ -45,9 +46,37 @@
 //     service or moves to another address.
 //   - The file is opened before the ACK is sent: the phone forks from the
 //     ACK, and its first packets must find a file.
-//   - INVITE, UPDATE and BYE wait max(KeepAlive, 1 s) for their answer. An
-//     unanswered INVITE is abandoned without CANCEL. A 200 OK whose SDP is not
-//     a sendonly recording answer is ACKed and BYEd at once.
+//   - INVITE, UPDATE, re-INVITE and BYE wait Config.AnswerTimeout (default
+//     max(KeepAlive, 1 s)) for their answer. An unanswered INVITE is
+//     abandoned without CANCEL. A 200 OK whose SDP is not a sendonly
+//     recording answer is ACKed and BYEd at once.
+//   - Spec §3.2.1: an INVITE unanswered after Config.InviteRetransmit
+//     (default half the answer timeout) is sent once more with the same body
+//     (same o= session id and version), a new Call-ID and From tag. The
+//     first 200 OK to either is ACKed and becomes the session; the other
+//     INVITE is given up without CANCEL (a phone that answers both gets an
+//     error in the trace, and ACK and BYE for the extra dialog).
+//   - Spec §3.2.2: the re-INVITE repeats the session's offer; its 200 OK is
+//     ACKed. Recovery drops the old dialog without BYE and INVITEs with a
+//     new Call-ID and a new o= session id, offering the same two RTP ports,
+//     so the file of the call in progress goes on: one file per call, the
+//     outage (what the phone forked while no session was up) counted as
+//     loss and written as silence, nothing twice. The JSON counts
+//     recoveries ("recoveries"); its sip_call_id stays the dialog the file
+//     began in. A failed recovery INVITE means the phone is gone (spec
+//     §3.2.4): the file is closed with ReasonNoAnswer and the session ends
+//     without BYE.
+//   - Static mapping, spec §3.2.3–§3.2.6: once an extension's first call has
+//     started a session, a BackInServiceEvent that finds no session of it
+//     starts one at once (no call needed), and so does the end of a session
+//     whose device moved to another address (forced log-off: "the next
+//     INVITE to phone B"). This holds across OutOfService, since the phone's
+//     re-registration after an update (§3.2.5) or a PBX restart (§3.2.6) is
+//     when "the recording system will send an INVITE". A BackInService
+//     for a device whose session is up at the same address (as after a CSTA
+//     reconnect) leaves the session alone; a phone that lost it (power
+//     cycle) answers the next UPDATE and re-INVITE 481 and is recovered.
+//     Dynamic mapping INVITEs at the next call.
 //   - A BYE from the phone (spec §3.2: on unregistration) ends the session;
 //     the open recording ends with reason "phone sent BYE". A BYE for no
 //     dialog of ours gets 481.

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -175,27 +176,47 @@ func (p *fakePBX) drop() {
 
 // fakePhone is a phone's recording SIP stack (spec §3.2).
 type fakePhone struct {
-	node    *sim.Node
-	stack   *sim.SIPStack
-	dialogs *sipgo.DialogServerCache
-	invites chan *sip.Request
-	acked   chan media.RecordingOffer
-	updates chan struct{}
-	byes    chan struct{}
+	node      *sim.Node
+	stack     *sim.SIPStack
+	dialogs   *sipgo.DialogServerCache
+	invites   chan *sip.Request // new INVITEs (no To tag)
+	reinvites chan *sip.Request // re-INVITEs in a dialog (spec §3.2.2)
+	acked     chan media.RecordingOffer
+	ackedIDs  chan string // Call-ID of each ACKed INVITE, with acked
+	updates   chan struct{}
+	byes      chan struct{}
+	byeIDs    chan string // Call-ID of each BYE, with byes
 	// answer builds the 200 OK body; nil means a proper sendonly answer.
 	answer func(media.RecordingOffer) []byte
+
+	// Silence, as a phone whose answers are lost or whose power is cut:
+	// with deaf set nothing is answered; UPDATE and re-INVITE in a dialog
+	// whose Call-ID is in deafTo are not answered (spec §3.2.2).
+	deaf   atomic.Bool
+	deafTo sync.Map
+	// holdFirst makes the phone answer a new INVITE only once the
+	// recorder's second INVITE of the same session id has arrived, and
+	// never answer the second (spec §3.2.1).
+	holdFirst bool
+	second    chan struct{}
+	sessions  sync.Map // o= session id → true once an INVITE carried it
 
 	mu   sync.Mutex
 	last *sipgo.DialogServerSession
 }
 
 func startPhone(t *testing.T, node *sim.Node, port uint16) *fakePhone {
-	ph := &fakePhone{node: node, invites: make(chan *sip.Request, 16), acked: make(chan media.RecordingOffer, 16),
-		updates: make(chan struct{}, 256), byes: make(chan struct{}, 16)}
+	ph := &fakePhone{node: node, invites: make(chan *sip.Request, 16), reinvites: make(chan *sip.Request, 16),
+		acked: make(chan media.RecordingOffer, 16), ackedIDs: make(chan string, 16),
+		updates: make(chan struct{}, 256), byes: make(chan struct{}, 16), byeIDs: make(chan string, 16),
+		second: make(chan struct{})}
 	stack, err := node.StartSIP(port, "Mitel 7434", func(srv *sipgo.Server) {
 		srv.OnInvite(ph.onInvite)
 		srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { ph.dialogs.ReadAck(req, tx) })
 		srv.OnUpdate(func(req *sip.Request, tx sip.ServerTransaction) {
+			if ph.silent(req) {
+				return
+			}
 			tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 			select {
 			case ph.updates <- struct{}{}:
@@ -207,6 +228,7 @@ func startPhone(t *testing.T, node *sim.Node, port uint16) *fakePhone {
 				tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 				return
 			}
+			ph.byeIDs <- req.CallID().Value()
 			ph.byes <- struct{}{}
 		})
 	})
@@ -220,12 +242,34 @@ func startPhone(t *testing.T, node *sim.Node, port uint16) *fakePhone {
 }
 
 func (ph *fakePhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if tag, _ := req.To().Params.Get("tag"); tag != "" {
+		ph.reinvites <- req
+		if ph.silent(req) {
+			return
+		}
+		// The session refresher gets the same answer again.
+		ph.mu.Lock()
+		body := ph.last.InviteResponse.Body()
+		ph.mu.Unlock()
+		tx.Respond(sip.NewSDPResponseFromRequest(req, body))
+		return
+	}
 	ph.invites <- req
-	dlg, err := ph.dialogs.ReadInvite(req, tx)
-	if err != nil {
+	if ph.deaf.Load() {
 		return
 	}
 	offer, err := media.ParseRecordingOffer(req.Body())
+	if ph.holdFirst && err == nil {
+		if _, seen := ph.sessions.LoadOrStore(offer.SessionID, true); seen {
+			close(ph.second) // the recorder's second INVITE: never answered
+			return
+		}
+		<-ph.second
+	}
+	dlg, derr := ph.dialogs.ReadInvite(req, tx)
+	if derr != nil {
+		return
+	}
 	if err != nil {
 		dlg.Respond(488, "Not Acceptable Here", nil)
 		return
@@ -240,8 +284,15 @@ func (ph *fakePhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	ph.last = dlg
 	ph.mu.Unlock()
 	if err := dlg.Respond(200, "OK", body, sip.NewHeader("Content-Type", "application/sdp")); err == nil {
+		ph.ackedIDs <- req.CallID().Value()
 		ph.acked <- offer
 	}
+}
+
+// silent reports whether an in-dialog request goes unanswered.
+func (ph *fakePhone) silent(req *sip.Request) bool {
+	_, deafTo := ph.deafTo.Load(req.CallID().Value())
+	return deafTo || ph.deaf.Load()
 }
 
 // bye is the phone's own BYE (spec §3.2: on unregistration).
@@ -322,6 +373,11 @@ func newLab(t *testing.T, subnet int, cfg Config) *lab {
 	if cfg.KeepAlive == 0 {
 		cfg.KeepAlive = 100 * time.Millisecond
 	}
+	if cfg.InviteRetransmit == 0 {
+		// No second INVITE (spec §3.2.1) unless a test asks: on a loaded
+		// machine a late 200 OK would otherwise add one.
+		cfg.InviteRetransmit = time.Hour
+	}
 	rec, err := New(recNode, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -365,6 +421,13 @@ func (l *lab) cleared(callID string) {
 // media sends tx and rx packets and waits until the recorder has them all.
 func (l *lab) media(t *testing.T, offer media.RecordingOffer, txN, rxN int, txSkip ...int) {
 	t.Helper()
+	l.mediaSSRC(t, offer, 0x1111, 0x2222, txN, rxN, txSkip...)
+}
+
+// mediaSSRC is media with the streams' SSRCs: a phone's new forked streams
+// after a new session (spec §3.2.2 recovery) have new ones.
+func (l *lab) mediaSSRC(t *testing.T, offer media.RecordingOffer, txSSRC, rxSSRC uint32, txN, rxN int, txSkip ...int) {
+	t.Helper()
 	// The sockets stay open until the recorder has read everything, as a
 	// phone's would: the trace counts a packet from a closed socket as one
 	// from outside the lab. One stream after the other: a burst is not
@@ -375,7 +438,7 @@ func (l *lab) media(t *testing.T, offer media.RecordingOffer, txN, rxN int, txSk
 		ssrc uint32
 		n    int
 		skip []int
-	}{{offer.TX, 0x1111, txN, txSkip}, {offer.RX, 0x2222, rxN, nil}} {
+	}{{offer.TX, txSSRC, txN, txSkip}, {offer.RX, rxSSRC, rxN, nil}} {
 		conn, err := l.phone.node.ListenPacket(0)
 		if err != nil {
 			t.Fatal(err)

@@ -70,8 +70,10 @@ type Recorder struct {
 	sessions    map[string]*session // by key: "d/<callID>/<ext>" or "s/<ext>"
 	bySIPCallID map[string]*session
 	seen        map[string]bool // "<callID>/<ext>" of established calls not yet cleared
+	wanted      map[string]bool // static mapping: extensions whose session was started once (resumeStatic)
 	ports       *portPlan
 	closing     bool
+	onDemand    onDemand // record on demand (spec §3.3), ondemand.go
 
 	packetHook func(ch int) // tests only: see sink.pushed
 }
@@ -99,6 +101,7 @@ func New(node *sim.Node, cfg Config) (*Recorder, error) {
 		sessions:    map[string]*session{},
 		bySIPCallID: map[string]*session{},
 		seen:        map[string]bool{},
+		wanted:      map[string]bool{},
 		ports:       newPortPlan(cfg.RTPPort),
 	}, nil
 }
@@ -140,7 +143,7 @@ func (r *Recorder) start(ctx context.Context) error {
 	r.node.Note("recorder up: SIP %s, %s mapping, monitoring %v", stack.Addr, r.cfg.Mapping, r.cfg.Monitored)
 	go r.loop()
 	go r.runCSTA(cstaCtx)
-	return nil
+	return r.startHTTP() // the record key's endpoints (spec §3.3), http.go
 }
 
 // Close ends every recording session with BYE (waiting a bounded time for
@@ -155,6 +158,7 @@ func (r *Recorder) close() error {
 	if !r.started {
 		return nil
 	}
+	r.stopHTTP()
 	r.cstaCancel()
 	<-r.cstaDone
 	r.post(closeEvent{})
@@ -200,19 +204,18 @@ func (r *Recorder) Devices() map[string]DeviceInfo {
 	return out
 }
 
-// answerTimeout is how long an INVITE, UPDATE or BYE may wait for its
-// answer: one keep-alive interval, at least a second.
-func (r *Recorder) answerTimeout() time.Duration {
-	return max(r.cfg.KeepAlive, time.Second)
-}
+// answerTimeout is how long an INVITE, UPDATE, re-INVITE or BYE may wait
+// for its answer (Config.AnswerTimeout).
+func (r *Recorder) answerTimeout() time.Duration { return r.cfg.AnswerTimeout }
 
 // Events for the loop.
 type (
 	sessionEvent struct {
-		s      *session
-		in     Input
-		dialog *sipgo.DialogClientSession // InAnswered, InBadAnswer
-		answer media.RecordingAnswer      // InAnswered
+		s         *session
+		in        Input
+		dialog    *sipgo.DialogClientSession // InAnswered, InBadAnswer
+		answer    media.RecordingAnswer      // InAnswered
+		sipCallID string                     // InAnswered, InBadAnswer: the Call-ID of the INVITE answered (spec §3.2.1)
 	}
 	phoneByeEvent struct{ sipCallID string }
 	closeEvent    struct{}
@@ -260,11 +263,16 @@ func (r *Recorder) handle(ev any) {
 			ev.s.dialog = ev.dialog
 			ev.s.answer = ev.answer
 		}
+		if ev.sipCallID != "" {
+			r.setSIPCallID(ev.s, ev.sipCallID)
+		}
 		r.step(ev.s, ev.in)
 	case phoneByeEvent:
 		if s := r.bySIPCallID[ev.sipCallID]; s != nil {
 			r.step(s, Input{Kind: InPhoneBye})
 		}
+	case keyPressEvent:
+		r.onKeyPress(ev)
 	case closeEvent:
 		r.closing = true
 		for _, s := range r.sessions {
@@ -294,6 +302,7 @@ func (r *Recorder) onCSTA(ev cstaEvent) {
 				r.step(s, Input{Kind: InStop, Reason: "device moved to " + info.String()})
 			}
 		}
+		r.resumeStatic(ev.ext)
 	case csta.OutOfServiceEvent:
 		r.mu.Lock()
 		cur, known := r.devices[ev.ext]
@@ -318,6 +327,7 @@ func (r *Recorder) onCSTA(ev cstaEvent) {
 		if s := r.sessions[r.key(m.CallID, ev.ext)]; s != nil {
 			r.step(s, Input{Kind: InCallCleared, Call: call})
 		}
+		r.callCleared(ev.ext, m.CallID)
 	}
 }
 
@@ -335,23 +345,61 @@ func (r *Recorder) onEstablished(ext string, call Call) {
 		return // one monitor's duplicate, or a second Established of the same call
 	}
 	r.seen[seen] = true
+	if !r.callEstablished(ext, call) {
+		return // start on demand: the record key starts it (spec §3.3)
+	}
+	if err := r.record(ext, call); err != nil {
+		r.net.Errorf(r.node.Name(), netip.AddrPort{}, "%v", err)
+	}
+}
+
+// record starts recording ext's call: a new session, or the static one's
+// next file. The record key (spec §3.3) calls it too.
+func (r *Recorder) record(ext string, call Call) error {
 	if s := r.sessions[r.key(call.ID, ext)]; s != nil {
 		r.step(s, Input{Kind: InCallStarted, Call: call}) // static: the session outlives calls
+		return nil
+	}
+	r.mu.Lock()
+	dev, ok := r.devices[ext]
+	r.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%s: no address known for %s (no BackInServiceEvent); not recorded", call, ext)
+	}
+	s, err := r.newSession(r.key(call.ID, ext), ext, call, dev)
+	if err != nil {
+		return fmt.Errorf("%s of %s not recorded: %w", call, ext, err)
+	}
+	if r.cfg.Mapping == Static {
+		r.wanted[ext] = true
+	}
+	r.step(s, Input{Kind: InStart, Call: call})
+	return nil
+}
+
+// resumeStatic starts a static session for ext at once when its first call
+// has been seen before, no session of it is left and CSTA knows where it
+// is: the phone registered again after a power cut (spec §3.2.4), an update
+// (spec §3.2.5) or a PBX restart (spec §3.2.6), or the extension moved to
+// another phone (spec §3.2.3). "The recording system will send an INVITE
+// message to start the recording." Dynamic mapping waits for the next call.
+func (r *Recorder) resumeStatic(ext string) {
+	if r.cfg.Mapping != Static || !r.wanted[ext] || r.closing || r.sessions[r.key("", ext)] != nil {
 		return
 	}
 	r.mu.Lock()
 	dev, ok := r.devices[ext]
 	r.mu.Unlock()
 	if !ok {
-		r.net.Errorf(r.node.Name(), netip.AddrPort{}, "%s: no address known for %s (no BackInServiceEvent); not recorded", call, ext)
 		return
 	}
-	s, err := r.newSession(r.key(call.ID, ext), ext, call, dev)
+	s, err := r.newSession(r.key("", ext), ext, Call{}, dev)
 	if err != nil {
-		r.net.Errorf(r.node.Name(), netip.AddrPort{}, "%s of %s not recorded: %v", call, ext, err)
+		r.net.Errorf(r.node.Name(), netip.AddrPort{}, "static session of %s not restarted: %v", ext, err)
 		return
 	}
-	r.step(s, Input{Kind: InStart, Call: call})
+	r.node.Note("static mapping: %s is back at %s, session restarted (spec §3.1, §3.2.4)", ext, dev)
+	r.step(s, Input{Kind: InStart})
 }
 
 // session is the driver's side of one recording session: the pure core,
@@ -362,8 +410,9 @@ type session struct {
 	ext       string
 	dev       DeviceInfo
 	core      *Session
-	sipCallID string
-	sdpID     uint64
+	sipCallID string // the dialog's Call-ID; a new one after recovery (spec §3.2.2)
+	sdpID     uint64 // the offer's o= session id; a new one after recovery
+	offer     []byte // the offer of the INVITE that made the dialog, repeated in the re-INVITE
 
 	dialog *sipgo.DialogClientSession
 	answer media.RecordingAnswer
@@ -385,15 +434,13 @@ func (r *Recorder) newSession(key, ext string, call Call, dev DeviceInfo) (*sess
 		tx.Close()
 		return nil, err
 	}
-	var rnd [16]byte
-	rand.Read(rnd[:])
 	s := &session{
 		key:       key,
 		ext:       ext,
 		dev:       dev,
 		core:      NewSession(r.cfg.Mapping),
-		sipCallID: hex.EncodeToString(rnd[:12]) + "@" + r.node.Addr().String(),
-		sdpID:     binary.BigEndian.Uint64(rnd[8:]) >> 1, // o= ids fit 63 bits (RFC 4566 §5.2)
+		sipCallID: r.newSIPCallID(),
+		sdpID:     newSDPID(),
 		tx:        tx,
 		rx:        rx,
 	}
@@ -411,6 +458,31 @@ func (r *Recorder) newSession(key, ext string, call Call, dev DeviceInfo) (*sess
 	r.live = len(r.sessions)
 	r.mu.Unlock()
 	return s, nil
+}
+
+func (r *Recorder) newSIPCallID() string {
+	var rnd [12]byte
+	rand.Read(rnd[:])
+	return hex.EncodeToString(rnd[:]) + "@" + r.node.Addr().String()
+}
+
+// newSDPID is a fresh o= session id; they fit 63 bits (RFC 4566 §5.2).
+func newSDPID() uint64 {
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	return binary.BigEndian.Uint64(rnd[:]) >> 1
+}
+
+// setSIPCallID makes id the session's dialog Call-ID: the one the phone
+// answered (spec §3.2.1) or the recovery INVITE's (spec §3.2.2).
+func (r *Recorder) setSIPCallID(s *session, id string) {
+	if r.bySIPCallID[s.sipCallID] == s {
+		delete(r.bySIPCallID, s.sipCallID)
+	}
+	s.sipCallID = id
+	if r.sessions[s.key] == s {
+		r.bySIPCallID[id] = s
+	}
 }
 
 // step feeds the session's core and performs what it asks, in order.
@@ -435,6 +507,11 @@ func (r *Recorder) perform(s *session, a Action) {
 		})
 	case ActSendUpdate:
 		go r.sendUpdate(s, s.dialog)
+	case ActSendReInvite:
+		r.node.Note("re-INVITE %s at %s as session refresher (spec §3.2.2)", s.ext, r.phoneAddr(s))
+		go r.sendReInvite(s, s.dialog, s.offer)
+	case ActRecover:
+		r.recover(s)
 	case ActSendBye:
 		r.node.Note("BYE %s at %s", s.ext, r.phoneAddr(s))
 		go r.sendBye(s, s.dialog)
@@ -450,68 +527,180 @@ func (r *Recorder) perform(s *session, a Action) {
 	}
 }
 
+// recover is spec §3.2.2's recovery: the old dialog is dropped without BYE
+// (the phone sends none either: a new INVITE replaces its session) and a new
+// INVITE goes out with a new Call-ID and a new SDP session id, offering the
+// same RTP ports, so the open file goes on.
+func (r *Recorder) recover(s *session) {
+	old := s.sipCallID
+	if s.dialog != nil {
+		s.dialog.Close() // forget it in the dialog cache; sends nothing
+		s.dialog = nil
+	}
+	r.setSIPCallID(s, r.newSIPCallID())
+	s.sdpID = newSDPID()
+	if s.file != nil {
+		s.file.meta.Recoveries++
+	}
+	r.node.Note("recovery of %s: dialog %s dropped without BYE, new INVITE with Call-ID %s (spec §3.2.2)", s.name, old, s.sipCallID)
+	call, _ := s.core.Current()
+	r.sendInvite(s, call)
+}
+
 func (r *Recorder) phoneAddr(s *session) netip.AddrPort {
 	return netip.AddrPortFrom(s.dev.IP, uint16(s.dev.RecordingPort))
 }
 
 // sendInvite sends the recording INVITE (design.md "The recording session",
-// wire.md) and waits for the answer on its own goroutine.
+// wire.md) and waits for the answer on its own goroutine. When no answer
+// came within Config.InviteRetransmit it sends the INVITE once more with
+// the same SDP (same o= session id) under a new Call-ID (spec §3.2.1); the
+// first 200 OK to either is the one ACKed, and the other INVITE is given up.
 func (r *Recorder) sendInvite(s *session, call Call) {
-	fail := func(reason string) {
-		go r.post(sessionEvent{s: s, in: Input{Kind: InRejected, Reason: reason}})
-	}
 	body, err := media.BuildRecordingOffer(media.RecordingOffer{
 		SessionID: s.sdpID, SessionVersion: s.sdpID, Origin: r.node.Addr(),
 		TX: s.tx.LocalAddrPort(), RX: s.rx.LocalAddrPort(),
 	})
 	if err != nil {
-		fail(err.Error())
+		go r.post(sessionEvent{s: s, in: Input{Kind: InRejected, Reason: err.Error()}})
 		return
 	}
-	dialogs := r.dialogs.Load()
-	ip := s.dev.IP.String()
-	target := sip.Uri{Scheme: "sip", User: s.ext, Host: ip, Port: s.dev.RecordingPort}
-	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: sipUser, Host: r.node.Addr().String()}}
+	s.offer = body
+	inv := &inviter{
+		r:       r,
+		s:       s,
+		dialogs: r.dialogs.Load(),
+		target:  sip.Uri{Scheme: "sip", User: s.ext, Host: s.dev.IP.String(), Port: s.dev.RecordingPort},
+		body:    body,
+		results: make(chan inviteResult, 2),
+	}
+	if call.ID != "" {
+		r.node.Note("INVITE %s at %s for call %s", s.ext, r.phoneAddr(s), call.ID)
+	} else {
+		r.node.Note("INVITE %s at %s (static mapping, no call yet)", s.ext, r.phoneAddr(s))
+	}
+	go inv.run(s.sipCallID)
+}
+
+// inviter is one INVITE of a session with its possible retransmission
+// under a second Call-ID (spec §3.2.1).
+type inviter struct {
+	r       *Recorder
+	s       *session
+	dialogs *sipgo.DialogClientCache
+	target  sip.Uri
+	body    []byte
+	results chan inviteResult
+}
+
+type inviteResult struct {
+	callID string
+	dt     *sipgo.DialogClientSession // nil when the INVITE could not be sent
+	err    error
+}
+
+// attempt sends one INVITE with callID and waits for its final answer.
+func (inv *inviter) attempt(ctx context.Context, callID string) {
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: sipUser, Host: inv.r.node.Addr().String()}}
 	from.Params = sip.NewParams()
 	from.Params.Add("tag", sip.GenerateTagN(16))
-	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: s.ext, Host: ip}}
-	callID := sip.CallIDHeader(s.sipCallID)
-	headers := []sip.Header{from, to, &callID, sip.NewHeader("Content-Type", "application/sdp"), sip.NewHeader("User-Agent", userAgent)}
+	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: inv.s.ext, Host: inv.target.Host}}
+	cid := sip.CallIDHeader(callID)
+	dt, err := inv.dialogs.Invite(ctx, inv.target, inv.body, from, to, &cid,
+		sip.NewHeader("Content-Type", "application/sdp"), sip.NewHeader("User-Agent", userAgent))
+	if err == nil {
+		err = dt.WaitAnswer(ctx, sipgo.AnswerOptions{})
+	}
+	inv.results <- inviteResult{callID: callID, dt: dt, err: err}
+}
 
-	r.node.Note("INVITE %s at %s for call %s", s.ext, r.phoneAddr(s), call.ID)
-	timeout := r.answerTimeout()
-	go func() {
-		ctx, cancel := context.WithCancelCause(r.ctx)
-		defer cancel(nil)
-		// On timeout give up without CANCEL: sipgo would first wait for a
-		// provisional response, which a phone that ignores us never sends.
-		t := time.AfterFunc(timeout, func() { cancel(sipgo.WaitAnswerForceCancelErr) })
+func (inv *inviter) run(firstCallID string) {
+	r, s := inv.r, inv.s
+	timeout, again := r.answerTimeout(), r.cfg.InviteRetransmit
+	ctx, cancel := context.WithCancelCause(r.ctx)
+	defer cancel(nil)
+	// On timeout give up without CANCEL: sipgo would first wait for a
+	// provisional response, which a phone that ignores us never sends.
+	giveUp := time.AfterFunc(timeout, func() { cancel(sipgo.WaitAnswerForceCancelErr) })
+	defer giveUp.Stop()
+	var retransmit <-chan time.Time
+	if again < timeout {
+		t := time.NewTimer(again)
 		defer t.Stop()
-		dt, err := dialogs.Invite(ctx, target, body, headers...)
-		if err != nil {
-			r.post(sessionEvent{s: s, in: Input{Kind: InRejected, Reason: err.Error()}})
-			return
-		}
-		if err := dt.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
-			dt.Close()
-			reason := err.Error()
-			var resp *sipgo.ErrDialogResponse
+		retransmit = t.C
+	}
+	attempts := []context.CancelCauseFunc{}
+	launch := func(callID string) {
+		actx, acancel := context.WithCancelCause(ctx)
+		attempts = append(attempts, acancel)
+		go inv.attempt(actx, callID)
+	}
+	launch(firstCallID)
+	won := false
+	var failure error
+	for out := 1; out > 0; {
+		select {
+		case <-retransmit:
+			retransmit = nil
+			second := r.newSIPCallID()
+			r.node.Note("no answer to INVITE %s within %s: INVITE again with the same session id %d, Call-ID %s (spec §3.2.1)",
+				firstCallID, again, s.sdpID, second)
+			launch(second)
+			out++
+		case res := <-inv.results:
+			out--
 			switch {
-			case errors.As(err, &resp):
-				reason = fmt.Sprintf("phone answered %d %s", resp.Res.StatusCode, resp.Res.Reason)
-			case errors.Is(context.Cause(ctx), sipgo.WaitAnswerForceCancelErr):
-				reason = fmt.Sprintf("no answer within %s", timeout)
+			case res.err == nil && !won:
+				won = true
+				retransmit = nil
+				for _, c := range attempts {
+					c(sipgo.WaitAnswerForceCancelErr) // the other INVITE is given up without CANCEL
+				}
+				if len(attempts) > 1 {
+					r.node.Note("INVITE %s answered 200 OK; the other INVITE of session id %d is given up (spec §3.2.1)", res.callID, s.sdpID)
+				}
+				ans, err := media.ParseRecordingAnswerMedia(res.dt.InviteResponse.Body())
+				if err != nil {
+					r.post(sessionEvent{s: s, in: Input{Kind: InBadAnswer, Reason: err.Error()}, dialog: res.dt, sipCallID: res.callID})
+				} else {
+					r.post(sessionEvent{s: s, in: Input{Kind: InAnswered}, dialog: res.dt, answer: ans, sipCallID: res.callID})
+				}
+			case res.err == nil:
+				// Both INVITEs were answered: a phone that does not follow
+				// spec §3.2.1. Confirm the extra dialog and end it at once.
+				r.net.Errorf(r.node.Name(), r.phoneAddr(s), "recording session %s: INVITE %s answered too; ACK and BYE (spec §3.2.1: only the first should be)", s.name, res.callID)
+				go func(dt *sipgo.DialogClientSession) {
+					bctx, bcancel := context.WithTimeout(context.Background(), timeout)
+					defer bcancel()
+					dt.Ack(bctx)
+					dt.Bye(bctx)
+					dt.Close()
+				}(res.dt)
+			default:
+				if res.dt != nil {
+					res.dt.Close()
+				}
+				if failure == nil || !errors.Is(res.err, context.Canceled) {
+					failure = res.err
+				}
 			}
-			r.post(sessionEvent{s: s, in: Input{Kind: InRejected, Reason: reason}})
-			return
 		}
-		ans, err := media.ParseRecordingAnswerMedia(dt.InviteResponse.Body())
-		if err != nil {
-			r.post(sessionEvent{s: s, in: Input{Kind: InBadAnswer, Reason: err.Error()}, dialog: dt})
-			return
-		}
-		r.post(sessionEvent{s: s, in: Input{Kind: InAnswered}, dialog: dt, answer: ans})
-	}()
+	}
+	if won {
+		return
+	}
+	reason := "no answer"
+	if failure != nil {
+		reason = failure.Error()
+	}
+	var resp *sipgo.ErrDialogResponse
+	switch {
+	case errors.As(failure, &resp):
+		reason = fmt.Sprintf("phone answered %d %s", resp.Res.StatusCode, resp.Res.Reason)
+	case errors.Is(context.Cause(ctx), sipgo.WaitAnswerForceCancelErr):
+		reason = fmt.Sprintf("no answer within %s", timeout)
+	}
+	r.post(sessionEvent{s: s, in: Input{Kind: InRejected, Reason: reason}})
 }
 
 func (r *Recorder) sendAck(s *session) {
@@ -545,10 +734,45 @@ func (r *Recorder) sendUpdate(s *session, dt *sipgo.DialogClientSession) {
 		res, err := dt.Do(ctx, sip.NewRequest(sip.UPDATE, target(dt)))
 		cancel()
 		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			in = Input{Kind: InKeepAliveFailed, Reason: fmt.Sprintf("no answer within %s", r.answerTimeout())}
 		case err != nil:
 			in = Input{Kind: InKeepAliveFailed, Reason: err.Error()}
 		case res.StatusCode != sip.StatusOK:
 			in = Input{Kind: InKeepAliveFailed, Reason: fmt.Sprintf("phone answered %d %s", res.StatusCode, res.Reason)}
+		}
+	}
+	r.post(sessionEvent{s: s, in: in})
+}
+
+// sendReInvite is the session refresher (spec §3.2.2): a re-INVITE in the
+// dialog with the same offer; a 200 OK is ACKed.
+func (r *Recorder) sendReInvite(s *session, dt *sipgo.DialogClientSession, offer []byte) {
+	in := Input{Kind: InRefreshOK}
+	if dt == nil {
+		r.post(sessionEvent{s: s, in: Input{Kind: InRefreshFailed, Reason: "no dialog"}})
+		return
+	}
+	req := sip.NewRequest(sip.INVITE, target(dt))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.AppendHeader(sip.NewHeader("User-Agent", userAgent))
+	req.SetBody(offer)
+	ctx, cancel := context.WithTimeout(r.ctx, r.answerTimeout())
+	res, err := dt.Do(ctx, req)
+	cancel()
+	switch {
+	case err != nil:
+		reason := err.Error()
+		if errors.Is(err, context.DeadlineExceeded) {
+			reason = fmt.Sprintf("no answer within %s", r.answerTimeout())
+		}
+		in = Input{Kind: InRefreshFailed, Reason: reason}
+	case res.StatusCode != sip.StatusOK:
+		in = Input{Kind: InRefreshFailed, Reason: fmt.Sprintf("phone answered %d %s", res.StatusCode, res.Reason)}
+	default:
+		// RFC 3261 §13.2.2.4: a 2xx to a re-INVITE is ACKed too, with its CSeq.
+		if err := dt.WriteRequest(sip.NewRequest(sip.ACK, target(dt))); err != nil {
+			r.net.Errorf(r.node.Name(), r.phoneAddr(s), "recording session %s: ACK of re-INVITE: %v", s.name, err)
 		}
 	}
 	r.post(sessionEvent{s: s, in: in})
@@ -627,10 +851,13 @@ func (r *Recorder) closeRecording(s *session, reason string) {
 	if err != nil {
 		r.net.Errorf(r.node.Name(), netip.AddrPort{}, "recording %s: %v", f.name, err)
 	}
+	r.node.Note("recording %s closed (%s): %d packets, %d lost", f.name, reason, rec.Meta.Packets(), rec.Meta.Lost())
+	if r.keepOrDiscard(s.ext, rec) {
+		return // save on demand without a press (spec §3.3)
+	}
 	r.mu.Lock()
 	r.recordings = append(r.recordings, rec)
 	r.mu.Unlock()
-	r.node.Note("recording %s closed (%s): %d packets, %d lost", f.name, reason, rec.Meta.Packets(), rec.Meta.Lost())
 }
 
 // finish releases what a session holds once its core has ended.
@@ -648,12 +875,21 @@ func (r *Recorder) finish(s *session, reason string) {
 		r.ports.release(ap.Port())
 	}
 	s.sink.wait()
+	if s.dialog != nil {
+		s.dialog.Close()
+	}
 	delete(r.sessions, s.key)
 	delete(r.bySIPCallID, s.sipCallID)
 	r.mu.Lock()
 	r.live = len(r.sessions)
+	dev, known := r.devices[s.ext]
 	r.mu.Unlock()
 	r.node.Note("recording session %s ended: %s", s.name, reason)
+	if known && (dev.IP != s.dev.IP || dev.RecordingPort != s.dev.RecordingPort) {
+		// Spec §3.2.3: "The recording system will send the next INVITE to
+		// phone B." Static mapping does at once.
+		r.resumeStatic(s.ext)
+	}
 }
 
 // labTime is the wall time of the lab clock now (design: one clock).

@@ -32,7 +32,10 @@ type Meta struct {
 	TX            media.ChannelStats `json:"tx"` // left: what the phone sent
 	RX            media.ChannelStats `json:"rx"` // right: what the phone received
 	Malformed     int64              `json:"malformed,omitempty"`
-	Reason        string             `json:"reason"` // why the recording ended
+	// Recoveries counts recovery INVITEs (spec §3.2.2) during this file:
+	// the session was re-opened under a new Call-ID and the file went on.
+	Recoveries int    `json:"recoveries,omitempty"`
+	Reason     string `json:"reason"` // why the recording ended
 }
 
 // Packets is the number of packets received on both streams.

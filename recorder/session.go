@@ -7,24 +7,33 @@ import "fmt"
 // takes an Input and returns the Actions the driver performs; it opens no
 // socket, starts no goroutine and reads no clock, so a table test covers it.
 //
-// Keep-alive failure (spec §3.2.2: re-INVITE as session refresher, then
-// recovery with a new INVITE) is not handled yet; it will add states between
-// SessionRecording and SessionEnded and inputs for the re-INVITE's outcome,
-// and turn InKeepAliveFailed into ActSendReInvite. Today a failed UPDATE is
-// reported and the keep-alive goes on.
+// Keep-alive failure (spec §3.2.2): an UPDATE that fails or goes unanswered
+// is followed by a re-INVITE in the same dialog as session refresher
+// (SessionRefreshing); a re-INVITE that fails too starts recovery
+// (SessionRecovering): the old dialog is dropped without BYE (the phone
+// sends none either) and a new INVITE with a new Call-ID and a new SDP
+// session id opens a new session on the same RTP ports. The recording file
+// of the call in progress stays open across recovery: the phone's copies
+// resume into it after the new ACK, and what the phone forked while no
+// session was up is lost and shows as loss and silence in that one file, so
+// nothing is recorded twice and a call never gets two files. A recovery
+// INVITE that fails too means the phone is gone (spec §3.2.4, power off):
+// the file is closed with ReasonNoAnswer and the session ends.
 
 // SessionState is where a recording session stands.
 type SessionState uint8
 
 const (
-	SessionIdle      SessionState = iota // made; no INVITE sent yet
-	SessionInviting                      // INVITE sent; no final answer yet
-	SessionRecording                     // 200 OK ACKed: the phone forks RTP to us (spec §3.2)
-	SessionEnding                        // BYE sent; waiting for its answer
-	SessionEnded                         // over; the driver has released everything
+	SessionIdle       SessionState = iota // made; no INVITE sent yet
+	SessionInviting                       // INVITE sent; no final answer yet
+	SessionRecording                      // 200 OK ACKed: the phone forks RTP to us (spec §3.2)
+	SessionRefreshing                     // UPDATE failed; re-INVITE out as session refresher (spec §3.2.2)
+	SessionRecovering                     // re-INVITE failed; recovery INVITE (new Call-ID) out (spec §3.2.2)
+	SessionEnding                         // BYE sent; waiting for its answer
+	SessionEnded                          // over; the driver has released everything
 )
 
-var sessionStateNames = [...]string{"idle", "inviting", "recording", "ending", "ended"}
+var sessionStateNames = [...]string{"idle", "inviting", "recording", "refreshing", "recovering", "ending", "ended"}
 
 func (s SessionState) String() string {
 	if int(s) < len(sessionStateNames) {
@@ -63,10 +72,13 @@ const (
 	InStop                             // the recorder ends the session (Reason: out of service, closing)
 	InPhoneBye                         // the phone sent BYE (spec §3.2: it does on unregistration)
 	InByeDone                          // our BYE was answered, or failed (Reason holds the failure)
+	InRefreshOK                        // the re-INVITE (session refresher) was answered 200 and ACKed
+	InRefreshFailed                    // the re-INVITE failed or went unanswered (Reason)
 )
 
 var inputKindNames = [...]string{"start", "answered", "bad-answer", "rejected", "keep-alive-due",
-	"keep-alive-ok", "keep-alive-failed", "call-started", "call-cleared", "stop", "phone-bye", "bye-done"}
+	"keep-alive-ok", "keep-alive-failed", "call-started", "call-cleared", "stop", "phone-bye", "bye-done",
+	"refresh-ok", "refresh-failed"}
 
 func (k InputKind) String() string {
 	if int(k) < len(inputKindNames) {
@@ -106,10 +118,12 @@ const (
 	ActCloseRecording                   // close Call's WAV and write its JSON with Reason
 	ActReport                           // publish Reason as an error in the trace
 	ActFinish                           // the session is over (Reason): release its sockets, forget it
+	ActSendReInvite                     // re-INVITE in the dialog with the same offer, as session refresher (spec §3.2.2)
+	ActRecover                          // drop the dialog without BYE; INVITE again with a new Call-ID and SDP session id (spec §3.2.2)
 )
 
 var actionKindNames = [...]string{"send-invite", "send-ack", "arm-keep-alive", "send-update", "send-bye",
-	"open-recording", "close-recording", "report", "finish"}
+	"open-recording", "close-recording", "report", "finish", "send-re-invite", "recover"}
 
 func (k ActionKind) String() string {
 	if int(k) < len(actionKindNames) {
@@ -143,6 +157,10 @@ const (
 	ReasonOutOfService = "device out of service"
 	ReasonClosed       = "recorder closed"
 	ReasonNextCall     = "next call started"
+	// ReasonNoAnswer: UPDATE, re-INVITE and the recovery INVITE all went
+	// unanswered (spec §3.2.2): the phone is gone, e.g. its power was cut
+	// (spec §3.2.4), and the dead session is dropped.
+	ReasonNoAnswer = "phone does not answer: keep-alive, re-INVITE and recovery INVITE failed"
 )
 
 // Session is the state machine of one recording session. The zero value is
@@ -178,6 +196,10 @@ func (s *Session) Step(in Input) []Action {
 		return s.stepInviting(in)
 	case SessionRecording:
 		return s.stepRecording(in)
+	case SessionRefreshing:
+		return s.stepRefreshing(in)
+	case SessionRecovering:
+		return s.stepRecovering(in)
 	case SessionEnding:
 		return s.stepEnding(in)
 	}
@@ -257,9 +279,93 @@ func (s *Session) stepRecording(in Input) []Action {
 		s.updating = false
 		return []Action{{Kind: ActArmKeepAlive}}
 	case InKeepAliveFailed:
-		// spec §3.2.2 wants a re-INVITE as session refresher here; not yet.
+		// Spec §3.2.2: "If the recorder does not get the 200 OK within a
+		// certain time, the recorder will send a RE-INVITE as a session
+		// refresher."
 		s.updating = false
-		return []Action{{Kind: ActReport, Reason: "keep-alive UPDATE failed: " + in.Reason}, {Kind: ActArmKeepAlive}}
+		s.state = SessionRefreshing
+		return []Action{{Kind: ActReport, Reason: "keep-alive UPDATE failed: " + in.Reason + ", re-INVITE as session refresher (spec §3.2.2)"},
+			{Kind: ActSendReInvite}}
+	case InCallStarted, InCallCleared:
+		return s.callChange(in, true)
+	case InStop:
+		return s.stopWithBye(in.Reason)
+	case InPhoneBye:
+		return append(s.closeCurrent(ReasonPhoneBye), s.finish(ReasonPhoneBye)...)
+	}
+	return nil
+}
+
+// stepRefreshing: the re-INVITE is out (spec §3.2.2); the dialog is still
+// ours, so calls and stops are handled as while recording.
+func (s *Session) stepRefreshing(in Input) []Action {
+	switch in.Kind {
+	case InRefreshOK:
+		s.state = SessionRecording
+		return []Action{{Kind: ActArmKeepAlive}}
+	case InRefreshFailed:
+		// Spec §3.2.2: "If there is no response on the RE-INVITE, the
+		// recovery mechanism will start working and the recorder sends a
+		// new INVITE and a new session will be opened."
+		s.state = SessionRecovering
+		return []Action{{Kind: ActReport, Reason: "session refresher re-INVITE failed: " + in.Reason + ", recovery with a new INVITE (spec §3.2.2)"},
+			{Kind: ActRecover}}
+	case InCallStarted, InCallCleared:
+		return s.callChange(in, true)
+	case InStop:
+		return s.stopWithBye(in.Reason)
+	case InPhoneBye:
+		return append(s.closeCurrent(ReasonPhoneBye), s.finish(ReasonPhoneBye)...)
+	}
+	return nil
+}
+
+// stepRecovering: the old dialog is dropped and the recovery INVITE is out
+// (spec §3.2.2). The file of the call in progress stays open.
+func (s *Session) stepRecovering(in Input) []Action {
+	switch in.Kind {
+	case InAnswered:
+		if s.stop != "" {
+			// Ended while the INVITE was out: confirm and take it down.
+			s.state = SessionEnding
+			return []Action{{Kind: ActSendAck}, {Kind: ActSendBye}}
+		}
+		s.state = SessionRecording
+		return []Action{{Kind: ActSendAck}, {Kind: ActArmKeepAlive}}
+	case InBadAnswer:
+		acts := s.closeCurrent("unusable answer: " + in.Reason)
+		s.state = SessionEnding
+		if s.stop == "" {
+			s.stop = "unusable answer: " + in.Reason
+		}
+		return append(acts, Action{Kind: ActReport, Reason: "unusable answer: " + in.Reason}, Action{Kind: ActSendAck}, Action{Kind: ActSendBye})
+	case InRejected:
+		// Spec §3.2.4: a phone whose power was cut answers nothing; its
+		// dead session is cleaned up here.
+		reason := ReasonNoAnswer
+		if s.stop != "" {
+			reason = s.stop
+		}
+		acts := append(s.closeCurrent(reason), Action{Kind: ActReport, Reason: "recovery INVITE failed: " + in.Reason})
+		return append(acts, s.finish(reason)...)
+	case InCallStarted, InCallCleared:
+		return s.callChange(in, false)
+	case InStop:
+		if s.stop == "" {
+			s.stop = in.Reason
+		}
+		return s.closeCurrent(in.Reason)
+	case InPhoneBye:
+		return append(s.closeCurrent(ReasonPhoneBye), s.finish(ReasonPhoneBye)...)
+	}
+	return nil
+}
+
+// callChange opens and closes files as calls start and clear while the
+// session is up or being refreshed or recovered. haveDialog says whether a
+// BYE can go out now (dynamic mapping ends the session with its call).
+func (s *Session) callChange(in Input, haveDialog bool) []Action {
+	switch in.Kind {
 	case InCallStarted:
 		if s.mapping != Static || s.current.ID == in.Call.ID {
 			return nil // a dynamic session records only the call it was made for
@@ -279,18 +385,23 @@ func (s *Session) stepRecording(in Input) []Action {
 		if s.mapping == Static {
 			return acts // spec §3.1: the session outlives the call
 		}
+		if !haveDialog {
+			s.stop = ReasonCallCleared // BYE once the recovery INVITE is answered
+			return acts
+		}
 		s.state = SessionEnding
 		s.stop = ReasonCallCleared
 		return append(acts, Action{Kind: ActSendBye})
-	case InStop:
-		acts := s.closeCurrent(in.Reason)
-		s.state = SessionEnding
-		s.stop = in.Reason
-		return append(acts, Action{Kind: ActSendBye})
-	case InPhoneBye:
-		return append(s.closeCurrent(ReasonPhoneBye), s.finish(ReasonPhoneBye)...)
 	}
 	return nil
+}
+
+// stopWithBye closes the file and ends the dialog with BYE.
+func (s *Session) stopWithBye(reason string) []Action {
+	acts := s.closeCurrent(reason)
+	s.state = SessionEnding
+	s.stop = reason
+	return append(acts, Action{Kind: ActSendBye})
 }
 
 func (s *Session) stepEnding(in Input) []Action {
@@ -304,7 +415,7 @@ func (s *Session) stepEnding(in Input) []Action {
 	case InPhoneBye:
 		// Our BYE and the phone's crossed; either ends the dialog.
 		return s.finish(s.stop)
-	case InKeepAliveOK, InKeepAliveFailed:
+	case InKeepAliveOK, InKeepAliveFailed, InRefreshOK, InRefreshFailed:
 		s.updating = false
 	}
 	return nil

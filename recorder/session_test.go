@@ -57,11 +57,67 @@ func TestSessionMachine(t *testing.T) {
 			{because(InBadAnswer, "sdp: direction sendrecv"), "report: unusable answer: sdp: direction sendrecv; send-ack; send-bye"},
 			{in(InByeDone), "finish: unusable answer: sdp: direction sendrecv"},
 		}, SessionEnded},
-		{"keep-alive failure is reported and keep-alive goes on", Dynamic, []step{
+		{"keep-alive: UPDATE fails, re-INVITE refreshes, keep-alive goes on (spec §3.2.2)", Dynamic, []step{
 			{withCall(InStart, c1), "send-invite " + c1.ID},
 			{in(InAnswered), "open-recording " + c1.ID + "; send-ack; arm-keep-alive"},
 			{in(InKeepAliveDue), "send-update"},
-			{because(InKeepAliveFailed, "timeout"), "report: keep-alive UPDATE failed: timeout; arm-keep-alive"},
+			{because(InKeepAliveFailed, "timeout"), "report: keep-alive UPDATE failed: timeout, re-INVITE as session refresher (spec §3.2.2); send-re-invite"},
+			{in(InKeepAliveDue), ""}, // the refresher's outcome re-arms
+			{in(InRefreshOK), "arm-keep-alive"},
+			{in(InKeepAliveDue), "send-update"},
+		}, SessionRecording},
+		{"recovery: re-INVITE fails too, new INVITE, the same file goes on (spec §3.2.2)", Dynamic, []step{
+			{withCall(InStart, c1), "send-invite " + c1.ID},
+			{in(InAnswered), "open-recording " + c1.ID + "; send-ack; arm-keep-alive"},
+			{in(InKeepAliveDue), "send-update"},
+			{because(InKeepAliveFailed, "timeout"), "report: keep-alive UPDATE failed: timeout, re-INVITE as session refresher (spec §3.2.2); send-re-invite"},
+			{because(InRefreshFailed, "timeout"), "report: session refresher re-INVITE failed: timeout, recovery with a new INVITE (spec §3.2.2); recover"},
+			{in(InAnswered), "send-ack; arm-keep-alive"}, // no open-recording: the call's file is still open
+			{withCall(InCallCleared, c1), "close-recording " + c1.ID + ": call cleared; send-bye"},
+			{in(InByeDone), "finish: call cleared"},
+		}, SessionEnded},
+		{"dead phone: recovery INVITE unanswered, file closed, session dropped (spec §3.2.4)", Static, []step{
+			{withCall(InStart, c1), "send-invite " + c1.ID},
+			{in(InAnswered), "open-recording " + c1.ID + "; send-ack; arm-keep-alive"},
+			{in(InKeepAliveDue), "send-update"},
+			{because(InKeepAliveFailed, "timeout"), "report: keep-alive UPDATE failed: timeout, re-INVITE as session refresher (spec §3.2.2); send-re-invite"},
+			{because(InRefreshFailed, "timeout"), "report: session refresher re-INVITE failed: timeout, recovery with a new INVITE (spec §3.2.2); recover"},
+			{because(InRejected, "no answer within 1s"), "close-recording " + c1.ID + ": " + ReasonNoAnswer +
+				"; report: recovery INVITE failed: no answer within 1s; finish: " + ReasonNoAnswer},
+		}, SessionEnded},
+		{"dynamic: call clears during recovery, BYE once the new INVITE is answered", Dynamic, []step{
+			{withCall(InStart, c1), "send-invite " + c1.ID},
+			{in(InAnswered), "open-recording " + c1.ID + "; send-ack; arm-keep-alive"},
+			{in(InKeepAliveDue), "send-update"},
+			{because(InKeepAliveFailed, "timeout"), "report: keep-alive UPDATE failed: timeout, re-INVITE as session refresher (spec §3.2.2); send-re-invite"},
+			{because(InRefreshFailed, "481"), "report: session refresher re-INVITE failed: 481, recovery with a new INVITE (spec §3.2.2); recover"},
+			{withCall(InCallCleared, c1), "close-recording " + c1.ID + ": call cleared"},
+			{in(InAnswered), "send-ack; send-bye"},
+			{in(InByeDone), "finish: call cleared"},
+		}, SessionEnded},
+		{"static: calls change files while refreshing; stop sends BYE in the old dialog", Static, []step{
+			{withCall(InStart, c1), "send-invite " + c1.ID},
+			{in(InAnswered), "open-recording " + c1.ID + "; send-ack; arm-keep-alive"},
+			{in(InKeepAliveDue), "send-update"},
+			{because(InKeepAliveFailed, "timeout"), "report: keep-alive UPDATE failed: timeout, re-INVITE as session refresher (spec §3.2.2); send-re-invite"},
+			{withCall(InCallStarted, c2), "close-recording " + c1.ID + ": next call started; open-recording " + c2.ID},
+			{because(InStop, ReasonOutOfService), "close-recording " + c2.ID + ": device out of service; send-bye"},
+			{in(InRefreshFailed), ""},
+			{in(InByeDone), "finish: device out of service"},
+		}, SessionEnded},
+		{"static: stop during recovery ends without BYE when the INVITE fails", Static, []step{
+			{withCall(InStart, c1), "send-invite " + c1.ID},
+			{in(InAnswered), "open-recording " + c1.ID + "; send-ack; arm-keep-alive"},
+			{in(InKeepAliveDue), "send-update"},
+			{because(InKeepAliveFailed, "timeout"), "report: keep-alive UPDATE failed: timeout, re-INVITE as session refresher (spec §3.2.2); send-re-invite"},
+			{because(InRefreshFailed, "timeout"), "report: session refresher re-INVITE failed: timeout, recovery with a new INVITE (spec §3.2.2); recover"},
+			{because(InStop, ReasonClosed), "close-recording " + c1.ID + ": recorder closed"},
+			{because(InRejected, "timeout"), "report: recovery INVITE failed: timeout; finish: recorder closed"},
+		}, SessionEnded},
+		{"static: session started at BackInService without a call", Static, []step{
+			{in(InStart), "send-invite"},
+			{in(InAnswered), "send-ack; arm-keep-alive"},
+			{withCall(InCallStarted, c1), "open-recording " + c1.ID},
 		}, SessionRecording},
 		{"static: a file per call, session kept, BYE at out of service", Static, []step{
 			{withCall(InStart, c1), "send-invite " + c1.ID},
@@ -139,12 +195,12 @@ func TestNames(t *testing.T) {
 			t.Errorf("state %d has no name", s)
 		}
 	}
-	for k := InStart; k <= InByeDone; k++ {
+	for k := InStart; k <= InRefreshFailed; k++ {
 		if strings.HasPrefix(k.String(), "input(") {
 			t.Errorf("input %d has no name", k)
 		}
 	}
-	for k := ActSendInvite; k <= ActFinish; k++ {
+	for k := ActSendInvite; k <= ActRecover; k++ {
 		if strings.HasPrefix(k.String(), "action(") {
 			t.Errorf("action %d has no name", k)
 		}
@@ -172,6 +228,8 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Monitored: []string{"10 01"}}, `Config.Monitored[0] "10 01"`},
 		{Config{Mapping: 7}, "Config.Mapping mapping(7)"},
 		{Config{KeepAlive: -1}, "Config.KeepAlive -1ns is negative"},
+		{Config{AnswerTimeout: -1}, "Config.AnswerTimeout -1ns is negative"},
+		{Config{InviteRetransmit: -2}, "Config.InviteRetransmit -2ns is negative"},
 	}
 	for _, tc := range tests {
 		err := tc.cfg.withDefaults().validate()

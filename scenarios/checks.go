@@ -6,64 +6,233 @@ import (
 	"os"
 	"strings"
 
+	"github.com/reclab/reclab/phones"
 	"github.com/reclab/reclab/recorder"
 	"github.com/reclab/reclab/sim"
 	"github.com/reclab/reclab/sim/media"
 )
 
-// checkRecordings proves each party was recorded correctly: its WAV exists,
-// the left channel carries the phone's own tone and the right one the far
-// end's (found by Goertzel among every phone's tone), and the sidecar's
-// packet counts equal what the phone forked, with none lost on loopback.
-func checkRecordings(r *Run, parties []party) {
-	recs := r.Lab.Recorder.Recordings()
-	var candidates []float64
-	for _, p := range r.Lab.Phones {
-		candidates = append(candidates, p.ToneHz())
+// checkExpect counts the matching messages of the whole run so far.
+func (r *Run) checkExpect(e *ExpectSpec) {
+	var hits []sim.Event
+	for _, ev := range r.settled() {
+		if e.Match.Match(ev) {
+			hits = append(hits, ev)
+		}
 	}
-	for _, p := range parties {
-		what := fmt.Sprintf("recording of %s (%s)", p.name, p.ext)
-		var rec *recorder.Recording
-		for i := range recs {
-			if recs[i].Meta.Extension == p.ext {
-				rec = &recs[i]
-			}
+	n := len(hits)
+	first := func() string {
+		if n == 0 {
+			return ""
 		}
-		if rec == nil {
-			r.Check(false, what, "no recording for extension %s among %d", p.ext, len(recs))
-			continue
+		return fmt.Sprintf("; first: %s", strings.TrimSpace(hits[0].String()))
+	}
+	what := e.Match.String()
+	switch {
+	case !e.Seen:
+		r.Check(n == 0, "no "+what, "want none, saw %d%s", n, first())
+	case e.Count != nil:
+		r.Check(n == *e.Count, fmt.Sprintf("%s seen %d time(s)", what, *e.Count), "want exactly %d, saw %d%s", *e.Count, n, first())
+	case e.AtLeast != nil || e.AtMost != nil:
+		lo, hi := 0, -1
+		label := what + " seen"
+		if e.AtLeast != nil {
+			lo = *e.AtLeast
+			label += fmt.Sprintf(" at least %d", lo)
 		}
-		left, right, err := readWAV(rec.WAV)
-		if err != nil {
-			r.Check(false, what, "%v", err)
-			continue
+		if e.AtMost != nil {
+			hi = *e.AtMost
+			label += fmt.Sprintf(" at most %d", hi)
 		}
-		secs := float64(len(left)) / media.SampleRate
-		r.Check(secs >= 1, what+": duration", "%.2fs of audio, want at least 1s", secs)
-		lf, lr := media.DominantTone(left, media.SampleRate, candidates)
-		r.Check(lf == p.tone && lr > 10, what+": left channel is "+p.name+"'s own tone "+fmtHz(p.tone),
-			"dominant tone %s (ratio %.1f)", fmtHz(lf), lr)
-		rf, rr := media.DominantTone(right, media.SampleRate, candidates)
-		r.Check(rf == p.other && rr > 10, what+": right channel is the far end's tone "+fmtHz(p.other),
-			"dominant tone %s (ratio %.1f)", fmtHz(rf), rr)
-
-		var meta recorder.Meta
-		b, err := os.ReadFile(rec.JSON)
-		if err == nil {
-			err = json.Unmarshal(b, &meta)
-		}
-		if err != nil {
-			r.Check(false, what+": sidecar", "%v", err)
-			continue
-		}
-		r.Check(meta.Lost() == 0, what+": no packet lost", "tx lost %d, rx lost %d", meta.TX.Lost, meta.RX.Lost)
-		ph, _ := r.Lab.Phone(p.name)
-		st := ph.Stats()
-		r.Check(uint64(meta.TX.Received) == st.ForkedTX && uint64(meta.RX.Received) == st.ForkedRX,
-			what+": sidecar counts equal what the phone forked",
-			"sidecar tx %d rx %d, phone forked tx %d rx %d", meta.TX.Received, meta.RX.Received, st.ForkedTX, st.ForkedRX)
+		r.Check(n >= lo && (hi < 0 || n <= hi), label+" time(s)", "saw %d%s", n, first())
+	default:
+		r.Check(n > 0, what+" seen", "want at least one, saw none")
 	}
 }
+
+// checkOrder finds the matchers as a subsequence of the run's events.
+func (r *Run) checkOrder(order []Matcher) {
+	var names []string
+	for _, m := range order {
+		names = append(names, m.String())
+	}
+	what := "in order: " + strings.Join(names, ", then ")
+	evs := r.settled()
+	i := 0
+	var last sim.Event
+	for k, m := range order {
+		found := false
+		for ; i < len(evs); i++ {
+			if m.Match(evs[i]) {
+				found, last = true, evs[i]
+				i++
+				break
+			}
+		}
+		if !found {
+			if k == 0 {
+				r.Check(false, what, "never saw %s", m)
+			} else {
+				r.Check(false, what, "saw %s at %.3fs but no %s after it", order[k-1], last.At.Seconds(), m)
+			}
+			return
+		}
+	}
+	r.Check(true, what, "")
+}
+
+// checkPhone compares a phone's state snapshot with what the step wants.
+func (r *Run) checkPhone(name string, c *StateCheck) {
+	p, err := r.Lab.Phone(name)
+	if err != nil {
+		r.Check(false, "phone "+name, "%v", err)
+		return
+	}
+	s := p.State()
+	var want, got []string
+	add := func(field, w, g string) {
+		want = append(want, field+" "+w)
+		got = append(got, field+" "+g)
+	}
+	if c.Powered != nil {
+		add("powered", fmt.Sprint(*c.Powered), fmt.Sprint(s.Powered))
+	}
+	if c.Registered != nil {
+		add("registered", fmt.Sprint(*c.Registered), fmt.Sprint(s.Registered))
+	}
+	if c.Call != "" {
+		add("call", c.Call, s.Call.String())
+	}
+	if c.Recording != "" {
+		add("recording", c.Recording, s.Recording.String())
+	}
+	ok := strings.Join(want, ", ") == strings.Join(got, ", ")
+	r.Check(ok, fmt.Sprintf("phone %s: %s", name, strings.Join(want, ", ")), "the phone is %s", strings.Join(got, ", "))
+}
+
+// checkRecording proves a party was recorded correctly: its WAV exists and
+// is long enough, the left channel carries the phone's own tone and the
+// right one the far end's (found by Goertzel among every phone's tone),
+// loss is bounded and the sidecar's packet counts equal what the phone
+// forked. With exists: false it proves no recording of the phone was made.
+func (r *Run) checkRecording(name string, c *RecordingCheck) {
+	p, err := r.Lab.Phone(name)
+	if err != nil {
+		r.Check(false, "recording of "+name, "%v", err)
+		return
+	}
+	what := fmt.Sprintf("recording of %s (%s)", name, p.Ext())
+	recs := r.Lab.Recorder.Recordings()
+	var rec *recorder.Recording
+	for i := range recs {
+		if recs[i].Meta.Extension == p.Ext() {
+			rec = &recs[i]
+		}
+	}
+	if !c.Exists {
+		where := ""
+		if rec != nil {
+			where = rec.WAV
+		}
+		r.Check(rec == nil, "no "+what, "found %s", where)
+		return
+	}
+	if rec == nil {
+		r.Check(false, what, "no recording for extension %s among %d", p.Ext(), len(recs))
+		return
+	}
+	left, right, err := readWAV(rec.WAV)
+	if err != nil {
+		r.Check(false, what, "%v", err)
+		return
+	}
+	secs := float64(len(left)) / media.SampleRate
+	if c.MinDuration > 0 {
+		r.Check(secs >= c.MinDuration.Seconds(), what+": duration", "%.2fs of audio, want at least %s", secs, c.MinDuration)
+	}
+	var candidates []float64
+	for _, q := range r.Lab.Phones {
+		candidates = append(candidates, q.ToneHz())
+	}
+	channel := func(side, who string, samples []int16) {
+		q, err := r.Lab.Phone(who)
+		if err != nil {
+			r.Check(false, what+": "+side+" channel", "%v", err)
+			return
+		}
+		label := fmt.Sprintf("%s channel is %s's own tone %s", side, who, fmtHz(q.ToneHz()))
+		if side == "right" {
+			label = fmt.Sprintf("right channel is the far end's tone %s (%s)", fmtHz(q.ToneHz()), who)
+		}
+		if who != name && side == "left" {
+			label = fmt.Sprintf("left channel is %s's tone %s", who, fmtHz(q.ToneHz()))
+		}
+		f, ratio := media.DominantTone(samples, media.SampleRate, candidates)
+		r.Check(f == q.ToneHz() && ratio > 10, what+": "+label, "dominant tone %s (ratio %.1f)", fmtHz(f), ratio)
+	}
+	if c.Left != "" {
+		channel("left", c.Left, left)
+	}
+	if c.Right != "" {
+		channel("right", c.Right, right)
+	}
+	if c.MaxLost == nil && !c.Forked {
+		return
+	}
+	meta, err := readMeta(rec.JSON)
+	if err != nil {
+		r.Check(false, what+": sidecar", "%v", err)
+		return
+	}
+	if c.MaxLost != nil {
+		label := fmt.Sprintf("at most %d packets lost", *c.MaxLost)
+		if *c.MaxLost == 0 {
+			label = "no packet lost"
+		}
+		r.Check(meta.Lost() <= int64(*c.MaxLost), what+": "+label, "tx lost %d, rx lost %d", meta.TX.Lost, meta.RX.Lost)
+	}
+	if c.Forked {
+		r.checkForked(p, what, recs)
+	}
+}
+
+// checkForked: every packet the phone forked is in exactly one of the
+// recordings made from its address — one file per call, nothing recorded
+// twice, nothing lost on the way (a phone may have several: static mapping
+// across calls, a recovery, a forced log-off).
+func (r *Run) checkForked(p *phones.Phone, what string, recs []recorder.Recording) {
+	var tx, rx, dups int64
+	n := 0
+	for _, q := range recs {
+		if q.Meta.PhoneIP != p.Node().Addr().String() {
+			continue
+		}
+		m, err := readMeta(q.JSON)
+		if err != nil {
+			r.Check(false, what+": sidecar", "%v", err)
+			return
+		}
+		tx, rx, dups, n = tx+m.TX.Received, rx+m.RX.Received, dups+m.TX.Duplicates+m.RX.Duplicates, n+1
+	}
+	st := p.Stats()
+	label := what + ": sidecar counts equal what the phone forked"
+	if n > 1 {
+		label = fmt.Sprintf("%s: the sidecars of its %d recordings add up to what the phone forked, none twice", what, n)
+	}
+	r.Check(uint64(tx) == st.ForkedTX && uint64(rx) == st.ForkedRX && dups == 0, label,
+		"sidecars tx %d rx %d (%d duplicates) in %d recording(s), phone forked tx %d rx %d", tx, rx, dups, n, st.ForkedTX, st.ForkedRX)
+}
+
+func readMeta(path string) (recorder.Meta, error) {
+	var meta recorder.Meta
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(b, &meta)
+	}
+	return meta, err
+}
+
+func fmtHz(f float64) string { return fmt.Sprintf("%.0f Hz", f) }
 
 func readWAV(path string) (left, right []int16, err error) {
 	f, err := os.Open(path)
@@ -79,23 +248,4 @@ func readWAV(path string) (left, right []int16, err error) {
 		return nil, nil, fmt.Errorf("%s: %d Hz, stereo %v; want 8000 Hz stereo", path, rate, right != nil)
 	}
 	return left, right, nil
-}
-
-// checkRecordingPorts proves the recorder INVITEd each phone at the port its
-// model dictates: 7300 on 442x/743x/744x, the configured SIP port on 6xxx
-// (spec §3.2).
-func checkRecordingPorts(r *Run) {
-	for _, p := range r.Lab.Phones {
-		want := p.RecordingAddr()
-		found := false
-		for _, e := range r.Lab.Net.Trace().Recent() {
-			if e.Kind == sim.KindMessage && e.Proto == sim.ProtoSIP && e.From == "recorder" &&
-				strings.HasPrefix(e.Summary, "INVITE ") && e.Dst == want {
-				found = true
-				break
-			}
-		}
-		r.Check(found, fmt.Sprintf("recorder INVITEd %s at its recording address %s", p.Name(), want),
-			"no INVITE from the recorder to %s in the trace", want)
-	}
 }

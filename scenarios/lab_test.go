@@ -3,11 +3,81 @@ package scenarios
 import (
 	"bytes"
 	"context"
+	"flag"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
+
+var update = flag.Bool("update", false, "rewrite testdata/golden/*.txt from this run")
+
+// run executes a scenario with a bounded context and returns the result
+// and what it printed.
+func run(t *testing.T, s *Scenario) (Result, string, error) {
+	t.Helper()
+	var log bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Execute(ctx, s, Options{OutDir: t.TempDir(), Log: &log})
+	return res, log.String(), err
+}
+
+// checkGolden compares the run's normalised flow with
+// testdata/golden/NAME.txt; -update rewrites it.
+func checkGolden(t *testing.T, name string, res Result) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name+".txt")
+	if *update {
+		if err := os.WriteFile(path, []byte(res.Golden), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./scenarios -update to create it)", err)
+	}
+	if string(want) != res.Golden {
+		t.Errorf("the flow of %s differs from %s (go test ./scenarios -update to accept):\n%s", name, path, lineDiff(string(want), res.Golden))
+	}
+}
+
+// lineDiff lists the lines only in want (-) or only in got (+), in order.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	// Longest common subsequence, small inputs.
+	lcs := make([][]int, len(w)+1)
+	for i := range lcs {
+		lcs[i] = make([]int, len(g)+1)
+	}
+	for i := len(w) - 1; i >= 0; i-- {
+		for j := len(g) - 1; j >= 0; j-- {
+			if w[i] == g[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var b strings.Builder
+	i, j := 0, 0
+	for i < len(w) || j < len(g) {
+		switch {
+		case i < len(w) && j < len(g) && w[i] == g[j]:
+			i, j = i+1, j+1
+		case j < len(g) && (i == len(w) || lcs[i][j+1] >= lcs[i+1][j]):
+			b.WriteString("+ " + g[j] + "\n")
+			j++
+		default:
+			b.WriteString("- " + w[i] + "\n")
+			i++
+		}
+	}
+	return b.String()
+}
 
 // TestBasicCallRecordedEndToEnd runs the whole lab on real loopback sockets:
 // registration, a call 7434 → 6867i, CSTA to the recorder, recording
@@ -19,15 +89,10 @@ func TestBasicCallRecordedEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	var log bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := Execute(ctx, s, Options{OutDir: dir, Log: &log})
+	res, out, err := run(t, s)
 	if err != nil {
-		t.Fatalf("basic-call failed: %v\n%s", err, log.String())
+		t.Fatalf("basic-call failed: %v\n%s", err, out)
 	}
-	out := log.String()
 	for _, want := range []string{
 		"7434      → pbx       SIP   REGISTER",
 		"6867i     → pbx       SIP   REGISTER",
@@ -36,8 +101,16 @@ func TestBasicCallRecordedEndToEnd(t *testing.T) {
 		"recorder  → 6867i     SIP   INVITE sip:1002@127.20.1.2:5070",
 		"RTP stream 127.20.1.1:40000 → recorder tx started",
 		"RTP stream 127.20.1.2:40000 → recorder rx started",
+		"PASS  recorder → 7434 SIP INVITE port 7300 seen 1 time(s)",
+		"PASS  recorder → 6867i SIP INVITE port 5070 seen 1 time(s)",
 		"PASS  recording of 7434 (1001): left channel is 7434's own tone",
+		"PASS  recording of 7434 (1001): right channel is the far end's tone",
+		"PASS  recording of 7434 (1001): no packet lost",
+		"PASS  recording of 7434 (1001): sidecar counts equal what the phone forked",
+		"PASS  recording of 6867i (1002): left channel is 6867i's own tone",
 		"PASS  recording of 6867i (1002): right channel is the far end's tone",
+		"PASS  recording of 6867i (1002): no packet lost",
+		"PASS  recording of 6867i (1002): sidecar counts equal what the phone forked",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the flow lacks %q", want)
@@ -46,7 +119,135 @@ func TestBasicCallRecordedEndToEnd(t *testing.T) {
 	if strings.Contains(out, "FAIL") {
 		t.Errorf("a check failed:\n%s", out)
 	}
+	checkGolden(t, s.Name, res)
+	checkOutputs(t, res)
 	checkPcapWithTshark(t, res.Pcap)
+}
+
+// TestLibrary runs every other library scenario: each passes and its flow
+// matches its golden file.
+func TestLibrary(t *testing.T) {
+	lib, err := Library()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lib) < 4 {
+		t.Fatalf("library has %d scenarios, want at least 4", len(lib))
+	}
+	for _, s := range lib {
+		if s.Name == "basic-call" {
+			continue // TestBasicCallRecordedEndToEnd
+		}
+		t.Run(s.Name, func(t *testing.T) {
+			if s.Section == "" || s.Description == "" {
+				t.Errorf("%s: no section or description for reclab list", s.Source)
+			}
+			res, out, err := run(t, s)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			checkGolden(t, s.Name, res)
+		})
+	}
+}
+
+// checkOutputs: every export exists, the JSONL has one event a line and
+// the diagram is a Mermaid sequence diagram.
+func checkOutputs(t *testing.T, res Result) {
+	t.Helper()
+	jl, err := os.ReadFile(res.JSONL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := os.ReadFile(res.Trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := bytes.Count(jl, []byte("\n")), bytes.Count(tx, []byte("\n")); a != b || a < 50 {
+		t.Errorf("trace.jsonl has %d lines, trace.txt %d", a, b)
+	}
+	flow, err := os.ReadFile(res.Flow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"```mermaid\nsequenceDiagram\n", "n_recorder->>n_7434: SIP INVITE sip:1001@127.20.1.1:7300", "Note over n_7434,n_recorder: RTP 7434 → recorder tx started"} {
+		if !bytes.Contains(flow, []byte(want)) {
+			t.Errorf("flow.md lacks %q", want)
+		}
+	}
+	rep, err := os.ReadFile(res.Report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# basic-call — PASS", "## Checks", "| PASS |", "## Recordings", "000000000000000000000001-1001.wav | 1001 | 7434 | 1001 → 1002"} {
+		if !bytes.Contains(rep, []byte(want)) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+}
+
+// TestScenarioThatMustFail: checks that cannot hold fail with what was
+// expected and what was seen, and a wait that cannot end stops the story
+// with what it waited for.
+func TestScenarioThatMustFail(t *testing.T) {
+	s, err := Parse("must-fail.yaml", []byte(`
+name: must-fail
+steps:
+  - expect: {from: recorder, to: "7434", proto: SIP, method: INVITE}
+  - expect: {from: "7434", to: pbx, proto: SIP, method: REGISTER, count: 3}
+  - expect-phone: {phone: 6867i, registered: false}
+  - expect-recording: {phone: "7434"}
+  - wait: {from: "7434", to: pbx, proto: SIP, method: BYE, timeout: 200ms}
+  - say: never reached
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, out, err := run(t, s)
+	if err == nil {
+		t.Fatalf("a scenario whose checks cannot hold passed:\n%s", out)
+	}
+	for _, want := range []string{
+		"FAIL  recorder → 7434 SIP INVITE seen: want at least one, saw none",
+		"FAIL  7434 → pbx SIP REGISTER seen 3 time(s): want exactly 3, saw 1; first:",
+		"FAIL  phone 6867i: registered false: the phone is registered true",
+		"FAIL  recording of 7434 (1001): no recording for extension 1001 among 0",
+		"FAIL  step 5 (must-fail.yaml:8:5) wait: saw 0 of 1 7434 → pbx SIP BYE within 200ms",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "never reached") {
+		t.Error("the story went on after a failed wait")
+	}
+	if len(res.Failures) != 5 {
+		t.Errorf("%d failures, want 5: %q", len(res.Failures), res.Failures)
+	}
+	rep, _ := os.ReadFile(res.Report)
+	if !bytes.Contains(rep, []byte("# must-fail — FAIL")) || !bytes.Contains(rep, []byte("The story stopped")) {
+		t.Errorf("report.md does not say the run failed:\n%s", rep)
+	}
+}
+
+// TestNotImplementedRefusedBeforeTheLab: an action whose node method does
+// not exist yet is refused by name, before any socket is bound.
+func TestNotImplementedRefusedBeforeTheLab(t *testing.T) {
+	// Every action exists today; pretend one does not.
+	notImplemented["register-as"] = "phones.Phone cannot register another extension yet"
+	defer delete(notImplemented, "register-as")
+	s, err := Parse("later.yaml", []byte("steps:\n  - register-as: {phone: \"7434\", ext: \"1002\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	_, err = Execute(context.Background(), s, Options{OutDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "later.yaml:2:5: not implemented yet: register-as") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "lab.pcap")); err == nil {
+		t.Error("a lab was built for a scenario that cannot run")
+	}
 }
 
 // checkPcapWithTshark decodes the run's pcap: SIP with SDP, RTP, CSTA bytes

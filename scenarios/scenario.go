@@ -1,36 +1,367 @@
 package scenarios
 
 import (
-	"context"
-	"errors"
+	"embed"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/reclab/reclab/sim"
 	"github.com/reclab/reclab/sim/lab"
 )
 
-// Scenario is one lab story: a topology, the steps that drive it and the
-// checks that decide whether it passed.
+// Scenario is one lab story, read from a YAML file (README.md): a
+// topology, the steps that drive it, narration and checks.
 type Scenario struct {
 	Name        string
 	Section     string // the spec section it shows, e.g. "§3.2"
 	Description string
-	Topology    func() lab.Topology
-	Run         func(r *Run) error
+	Source      string // the file it was read from, for error messages
+	Lab         LabSpec
+	Steps       []Step
 }
 
-var library = map[string]*Scenario{}
+// Pos is a place in a scenario file.
+type Pos struct {
+	File         string
+	Line, Column int
+}
 
-func register(s *Scenario) { library[s.Name] = s }
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column) }
+
+// LabSpec is the scenario's `lab:` section.
+type LabSpec struct {
+	Phones   []PhoneSpec
+	Recorder RecorderSpec
+	Timers   TimerSpec
+	Rogue    bool // put the rogue host 127.20.9.9 on the network
+}
+
+// PhoneSpec is one phone of the lab.
+type PhoneSpec struct {
+	lab.PhoneSpec
+	Start string // "registered" (default), "powered" (on, not registered) or "off"
+}
+
+// Phone start modes.
+var phoneStarts = []string{"registered", "powered", "off"}
+
+// RecorderSpec is the recorder of the lab.
+type RecorderSpec struct {
+	Mapping   string   // dynamic | static
+	Monitored []string // extensions; default every phone's
+	OnDemand  string   // off | start | save (spec record on demand)
+	KeepAlive time.Duration
+}
+
+var (
+	mappings = []string{"dynamic", "static"}
+	onDemand = []string{"off", "start", "save"}
+)
+
+// TimerSpec is the `timers:` part of `lab:`; zero keeps a node's default.
+type TimerSpec struct {
+	RegisterExpiry time.Duration // phones: registration period asked for
+	RegisterRetry  time.Duration // phones: retry after the registrar went quiet
+	KeepAlive      time.Duration // recorder: SIP UPDATE interval (spec §3.2.2)
+	CSTAKeepAlive  time.Duration // PBX and recorder: SystemStatus interval
+	StreamIdle     time.Duration // sim: an RTP stream this long quiet is stopped
+	SIPT1          time.Duration // sipgo's T1 (process-wide)
+	// PhoneKeepAlive: phones' OPTIONS to the PBX (spec §3.2.6);
+	// AnswerTimeout and InviteRetransmit: the recorder's (spec §3.2.1, §3.2.2).
+	PhoneKeepAlive, AnswerTimeout, InviteRetransmit time.Duration
+}
+
+// Topology turns the lab section into a sim/lab topology; speed divides
+// every timer (a speed of 2 halves them).
+func (s *Scenario) Topology(speed float64) lab.Topology {
+	t := lab.Topology{
+		Recorder: lab.RecorderSpec{
+			Monitored: s.Lab.Recorder.Monitored,
+			Mapping:   s.Lab.Recorder.Mapping,
+			OnDemand:  s.Lab.Recorder.OnDemand,
+			KeepAlive: scale(firstNonZero(s.Lab.Timers.KeepAlive, s.Lab.Recorder.KeepAlive), speed),
+		},
+		RegisterExpiry: scale(s.Lab.Timers.RegisterExpiry, speed),
+		Timers: lab.Timers{
+			RegisterRetry: scale(s.Lab.Timers.RegisterRetry, speed),
+			CSTAKeepAlive: scale(s.Lab.Timers.CSTAKeepAlive, speed),
+			StreamIdle:    scale(s.Lab.Timers.StreamIdle, speed),
+
+			PhoneKeepAlive:   scale(s.Lab.Timers.PhoneKeepAlive, speed),
+			AnswerTimeout:    scale(s.Lab.Timers.AnswerTimeout, speed),
+			InviteRetransmit: scale(s.Lab.Timers.InviteRetransmit, speed),
+		},
+	}
+	for _, p := range s.Lab.Phones {
+		t.Phones = append(t.Phones, p.PhoneSpec)
+	}
+	return t
+}
+
+func firstNonZero(a, b time.Duration) time.Duration {
+	if a != 0 {
+		return a
+	}
+	return b
+}
+
+func scale(d time.Duration, speed float64) time.Duration {
+	if d == 0 || speed <= 0 || speed == 1 {
+		return d
+	}
+	return time.Duration(float64(d) / speed)
+}
+
+// phoneStart is how a phone of the lab begins the story.
+func (s *Scenario) phoneStart(name string) string {
+	for _, p := range s.Lab.Phones {
+		if p.Name == name && p.Start != "" {
+			return p.Start
+		}
+	}
+	return "registered"
+}
+
+// Step is one line of the story: narration, and at most one action, wait
+// or check. Exactly one of the pointer fields matches Kind.
+type Step struct {
+	Pos  Pos
+	Say  string
+	Kind string // the action key, e.g. "dial", "wait", "expect"; "" for narration only
+
+	Phone  string            // the phone acted on
+	To     string            // dial: the number dialled (a phone's extension or any digits)
+	Ext    string            // register-as: the extension taken
+	Config map[string]string // firmware-update: parameters written to the phone's file first
+	Pause  time.Duration     // wait: a duration
+	Wait   *WaitSpec
+	Expect *ExpectSpec
+	Order  []Matcher
+	State  *StateCheck
+	Rec    *RecordingCheck
+	Impair *Impairment
+}
+
+// WaitSpec is `wait:` until events match.
+type WaitSpec struct {
+	Match   Matcher
+	Count   int // the count-th match since the last wait; default 1
+	Timeout time.Duration
+}
+
+// ExpectSpec is a check on the messages seen so far.
+type ExpectSpec struct {
+	Match   Matcher
+	Count   *int // exactly
+	AtLeast *int
+	AtMost  *int
+	Seen    bool // false: must not have been seen
+}
+
+// StateCheck is `expect-phone:`.
+type StateCheck struct {
+	Powered, Registered *bool
+	Call, Recording     string
+}
+
+// RecordingCheck is `expect-recording:`.
+type RecordingCheck struct {
+	Exists      bool
+	MinDuration time.Duration
+	Left, Right string // phone names whose tone each channel must carry
+	MaxLost     *int
+	Forked      bool // the sidecar counts equal what the phone forked
+}
+
+// Impairment is `impair:` and `lift:`.
+type Impairment struct {
+	Between   [2]string
+	Proto     string // SIP, RTP, CSTA, HTTP or all
+	Drop      float64
+	DropAll   bool
+	Delay     time.Duration
+	Duplicate float64
+	OneWay    bool // from Between[0] to Between[1] only
+	Count     int  // the next Count matching packets only; 0: until lifted
+}
+
+// Matcher selects trace events (README.md "Matching events").
+type Matcher struct {
+	From, To string
+	Proto    string // SIP, RTP, CSTA, HTTP, LAB (notes) or "" for any
+	Method   string // a SIP method or a CSTA message name
+	Response int    // a SIP status code
+	Text     string // a piece of the summary
+	Port     uint16 // destination port
+	Stopped  bool   // RTP: match stream stops instead of starts
+}
+
+func (m Matcher) String() string {
+	var parts []string
+	if m.From != "" || m.To != "" {
+		parts = append(parts, fmt.Sprintf("%s → %s", or(m.From, "*"), or(m.To, "*")))
+	}
+	if m.Proto != "" {
+		parts = append(parts, m.Proto)
+	}
+	if m.Method != "" {
+		parts = append(parts, m.Method)
+	}
+	if m.Response != 0 {
+		parts = append(parts, fmt.Sprint(m.Response))
+	}
+	if m.Port != 0 {
+		parts = append(parts, fmt.Sprintf("port %d", m.Port))
+	}
+	if m.Stopped {
+		parts = append(parts, "stopped")
+	}
+	if m.Text != "" {
+		parts = append(parts, fmt.Sprintf("%q", m.Text))
+	}
+	return strings.Join(parts, " ")
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Match reports whether e is selected. Messages match SIP, CSTA and HTTP;
+// RTP matches stream start (or stop) events; LAB matches notes; errors and
+// dropped packets are never matched.
+func (m Matcher) Match(e sim.Event) bool {
+	switch e.Kind {
+	case sim.KindMessage:
+		if m.Stopped {
+			return false
+		}
+	case sim.KindStreamStart:
+		if m.Stopped {
+			return false
+		}
+	case sim.KindStreamStop:
+		if !m.Stopped {
+			return false
+		}
+	case sim.KindNote:
+	default:
+		return false
+	}
+	if m.Proto != "" && !strings.EqualFold(m.Proto, e.Proto.String()) {
+		return false
+	}
+	if m.From != "" && !nodeIs(e.From, m.From) {
+		return false
+	}
+	if m.To != "" && !nodeIs(e.To, m.To) {
+		return false
+	}
+	if m.Port != 0 && e.Dst.Port() != m.Port {
+		return false
+	}
+	if m.Text != "" && !strings.Contains(e.Summary, m.Text) {
+		return false
+	}
+	if m.Method == "" && m.Response == 0 {
+		return true
+	}
+	code, method := summaryParts(e)
+	if m.Response != 0 && code != m.Response {
+		return false
+	}
+	if m.Response == 0 && code != 0 {
+		return false // method alone names a request: "BYE" is not "200 OK (BYE)"
+	}
+	return m.Method == "" || strings.EqualFold(method, m.Method)
+}
+
+// nodeIs: "recorder" names the node and its labelled ports ("recorder tx").
+func nodeIs(name, want string) bool {
+	return name == want || strings.HasPrefix(name, want+" ")
+}
+
+// summaryParts reads a SIP or CSTA summary: "INVITE sip:…" gives (0,
+// INVITE), "200 OK (INVITE)" gives (200, INVITE), "0001 MonitorStart 1001"
+// and "EstablishedEvent …" give (0, the message name).
+func summaryParts(e sim.Event) (code int, method string) {
+	f := strings.Fields(e.Summary)
+	if len(f) == 0 {
+		return 0, ""
+	}
+	if e.Proto == sim.ProtoSIP {
+		if n, err := fmt.Sscanf(f[0], "%3d", &code); n == 1 && err == nil && len(f[0]) == 3 {
+			last := f[len(f)-1]
+			return code, strings.Trim(last, "()")
+		}
+		return 0, f[0]
+	}
+	if len(f[0]) == 4 && strings.Trim(f[0], "0123456789") == "" && len(f) > 1 {
+		return 0, f[1]
+	}
+	return 0, f[0]
+}
+
+//go:embed library/*.yaml
+var libraryFS embed.FS
+
+var (
+	libraryOnce sync.Once
+	library     map[string]*Scenario
+	libraryErr  error
+)
+
+func loadLibrary() {
+	library = map[string]*Scenario{}
+	files, err := fs.Glob(libraryFS, "library/*.yaml")
+	if err != nil {
+		libraryErr = err
+		return
+	}
+	for _, f := range files {
+		b, err := libraryFS.ReadFile(f)
+		if err != nil {
+			libraryErr = err
+			return
+		}
+		s, err := Parse(f, b)
+		if err != nil {
+			libraryErr = err
+			return
+		}
+		if o, ok := library[s.Name]; ok {
+			libraryErr = fmt.Errorf("scenarios: %s and %s are both named %q", o.Source, f, s.Name)
+			return
+		}
+		library[s.Name] = s
+	}
+}
+
+// Library returns every embedded scenario, sorted by name. An embedded file
+// that does not parse is a build mistake the tests catch; it is returned.
+func Library() ([]*Scenario, error) {
+	libraryOnce.Do(loadLibrary)
+	var out []*Scenario
+	for _, n := range Names() {
+		out = append(out, library[n])
+	}
+	return out, libraryErr
+}
 
 // Get finds a library scenario by name.
 func Get(name string) (*Scenario, error) {
+	libraryOnce.Do(loadLibrary)
+	if libraryErr != nil {
+		return nil, libraryErr
+	}
 	if s, ok := library[name]; ok {
 		return s, nil
 	}
@@ -39,6 +370,7 @@ func Get(name string) (*Scenario, error) {
 
 // Names lists the library, sorted.
 func Names() []string {
+	libraryOnce.Do(loadLibrary)
 	var out []string
 	for n := range library {
 		out = append(out, n)
@@ -47,103 +379,16 @@ func Names() []string {
 	return out
 }
 
-// Run is one execution of a scenario against a live lab.
-type Run struct {
-	Scenario *Scenario
-	Lab      *lab.Lab
-	Ctx      context.Context
-	Out      string
-	log      io.Writer
-	failures []string
-}
-
-// Say narrates a step.
-func (r *Run) Say(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	r.Lab.Net.Note("scenario", "%s", msg)
-}
-
-// Check records a check's outcome.
-func (r *Run) Check(ok bool, what string, format string, args ...any) {
-	if ok {
-		fmt.Fprintf(r.log, "PASS  %s\n", what)
-		return
-	}
-	reason := fmt.Sprintf(format, args...)
-	fmt.Fprintf(r.log, "FAIL  %s: %s\n", what, reason)
-	r.failures = append(r.failures, what+": "+reason)
-}
-
-// Wait blocks until the n-th event that matches, or fails after timeout
-// with what it waited for.
-func (r *Run) Wait(w *sim.Watch, timeout time.Duration, what string) (sim.Event, error) {
-	ctx, cancel := context.WithTimeout(r.Ctx, timeout)
-	defer cancel()
-	e, err := w.Wait(ctx)
-	if err != nil {
-		return e, fmt.Errorf("waited %s for %s: %w", timeout, what, err)
-	}
-	return e, nil
-}
-
-// Options for Execute.
-type Options struct {
-	OutDir string
-	Log    io.Writer // where the flow and the check results are printed; nil for none
-}
-
-// Result of a run.
-type Result struct {
-	Failures []string
-	Trace    string // path of trace.txt
-	Pcap     string
-}
-
-// Execute builds the scenario's lab, runs it, prints every trace event as it
-// happens (to opt.Log and OutDir/trace.txt), and returns what failed.
-func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
-	if opt.Log == nil {
-		opt.Log = io.Discard
-	}
-	if err := os.MkdirAll(opt.OutDir, 0o755); err != nil {
-		return Result{}, fmt.Errorf("scenarios: %w", err)
-	}
-	res := Result{Trace: filepath.Join(opt.OutDir, "trace.txt"), Pcap: filepath.Join(opt.OutDir, "lab.pcap")}
-	tf, err := os.Create(res.Trace)
-	if err != nil {
-		return res, fmt.Errorf("scenarios: %w", err)
-	}
-	defer tf.Close()
-
-	l, err := lab.Build(s.Topology(), lab.Options{OutDir: opt.OutDir, Pcap: true})
-	if err != nil {
-		return res, err
-	}
-	// The printer is a blocking subscriber: trace.txt must hold every line.
-	sub := l.Net.Trace().Subscribe(4096, true)
-	printed := make(chan struct{})
-	go func() {
-		defer close(printed)
-		w := io.MultiWriter(tf, opt.Log)
-		for e := range sub.C {
-			fmt.Fprintln(w, e.String())
+// Load finds a scenario by library name or, when arg names a file (it
+// ends in .yaml/.yml or contains a path separator), reads that file.
+func Load(arg string) (*Scenario, error) {
+	ext := path.Ext(arg)
+	if ext == ".yaml" || ext == ".yml" || strings.ContainsRune(arg, os.PathSeparator) {
+		b, err := os.ReadFile(arg)
+		if err != nil {
+			return nil, fmt.Errorf("scenarios: %w", err)
 		}
-	}()
-	r := &Run{Scenario: s, Lab: l, Ctx: ctx, Out: opt.OutDir, log: opt.Log}
-	fmt.Fprintf(opt.Log, "scenario %s (spec %s): %s\n", s.Name, s.Section, s.Description)
-	runErr := s.Run(r)
-	closeErr := l.Close()
-	<-printed
-	if runErr != nil {
-		r.failures = append(r.failures, runErr.Error())
-		fmt.Fprintf(opt.Log, "FAIL  %v\n", runErr)
+		return Parse(arg, b)
 	}
-	if closeErr != nil {
-		r.failures = append(r.failures, "closing the lab: "+closeErr.Error())
-	}
-	res.Failures = r.failures
-	if len(r.failures) == 0 {
-		return res, nil
-	}
-	return res, errors.New("scenarios: " + strings.Join(r.failures, "; "))
+	return Get(arg)
 }

@@ -8,12 +8,15 @@ import (
 
 // classifyUDP tells SIP from RTP by content: SIP is text that starts with a
 // method or "SIP/2.0"; RTP has version 2 in its first two bits.
+// RTP goes first: it is nearly every datagram of a busy lab, and a SIP
+// message starts with an ASCII letter or "SIP/2.0", whose top bits are 01,
+// never RTP's 10 (RFC 3550 §5.1), so the order changes no answer.
 func classifyUDP(b []byte) Proto {
-	if len(b) >= 7 && isSIPStart(b) {
-		return ProtoSIP
-	}
 	if len(b) >= 12 && b[0]>>6 == 2 {
 		return ProtoRTP
+	}
+	if len(b) >= 7 && isSIPStart(b) {
+		return ProtoSIP
 	}
 	return ProtoOther
 }

@@ -17,7 +17,17 @@ func init() {
 	// sipgo logs to the default slog at Info/Warn level; the lab reports
 	// through its trace instead, so keep sipgo quiet unless debugging.
 	sip.SetDefaultLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// sipgo reads every UDP listener into a buffer of this size, kept for
+	// the listener's life: at its 32 KiB default that buffer was half the
+	// heap of an idle phone (1–2 listeners each; reclab bench, README
+	// "Performance"). The lab's largest SIP message (an INVITE with a
+	// two-stream recording SDP) is under 2 KB.
+	sip.TransportBufferReadSize = sipReadBuffer
 }
+
+// sipReadBuffer is the largest SIP datagram a lab stack reads whole; a
+// longer one is cut and refused as unparsable (an error event names it).
+const sipReadBuffer = 8192
 
 // SIPStack is one sipgo user agent bound to one traced UDP socket of a node.
 // The client is built with WithClientConnectionAddr so that every request

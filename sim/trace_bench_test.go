@@ -2,6 +2,7 @@ package sim
 
 import (
 	"net/netip"
+	"sync/atomic"
 	"testing"
 )
 
@@ -98,4 +99,24 @@ func BenchmarkRTPWriteRead(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkRTPCountParallel is the stream table under every core at once,
+// each goroutine on its own stream, as phones' and recorder's goroutines.
+func BenchmarkRTPCountParallel(b *testing.B) {
+	n, err := NewNetwork(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	var port atomic.Uint32
+	port.Store(40000)
+	dst := netip.MustParseAddrPort("127.20.0.2:20000")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		src := netip.AddrPortFrom(netip.MustParseAddr("127.20.1.1"), uint16(port.Add(2)))
+		for pb.Next() {
+			n.packet(ProtoRTP, src, dst, nil)
+		}
+	})
 }

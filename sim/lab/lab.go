@@ -44,6 +44,7 @@ type RecorderSpec struct {
 	Monitored []string // extensions to monitor; default every phone's
 	Mapping   string   // "dynamic" (default) or "static" (spec §3.1)
 	KeepAlive time.Duration
+	OnDemand  string // record on demand (spec §3.3): "" or "off", "start", "save"
 }
 
 // Topology is a lab: address plan, phones, recorder.
@@ -54,6 +55,7 @@ type Topology struct {
 	Phones         []PhoneSpec
 	Recorder       RecorderSpec
 	RegisterExpiry time.Duration // registration period the phones ask for; default 3600s
+	Timers         Timers        // other protocol timers (timers.go); zero keeps each node's default
 }
 
 // Default is the lab of `reclab run basic-call`: a Mitel 7434 (743x,
@@ -113,6 +115,9 @@ func (t *Topology) defaults() error {
 type Options struct {
 	OutDir string // recordings/, lab.pcap and config/ go here; required
 	Pcap   bool   // write OutDir/lab.pcap
+	// TraceCapacity bounds the trace's ring of recent events; 0 is sim's
+	// default. A bench keeps it small: it reads the trace as it flows.
+	TraceCapacity int
 }
 
 // Lab is a running lab.
@@ -122,7 +127,11 @@ type Lab struct {
 	PBX      *pbx.PBX
 	Recorder *recorder.Recorder
 	Phones   []*phones.Phone
-	pcap     *os.File
+	// CA is the lab's certificate authority, made at Build: the phones
+	// trust it, the recorder's HTTPS certificate is its (record key, spec §3.3).
+	CA     *sim.LabCA
+	pcap   *os.File
+	keyLog *os.File // OutDir/tls-keys.log beside the pcap, for Wireshark
 }
 
 // Phone returns a phone by node name or extension.
@@ -150,7 +159,7 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
 	l := &Lab{Topology: topo}
-	cfg := sim.Config{}
+	cfg := sim.Config{TraceCapacity: opt.TraceCapacity, StreamIdle: topo.Timers.StreamIdle}
 	if opt.Pcap {
 		f, err := os.Create(filepath.Join(opt.OutDir, "lab.pcap"))
 		if err != nil {
@@ -169,6 +178,9 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 		l.Close()
 		return nil, err
 	}
+	if err := l.makeCA(opt); err != nil {
+		return fail(err)
+	}
 
 	pbxNode, err := n.AddNode("pbx", topo.PBXAddr)
 	if err != nil {
@@ -178,7 +190,7 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 	for _, p := range topo.Phones {
 		exts = append(exts, p.Ext)
 	}
-	if l.PBX, err = pbx.New(pbxNode, pbx.Config{Extensions: exts}); err != nil {
+	if l.PBX, err = pbx.New(pbxNode, pbx.Config{Extensions: exts, CSTAKeepAlive: topo.Timers.CSTAKeepAlive}); err != nil {
 		return fail(err)
 	}
 
@@ -190,12 +202,25 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 	if err != nil {
 		return fail(err)
 	}
+	onDemand, err := recorder.ParseOnDemand(topo.Recorder.OnDemand)
+	if err != nil {
+		return fail(err)
+	}
+	recTLS, err := l.CA.ServerTLS("recorder", topo.RecorderAddr)
+	if err != nil {
+		return fail(err)
+	}
 	l.Recorder, err = recorder.New(recNode, recorder.Config{
-		CSTA:      netip.AddrPortFrom(topo.PBXAddr, 8882),
-		Monitored: topo.Recorder.Monitored,
-		Mapping:   mapping,
-		KeepAlive: topo.Recorder.KeepAlive,
-		OutDir:    filepath.Join(opt.OutDir, "recordings"),
+		CSTA:             netip.AddrPortFrom(topo.PBXAddr, 8882),
+		Monitored:        topo.Recorder.Monitored,
+		Mapping:          mapping,
+		KeepAlive:        topo.Recorder.KeepAlive,
+		CSTAKeepAlive:    topo.Timers.CSTAKeepAlive,
+		AnswerTimeout:    topo.Timers.AnswerTimeout,
+		InviteRetransmit: topo.Timers.InviteRetransmit,
+		OutDir:           filepath.Join(opt.OutDir, "recordings"),
+		OnDemand:         onDemand,
+		TLS:              recTLS,
 	})
 	if err != nil {
 		return fail(err)
@@ -224,12 +249,15 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 			PBX:            netip.AddrPortFrom(topo.PBXAddr, 5060),
 			ToneHz:         media.ToneFrequency(i),
 			RegisterExpiry: topo.RegisterExpiry,
+			RegisterRetry:  topo.Timers.RegisterRetry,
+			KeepAlive:      topo.Timers.PhoneKeepAlive,
+			TLS:            l.CA.ClientTLS(),
 		})
 		if err != nil {
 			return fail(err)
 		}
 		l.Phones = append(l.Phones, ph)
-		ip = ip.Next()
+		ip = NextPhoneAddr(ip)
 	}
 	return l, nil
 }
@@ -315,10 +343,37 @@ func (l *Lab) Close() error {
 }
 
 func (l *Lab) closeFiles() error {
-	if l.pcap == nil {
-		return nil
+	var errs []error
+	for _, f := range []**os.File{&l.pcap, &l.keyLog} {
+		if *f != nil {
+			errs = append(errs, (*f).Close())
+			*f = nil
+		}
 	}
-	err := l.pcap.Close()
-	l.pcap = nil
-	return err
+	return errors.Join(errs...)
+}
+
+// makeCA makes the lab's CA (sim.LabCA) from the lab clock and, with the
+// pcap, the TLS key log beside it (OutDir/tls-keys.log) so Wireshark and
+// tshark decrypt the record key's https; the CA certificate goes to
+// OutDir/lab-ca.pem for any client a user points at the lab.
+func (l *Lab) makeCA(opt Options) error {
+	var keyLog *sim.KeyLog
+	if opt.Pcap {
+		f, err := os.Create(filepath.Join(opt.OutDir, "tls-keys.log"))
+		if err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+		l.keyLog = f
+		keyLog = sim.NewKeyLog(f)
+	}
+	ca, err := sim.NewLabCA("reclab lab CA", l.Net.Epoch(), 0, keyLog)
+	if err != nil {
+		return err
+	}
+	l.CA = ca
+	if err := os.WriteFile(filepath.Join(opt.OutDir, "lab-ca.pem"), ca.PEM(), 0o644); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	return nil
 }

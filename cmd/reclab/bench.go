@@ -1,0 +1,831 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/reclab/reclab/phones"
+	"github.com/reclab/reclab/sim"
+	"github.com/reclab/reclab/sim/lab"
+)
+
+// benchConfig is `reclab bench`'s command line.
+type benchConfig struct {
+	phones     int
+	calls      int
+	monitored  float64
+	duration   time.Duration
+	mapping    string
+	baseline   bool
+	out        string
+	cpuprofile string
+	memprofile string
+	workers    int
+	net        string // first two bytes of the lab's addresses, "127.20"
+}
+
+// addrs is the bench lab's address plan under --net: PBX N.0.1, recorder
+// N.0.2, phones from N.1.1 (the default plan of README.md moved to another
+// /16, so a bench can run beside other labs on the same host).
+func (c benchConfig) addrs() (pbx, rec, phone netip.Addr, err error) {
+	bad := fmt.Errorf("--net %q: want 127.N with N in 0 … 255, e.g. 127.20", c.net)
+	p, err := netip.ParseAddr(c.net + ".0.1")
+	if err != nil || !p.Is4() || !p.IsLoopback() || strings.Count(c.net, ".") != 1 {
+		return pbx, rec, phone, bad
+	}
+	a := p.As4()
+	return p, netip.AddrFrom4([4]byte{a[0], a[1], 0, 2}), netip.AddrFrom4([4]byte{a[0], a[1], 1, 1}), nil
+}
+
+func (c benchConfig) validate() error {
+	switch {
+	case c.phones < 2:
+		return fmt.Errorf("--phones %d: want at least 2", c.phones)
+	case c.phones > lab.BenchMaxPhones:
+		return fmt.Errorf("--phones %d: at most %d fit in 127.20.1.1 … 127.20.255.254", c.phones, lab.BenchMaxPhones)
+	case c.calls < 0 || 2*c.calls > c.phones:
+		return fmt.Errorf("--calls %d: want 0 … %d (each call takes two of the %d phones)", c.calls, c.phones/2, c.phones)
+	case c.monitored < 0 || c.monitored > 1:
+		return fmt.Errorf("--monitored %g: want a fraction 0 … 1", c.monitored)
+	case c.duration <= 0:
+		return fmt.Errorf("--duration %s: want more than 0", c.duration)
+	case c.mapping != "dynamic" && c.mapping != "static":
+		return fmt.Errorf("--mapping %q: want dynamic or static", c.mapping)
+	case c.net == "":
+		return errors.New("--net is empty")
+	case c.workers < 1:
+		return fmt.Errorf("--workers %d: want at least 1", c.workers)
+	}
+	return nil
+}
+
+const benchUsage = `Usage: reclab bench [flags]
+
+Builds a lab of N phones (p10001, p10002, … on 127.20.1.1 upwards, extensions
+10001 …, alternately 7434 and 6867i), registers them, sets up the calls (phone
+i dials phone calls+i, which answers), lets them talk with real-time 20 ms RTP
+for the duration, hangs up and prints figures: registration rate, recording-
+session set-up rate and latency (INVITE → 200 → ACK, BYE → 200, from the
+trace's lab-clock times), RTP packets per second sent, forked, recorded and
+lost, CPU per wall second, peak RSS and heap per idle registered phone.
+No pcap is written; recordings go to DIR/recordings (about 32 KB per
+recorded party and second: delete DIR afterwards).
+
+--baseline then runs the same number of 50-packet-per-second streams over
+plain loopback UDP sockets (one sender goroutine and ticker, one reader
+goroutine per stream) with nothing else, and prints the lab's figures as
+ratios to it.
+
+Flags:`
+
+func cmdBench(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c benchConfig
+	fs.IntVar(&c.phones, "phones", 1000, "phones in the lab")
+	fs.IntVar(&c.calls, "calls", 500, "concurrent calls (each takes two phones)")
+	fs.Float64Var(&c.monitored, "monitored", 1, "fraction of the phones the recorder monitors")
+	fs.DurationVar(&c.duration, "duration", 60*time.Second, "how long the calls talk")
+	fs.StringVar(&c.mapping, "mapping", "dynamic", "recording mapping: dynamic or static (spec §3.1)")
+	fs.BoolVar(&c.baseline, "baseline", false, "also run plain loopback streams and print ratios")
+	fs.StringVar(&c.out, "out", "out/bench", "output directory (recordings, phone configs)")
+	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the lab run to this file")
+	fs.StringVar(&c.memprofile, "memprofile", "", "write a heap profile, taken once every phone is registered, to this file")
+	fs.IntVar(&c.workers, "workers", 64, "registrations and dials in flight at once")
+	fs.StringVar(&c.net, "net", "127.20", "first two bytes of the lab's addresses (PBX .0.1, recorder .0.2, phones .1.1 up)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, benchUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return flagExit(err)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "reclab bench: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if err := c.validate(); err != nil {
+		fmt.Fprintln(stderr, "reclab bench:", err)
+		return exitUsage
+	}
+	if _, _, _, err := c.addrs(); err != nil {
+		fmt.Fprintln(stderr, "reclab bench:", err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	if c.cpuprofile != "" {
+		f, err := os.Create(c.cpuprofile)
+		if err != nil {
+			fmt.Fprintln(stderr, "reclab bench:", err)
+			return exitUsage
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "reclab bench:", err)
+			return exitUsage
+		}
+	}
+	res, err := runBench(ctx, c, stdout)
+	if c.cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "reclab bench:", err)
+		return exitLabFail
+	}
+	res.print(stdout, c)
+	if c.baseline {
+		fmt.Fprintf(stdout, "\nbaseline: %d streams of 50 packets/s over plain loopback UDP for %s …\n", res.streams, c.duration)
+		b, err := runBaseline(ctx, res.streams, c.duration)
+		if err != nil {
+			fmt.Fprintln(stderr, "reclab bench: baseline:", err)
+			return exitLabFail
+		}
+		b.print(stdout, res)
+	}
+	return exitOK
+}
+
+// benchResult is what a lab run measured.
+type benchResult struct {
+	phones, monitored, calls int
+	streams                  int // RTP streams while talking: 2 per call + 2 per recorded party
+
+	registerTime  time.Duration
+	heapPerPhone  float64 // bytes
+	stackPerPhone float64
+	goroutines    int // after registration
+
+	allSessionsAfter time.Duration // since the first dial
+	allSinceRegister time.Duration // since the first REGISTER
+	sessionsWanted   int
+	sessionsUp       int
+	setup            setupFigures
+	callsTalking     int
+	callSetupTime    time.Duration
+	hangUpTime       time.Duration // every caller's BYE answered
+
+	window                     time.Duration
+	sent, forked, farReceived  uint64 // during the talk window
+	totalForked                uint64 // whole run
+	recorded, lost, unrecorded int64  // whole run, from the recordings' sidecars
+	late, files                int64
+	cpuPerSecond               float64 // during the talk window
+	maxRSS                     int64   // bytes, whole process
+	traceLost, errors          uint64
+	firstErrors                []string
+	byeWanted                  int
+}
+
+// setupFigures are the recording sessions' set-up and tear-down times.
+type setupFigures struct {
+	invite200, inviteACK, bye200 []time.Duration
+	first, last                  time.Duration // first INVITE, last ACK (lab clock)
+	started                      bool          // first is set
+}
+
+func (r *benchResult) print(w io.Writer, c benchConfig) {
+	fmt.Fprintf(w, "\nreclab bench: %d phones, %d calls, %d monitored, %s mapping, %s talk, GOMAXPROCS %d\n",
+		r.phones, r.calls, r.monitored, c.mapping, c.duration, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(w, "  registration         %d phones in %s: %.0f registrations/s\n",
+		r.phones, r.registerTime.Round(time.Millisecond), float64(r.phones)/r.registerTime.Seconds())
+	fmt.Fprintf(w, "  idle phone           %.1f KiB heap + %.1f KiB goroutine stacks per registered phone (%d goroutines)\n",
+		r.heapPerPhone/1024, r.stackPerPhone/1024, r.goroutines)
+	fmt.Fprintf(w, "  all sessions up      %d of %d recording sessions, the last %s after the first dial, %s after the first REGISTER\n",
+		r.sessionsUp, r.sessionsWanted, r.allSessionsAfter.Round(time.Millisecond), r.allSinceRegister.Round(time.Millisecond))
+	s := r.setup
+	if n := len(s.inviteACK); n > 0 {
+		span := s.last - s.first
+		fmt.Fprintf(w, "  session set-up       %d sessions in %s: %.0f/s; INVITE→200 p50 %s p99 %s; INVITE→ACK p50 %s p99 %s\n",
+			n, span.Round(time.Millisecond), float64(n)/span.Seconds(),
+			pct(s.invite200, 50), pct(s.invite200, 99), pct(s.inviteACK, 50), pct(s.inviteACK, 99))
+	}
+	if n := len(s.bye200); n > 0 {
+		fmt.Fprintf(w, "  session BYE          %d of %d answered; BYE→200 p50 %s p99 %s\n", n, r.byeWanted, pct(s.bye200, 50), pct(s.bye200, 99))
+	}
+	fmt.Fprintf(w, "  calls                %d of %d talking %s after the first dial; all hung up in %s\n",
+		r.callsTalking, r.calls, r.callSetupTime.Round(time.Millisecond), r.hangUpTime.Round(time.Millisecond))
+	secs := r.window.Seconds()
+	fmt.Fprintf(w, "  RTP (talk window %s, %d streams)\n", r.window.Round(time.Millisecond), r.streams)
+	fmt.Fprintf(w, "    sent by phones     %.0f packets/s\n", float64(r.sent)/secs)
+	fmt.Fprintf(w, "    forked             %.0f packets/s\n", float64(r.forked)/secs)
+	fmt.Fprintf(w, "    received by phones %.0f packets/s\n", float64(r.farReceived)/secs)
+	fmt.Fprintf(w, "    total              %.0f packets/s (of %d expected at 50/s per stream)\n", float64(r.sent+r.forked)/secs, 50*r.streams)
+	fmt.Fprintf(w, "  recorder (whole run) %d files, %d packets recorded of %d forked; lost (sequence gaps) %d, late %d, forked but not recorded %d\n",
+		r.files, r.recorded, r.totalForked, r.lost, r.late, r.unrecorded)
+	fmt.Fprintf(w, "  CPU                  %.2f cores (user+sys per wall second, talk window); peak RSS %.0f MiB\n",
+		r.cpuPerSecond, float64(r.maxRSS)/(1<<20))
+	fmt.Fprintf(w, "  trace                %d error events, %d events the bench's reader missed\n", r.errors, r.traceLost)
+	for _, e := range r.firstErrors {
+		fmt.Fprintf(w, "    %s\n", e)
+	}
+}
+
+func pct(d []time.Duration, p int) string {
+	if len(d) == 0 {
+		return "-"
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	i = min(max(i-1, 0), len(s)-1)
+	return s[i].Round(10 * time.Microsecond).String()
+}
+
+// benchWatcher reads the trace as it flows: it answers ringing callees,
+// counts talking calls, and pairs the recorder's INVITE, 200 and ACK (and
+// BYE and 200) by Call-ID with their lab-clock times.
+type benchWatcher struct {
+	sub      *sim.Subscription
+	byName   map[string]*phones.Phone
+	callerOf map[string]*phones.Phone // callee's node name → the phone that dials it
+	// hangOnTalk makes the watcher hang up each caller as soon as its
+	// callee talks (static mapping's first calls); hangs waits for those.
+	hangOnTalk atomic.Bool
+	hangs      sync.WaitGroup
+	done       chan struct{}
+	changed    chan struct{} // gets a token whenever a count moved
+
+	mu          sync.Mutex
+	invite      map[string]time.Duration
+	ok          map[string]time.Duration
+	bye         map[string]time.Duration
+	finished    map[string]bool // Call-IDs already measured: retransmissions do not count twice
+	setup       setupFigures
+	acks        int
+	lastACK     time.Duration
+	talking     int
+	hungUp      int // callers the watcher hung up (hangOnTalk)
+	lastTalking time.Duration
+	byes        int
+	errors      uint64
+	firstErrors []string
+}
+
+func newBenchWatcher(l *lab.Lab, size, calls int) *benchWatcher {
+	w := &benchWatcher{
+		sub:      l.Net.Trace().Subscribe(size, false),
+		byName:   map[string]*phones.Phone{},
+		callerOf: map[string]*phones.Phone{},
+		done:     make(chan struct{}),
+		changed:  make(chan struct{}, 1),
+		invite:   map[string]time.Duration{},
+		ok:       map[string]time.Duration{},
+		bye:      map[string]time.Duration{},
+		finished: map[string]bool{},
+	}
+	for _, p := range l.Phones {
+		w.byName[p.Name()] = p
+	}
+	for i := range calls {
+		w.callerOf[l.Phones[calls+i].Name()] = l.Phones[i]
+	}
+	go w.run()
+	return w
+}
+
+func (w *benchWatcher) run() {
+	defer close(w.done)
+	for e := range w.sub.C {
+		if w.handle(e) {
+			select {
+			case w.changed <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+func (w *benchWatcher) handle(e sim.Event) bool {
+	switch e.Kind {
+	case sim.KindError:
+		w.mu.Lock()
+		w.errors++
+		if len(w.firstErrors) < 5 {
+			w.firstErrors = append(w.firstErrors, e.String())
+		}
+		w.mu.Unlock()
+		return false
+	case sim.KindNote:
+		switch {
+		case strings.HasPrefix(e.Summary, "ringing from "):
+			if p := w.byName[e.From]; p != nil {
+				p.Answer() // an error here means the caller gave up; the figures show it
+			}
+			return false
+		case strings.HasPrefix(e.Summary, "talking with "):
+			// The callee talks once the ACK reached it: the caller can hang
+			// up without cutting the INVITE transaction short.
+			if p := w.callerOf[e.From]; p != nil && w.hangOnTalk.Load() {
+				w.mu.Lock()
+				w.hungUp++
+				w.mu.Unlock()
+				w.hangs.Add(1)
+				go func() {
+					defer w.hangs.Done()
+					ctx, cancel := context.WithTimeout(context.Background(), phaseTimeout)
+					defer cancel()
+					p.HangUp(ctx)
+				}()
+			}
+			w.mu.Lock()
+			w.talking++
+			w.lastTalking = e.At
+			w.mu.Unlock()
+			return true
+		}
+		return false
+	case sim.KindMessage:
+	default:
+		return false
+	}
+	if e.Proto != sim.ProtoSIP || (e.From != "recorder" && e.To != "recorder") {
+		return false
+	}
+	id := sim.SIPHeader(e.Bytes, "Call-ID", "i")
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	method := strings.Fields(e.Summary)[0]
+	if e.To == "recorder" {
+		method = e.Summary // "200 OK (INVITE)"
+	}
+	if w.finished[method+" "+id] {
+		return false
+	}
+	switch {
+	case e.From == "recorder" && strings.HasPrefix(e.Summary, "INVITE "):
+		if _, seen := w.invite[id]; !seen { // a retransmission keeps the first time
+			w.invite[id] = e.At
+			if !w.setup.started || e.At < w.setup.first {
+				w.setup.first, w.setup.started = e.At, true
+			}
+		}
+	case e.To == "recorder" && e.Summary == "200 OK (INVITE)":
+		if t, ok := w.invite[id]; ok {
+			if _, seen := w.ok[id]; !seen {
+				w.ok[id] = e.At
+				w.setup.invite200 = append(w.setup.invite200, e.At-t)
+			}
+		}
+	case e.From == "recorder" && strings.HasPrefix(e.Summary, "ACK "):
+		if t, ok := w.invite[id]; ok {
+			delete(w.invite, id)
+			delete(w.ok, id)
+			// Re-INVITEs (session refresh) and retransmissions share the
+			// Call-ID: only the first exchange is the set-up.
+			w.finished["INVITE "+id], w.finished["200 OK (INVITE) "+id], w.finished["ACK "+id] = true, true, true
+			w.setup.inviteACK = append(w.setup.inviteACK, e.At-t)
+			w.setup.last = e.At
+			w.acks++
+			w.lastACK = e.At
+			return true
+		}
+	case e.From == "recorder" && strings.HasPrefix(e.Summary, "BYE "):
+		if _, seen := w.bye[id]; !seen {
+			w.bye[id] = e.At
+		}
+	case e.To == "recorder" && e.Summary == "200 OK (BYE)":
+		if t, ok := w.bye[id]; ok {
+			delete(w.bye, id)
+			w.finished["BYE "+id], w.finished["200 OK (BYE) "+id] = true, true
+			w.setup.bye200 = append(w.setup.bye200, e.At-t)
+			w.byes++
+			return true
+		}
+	}
+	return false
+}
+
+// waitFor returns when cond holds (checked under the watcher's lock after
+// every change) or timeout passes; it reports whether cond held.
+func (w *benchWatcher) waitFor(ctx context.Context, timeout time.Duration, cond func(*benchWatcher) bool) bool {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		w.mu.Lock()
+		ok := cond(w)
+		w.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-w.changed:
+		case <-t.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// phaseTimeout bounds each set-up phase; a phase that does not finish is
+// reported with what it reached, not as a failure of the command.
+const phaseTimeout = 60 * time.Second
+
+func runBench(ctx context.Context, c benchConfig, log io.Writer) (*benchResult, error) {
+	topo, err := lab.Bench(c.phones, c.monitored, c.mapping)
+	if err != nil {
+		return nil, err
+	}
+	if topo.PBXAddr, topo.RecorderAddr, topo.PhoneBase, err = c.addrs(); err != nil {
+		return nil, err
+	}
+	res := &benchResult{phones: c.phones, calls: c.calls}
+	monitored := map[string]bool{}
+	for _, ext := range topo.Recorder.Monitored {
+		monitored[ext] = true
+	}
+	for _, p := range topo.Phones {
+		if monitored[p.Ext] {
+			res.monitored++
+		}
+	}
+	recordedParties := 0
+	for i := range 2 * c.calls {
+		if monitored[topo.Phones[i].Ext] {
+			recordedParties++
+		}
+	}
+	res.streams = 2*c.calls + 2*recordedParties
+
+	heap0, stack0 := memNow()
+	l, err := lab.Build(topo, lab.Options{OutDir: c.out, TraceCapacity: 1024})
+	if err != nil {
+		return nil, err
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			l.Close()
+		}
+	}()
+	const watchBuffer = 1 << 15
+	w := newBenchWatcher(l, watchBuffer, c.calls)
+	chanBytes := float64(watchBuffer) * float64(unsafe.Sizeof(sim.Event{}))
+
+	fmt.Fprintf(log, "bench: building %d phones, %d monitored, %s mapping …\n", c.phones, res.monitored, c.mapping)
+	if err := l.PBX.Start(); err != nil {
+		return nil, err
+	}
+	if err := l.Recorder.Start(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.PowerOnAll(c.workers); err != nil {
+		return nil, err
+	}
+	regStart := l.Net.Now()
+	rctx, cancel := context.WithTimeout(ctx, phaseTimeout)
+	err = l.RegisterAll(rctx, c.workers)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("registration: %w", err)
+	}
+	res.registerTime = l.Net.Now() - regStart
+	// Idle: registered, no call and no recording session (in static mapping
+	// too: its session starts with the phone's first call, spec §3.1).
+	heap1, stack1 := memNow()
+	res.heapPerPhone = (float64(heap1-heap0) - chanBytes) / float64(c.phones)
+	res.stackPerPhone = float64(stack1-stack0) / float64(c.phones)
+	res.goroutines = runtime.NumGoroutine()
+	if c.memprofile != "" {
+		if err := writeHeapProfile(c.memprofile); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(log, "bench: %d phones registered in %s\n", c.phones, res.registerTime.Round(time.Millisecond))
+
+	// Both mappings set a session up for each monitored party of a call:
+	// dynamic per call; static at the phone's first call, kept after it
+	// (spec §3.1). So in static mapping a first, brief call per pair (the
+	// caller hangs up as soon as it talks) brings every session up, and its
+	// set-up is measured apart from the talking calls' RTP.
+	res.sessionsWanted = recordedParties
+	sessionsUp := func(dialStart time.Duration, acks0 int) {
+		if !w.waitFor(ctx, phaseTimeout, func(w *benchWatcher) bool { return w.acks-acks0 >= recordedParties }) {
+			fmt.Fprintf(log, "bench: not every recording session up after %s\n", phaseTimeout)
+		}
+		w.mu.Lock()
+		res.sessionsUp, res.allSessionsAfter, res.setup = w.acks-acks0, w.lastACK-dialStart, w.setup
+		res.allSinceRegister = w.lastACK - regStart
+		w.mu.Unlock()
+	}
+	if c.mapping == "static" && c.calls > 0 {
+		fmt.Fprintf(log, "bench: static mapping: a brief first call per pair brings the sessions up …\n")
+		w.hangOnTalk.Store(true)
+		dialStart := l.Net.Now()
+		if err := dialAll(ctx, l, c.calls, c.workers); err != nil {
+			return nil, err
+		}
+		sessionsUp(dialStart, 0)
+		w.waitFor(ctx, phaseTimeout, func(w *benchWatcher) bool { return w.hungUp >= c.calls })
+		w.hangOnTalk.Store(false)
+		w.hangs.Wait()
+		w.hangOnTalk.Store(false)
+		fmt.Fprintf(log, "bench: %d static sessions up %s after the first REGISTER\n", res.sessionsUp, res.allSinceRegister.Round(time.Millisecond))
+	}
+
+	// Calls: phone i dials phone calls+i, which the watcher answers.
+	dialStart := l.Net.Now()
+	w.mu.Lock()
+	acks0, talking0 := w.acks, w.talking
+	w.mu.Unlock()
+	if err := dialAll(ctx, l, c.calls, c.workers); err != nil {
+		return nil, err
+	}
+	okCalls := w.waitFor(ctx, phaseTimeout, func(w *benchWatcher) bool { return w.talking-talking0 >= 2*c.calls })
+	if c.mapping == "dynamic" || c.calls == 0 {
+		sessionsUp(dialStart, acks0)
+	}
+	w.mu.Lock()
+	res.callsTalking, res.callSetupTime = (w.talking-talking0)/2, w.lastTalking-dialStart
+	w.mu.Unlock()
+	if !okCalls {
+		fmt.Fprintf(log, "bench: only %d of %d calls talking after %s\n", res.callsTalking, c.calls, phaseTimeout)
+	}
+	fmt.Fprintf(log, "bench: %d calls talking, %d recording sessions; talking for %s …\n", res.callsTalking, res.sessionsUp, c.duration)
+
+	// The talk window: real-time RTP, nothing else happening.
+	stats0, cpu0, t0 := phoneStats(l), cpuTime(), time.Now()
+	select {
+	case <-time.After(c.duration):
+	case <-ctx.Done():
+	}
+	stats1, cpu1, t1 := phoneStats(l), cpuTime(), time.Now()
+	res.window = t1.Sub(t0)
+	res.sent = stats1.Sent - stats0.Sent
+	res.forked = (stats1.ForkedTX + stats1.ForkedRX) - (stats0.ForkedTX + stats0.ForkedRX)
+	res.farReceived = stats1.Received - stats0.Received
+	res.cpuPerSecond = (cpu1 - cpu0).Seconds() / res.window.Seconds()
+
+	fmt.Fprintf(log, "bench: hanging up …\n")
+	// Hang up: in dynamic mapping ConnectionCleared makes the recorder send
+	// BYE; in static mapping the sessions stay until the lab closes.
+	w.mu.Lock()
+	byes0 := w.byes
+	w.mu.Unlock()
+	hctx, cancel := context.WithTimeout(context.Background(), phaseTimeout)
+	hangStart := time.Now()
+	hangAll(hctx, l, c.calls, max(c.workers, c.calls)) // every BYE at once: each waits for its 200
+	res.hangUpTime = time.Since(hangStart)
+	cancel()
+	if c.mapping == "dynamic" {
+		res.byeWanted = res.sessionsUp
+		w.waitFor(ctx, phaseTimeout, func(w *benchWatcher) bool { return w.byes-byes0 >= res.byeWanted })
+	}
+	res.totalForked = phoneStats(l).ForkedTX + phoneStats(l).ForkedRX
+	fmt.Fprintf(log, "bench: closing the lab (the recorder finishes %d files) …\n", res.sessionsUp)
+	closed = true
+	if err := l.Close(); err != nil {
+		fmt.Fprintln(log, "bench: closing the lab:", err)
+	}
+	<-w.done
+	w.mu.Lock()
+	if c.mapping == "static" {
+		res.byeWanted = res.sessionsUp
+	}
+	res.setup.bye200 = w.setup.bye200
+	res.errors, res.firstErrors = w.errors, w.firstErrors
+	w.mu.Unlock()
+	res.traceLost = w.sub.Lost()
+	for _, rec := range l.Recorder.Recordings() {
+		m := rec.Meta
+		res.files++
+		res.recorded += m.Packets()
+		res.lost += m.Lost()
+		res.late += m.TX.Late + m.RX.Late
+	}
+	res.unrecorded = int64(res.totalForked) - res.recorded
+	res.maxRSS = maxRSS()
+	return res, nil
+}
+
+func dialAll(ctx context.Context, l *lab.Lab, calls, workers int) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	for range min(workers, max(calls, 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= calls || ctx.Err() != nil {
+					return
+				}
+				if err := l.Phones[i].Dial(ctx, l.Phones[calls+i].Ext()); err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if p := firstErr.Load(); p != nil {
+		return fmt.Errorf("dial: %w", *p)
+	}
+	return nil
+}
+
+// hangAll hangs up every caller; a call already gone is no error here.
+func hangAll(ctx context.Context, l *lab.Lab, calls, workers int) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, max(calls, 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= calls {
+					return
+				}
+				l.Phones[i].HangUp(ctx)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func phoneStats(l *lab.Lab) phones.MediaStats {
+	var s phones.MediaStats
+	for _, p := range l.Phones {
+		m := p.Stats()
+		s.Sent += m.Sent
+		s.Received += m.Received
+		s.ForkedTX += m.ForkedTX
+		s.ForkedRX += m.ForkedRX
+	}
+	return s
+}
+
+// memNow is the live heap and goroutine stacks after a full collection.
+func memNow() (heap, stack uint64) {
+	runtime.GC()
+	runtime.GC() // the first may leave finalizer-held objects for the second
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc, m.StackInuse
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func maxRSS() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Maxrss * 1024 // kilobytes on Linux
+}
+
+// baselineResult is what plain loopback sockets carried.
+type baselineResult struct {
+	streams        int
+	window         time.Duration
+	sent, received uint64
+	cpuPerSecond   float64
+}
+
+func (b *baselineResult) print(w io.Writer, lab *benchResult) {
+	secs := b.window.Seconds()
+	fmt.Fprintf(w, "  baseline             %d streams, %.0f packets/s sent, %.0f received, %d lost; %.2f cores\n",
+		b.streams, float64(b.sent)/secs, float64(b.received)/secs, b.sent-min(b.received, b.sent), b.cpuPerSecond)
+	labPPS := float64(lab.sent+lab.forked) / lab.window.Seconds()
+	basePPS := float64(b.sent) / secs
+	fmt.Fprintf(w, "  lab / baseline       packets/s %.2f; CPU %.2f\n", labPPS/basePPS, lab.cpuPerSecond/b.cpuPerSecond)
+	if lab.cpuPerSecond > 0 && b.cpuPerSecond > 0 {
+		// Capacity: packets per CPU-second, the lab's over the baseline's.
+		capacity := (labPPS / lab.cpuPerSecond) / (basePPS / b.cpuPerSecond)
+		fmt.Fprintf(w, "  capacity             the lab carries %.2f of the baseline's packets per CPU-second (target ≥ 0.90)\n", capacity)
+	}
+}
+
+// baselinePacket is a G.711 20 ms RTP packet's size: 12 header + 160 bytes.
+const baselinePacket = 172
+
+// runBaseline sends streams at 50 packets/s over plain loopback UDP, as
+// the lab does: one sender goroutine with its own 20 ms ticker and one
+// reader goroutine per stream. (The lab has one ticker per talking phone,
+// which also sends that phone's tx copy, so 1,000 tickers for 3,000
+// streams: the baseline's 3,000 tickers make it, if anything, costlier.) These sockets are the measuring stick, not
+// lab nodes, so they do not come from sim.
+func runBaseline(ctx context.Context, streams int, d time.Duration) (*baselineResult, error) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	var recv, send []*net.UDPConn
+	closeAll := func() {
+		for _, c := range append(recv, send...) {
+			c.Close()
+		}
+	}
+	for range streams {
+		r, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, 0)))
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		recv = append(recv, r)
+		s, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, 0)))
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		send = append(send, s)
+	}
+	var sent, received atomic.Uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range streams {
+		dst := recv[i].LocalAddr().(*net.UDPAddr).AddrPort()
+		wg.Add(2)
+		go func(c *net.UDPConn) {
+			defer wg.Done()
+			buf := make([]byte, 2048)
+			for {
+				if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
+					if errors.Is(err, net.ErrClosed) {
+						return
+					}
+					continue
+				}
+				received.Add(1)
+			}
+		}(recv[i])
+		go func(c *net.UDPConn) {
+			defer wg.Done()
+			pkt := make([]byte, baselinePacket)
+			pkt[0] = 0x80
+			// As a phone's sender (phones/media.go): every tick sends the
+			// packets due since the start, so late ticks do not lose rate.
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			start, done := time.Now(), int64(0)
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				for due := int64(time.Since(start)/(20*time.Millisecond)) + 1; done < due; done++ {
+					if _, err := c.WriteToUDPAddrPort(pkt, dst); err == nil {
+						sent.Add(1)
+					}
+				}
+			}
+		}(send[i])
+	}
+	// Let the tickers spread out before measuring.
+	select {
+	case <-time.After(time.Second):
+	case <-ctx.Done():
+	}
+	s0, r0, cpu0, t0 := sent.Load(), received.Load(), cpuTime(), time.Now()
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	s1, cpu1, t1 := sent.Load(), cpuTime(), time.Now()
+	close(stop)
+	// Packets in flight at the end are not lost: give the readers a moment.
+	time.Sleep(100 * time.Millisecond)
+	r1 := received.Load()
+	closeAll()
+	wg.Wait()
+	b := &baselineResult{streams: streams, window: t1.Sub(t0), sent: s1 - s0, received: r1 - r0}
+	b.cpuPerSecond = (cpu1 - cpu0).Seconds() / b.window.Seconds()
+	return b, nil
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+
+	"github.com/reclab/reclab/scenarios"
+)
+
+func cmdList(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	actions := fs.Bool("actions", false, "list the steps a scenario file may use instead")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, `Usage: reclab list [--actions]
+
+Lists the library scenarios: name, spec section, description. With
+--actions, lists the step keys of the scenario format (scenarios/README.md).
+
+Flags:`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return flagExit(err)
+	}
+	if *actions {
+		for _, a := range scenarios.Actions {
+			fmt.Fprintf(stdout, "%-17s %s\n  %s\n", a.Name, a.Help, a.Usage)
+		}
+		return exitOK
+	}
+	lib, err := scenarios.Library()
+	if err != nil {
+		fmt.Fprintln(stderr, "reclab list:", err)
+		return exitLabFail
+	}
+	for _, s := range lib {
+		fmt.Fprintf(stdout, "%-22s %-12s %s\n", s.Name, s.Section, s.Description)
+	}
+	return exitOK
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "output directory (default out/NAME; with several scenarios, DIR/NAME each)")
+	all := fs.Bool("all", false, "run every library scenario")
+	speed := fs.Float64("speed", 1, "a factor on the scenario's timers and pauses: 2 runs twice as fast")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, `Usage: reclab run NAME|FILE... [--all] [--out DIR] [--speed F]
+
+Runs scenarios headless: a library scenario by name ('reclab list'), or a
+scenario file (NAME.yaml, format in scenarios/README.md). Each builds its lab
+on loopback (PBX 127.20.0.1, recorder 127.20.0.2, phones 127.20.1.x), runs
+its steps, prints each step with its narration, every message as it flows
+and PASS/FAIL per check with the reason.
+
+Every file is read and checked before any lab starts: a broken one is
+refused with file:line:column and what was expected there.
+
+Writes to DIR: lab.pcap, trace.txt, trace.jsonl (one event a line), flow.md
+(Mermaid sequence diagram), report.md, recordings/*.wav with a .json each,
+and config/*.cfg (the phones' configuration files).
+
+Exit status: 0 all checks passed, 1 a check failed, 2 usage or a broken
+scenario file, 3 lab failure.
+
+Flags:`)
+		fs.PrintDefaults()
+	}
+	// Allow flags after the names: reclab run basic-call --out DIR.
+	var names []string
+	rest := args
+	for len(rest) > 0 {
+		if err := fs.Parse(rest); err != nil {
+			return flagExit(err)
+		}
+		rest = fs.Args()
+		if len(rest) > 0 {
+			names = append(names, rest[0])
+			rest = rest[1:]
+		}
+	}
+	if *speed <= 0 {
+		fmt.Fprintf(stderr, "reclab run: --speed %g: want a factor above 0\n", *speed)
+		return exitUsage
+	}
+	var list []*scenarios.Scenario
+	if *all {
+		lib, err := scenarios.Library()
+		if err != nil {
+			fmt.Fprintln(stderr, "reclab run:", err)
+			return exitLabFail
+		}
+		list = lib
+	}
+	broken := false
+	for _, n := range names {
+		s, err := scenarios.Load(n)
+		if err == nil {
+			err = scenarios.Preflight(s)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			broken = true
+			continue
+		}
+		list = append(list, s)
+	}
+	if broken {
+		return exitUsage
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(stderr, "reclab run: name a scenario, a scenario file or --all; 'reclab list' shows the library")
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	code := exitOK
+	var summary []string
+	for _, s := range list {
+		dir := filepath.Join("out", s.Name)
+		if *out != "" {
+			dir = *out
+			if len(list) > 1 {
+				dir = filepath.Join(*out, s.Name)
+			}
+		}
+		res, err := scenarios.Execute(ctx, s, scenarios.Options{OutDir: dir, Log: stdout, Speed: *speed})
+		fmt.Fprintf(stdout, "\nwrote %s: lab.pcap trace.txt trace.jsonl flow.md report.md recordings/\n", dir)
+		verdict := "PASS"
+		if err != nil {
+			verdict = "FAIL"
+			fmt.Fprintln(stderr, "reclab run:", err)
+			c := exitFailed
+			if !res.Started {
+				c = exitLabFail
+			}
+			code = max(code, c)
+		}
+		summary = append(summary, fmt.Sprintf("%s: %s", s.Name, verdict))
+		fmt.Fprintf(stdout, "%s: %s\n", s.Name, verdict)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if len(summary) > 1 {
+		fmt.Fprintln(stdout)
+		for _, l := range summary {
+			fmt.Fprintln(stdout, l)
+		}
+	}
+	return code
+}

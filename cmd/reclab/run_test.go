@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestListShowsTheLibrary: name, spec section and description per scenario.
+func TestListShowsTheLibrary(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"list"}, &out, &errb); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"basic-call", "§3.1, §3.2", "one-party-monitored", "phone-families", "forged-invite"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("reclab list lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if code := run([]string{"list", "--actions"}, &out, &errb); code != exitOK || !strings.Contains(out.String(), "expect-recording") {
+		t.Errorf("reclab list --actions: exit %d\n%s", code, out.String())
+	}
+}
+
+// TestRunRefusesBrokenFilesBeforeTheLab: exit 2, file:line:column, and no
+// lab output written.
+func TestRunRefusesBrokenFilesBeforeTheLab(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("steps:\n  - dial: {phone: \"7434\", to: 6867i}\n  - hangup: \"7434\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	outDir := filepath.Join(dir, "out")
+	code := run([]string{"run", "basic-call", bad, "--out", outDir}, &out, &errb)
+	if code != exitUsage {
+		t.Errorf("exit %d, want %d", code, exitUsage)
+	}
+	if want := bad + `:3:5: step: unknown action "hangup" (did you mean "hang-up"?)`; !strings.Contains(errb.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+	}
+	if _, err := os.Stat(outDir); err == nil {
+		t.Error("a lab ran although one of the files was broken")
+	}
+	errb.Reset()
+	if code := run([]string{"run", "no-such-story"}, &out, &errb); code != exitUsage || !strings.Contains(errb.String(), "known: basic-call") {
+		t.Errorf("unknown name: exit %d, %s", code, errb.String())
+	}
+	if code := run([]string{"run", "basic-call", "--speed", "0"}, &out, &errb); code != exitUsage {
+		t.Errorf("--speed 0: exit %d", code)
+	}
+}

@@ -1,0 +1,219 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/reclab/reclab/phones"
+	"github.com/reclab/reclab/sim"
+	"github.com/reclab/reclab/sim/lab"
+)
+
+// ActionKind is something the user asks the lab to do.
+type ActionKind uint8
+
+const (
+	ActRegister ActionKind = iota
+	ActUnregister
+	ActDial
+	ActAnswer
+	ActHangUp
+	ActPower // off when on, on when off
+	ActRecordKey
+	ActFirmwareUpdate
+	ActForcedLogOff
+	ActPBXRestart
+	ActImpair
+	ActLift
+)
+
+var actionNames = [...]string{"register", "unregister", "dial", "answer", "hang up", "power",
+	"record key", "firmware update", "forced log-off", "PBX restart", "impair", "lift impairment"}
+
+func (k ActionKind) String() string {
+	if int(k) < len(actionNames) {
+		return actionNames[k]
+	}
+	return fmt.Sprintf("action(%d)", k)
+}
+
+// Action is one request from the UI: a kind, the selected phone (node name)
+// and what was typed in a prompt (the number to dial, the impairment).
+type Action struct {
+	Kind   ActionKind
+	Phone  string
+	Arg    string
+	Impair sim.Impairment
+}
+
+// PhoneView is what the Nodes pane shows of a phone.
+type PhoneView struct {
+	Name, Ext, Model string
+	Addr             netip.Addr
+	RecPort          uint16
+	State            phones.State
+}
+
+// Snapshot is the lab's state as the Nodes pane shows it.
+type Snapshot struct {
+	Phones      []PhoneView
+	PBXRegs     int
+	PBXCalls    []string
+	RecMapping  string
+	RecDevices  int // devices the recorder learnt over CSTA
+	RecSessions int // recording sessions up
+	RecFiles    int // recordings finished
+}
+
+// Backend is the lab under the UI. The real one wraps a *lab.Lab; tests use
+// a fake with a trace they publish into.
+type Backend interface {
+	Trace() *sim.Trace
+	Snapshot() Snapshot
+	// Start brings the lab up; the UI calls it from a command, never from
+	// Update.
+	Start(ctx context.Context) error
+	// Do performs an action and returns what happened in words, or why it
+	// could not be done.
+	Do(ctx context.Context, a Action) (string, error)
+	// Available reports whether the lab can do an action at all (some are
+	// still being built: the UI says "not available yet").
+	Available(k ActionKind) bool
+	// OutDir is where the pcap, recordings and exports go.
+	OutDir() string
+}
+
+// errNotAvailable is returned for actions the lab cannot do yet.
+var errNotAvailable = errors.New("not available yet")
+
+// labBackend drives a real lab.
+type labBackend struct {
+	l   *lab.Lab
+	out string
+}
+
+// NewLabBackend wraps a built (not yet started) lab whose files go to out.
+func NewLabBackend(l *lab.Lab, out string) Backend { return &labBackend{l: l, out: out} }
+
+func (b *labBackend) Trace() *sim.Trace               { return b.l.Net.Trace() }
+func (b *labBackend) OutDir() string                  { return b.out }
+func (b *labBackend) Start(ctx context.Context) error { return b.l.Start(ctx) }
+
+func (b *labBackend) Snapshot() Snapshot {
+	s := Snapshot{
+		PBXRegs:     len(b.l.PBX.Registrations()),
+		PBXCalls:    b.l.PBX.Calls(),
+		RecMapping:  b.l.Recorder.Config().Mapping.String(),
+		RecDevices:  len(b.l.Recorder.Devices()),
+		RecSessions: b.l.Recorder.Sessions(),
+		RecFiles:    len(b.l.Recorder.Recordings()),
+	}
+	for _, p := range b.l.Phones {
+		ra := p.RecordingAddr()
+		s.Phones = append(s.Phones, PhoneView{Name: p.Name(), Ext: p.Ext(), Model: p.Model().Name,
+			Addr: ra.Addr(), RecPort: ra.Port(), State: p.State()})
+	}
+	return s
+}
+
+func (b *labBackend) Available(k ActionKind) bool {
+	// Forced log-off needs a second phone to register the extension from
+	// another address; the lab cannot make one yet.
+	return k != ActForcedLogOff
+}
+
+// actionTimeout bounds an action that waits for an answer on the wire
+// (REGISTER, BYE): 64*T1 of SIP's default timers.
+const actionTimeout = 32 * time.Second
+
+func (b *labBackend) Do(ctx context.Context, a Action) (string, error) {
+	if !b.Available(a.Kind) {
+		return "", fmt.Errorf("%s: %w", a.Kind, errNotAvailable)
+	}
+	ctx, cancel := context.WithTimeout(ctx, actionTimeout)
+	defer cancel()
+	switch a.Kind {
+	case ActPBXRestart:
+		if err := b.l.PBX.Restart(ctx); err != nil {
+			return "", err
+		}
+		return "PBX restarted: registrations and calls forgotten (spec §3.2.6)", nil
+	case ActImpair:
+		id, err := b.l.Net.Impair(a.Impair)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("impairment %d set: %s (O lifts)", id, a.Impair), nil
+	case ActLift:
+		n := len(b.l.Net.Impairments())
+		if n == 0 {
+			return "", errors.New("no impairment in force")
+		}
+		b.l.Net.LiftAll()
+		return fmt.Sprintf("lifted %d impairment(s)", n), nil
+	}
+	p, err := b.l.Phone(a.Phone)
+	if err != nil {
+		return "", err
+	}
+	who := fmt.Sprintf("%s (%s)", p.Name(), p.Ext())
+	switch a.Kind {
+	case ActRegister:
+		// Registering again is allowed: after a PBX restart the phone still
+		// believes it is registered until its refresh (spec §3.2.6).
+		if err := p.Register(ctx); err != nil {
+			return "", err
+		}
+		return who + " registered", nil
+	case ActUnregister:
+		if err := p.Unregister(ctx); err != nil {
+			return "", err
+		}
+		return who + " unregistered", nil
+	case ActDial:
+		if err := p.Dial(ctx, a.Arg); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s dials %s", who, a.Arg), nil
+	case ActAnswer:
+		if err := p.Answer(); err != nil {
+			return "", err
+		}
+		return who + " answers", nil
+	case ActHangUp:
+		if err := p.HangUp(ctx); err != nil {
+			return "", err
+		}
+		return who + " hung up", nil
+	case ActPower:
+		if p.State().Powered {
+			p.PowerOff()
+			return who + " powered off (no BYE, no un-REGISTER: spec §3.2.4)", nil
+		}
+		if err := p.PowerOn(); err != nil {
+			return "", err
+		}
+		if err := p.Register(ctx); err != nil {
+			return "", fmt.Errorf("%s powered on but did not register: %w", who, err)
+		}
+		return who + " powered on and registered", nil
+	case ActRecordKey:
+		// The body is the phone's screen (XML); the phone's note in the log
+		// says what it shows.
+		status, _, err := p.PressRecordKey(ctx)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s pressed the record key: the recorder answered %d %s", who, status, http.StatusText(status)), nil
+	case ActFirmwareUpdate:
+		if err := b.l.PBX.OrderUpdate(p.Ext()); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("PBX ordered %s to update (spec §3.2.5)", who), nil
+	}
+	return "", fmt.Errorf("%s: %w", a.Kind, errNotAvailable)
+}

@@ -1,0 +1,34 @@
+// Package tui is reclab's terminal UI (issue 6): the lab under the user's
+// hands and every message of it on one live ladder.
+//
+// Screen: a title line; the Nodes pane (each phone's name, extension,
+// model, recording address and its registration, call and recording state;
+// the PBX's registrations and calls; the recorder's mapping, devices,
+// sessions and recordings); the Flow pane, a ladder with one column per node
+// by name and an arrow per SIP, CSTA or HTTP message, RTP as stream on/off
+// with packet counts, dropped packets marked "x", SIP retransmissions "re";
+// the Detail of the selected message (beside the ladder on a wide terminal,
+// full screen on Enter); the Log pane of notes, errors and narration; a
+// status line that says what an action did or why it failed.
+//
+// It owns only the display. The lab never waits for it: the Model
+// subscribes to the trace without blocking (a slow UI loses events and
+// shows how many), a command drains the subscription in batches at most
+// every 50 ms, and nothing on a lab goroutine calls Program.Send. An idle UI
+// blocks in that drain and redraws nothing. Actions on the lab (register,
+// dial, answer, hang up, power, record key, firmware update order, PBX
+// restart, network impairment and its lift) run in commands, never in
+// Update, and a failure is shown in words ("1002 is not registered").
+// Actions the lab does not have yet (forced log-off by another phone,
+// scenarios inside the UI) say "not available yet"; nothing is faked.
+//
+// One table (keys.go) lists the keys: the help screen prints it and Update
+// dispatches on it, and a test presses every key it lists.
+//
+// It must not touch: sockets (the lab's nodes have them), the lab's
+// internals (Backend is the whole surface), the trace's other subscribers.
+//
+// Example:
+//
+//	err := tui.Run(ctx, tui.Options{OutDir: "out/tui"}) // lab.UIDefault()
+package tui

@@ -1,0 +1,102 @@
+package tui
+
+// keyID is what a key asks for. The help screen and the dispatch in Update
+// read the same table, so every key the help lists is handled.
+type keyID uint8
+
+const (
+	kUp keyID = iota
+	kDown
+	kPageUp
+	kPageDown
+	kTop
+	kBottom
+	kFocus
+	kSelectPhone
+	kDetail
+	kBack
+	kRegister
+	kUnregister
+	kDial
+	kAnswer
+	kHangUp
+	kPower
+	kRecordKey
+	kFirmware
+	kForcedLogOff
+	kPBXRestart
+	kImpair
+	kLift
+	kPause
+	kClear
+	kFilter
+	kSearch
+	kNext
+	kPrev
+	kExport
+	kScenario
+	kStep
+	kHelp
+	kQuit
+)
+
+// binding is one line of the help: the keys (as tea.KeyMsg.String() gives
+// them), what they do (short: the help fits 80x24 in two columns), and the
+// group they are listed under.
+type binding struct {
+	id    keyID
+	keys  []string
+	shown string // how the help writes the keys
+	help  string
+	group string
+}
+
+var bindings = []binding{
+	{kUp, []string{"up", "k"}, "↑ k", "previous message / phone", "Move"},
+	{kDown, []string{"down", "j"}, "↓ j", "next message / phone", "Move"},
+	{kPageUp, []string{"pgup", "ctrl+u"}, "PgUp ^u", "page up", "Move"},
+	{kPageDown, []string{"pgdown", "ctrl+d"}, "PgDn ^d", "page down", "Move"},
+	{kTop, []string{"home", "g"}, "Home g", "oldest message", "Move"},
+	{kBottom, []string{"end", "G"}, "End G", "newest message, follow", "Move"},
+	{kFocus, []string{"tab", "shift+tab"}, "Tab", "Flow / Nodes pane", "Move"},
+	{kSelectPhone, []string{"1", "2", "3", "4", "5", "6", "7", "8", "9"}, "1-9", "select the phone to act on", "Move"},
+	{kDetail, []string{"enter"}, "Enter", "message in full / back", "Move"},
+	{kBack, []string{"esc"}, "Esc", "close; clear the filter", "Move"},
+
+	{kRegister, []string{"r"}, "r", "register", "Phone"},
+	{kUnregister, []string{"u"}, "u", "unregister", "Phone"},
+	{kDial, []string{"d"}, "d", "dial a number", "Phone"},
+	{kAnswer, []string{"a"}, "a", "answer", "Phone"},
+	{kHangUp, []string{"x"}, "x", "hang up", "Phone"},
+	{kPower, []string{"P"}, "P", "power off / on", "Phone"},
+	{kRecordKey, []string{"R"}, "R", "press the record key", "Phone"},
+	{kFirmware, []string{"F"}, "F", "firmware update order", "Phone"},
+	{kForcedLogOff, []string{"L"}, "L", "forced log-off", "Phone"},
+
+	{kPBXRestart, []string{"B"}, "B", "restart the PBX", "Lab"},
+	{kImpair, []string{"I"}, "I", "impair the network", "Lab"},
+	{kLift, []string{"O"}, "O", "lift impairments", "Lab"},
+	{kScenario, []string{"s"}, "s", "run a scenario (list)", "Lab"},
+	{kStep, []string{"."}, ".", "scenario: next step", "Lab"},
+
+	{kPause, []string{" "}, "Space", "pause / resume display", "View"},
+	{kClear, []string{"c"}, "c", "clear flow and log", "View"},
+	{kFilter, []string{"f"}, "f", "filter: phone, protocol", "View"},
+	{kSearch, []string{"/"}, "/", "search", "View"},
+	{kNext, []string{"n"}, "n", "next match", "View"},
+	{kPrev, []string{"N"}, "N", "previous match", "View"},
+	{kExport, []string{"e"}, "e", "export Mermaid + report", "View"},
+	{kHelp, []string{"?"}, "?", "this help", "View"},
+	{kQuit, []string{"q", "ctrl+c"}, "q ^c", "quit", "View"},
+}
+
+// keyIndex maps a key string to its binding.
+var keyIndex = func() map[string]keyID {
+	m := map[string]keyID{}
+	for _, b := range bindings {
+		for _, k := range b.keys {
+			m[k] = b.id
+		}
+	}
+	return m
+}()

@@ -1,0 +1,816 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/reclab/reclab/sim"
+)
+
+// Bounds of what the UI keeps; the trace and the pcap keep the rest.
+const (
+	subBuffer  = 8192  // events between the lab and the UI
+	maxBatch   = 4096  // events taken per drain
+	maxEvents  = 20000 // ladder events kept
+	maxLogs    = 1000  // log lines kept
+	drainEvery = 50 * time.Millisecond
+	liveEvery  = 500 * time.Millisecond // Nodes refresh while RTP flows
+)
+
+type focus uint8
+
+const (
+	focusFlow focus = iota
+	focusNodes
+)
+
+type promptKind uint8
+
+const (
+	promptNone promptKind = iota
+	promptDial
+	promptFilter
+	promptSearch
+	promptImpair
+)
+
+// Messages between the UI's commands and Update.
+type (
+	batchMsg struct {
+		gen    int // the subscription it came from (a scenario replaces the lab)
+		events []sim.Event
+		lost   uint64
+		closed bool
+	}
+	drainMsg   struct{ gen int }
+	liveMsg    struct{}
+	startedMsg struct{ err error }
+	actionMsg  struct {
+		text string
+		err  error
+	}
+)
+
+// logLine is one line of the Log pane: a node's note or error, or what the
+// UI itself did.
+type logLine struct {
+	at   time.Duration
+	from string
+	text string
+	err  bool
+}
+
+// Model is the terminal UI. It is a pointer model so View can keep its last
+// rendering: an idle UI recomputes nothing.
+type Model struct {
+	b   Backend
+	sub *sim.Subscription
+	ctx context.Context
+
+	w, h int
+	snap Snapshot
+	cols *columns
+
+	events  []sim.Event // ladder events, unfiltered
+	retrans []bool      // per event: a SIP message sent again byte for byte
+	seen    map[uint64]bool
+	logs    []logLine
+	rows    []int // indices into events that pass the filter
+	cursor  int   // index into rows
+	top     int
+	follow  bool
+	paused  bool
+	frozen  int // len(events) when the display was paused
+	lost    uint64
+	closed  bool
+
+	focus    focus
+	phoneSel int
+	zoom     bool // the detail fills the body
+	scroll   int  // detail scroll
+	help     bool
+
+	prompt promptKind
+	input  lineInput
+	filter filterSpec
+	search string
+
+	status    string
+	statusErr bool
+	live      bool // a liveMsg tick is pending
+
+	cache string
+	dirty bool
+
+	gen     int            // counts subscriptions: batches of a replaced lab are dropped
+	scens   Scenarios      // the `s` list; nil: none in this UI
+	pick    *picker        // the scenario list, open
+	scen    *scenarioState // the scenario running or last run
+	pending *launchedMsg   // a scenario Init starts (StartScenario)
+}
+
+// New makes the UI on a backend. It subscribes to the trace at once, before
+// the lab starts, so nothing is missed; the subscription never blocks the
+// lab (a slow UI loses events and counts them).
+func New(ctx context.Context, b Backend) *Model {
+	m := &Model{ctx: ctx}
+	m.attach(b)
+	return m
+}
+
+// attach puts the UI on a lab: a new subscription, an empty flow and log.
+func (m *Model) attach(b Backend) {
+	if m.sub != nil {
+		m.sub.Close()
+	}
+	*m = Model{ctx: m.ctx, w: m.w, h: m.h, gen: m.gen + 1, scens: m.scens, scen: m.scen,
+		b: b, follow: true, seen: map[uint64]bool{}, dirty: true}
+	m.sub = b.Trace().Subscribe(subBuffer, false)
+	m.snap = b.Snapshot()
+	// The PBX and the recorder at either edge: CSTA between them spans the
+	// ladder and its event names read in full.
+	names := []string{"pbx"}
+	for _, p := range m.snap.Phones {
+		names = append(names, p.Name)
+	}
+	names = append(names, "recorder")
+	m.cols = newColumns(names...)
+}
+
+// Init starts draining the trace and starts the lab.
+func (m *Model) Init() tea.Cmd {
+	if p := m.pending; p != nil {
+		m.pending = nil
+		return tea.Batch(m.drain(), m.began(*p))
+	}
+	b, ctx := m.b, m.ctx
+	return tea.Batch(m.drain(), func() tea.Msg { return startedMsg{b.Start(ctx)} })
+}
+
+// drain waits for the first event, then takes what is queued behind it in
+// one batch. It runs on a command goroutine: the lab publishes into the
+// subscription's buffer and never waits for the UI.
+func (m *Model) drain() tea.Cmd {
+	sub, gen := m.sub, m.gen
+	return func() tea.Msg {
+		e, ok := <-sub.C
+		if !ok {
+			return batchMsg{gen: gen, closed: true}
+		}
+		batch := []sim.Event{e}
+		for len(batch) < maxBatch {
+			select {
+			case e, ok := <-sub.C:
+				if !ok {
+					return batchMsg{gen: gen, events: batch, closed: true}
+				}
+				batch = append(batch, e)
+			default:
+				return batchMsg{gen: gen, events: batch, lost: sub.Lost()}
+			}
+		}
+		return batchMsg{gen: gen, events: batch, lost: sub.Lost()}
+	}
+}
+
+// Update handles one message.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.w, m.h = msg.Width, msg.Height
+		m.dirty = true
+		m.place()
+		return m, nil
+	case batchMsg:
+		if msg.gen != m.gen {
+			return m, nil // the lab a scenario replaced
+		}
+		for _, e := range msg.events {
+			m.add(e)
+		}
+		m.lost = max(m.lost, msg.lost)
+		m.snap = m.b.Snapshot()
+		m.place()
+		m.dirty = true
+		if msg.closed {
+			m.closed = true
+			return m, nil
+		}
+		// At most one redraw per drainEvery: a lab under load is drawn in
+		// batches, an idle one costs nothing (the drain blocks).
+		gen := m.gen
+		return m, tea.Batch(tea.Tick(drainEvery, func(time.Time) tea.Msg { return drainMsg{gen} }), m.liveTick())
+	case drainMsg:
+		if msg.gen != m.gen {
+			return m, nil
+		}
+		return m, m.drain()
+	case liveMsg:
+		m.live = false
+		m.snap = m.b.Snapshot()
+		m.dirty = true
+		return m, m.liveTick()
+	case startedMsg:
+		if msg.err != nil {
+			m.setStatus(true, "the lab did not start: %v", msg.err)
+		} else {
+			m.setStatus(false, "lab up: %d phones registered; pcap %s", len(m.snap.Phones), filepath.Join(m.b.OutDir(), "lab.pcap"))
+		}
+		m.snap = m.b.Snapshot()
+		return m, nil
+	case actionMsg:
+		if msg.err != nil {
+			m.setStatus(true, "%s", plainError(msg.err))
+		} else {
+			m.setStatus(false, "%s", msg.text)
+		}
+		m.snap = m.b.Snapshot()
+		return m, m.liveTick()
+	case tea.KeyMsg:
+		m.dirty = true
+		return m.key(msg)
+	case launchedMsg, stepWaitMsg, scenarioDoneMsg:
+		m.dirty = true
+		return m.updateScenario(msg)
+	}
+	return m, nil
+}
+
+// liveTick refreshes the Nodes pane (RTP counters) while a phone talks.
+func (m *Model) liveTick() tea.Cmd {
+	if m.live || !m.talking() {
+		return nil
+	}
+	m.live = true
+	return tea.Tick(liveEvery, func(time.Time) tea.Msg { return liveMsg{} })
+}
+
+func (m *Model) talking() bool {
+	for _, p := range m.snap.Phones {
+		if p.State.Call != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// plainError drops the package prefix: "phones: 1002 is not registered"
+// reads "1002 is not registered".
+func plainError(err error) string {
+	s := err.Error()
+	for _, p := range []string{"phones: ", "lab: ", "pbx: ", "recorder: ", "sim: "} {
+		s = strings.TrimPrefix(s, p)
+	}
+	return s
+}
+
+func (m *Model) setStatus(isErr bool, format string, args ...any) {
+	m.status = fmt.Sprintf(format, args...)
+	m.statusErr = isErr
+	m.dirty = true
+	m.logs = append(m.logs, logLine{at: -1, from: "ui", text: m.status, err: isErr})
+	m.trimLogs()
+}
+
+func (m *Model) trimLogs() {
+	if len(m.logs) > maxLogs {
+		m.logs = append([]logLine(nil), m.logs[len(m.logs)-maxLogs/2:]...)
+	}
+}
+
+// add takes one trace event: ladder rows to the flow, the rest to the log.
+func (m *Model) add(e sim.Event) {
+	if !isLadder(e) {
+		switch e.Kind {
+		case sim.KindNote, sim.KindError:
+			m.logs = append(m.logs, logLine{at: e.At, from: e.From, text: e.Summary, err: e.Kind == sim.KindError})
+			m.trimLogs()
+		}
+		return
+	}
+	m.cols.of(e.From)
+	m.cols.of(e.To)
+	re := false
+	if e.Proto == sim.ProtoSIP && (e.Kind == sim.KindMessage || e.Kind == sim.KindDropped) {
+		h := fnv.New64a()
+		h.Write([]byte(e.From + ">" + e.To))
+		h.Write(e.Bytes)
+		k := h.Sum64()
+		re = m.seen[k]
+		m.seen[k] = true
+	}
+	m.events = append(m.events, e)
+	m.retrans = append(m.retrans, re)
+	if !m.paused && m.filter.pass(e, m.cols) {
+		m.rows = append(m.rows, len(m.events)-1)
+	}
+	if len(m.events) > maxEvents && !m.paused {
+		drop := maxEvents / 4
+		m.events = append([]sim.Event(nil), m.events[drop:]...)
+		m.retrans = append([]bool(nil), m.retrans[drop:]...)
+		if len(m.seen) > maxEvents {
+			m.seen = map[uint64]bool{}
+		}
+		sel := m.selectedIndex() - drop
+		m.refilter()
+		m.selectEvent(sel)
+	}
+}
+
+// refilter rebuilds the visible rows from the filter.
+func (m *Model) refilter() {
+	m.rows = m.rows[:0]
+	n := len(m.events)
+	if m.paused {
+		n = min(m.frozen, n)
+	}
+	for i := 0; i < n; i++ {
+		if m.filter.pass(m.events[i], m.cols) {
+			m.rows = append(m.rows, i)
+		}
+	}
+}
+
+// selectedIndex is the events index of the selected row, -1 if none.
+func (m *Model) selectedIndex() int {
+	if m.cursor < 0 || m.cursor >= len(m.rows) {
+		return -1
+	}
+	return m.rows[m.cursor]
+}
+
+// selectEvent puts the cursor on the row of events[i], or the nearest after.
+func (m *Model) selectEvent(i int) {
+	for r, ev := range m.rows {
+		if ev >= i {
+			m.cursor = r
+			return
+		}
+	}
+	m.cursor = len(m.rows) - 1
+}
+
+// layout is where the panes go for the current size.
+type layout struct {
+	nodesH   int // lines of the Nodes pane, header included
+	flowH    int // ladder rows (below its header)
+	logH     int // log lines (below its header); 0 hides the pane
+	flowW    int // width of the ladder
+	sideW    int // width of the side detail; 0 when there is none
+	bodyH    int // lines between the Nodes pane and the status line
+	wideSide bool
+}
+
+func (m *Model) layout() layout {
+	var l layout
+	l.nodesH = 2 + len(m.snap.Phones)
+	l.logH = 3
+	if m.h > 30 {
+		l.logH = min(10, 3+(m.h-30)/3)
+	}
+	l.bodyH = m.h - 1 - l.nodesH - 1 // title, nodes, status
+	l.flowH = l.bodyH - 1 - (l.logH + 1)
+	if l.flowH < 4 {
+		l.logH = 0
+		l.flowH = l.bodyH - 1
+	}
+	// The detail goes beside the ladder only when the ladder keeps its
+	// summary column; otherwise Enter shows it full screen.
+	l.flowW = m.w
+	need := timeWidth + len(m.cols.names)*(minColWidth+3) + minSummary + 20
+	if side := min(m.w-need-1, m.w/2); side >= 50 {
+		l.sideW = side
+		l.flowW = m.w - side - 1
+	}
+	l.flowH = max(l.flowH, 1)
+	return l
+}
+
+// place keeps the cursor on screen: on the newest row while following,
+// where the user left it otherwise.
+func (m *Model) place() {
+	n := len(m.rows)
+	h := m.layout().flowH - 1 // below the column names
+	if n == 0 {
+		m.cursor, m.top = 0, 0
+		return
+	}
+	if m.follow {
+		m.cursor = n - 1
+	}
+	m.cursor = min(max(m.cursor, 0), n-1)
+	if m.follow {
+		m.top = max(0, n-h)
+		return
+	}
+	if m.cursor < m.top {
+		m.top = m.cursor
+	}
+	if m.cursor >= m.top+h {
+		m.top = m.cursor - h + 1
+	}
+	m.top = min(max(m.top, 0), max(0, n-h))
+}
+
+// move moves the flow cursor (or the phone selection) by d.
+func (m *Model) move(d int) {
+	if m.zoom {
+		m.scroll = max(0, m.scroll+d)
+		return
+	}
+	if m.focus == focusNodes {
+		if n := len(m.snap.Phones); n > 0 {
+			m.phoneSel = min(max(m.phoneSel+d, 0), n-1)
+		}
+		return
+	}
+	if len(m.rows) == 0 {
+		return
+	}
+	m.cursor = min(max(m.cursor+d, 0), len(m.rows)-1)
+	m.follow = m.cursor == len(m.rows)-1 && d > 0
+	m.scroll = 0
+	m.place()
+}
+
+func (m *Model) selectedPhone() (PhoneView, bool) {
+	if m.phoneSel < 0 || m.phoneSel >= len(m.snap.Phones) {
+		return PhoneView{}, false
+	}
+	return m.snap.Phones[m.phoneSel], true
+}
+
+// key handles a key press.
+func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
+	// Keys typed faster than the terminal is read arrive as one message of
+	// several runes ("2d1005"): take them one by one.
+	if k.Type == tea.KeyRunes && len(k.Runes) > 1 && !k.Paste {
+		var cmds []tea.Cmd
+		for _, r := range k.Runes {
+			_, cmd := m.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: k.Alt})
+			cmds = append(cmds, cmd)
+		}
+		return m, tea.Sequence(cmds...)
+	}
+	if m.prompt != promptNone {
+		return m.promptKey(k)
+	}
+	if m.pick != nil {
+		return m.pickerKey(k)
+	}
+	if m.help {
+		if id, ok := keyIndex[k.String()]; ok && id == kQuit {
+			return m, tea.Quit
+		}
+		m.help = false
+		return m, nil
+	}
+	id, ok := keyIndex[k.String()]
+	if !ok {
+		return m, nil
+	}
+	page := m.layout().flowH
+	switch id {
+	case kUp:
+		m.move(-1)
+	case kDown:
+		m.move(1)
+	case kPageUp:
+		m.move(-page)
+	case kPageDown:
+		m.move(page)
+	case kTop:
+		if m.zoom {
+			m.scroll = 0
+			break
+		}
+		m.follow = false
+		m.cursor = 0
+		m.place()
+	case kBottom:
+		m.follow = true
+		m.place()
+	case kFocus:
+		if m.focus == focusFlow {
+			m.focus = focusNodes
+		} else {
+			m.focus = focusFlow
+		}
+	case kSelectPhone:
+		i := int(k.Runes[0] - '1')
+		if i >= len(m.snap.Phones) {
+			m.setStatus(true, "there is no phone %d; the lab has %d", i+1, len(m.snap.Phones))
+			break
+		}
+		// The flow keeps the keyboard: the phone is what actions act on.
+		m.phoneSel = i
+		p := m.snap.Phones[i]
+		m.status, m.statusErr = fmt.Sprintf("phone %d: %s (%s), %s, recording at %s:%d", i+1, p.Name, p.Ext, p.Model, p.Addr, p.RecPort), false
+	case kDetail:
+		if m.selectedIndex() < 0 {
+			m.setStatus(true, "no message selected")
+			break
+		}
+		m.zoom = !m.zoom
+		m.scroll = 0
+	case kBack:
+		switch {
+		case m.zoom:
+			m.zoom = false
+		case !m.filter.empty():
+			m.filter = filterSpec{}
+			m.refilter()
+			m.place()
+			m.setStatus(false, "filter cleared")
+		default:
+			m.focus = focusFlow
+		}
+	case kRegister:
+		return m, m.phoneAction(ActRegister, "")
+	case kUnregister:
+		return m, m.phoneAction(ActUnregister, "")
+	case kAnswer:
+		return m, m.phoneAction(ActAnswer, "")
+	case kHangUp:
+		return m, m.phoneAction(ActHangUp, "")
+	case kPower:
+		return m, m.phoneAction(ActPower, "")
+	case kRecordKey:
+		return m, m.phoneAction(ActRecordKey, "")
+	case kFirmware:
+		return m, m.phoneAction(ActFirmwareUpdate, "")
+	case kForcedLogOff:
+		return m, m.phoneAction(ActForcedLogOff, "")
+	case kPBXRestart:
+		return m, m.labAction(ActPBXRestart)
+	case kImpair:
+		if !m.b.Available(ActImpair) {
+			m.setStatus(true, "%s: not available yet", ActImpair)
+			break
+		}
+		return m, m.openPrompt(promptImpair, "impair (e.g. 7434 pbx drop 50% sip; pbx recorder blackhole csta): ", "")
+	case kLift:
+		return m, m.labAction(ActLift)
+	case kScenario:
+		m.openPicker()
+	case kStep:
+		m.stepKey()
+	case kDial:
+		p, ok := m.selectedPhone()
+		if !ok {
+			m.setStatus(true, "no phone selected")
+			break
+		}
+		return m, m.openPrompt(promptDial, fmt.Sprintf("%s (%s) dials: ", p.Name, p.Ext), "")
+	case kFilter:
+		return m, m.openPrompt(promptFilter, "filter (phones, extensions, sip csta http rtp; empty: all): ", m.filter.text)
+	case kSearch:
+		return m, m.openPrompt(promptSearch, "/", m.search)
+	case kNext:
+		m.find(1)
+	case kPrev:
+		m.find(-1)
+	case kPause:
+		m.paused = !m.paused
+		if m.paused {
+			m.frozen = len(m.events)
+			m.setStatus(false, "display paused; the lab runs on (Space resumes)")
+		} else {
+			m.refilter()
+			m.place()
+			m.setStatus(false, "display resumed")
+		}
+	case kClear:
+		m.events, m.retrans, m.rows, m.logs = nil, nil, nil, nil
+		m.seen = map[uint64]bool{}
+		m.cursor, m.top, m.follow, m.zoom, m.frozen = 0, 0, true, false, 0
+		m.setStatus(false, "cleared (the pcap keeps everything)")
+	case kExport:
+		return m, m.export()
+	case kHelp:
+		m.help = true
+	case kQuit:
+		return m, tea.Quit
+	}
+	return m, nil
+}
+
+// phoneAction runs an action on the selected phone in a command: the lab's
+// calls may wait for the wire, Update never does.
+func (m *Model) phoneAction(kind ActionKind, arg string) tea.Cmd {
+	p, ok := m.selectedPhone()
+	if !ok {
+		m.setStatus(true, "no phone selected")
+		return nil
+	}
+	if !m.b.Available(kind) {
+		m.setStatus(true, "%s: not available yet", kind)
+		return nil
+	}
+	m.setStatus(false, "%s (%s): %s…", p.Name, p.Ext, kind)
+	return m.run(Action{Kind: kind, Phone: p.Name, Arg: arg})
+}
+
+func (m *Model) labAction(kind ActionKind) tea.Cmd {
+	if !m.b.Available(kind) {
+		m.setStatus(true, "%s: not available yet", kind)
+		return nil
+	}
+	m.setStatus(false, "%s…", kind)
+	return m.run(Action{Kind: kind})
+}
+
+func (m *Model) run(a Action) tea.Cmd {
+	b, ctx := m.b, m.ctx
+	return func() tea.Msg {
+		text, err := b.Do(ctx, a)
+		return actionMsg{text: text, err: err}
+	}
+}
+
+func (m *Model) openPrompt(kind promptKind, label, value string) tea.Cmd {
+	m.prompt = kind
+	m.input = lineInput{prompt: label, value: []rune(value)}
+	return nil
+}
+
+func (m *Model) promptKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
+	switch k.String() {
+	case "ctrl+c":
+		return m, tea.Quit
+	case "esc":
+		m.prompt = promptNone
+		return m, nil
+	case "enter":
+		kind, value := m.prompt, strings.TrimSpace(string(m.input.value))
+		m.prompt = promptNone
+		switch kind {
+		case promptDial:
+			if value == "" {
+				m.setStatus(true, "dial: no number given")
+				return m, nil
+			}
+			return m, m.phoneAction(ActDial, value)
+		case promptFilter:
+			f, err := parseFilter(value, m.snap)
+			if err != nil {
+				m.setStatus(true, "%v", err)
+				return m, nil
+			}
+			sel := m.selectedIndex()
+			m.filter = f
+			m.refilter()
+			m.selectEvent(sel)
+			m.place()
+			if f.empty() {
+				m.setStatus(false, "no filter: every message shows")
+			} else {
+				m.setStatus(false, "filter %q: %d of %d messages", f.text, len(m.rows), len(m.events))
+			}
+		case promptImpair:
+			im, err := parseImpairment(value, m.snap)
+			if err != nil {
+				m.setStatus(true, "%v", err)
+				return m, nil
+			}
+			m.setStatus(false, "impairing: %s…", im)
+			return m, m.run(Action{Kind: ActImpair, Impair: im})
+		case promptSearch:
+			m.search = value
+			if value != "" {
+				m.find(1)
+			}
+		}
+		return m, nil
+	}
+	m.input.key(k)
+	return m, nil
+}
+
+// find moves to the next (dir 1) or previous (-1) row matching the search,
+// wrapping around.
+func (m *Model) find(dir int) {
+	if m.search == "" {
+		m.setStatus(true, "no search yet: press / to search")
+		return
+	}
+	n := len(m.rows)
+	needle := strings.ToLower(m.search)
+	for i := 1; i <= n; i++ {
+		r := ((m.cursor+dir*i)%n + n) % n
+		e := m.events[m.rows[r]]
+		if strings.Contains(strings.ToLower(e.Summary+" "+e.From+" "+e.To), needle) ||
+			strings.Contains(strings.ToLower(string(e.Bytes)), needle) {
+			m.cursor = r
+			m.follow = false
+			m.place()
+			m.setStatus(false, "/%s: message %d of %d", m.search, r+1, n)
+			return
+		}
+	}
+	m.setStatus(true, "no message matches %q", m.search)
+}
+
+// export writes the session's Mermaid flow and Markdown report next to the
+// pcap (which is written all along).
+func (m *Model) export() tea.Cmd {
+	dir := m.b.OutDir()
+	flow := mermaid(m.cols.names, m.events)
+	rep := report(time.Now(), dir, m.snap, m.events, m.lost)
+	mmd, md := filepath.Join(dir, "session-flow.mmd"), filepath.Join(dir, "session-report.md")
+	return func() tea.Msg {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return actionMsg{err: fmt.Errorf("export: %w", err)}
+		}
+		err := errors.Join(os.WriteFile(mmd, []byte(flow), 0o644), os.WriteFile(md, []byte(rep), 0o644))
+		if err != nil {
+			return actionMsg{err: fmt.Errorf("export: %w", err)}
+		}
+		return actionMsg{text: fmt.Sprintf("exported %s and %s (pcap: %s)", mmd, md, filepath.Join(dir, "lab.pcap"))}
+	}
+}
+
+// filterSpec keeps the messages of some nodes and protocols.
+type filterSpec struct {
+	text   string
+	nodes  map[string]bool
+	exts   map[string]bool // the filtered phones' extensions: CSTA names devices by them
+	protos map[sim.Proto]bool
+}
+
+func (f filterSpec) empty() bool { return len(f.nodes) == 0 && len(f.protos) == 0 }
+
+func (f filterSpec) pass(e sim.Event, c *columns) bool {
+	if len(f.protos) > 0 && !f.protos[e.Proto] {
+		return false
+	}
+	if len(f.nodes) == 0 || f.nodes[c.names[c.of(e.From)]] || f.nodes[c.names[c.of(e.To)]] {
+		return true
+	}
+	// A CSTA event about a phone (pbx → recorder) names its extension.
+	if e.Proto == sim.ProtoCSTA {
+		for _, n := range strings.FieldsFunc(e.Summary, func(r rune) bool { return r < '0' || r > '9' }) {
+			if f.exts[n] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// parseFilter reads "7434 sip", "1002,csta", …: protocols and nodes (by
+// name or a phone's extension). An unknown word is an error naming it.
+func parseFilter(s string, snap Snapshot) (filterSpec, error) {
+	f := filterSpec{text: s, nodes: map[string]bool{}, exts: map[string]bool{}, protos: map[sim.Proto]bool{}}
+	known := map[string]string{"pbx": "pbx", "recorder": "recorder"}
+	extOf := map[string]string{}
+	var names []string
+	for _, p := range snap.Phones {
+		known[strings.ToLower(p.Name)], known[p.Ext] = p.Name, p.Name
+		extOf[p.Name] = p.Ext
+		names = append(names, p.Name)
+	}
+	for _, w := range strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' }) {
+		if n, ok := known[strings.ToLower(w)]; ok {
+			f.nodes[n] = true
+			if e, ok := extOf[n]; ok {
+				f.exts[e] = true
+			}
+			continue
+		}
+		if p, err := sim.ParseProto(w); err == nil && p != sim.ProtoLab {
+			f.protos[p] = true
+			continue
+		}
+		return filterSpec{}, fmt.Errorf("filter: %q is neither a node (pbx, recorder, %s, or an extension) nor a protocol (sip, csta, http, rtp)",
+			w, strings.Join(names, ", "))
+	}
+	return f, nil
+}
+
+// Styles. Colour helps; nothing depends on it (arrows, marks and words say
+// the same), so the UI reads on a monochrome terminal.
+var (
+	stTitle    = lipgloss.NewStyle().Bold(true).Reverse(true)
+	stPane     = lipgloss.NewStyle().Bold(true)
+	stPaneDim  = lipgloss.NewStyle().Faint(true)
+	stSelected = lipgloss.NewStyle().Reverse(true)
+	stErr      = lipgloss.NewStyle().Foreground(lipgloss.Color("1"))
+	stNote     = lipgloss.NewStyle().Faint(true)
+	stProto    = map[sim.Proto]lipgloss.Style{
+		sim.ProtoSIP:  lipgloss.NewStyle().Foreground(lipgloss.Color("2")),
+		sim.ProtoCSTA: lipgloss.NewStyle().Foreground(lipgloss.Color("6")),
+		sim.ProtoHTTP: lipgloss.NewStyle().Foreground(lipgloss.Color("5")),
+		sim.ProtoRTP:  lipgloss.NewStyle().Foreground(lipgloss.Color("3")),
+	}
+	stDropped = lipgloss.NewStyle().Foreground(lipgloss.Color("1")).Bold(true)
+)

@@ -1,0 +1,76 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/reclab/reclab/sim/lab"
+)
+
+// drawFPS is the renderer's frame rate: the model changes at most every
+// drainEvery (20 Hz), so faster frames would only wake the process.
+const drawFPS = 20
+
+// Options for Run.
+type Options struct {
+	OutDir   string       // pcap, recordings, config files and exports; required
+	Topology lab.Topology // default lab.UIDefault()
+	// Scenario, when named, is run at once on a lab of its own instead of
+	// the UI's lab; its files go to OutDir/NAME.
+	Scenario ScenarioRequest
+}
+
+// Run builds the lab, opens the UI on the terminal and returns when the user
+// quits; the lab is then closed and the pcap flushed. The terminal is
+// restored on quit and on Ctrl-C.
+func Run(ctx context.Context, opt Options) error {
+	if opt.OutDir == "" {
+		return fmt.Errorf("tui: no output directory")
+	}
+	topo := opt.Topology
+	if len(topo.Phones) == 0 {
+		topo = lab.UIDefault()
+	}
+	dir, err := filepath.Abs(opt.OutDir)
+	if err != nil {
+		return fmt.Errorf("tui: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("tui: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	scens := Library(dir, nil)
+	var m *Model
+	if opt.Scenario.Name != "" {
+		run, st, err := LaunchScenario(ctx, scens, opt.Scenario)
+		if err != nil {
+			return err
+		}
+		m = New(ctx, run.Backend)
+		m.StartScenario(run, st, opt.Scenario)
+	} else {
+		l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true})
+		if err != nil {
+			return err
+		}
+		m = New(ctx, closingBackend{Backend: NewLabBackend(l, dir), close: sync.OnceValue(l.Close)})
+	}
+	first := m.b
+	m.SetScenarios(scens)
+	_, runErr := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithFPS(drawFPS)).Run()
+	cancel()
+	// The lab in use, and the first one if a scenario's launch was still
+	// closing it (closing twice is closing once).
+	closeErr := errors.Join(closeBackend(m.b), closeBackend(first))
+	if runErr != nil {
+		return fmt.Errorf("tui: %w", runErr)
+	}
+	return closeErr
+}

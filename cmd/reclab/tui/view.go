@@ -1,0 +1,346 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/reclab/reclab/sim"
+)
+
+// View draws the screen. It is recomputed only after something changed.
+func (m *Model) View() string {
+	if !m.dirty {
+		return m.cache
+	}
+	m.dirty = false
+	m.cache = m.render()
+	return m.cache
+}
+
+func (m *Model) render() string {
+	if m.w <= 0 || m.h <= 0 {
+		return "reclab: starting the lab…"
+	}
+	l := m.layout()
+	var out []string
+	out = append(out, m.titleLine())
+	switch {
+	case m.help:
+		out = append(out, m.helpLines(m.h-2)...)
+	case m.pick != nil:
+		out = append(out, m.pickerLines(m.h-2)...)
+	default:
+		out = append(out, m.nodesLines()...)
+		out = append(out, m.bodyLines(l)...)
+	}
+	for len(out) < m.h-1 {
+		out = append(out, "")
+	}
+	out = out[:m.h-1]
+	out = append(out, m.statusLine())
+	return strings.Join(out, "\n")
+}
+
+func (m *Model) titleLine() string {
+	mode := "following"
+	switch {
+	case m.paused:
+		mode = "PAUSED"
+	case !m.follow:
+		mode = "reading"
+	}
+	s := fmt.Sprintf(" reclab  %d messages  %s", len(m.events), mode)
+	if !m.filter.empty() {
+		s += fmt.Sprintf("  filter: %s", m.filter.text)
+	}
+	if m.lost > 0 {
+		s += fmt.Sprintf("  display missed %d events", m.lost)
+	}
+	s += m.scenarioTitle()
+	if m.closed {
+		s += "  lab stopped"
+	}
+	s += "  ? help  q quit"
+	return stTitle.Render(pad(s, m.w))
+}
+
+// pad clips or pads s to exactly w cells.
+func pad(s string, w int) string {
+	r := []rune(s)
+	if len(r) > w {
+		return string(r[:w])
+	}
+	return s + strings.Repeat(" ", w-len(r))
+}
+
+func paneHeader(title, info string, w int, focused bool) string {
+	t := " " + title + " "
+	if focused {
+		t = "▸" + title + " "
+	}
+	s := "─" + t + info + " "
+	if n := w - len([]rune(s)); n > 0 {
+		s += strings.Repeat("─", n)
+	}
+	return stPane.Render(clip(s, w))
+}
+
+func (m *Model) nodesLines() []string {
+	out := []string{paneHeader("Nodes", "phone: name ext model recording-address  registration  call  recording", m.w, m.focus == focusNodes)}
+	for i, p := range m.snap.Phones {
+		s := p.State
+		reg := "unregistered"
+		switch {
+		case !s.Powered:
+			reg = "powered off"
+		case s.Registered:
+			reg = "registered"
+		}
+		call := s.Call.String()
+		if s.Remote != "" {
+			call += " " + s.Remote
+		}
+		if s.Call == 0 && s.CallError != "" {
+			code, _, _ := strings.Cut(s.CallError, " ")
+			call += ", last " + code // "idle, last 404"; the log has the words
+		}
+		rec := "rec " + s.Recording.String()
+		mark := "  "
+		if i == m.phoneSel {
+			mark = "> "
+		}
+		line := fmt.Sprintf("%s%d %-6s %-5s %-6s %-16s %-12s %-13s %-12s", mark, i+1, p.Name, p.Ext, p.Model,
+			fmt.Sprintf("%s:%d", p.Addr, p.RecPort), reg, clip(call, 13), rec)
+		if m.w > len([]rune(line))+20 {
+			line += fmt.Sprintf(" calls %d rtp ↑%d ↓%d fork %d/%d", s.Calls, s.Media.Sent, s.Media.Received, s.Media.ForkedTX, s.Media.ForkedRX)
+		}
+		line = pad(line, m.w)
+		if i == m.phoneSel && m.focus == focusNodes {
+			line = stSelected.Render(line)
+		}
+		out = append(out, line)
+	}
+	sn := m.snap
+	calls := fmt.Sprintf("%d calls", len(sn.PBXCalls))
+	if len(sn.PBXCalls) > 0 {
+		calls += " (" + strings.Join(sn.PBXCalls, "; ") + ")"
+	}
+	out = append(out, clip(fmt.Sprintf("  pbx: %d registered, %s │ recorder: %s mapping, %d devices, %d sessions up, %d recordings",
+		sn.PBXRegs, calls, sn.RecMapping, sn.RecDevices, sn.RecSessions, sn.RecFiles), m.w))
+	return out
+}
+
+// bodyLines are the Flow pane (with the side detail when wide), or the
+// zoomed detail, then the Log pane.
+func (m *Model) bodyLines(l layout) []string {
+	var out []string
+	flowH := l.flowH
+	if m.zoom {
+		h := l.bodyH - 1
+		out = append(out, paneHeader("Detail", "Enter/Esc back, ↑↓ scroll", m.w, true))
+		out = append(out, m.detailLines(m.w, h)...)
+		return out
+	}
+	info := fmt.Sprintf("%d shown", len(m.rows))
+	out = append(out, m.flowHeader(l, info))
+	flow := m.flowLines(l.flowW, flowH)
+	if l.sideW > 0 {
+		side := m.detailLines(l.sideW, flowH)
+		for i := range flow {
+			flow[i] = flow[i] + strings.Repeat(" ", max(0, l.flowW-lipgloss.Width(flow[i]))) + stPaneDim.Render("│") + side[i]
+		}
+	}
+	out = append(out, flow...)
+	if l.logH > 0 {
+		out = append(out, paneHeader("Log", "notes, errors, narration", m.w, false))
+		out = append(out, m.logLines(l.logH)...)
+	}
+	return out
+}
+
+func (m *Model) flowHeader(l layout, info string) string {
+	h := paneHeader("Flow", info, l.flowW, m.focus == focusFlow)
+	if l.sideW > 0 {
+		h += stPaneDim.Render("┬") + paneHeader("Detail", "Enter to zoom", l.sideW, false)
+	}
+	return h
+}
+
+// flowLines is the column header and the visible ladder rows.
+func (m *Model) flowLines(w, h int) []string {
+	g := newGeometry(w, len(m.cols.names))
+	out := []string{stPaneDim.Render(g.header(m.cols.names))}
+	for r := m.top; r < len(m.rows) && len(out) < h; r++ {
+		i := m.rows[r]
+		e := m.events[i]
+		rt := g.row(e, m.cols.of(e.From), m.cols.of(e.To), m.retrans[i])
+		line := []rune(rt.text)
+		if r == m.cursor {
+			line[0] = '>'
+			out = append(out, stSelected.Render(pad(string(line), w)))
+			continue
+		}
+		st, ok := stProto[e.Proto]
+		if e.Kind == sim.KindDropped {
+			st, ok = stDropped, true
+		}
+		if !ok || rt.hi > len(line) || rt.lo >= rt.hi {
+			out = append(out, string(line))
+			continue
+		}
+		rest := string(line[rt.hi:])
+		if g.summaryX > 0 && g.summaryX <= len(line) {
+			rest = string(line[rt.hi:g.summaryX]) + st.Render(string(line[g.summaryX:]))
+		}
+		out = append(out, string(line[:rt.lo])+st.Render(string(line[rt.lo:rt.hi]))+rest)
+	}
+	switch {
+	case len(m.rows) > 0:
+	case !m.filter.empty():
+		out = append(out, fmt.Sprintf("  (no message matches the filter %q; Esc clears it)", m.filter.text))
+	default:
+		out = append(out, "  (no messages yet)")
+	}
+	for len(out) < h {
+		out = append(out, "")
+	}
+	return out
+}
+
+// detailLines is the selected message in full, scrolled, clipped to w.
+func (m *Model) detailLines(w, h int) []string {
+	var text string
+	if i := m.selectedIndex(); i >= 0 {
+		text = detail(m.events[i])
+	} else {
+		text = "(select a message)"
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		// Long header lines wrap rather than lose their end.
+		r := []rune(strings.ReplaceAll(l, "\t", "  "))
+		for len(r) > w && w > 0 {
+			lines = append(lines, string(r[:w]))
+			r = r[w:]
+		}
+		lines = append(lines, string(r))
+	}
+	m.scroll = min(m.scroll, max(0, len(lines)-h))
+	lines = lines[m.scroll:]
+	out := make([]string, 0, h)
+	for _, s := range lines {
+		if len(out) == h {
+			break
+		}
+		out = append(out, s)
+	}
+	for len(out) < h {
+		out = append(out, "")
+	}
+	return out
+}
+
+func (m *Model) logLines(h int) []string {
+	start := max(0, len(m.logs)-h)
+	var out []string
+	for _, l := range m.logs[start:] {
+		at := "       "
+		if l.at >= 0 {
+			at = fmt.Sprintf("%7.3f", l.at.Seconds())
+		}
+		text := l.text
+		if l.err {
+			text = "ERROR " + text
+		}
+		s := clip(fmt.Sprintf("%s %-9s %s", at, l.from, text), m.w)
+		switch {
+		case l.err:
+			s = stErr.Render(s)
+		case l.from == "scenario" || l.from == "ui":
+		default:
+			s = stNote.Render(s)
+		}
+		out = append(out, s)
+	}
+	for len(out) < h {
+		out = append(out, "")
+	}
+	return out
+}
+
+func (m *Model) statusLine() string {
+	if m.prompt != promptNone {
+		return clip(m.input.View(), m.w)
+	}
+	s := m.status
+	if s == "" {
+		s = "1-9/Tab phone  d dial  a answer  x hang up  r/u register  P power  / search  f filter  e export  ? help"
+	}
+	s = clip(s, m.w)
+	if m.statusErr {
+		return stErr.Render(s)
+	}
+	return s
+}
+
+func (m *Model) helpLines(h int) []string {
+	lines := []string{}
+	group, missing := "", false
+	for _, b := range bindings {
+		if b.group != group {
+			group = b.group
+			lines = append(lines, group)
+		}
+		mark := ""
+		if !m.availableKey(b.id) {
+			mark, missing = " *", true
+		}
+		lines = append(lines, fmt.Sprintf("  %-8s %s%s", b.shown, b.help, mark))
+	}
+	foot := "Esc or any key closes this help."
+	if missing {
+		foot = "* not available yet in this lab.  " + foot
+	}
+	out := []string{paneHeader("Help", "every key", m.w, true)}
+	if len(lines)+2 > h {
+		// Two columns when the terminal is short.
+		half := (len(lines) + 1) / 2
+		colW := m.w / 2
+		var two []string
+		for i := 0; i < half; i++ {
+			right := ""
+			if i+half < len(lines) {
+				right = lines[i+half]
+			}
+			two = append(two, pad(clip(lines[i], colW-1), colW)+clip(right, m.w-colW))
+		}
+		lines = two
+	}
+	for _, l := range lines {
+		out = append(out, clip(l, m.w))
+	}
+	return append(out, "", clip(foot, m.w))
+}
+
+// availableKey says whether a key's action exists in this lab yet.
+func (m *Model) availableKey(id keyID) bool {
+	switch id {
+	case kRecordKey:
+		return m.b.Available(ActRecordKey)
+	case kFirmware:
+		return m.b.Available(ActFirmwareUpdate)
+	case kForcedLogOff:
+		return m.b.Available(ActForcedLogOff)
+	case kPBXRestart:
+		return m.b.Available(ActPBXRestart)
+	case kImpair:
+		return m.b.Available(ActImpair)
+	case kLift:
+		return m.b.Available(ActLift)
+	case kScenario, kStep:
+		return m.scens != nil
+	}
+	return true
+}

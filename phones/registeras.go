@@ -1,0 +1,62 @@
+package phones
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// RegisterAs is a user logging in on this phone (B) with the extension of
+// another phone (A), as when someone sits at another desk: B logs its own
+// extension off (BYE to the recorder if a session is up, spec §3.2), takes
+// ext as its user — a change of `sip line1 user name`, which is a major
+// change, so the phone restarts as on an update order (MajorChanges) — and
+// registers ext from its own address. The PBX then logs A off with the
+// NOTIFY of docs/wire.md (spec §3.2.3: A sends BYE to the recorder), tells
+// the recorder over CSTA that ext is at B's address, and the next recording
+// INVITE for ext comes to B, which answers it as ext.
+//
+// The phone must be powered and not on a call. The configuration file on
+// disk is not rewritten: an update order later reads it again.
+func (p *Phone) RegisterAs(ctx context.Context, ext string) error {
+	if ext == "" || strings.Trim(ext, "0123456789") != "" {
+		return p.errorf("register as: bad extension %q: want digits, e.g. 1001", ext)
+	}
+	pw, err := p.powered()
+	if err != nil {
+		return err
+	}
+	if !p.update.TryLock() {
+		return p.errorf("register as %s: an update order is running; try again when it is done", ext)
+	}
+	defer p.update.Unlock()
+	p.mu.Lock()
+	cur, registered, busy := p.ext, p.registered, p.call != nil
+	next, err := ownConfig(&p.cfg, p.model, p.opts.PBX)
+	p.mu.Unlock()
+	switch {
+	case err != nil:
+		return err
+	case ext == cur:
+		return p.errorf("register as %s: that is already this phone's extension", ext)
+	case busy:
+		return p.errorf("register as %s: the phone is on a call; hang up first", ext)
+	}
+	next.User = ext
+	if err := next.Validate(p.model); err != nil {
+		return p.errorf("register as %s: %w", ext, err)
+	}
+	p.node.Note("a user logs in with extension %s in place of %s (spec §3.2.3)", ext, cur)
+	if registered {
+		if err := p.Unregister(ctx); err != nil {
+			return err
+		}
+	}
+	if now, _ := p.powered(); now != pw {
+		return p.errorf("register as %s: powered off meanwhile", ext)
+	}
+	if err := p.restartWith(&next, fmt.Sprintf("%s %s → %s", cfgUser, cur, ext)); err != nil {
+		return p.errorf("register as %s: %w", ext, err)
+	}
+	return p.Register(ctx)
+}

@@ -1,0 +1,511 @@
+package scenarios
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+
+	"github.com/reclab/reclab/phones"
+	"github.com/reclab/reclab/sim/lab"
+)
+
+// maxErrors bounds how many problems one file reports.
+const maxErrors = 20
+
+// ParseError lists every problem found in a scenario file, each with its
+// file:line:column.
+type ParseError struct {
+	Problems []string
+}
+
+func (e *ParseError) Error() string { return strings.Join(e.Problems, "\n") }
+
+// Parse reads a scenario from YAML. Every problem is reported with
+// file:line:column and what was expected there, and unknown actions, phone
+// names, models and protocols with the valid choices; nothing runs.
+func Parse(file string, src []byte) (*Scenario, error) {
+	f, err := parser.ParseBytes(src, 0)
+	if err != nil {
+		var se *yaml.SyntaxError
+		if errors.As(err, &se) && se.Token != nil {
+			return nil, &ParseError{[]string{fmt.Sprintf("%s:%d:%d: %s", file, se.Token.Position.Line, se.Token.Position.Column, se.Message)}}
+		}
+		return nil, &ParseError{[]string{fmt.Sprintf("%s: %v", file, err)}}
+	}
+	d := &decoder{file: file}
+	s := &Scenario{Source: file, Name: strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))}
+	if len(f.Docs) != 1 || f.Docs[0].Body == nil {
+		return nil, &ParseError{[]string{fmt.Sprintf("%s:1:1: want one YAML document with name, lab and steps", file)}}
+	}
+	d.scenario(f.Docs[0].Body, s)
+	if len(d.problems) > 0 {
+		return nil, &ParseError{d.problems}
+	}
+	return s, nil
+}
+
+type decoder struct {
+	file     string
+	problems []string
+	nodes    []string // valid node names for matchers
+	phones   []string // phone names
+	exts     map[string]string
+	rogue    bool
+}
+
+func (d *decoder) pos(n ast.Node) Pos {
+	// A block mapping's token is its first ':'; people look for the key.
+	switch t := unwrap(n).(type) {
+	case *ast.MappingValueNode:
+		n = t.Key
+	case *ast.MappingNode:
+		if !t.IsFlowStyle && len(t.Values) > 0 {
+			n = t.Values[0].Key
+		}
+	}
+	if n == nil || n.GetToken() == nil {
+		return Pos{File: d.file, Line: 1, Column: 1}
+	}
+	p := n.GetToken().Position
+	return Pos{File: d.file, Line: p.Line, Column: p.Column}
+}
+
+func (d *decoder) fail(n ast.Node, format string, args ...any) {
+	if len(d.problems) == maxErrors {
+		d.problems = append(d.problems, "… (more problems not shown)")
+	}
+	if len(d.problems) > maxErrors {
+		return
+	}
+	d.problems = append(d.problems, d.pos(n).String()+": "+fmt.Sprintf(format, args...))
+}
+
+// fields walks a mapping, refusing keys not in allowed (and duplicates).
+// Keys are handled in the order of allowed, so a later key may rely on an
+// earlier one (lab before steps).
+func (d *decoder) fields(n ast.Node, what string, allowed []string, fn func(key string, v ast.Node)) {
+	m, ok := unwrap(n).(*ast.MappingNode)
+	if !ok {
+		if mv, ok2 := unwrap(n).(*ast.MappingValueNode); ok2 {
+			m = &ast.MappingNode{BaseNode: mv.BaseNode, Values: []*ast.MappingValueNode{mv}}
+			ok = true
+		}
+	}
+	if !ok {
+		d.fail(n, "%s: want a mapping with keys %s, got %s", what, strings.Join(allowed, ", "), describe(n))
+		return
+	}
+	seen := map[string]ast.Node{}
+	for _, mv := range m.Values {
+		k := mv.Key.String()
+		if !slices.Contains(allowed, k) {
+			noun := "key"
+			if what == "step" {
+				noun = "action"
+			}
+			d.fail(mv.Key, "%s: unknown %s %q%s; valid: %s", what, noun, k, suggest(k, allowed), strings.Join(allowed, ", "))
+			continue
+		}
+		if _, dup := seen[k]; dup {
+			d.fail(mv.Key, "%s: key %q given twice", what, k)
+			continue
+		}
+		seen[k] = mv.Value
+	}
+	for _, k := range allowed {
+		if v, ok := seen[k]; ok {
+			fn(k, v)
+		}
+	}
+}
+
+// unwrap skips tags and anchors; aliases are not followed.
+func unwrap(n ast.Node) ast.Node {
+	for {
+		switch t := n.(type) {
+		case *ast.TagNode:
+			n = t.Value
+		case *ast.AnchorNode:
+			n = t.Value
+		default:
+			return n
+		}
+	}
+}
+
+func describe(n ast.Node) string {
+	switch unwrap(n).(type) {
+	case nil, *ast.NullNode:
+		return "nothing"
+	case *ast.MappingNode, *ast.MappingValueNode:
+		return "a mapping"
+	case *ast.SequenceNode:
+		return "a list"
+	}
+	return fmt.Sprintf("%q", scalarText(n))
+}
+
+func scalarText(n ast.Node) string {
+	switch t := unwrap(n).(type) {
+	case *ast.StringNode:
+		return t.Value
+	case ast.ScalarNode:
+		if t.GetToken() != nil {
+			return t.GetToken().Value
+		}
+	}
+	return ""
+}
+
+func isScalar(n ast.Node) bool {
+	switch unwrap(n).(type) {
+	case *ast.NullNode, *ast.MappingNode, *ast.MappingValueNode, *ast.SequenceNode, *ast.AliasNode, nil:
+		return false
+	}
+	_, ok := unwrap(n).(ast.ScalarNode)
+	return ok
+}
+
+func (d *decoder) str(n ast.Node, what string) string {
+	if !isScalar(n) {
+		d.fail(n, "%s: want a value, got %s", what, describe(n))
+		return ""
+	}
+	return scalarText(n)
+}
+
+func (d *decoder) list(n ast.Node, what string) []ast.Node {
+	s, ok := unwrap(n).(*ast.SequenceNode)
+	if !ok {
+		d.fail(n, "%s: want a list, got %s", what, describe(n))
+		return nil
+	}
+	return s.Values
+}
+
+func (d *decoder) strs(n ast.Node, what string) []string {
+	var out []string
+	for _, v := range d.list(n, what) {
+		out = append(out, d.str(v, what))
+	}
+	return out
+}
+
+func (d *decoder) duration(n ast.Node, what string) time.Duration {
+	s := d.str(n, what)
+	if s == "" {
+		return 0
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		d.fail(n, "%s: want a duration such as 500ms, 3s or 1m, got %q", what, s)
+		return 0
+	}
+	return v
+}
+
+func (d *decoder) integer(n ast.Node, what string) int {
+	s := d.str(n, what)
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 0 {
+		d.fail(n, "%s: want a whole number ≥ 0, got %q", what, s)
+	}
+	return v
+}
+
+func (d *decoder) boolean(n ast.Node, what string) bool {
+	s := d.str(n, what)
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		d.fail(n, "%s: want true or false, got %q", what, s)
+	}
+	return v
+}
+
+func (d *decoder) fraction(n ast.Node, what string) float64 {
+	s := d.str(n, what)
+	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if strings.HasSuffix(s, "%") {
+		v /= 100
+	}
+	if err != nil || v < 0 || v > 1 {
+		d.fail(n, "%s: want a fraction between 0 and 1 (or a percentage), got %q", what, s)
+		return 0
+	}
+	return v
+}
+
+func (d *decoder) choice(n ast.Node, what string, valid []string) string {
+	s := d.str(n, what)
+	for _, v := range valid {
+		if strings.EqualFold(s, v) {
+			return v
+		}
+	}
+	if s != "" || isScalar(n) {
+		d.fail(n, "%s: unknown value %q%s; valid: %s", what, s, suggest(s, valid), strings.Join(valid, ", "))
+	}
+	return s
+}
+
+func (d *decoder) scenario(n ast.Node, s *Scenario) {
+	labSeen := false
+	d.fields(n, "scenario", []string{"name", "section", "description", "lab", "steps"}, func(k string, v ast.Node) {
+		switch k {
+		case "name":
+			s.Name = d.str(v, "name")
+		case "section":
+			s.Section = d.str(v, "section")
+		case "description":
+			s.Description = d.str(v, "description")
+		case "lab":
+			labSeen = true
+			d.lab(v, &s.Lab)
+		case "steps":
+			if !labSeen {
+				d.defaultLab(&s.Lab)
+			}
+			for _, sn := range d.list(v, "steps") {
+				if st, ok := d.step(sn); ok {
+					s.Steps = append(s.Steps, st)
+				}
+			}
+		}
+	})
+	if s.Steps == nil {
+		d.fail(n, "scenario: no steps; add `steps:` with at least one action, wait or check")
+	}
+}
+
+// defaultLab is the lab of a scenario without `lab:` (lab.Default).
+func (d *decoder) defaultLab(l *LabSpec) {
+	for _, p := range lab.Default().Phones {
+		l.Phones = append(l.Phones, PhoneSpec{PhoneSpec: p})
+	}
+	d.learnNodes(l)
+}
+
+func (d *decoder) learnNodes(l *LabSpec) {
+	d.exts = map[string]string{}
+	d.phones = nil
+	for _, p := range l.Phones {
+		d.phones = append(d.phones, p.Name)
+		d.exts[p.Ext] = p.Name
+	}
+	d.rogue = l.Rogue
+	d.nodes = append([]string{"pbx", "recorder"}, d.phones...)
+	if l.Rogue {
+		d.nodes = append(d.nodes, "rogue")
+	}
+	d.nodes = append(d.nodes, "scenario")
+}
+
+func (d *decoder) lab(n ast.Node, l *LabSpec) {
+	d.fields(n, "lab", []string{"phones", "recorder", "timers", "rogue"}, func(k string, v ast.Node) {
+		switch k {
+		case "phones":
+			for _, pn := range d.list(v, "lab.phones") {
+				d.phone(pn, l)
+			}
+		case "recorder":
+			d.recorder(v, &l.Recorder)
+		case "timers":
+			d.timers(v, &l.Timers)
+		case "rogue":
+			l.Rogue = d.boolean(v, "lab.rogue")
+		}
+	})
+	if len(l.Phones) == 0 {
+		for _, p := range lab.Default().Phones {
+			l.Phones = append(l.Phones, PhoneSpec{PhoneSpec: p})
+		}
+	}
+	d.learnNodes(l)
+	for i, ext := range l.Recorder.Monitored {
+		if _, ok := d.exts[ext]; !ok {
+			d.fail(n, "lab.recorder.monitored[%d]: extension %q is no phone's; extensions: %s", i, ext, strings.Join(sortedKeys(d.exts), ", "))
+		}
+	}
+}
+
+func (d *decoder) phone(n ast.Node, l *LabSpec) {
+	var p PhoneSpec
+	d.fields(n, "phone", []string{"name", "ext", "model", "config", "start"}, func(k string, v ast.Node) {
+		switch k {
+		case "name":
+			p.Name = d.str(v, "phone name")
+		case "ext":
+			p.Ext = d.str(v, "phone ext")
+			if strings.Trim(p.Ext, "0123456789") != "" || p.Ext == "" {
+				d.fail(v, "phone ext: want digits, got %q", p.Ext)
+			}
+		case "model":
+			p.Model = d.str(v, "phone model")
+			if m, err := phones.LookupModel(p.Model); err != nil {
+				d.fail(v, "phone model: %v", err)
+			} else {
+				p.Model = m.Name
+			}
+		case "config":
+			p.Config = map[string]string{}
+			d.anyFields(v, "phone config", func(key string, kv ast.Node) { p.Config[key] = d.str(kv, "phone config "+key) })
+		case "start":
+			p.Start = d.choice(v, "phone start", phoneStarts)
+		}
+	})
+	if p.Model == "" {
+		d.fail(n, "phone: no model; every phone needs `model:` (e.g. 7434, 6867i)")
+	}
+	if p.Ext == "" {
+		d.fail(n, "phone: no ext; every phone needs an extension (`ext: 1001`)")
+	}
+	if p.Name == "" {
+		p.Name = p.Model
+	}
+	for _, o := range l.Phones {
+		if o.Name == p.Name {
+			d.fail(n, "phone: name %q used twice", p.Name)
+		}
+		if o.Ext == p.Ext && p.Ext != "" {
+			d.fail(n, "phone %s: extension %s is %s's already", p.Name, p.Ext, o.Name)
+		}
+	}
+	if slices.Contains([]string{"pbx", "recorder", "rogue", "scenario"}, p.Name) {
+		d.fail(n, "phone: name %q is a lab node's", p.Name)
+	}
+	l.Phones = append(l.Phones, p)
+}
+
+// anyFields walks a mapping with free keys (a phone's configuration).
+func (d *decoder) anyFields(n ast.Node, what string, fn func(key string, v ast.Node)) {
+	m, ok := unwrap(n).(*ast.MappingNode)
+	if !ok {
+		if mv, ok2 := unwrap(n).(*ast.MappingValueNode); ok2 {
+			fn(mv.Key.String(), mv.Value)
+			return
+		}
+		d.fail(n, "%s: want a mapping of `parameter: value`, got %s", what, describe(n))
+		return
+	}
+	for _, mv := range m.Values {
+		fn(mv.Key.String(), mv.Value)
+	}
+}
+
+func (d *decoder) recorder(n ast.Node, r *RecorderSpec) {
+	d.fields(n, "lab.recorder", []string{"mapping", "monitored", "on-demand", "keep-alive"}, func(k string, v ast.Node) {
+		switch k {
+		case "mapping":
+			r.Mapping = d.choice(v, "lab.recorder.mapping", mappings)
+		case "monitored":
+			r.Monitored = d.strs(v, "lab.recorder.monitored")
+		case "on-demand":
+			r.OnDemand = d.choice(v, "lab.recorder.on-demand", onDemand)
+		case "keep-alive":
+			r.KeepAlive = d.duration(v, "lab.recorder.keep-alive")
+		}
+	})
+}
+
+func (d *decoder) timers(n ast.Node, t *TimerSpec) {
+	d.fields(n, "lab.timers", []string{"register-expiry", "register-retry", "keep-alive", "csta-keep-alive", "stream-idle", "sip-t1", "phone-keep-alive", "answer-timeout", "invite-retransmit"}, func(k string, v ast.Node) {
+		dur := d.duration(v, "lab.timers."+k)
+		switch k {
+		case "register-expiry":
+			t.RegisterExpiry = dur
+		case "register-retry":
+			t.RegisterRetry = dur
+		case "keep-alive":
+			t.KeepAlive = dur
+		case "csta-keep-alive":
+			t.CSTAKeepAlive = dur
+		case "stream-idle":
+			t.StreamIdle = dur
+		case "sip-t1":
+			t.SIPT1 = dur
+		case "phone-keep-alive":
+			t.PhoneKeepAlive = dur
+		case "answer-timeout":
+			t.AnswerTimeout = dur
+		case "invite-retransmit":
+			t.InviteRetransmit = dur
+		}
+	})
+}
+
+func (d *decoder) phoneName(n ast.Node, what string) string {
+	s := d.str(n, what)
+	if s == "" {
+		return ""
+	}
+	if !slices.Contains(d.phones, s) {
+		if name, ok := d.exts[s]; ok {
+			return name
+		}
+		d.fail(n, "%s: unknown phone %q%s; phones: %s", what, s, suggest(s, d.phones), strings.Join(d.phones, ", "))
+	}
+	return s
+}
+
+func (d *decoder) nodeName(n ast.Node, what string) string {
+	s := d.str(n, what)
+	if s != "" && !slices.Contains(d.nodes, s) {
+		if name, ok := d.exts[s]; ok {
+			return name
+		}
+		d.fail(n, "%s: unknown node %q%s; nodes: %s", what, s, suggest(s, d.nodes), strings.Join(d.nodes, ", "))
+	}
+	return s
+}
+
+func sortedKeys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// suggest names the valid choice closest to a misspelling, if one is close.
+func suggest(s string, valid []string) string {
+	best, bestD := "", min(3, len(s)/2+1)
+	for _, v := range valid {
+		if d := editDistance(strings.ToLower(s), strings.ToLower(v)); d < bestD {
+			best, bestD = v, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// editDistance is Levenshtein's, for short words.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,575 @@
+package scenarios
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/reclab/reclab/sim"
+	"github.com/reclab/reclab/sim/lab"
+)
+
+// Options for Execute.
+type Options struct {
+	OutDir string
+	Log    io.Writer // where the flow and the check results are printed; nil for none
+	// Speed is a factor on the scenario's timers and pauses: 2 runs a story
+	// twice as fast (a 30 s keep-alive becomes 15 s). 0 means 1.
+	Speed float64
+	// Gate, when set, is called before each step and holds it until it
+	// returns (the UI's step mode); it also raises SIP T1 to StepT1.
+	Gate Gate
+	// Topology, when set, adjusts the scenario's lab before it is built
+	// (a test moves it to loopback addresses of its own).
+	Topology func(*lab.Topology)
+	// OnLab, when set, is called once the lab is built, before any node
+	// starts: a UI subscribes to its trace here and misses nothing. An
+	// error stops the run before it starts.
+	OnLab func(*lab.Lab) error
+}
+
+// Result of a run.
+type Result struct {
+	Failures []string
+	Checks   []CheckResult
+	Trace    string // trace.txt
+	JSONL    string // trace.jsonl
+	Flow     string // flow.md
+	Report   string // report.md
+	Pcap     string // lab.pcap
+	Golden   string // the flow as the golden files hold it (Run.Golden)
+	Started  bool   // the lab came up; false: it could not (a bound port, a node that failed)
+}
+
+// CheckResult is one PASS or FAIL.
+type CheckResult struct {
+	Step   int // 1-based; 0 for a failure outside the steps
+	Pos    Pos
+	What   string
+	Pass   bool
+	Reason string // what was expected and what was seen, on failure
+}
+
+// Run is one execution of a scenario against a live lab.
+type Run struct {
+	Scenario *Scenario
+	Lab      *lab.Lab
+	Ctx      context.Context
+	Out      string
+
+	speed  float64
+	gate   Gate
+	rogue  *lab.Rogue
+	step   int
+	pos    Pos
+	checks []CheckResult
+	fatal  []string
+
+	mu      sync.Mutex
+	events  []sim.Event // every trace event, in order, as the printer saw it
+	changed chan struct{}
+	mark    int // waits count matches from here: the start of the last action
+
+	impairs map[impairKey][]int // impairments in force, for lift
+}
+
+type impairKey struct{ a, b, proto string }
+
+// impair sets a network impairment between two nodes, both ways.
+func (r *Run) impair(im *Impairment) error {
+	si := sim.Impairment{From: im.Between[0], To: im.Between[1], Both: !im.OneWay,
+		Drop: im.Drop, Blackhole: im.DropAll, Delay: im.Delay, Duplicate: im.Duplicate, Count: im.Count}
+	if im.Proto == "all" {
+		si.AllProtos = true
+	} else {
+		p, err := sim.ParseProto(im.Proto)
+		if err != nil {
+			return err
+		}
+		si.Proto = p
+	}
+	id, err := r.Lab.Net.Impair(si)
+	if err != nil {
+		return err
+	}
+	if r.impairs == nil {
+		r.impairs = map[impairKey][]int{}
+	}
+	k := impairKey{im.Between[0], im.Between[1], im.Proto}
+	r.impairs[k] = append(r.impairs[k], id)
+	return nil
+}
+
+// lift removes the impairments set between the same nodes for the same
+// protocol; with no `between`, every impairment.
+func (r *Run) lift(im *Impairment) error {
+	if im.Between[0] == "" {
+		r.Lab.Net.LiftAll()
+		r.impairs = nil
+		return nil
+	}
+	var ids []int
+	for k, v := range r.impairs {
+		same := (k.a == im.Between[0] && k.b == im.Between[1]) || (k.a == im.Between[1] && k.b == im.Between[0])
+		if same && (im.Proto == "all" || k.proto == im.Proto) {
+			ids = append(ids, v...)
+			delete(r.impairs, k)
+		}
+	}
+	if len(ids) == 0 {
+		return fmt.Errorf("no impairment between %s and %s for %s is in force", im.Between[0], im.Between[1], im.Proto)
+	}
+	for _, id := range ids {
+		if err := r.Lab.Net.Lift(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// notImplemented names, for each action whose node method does not exist
+// yet, what is missing. The runner refuses such a scenario before the lab
+// starts. When the method lands, delete the entry and add the call to act.
+var notImplemented = map[string]string{}
+
+// Preflight refuses a scenario the lab cannot run yet, before anything
+// starts: an action whose node method is missing.
+func Preflight(s *Scenario) error {
+	var errs []string
+	for _, st := range s.Steps {
+		if why, ok := notImplemented[st.Kind]; ok {
+			errs = append(errs, fmt.Sprintf("%s: not implemented yet: %s (%s)", st.Pos, st.Kind, why))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New("scenarios: " + strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+// sipT1 is sipgo's T1 as this process last set it; runs are sequential.
+var (
+	sipT1Mu sync.Mutex
+	sipT1   = sip.T1
+)
+
+func setSIPT1(t1 time.Duration) {
+	if t1 == 0 {
+		t1 = 500 * time.Millisecond // RFC 3261 §17.1.1.1
+	}
+	sipT1Mu.Lock()
+	defer sipT1Mu.Unlock()
+	if t1 != sipT1 {
+		sip.SetTimers(t1, 8*t1, 10*t1)
+		sipT1 = t1
+	}
+}
+
+// Execute builds the scenario's lab, runs its steps, prints every trace
+// event as it happens (to opt.Log and OutDir/trace.txt) and writes
+// trace.jsonl, flow.md and report.md. It returns what failed.
+func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
+	if opt.Log == nil {
+		opt.Log = io.Discard
+	}
+	if opt.Speed <= 0 {
+		opt.Speed = 1
+	}
+	dir := opt.OutDir
+	res := Result{
+		Trace: filepath.Join(dir, "trace.txt"), JSONL: filepath.Join(dir, "trace.jsonl"),
+		Flow: filepath.Join(dir, "flow.md"), Report: filepath.Join(dir, "report.md"), Pcap: filepath.Join(dir, "lab.pcap"),
+	}
+	if err := Preflight(s); err != nil {
+		return res, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return res, fmt.Errorf("scenarios: %w", err)
+	}
+	tf, err := os.Create(res.Trace)
+	if err != nil {
+		return res, fmt.Errorf("scenarios: %w", err)
+	}
+	defer tf.Close()
+	jf, err := os.Create(res.JSONL)
+	if err != nil {
+		return res, fmt.Errorf("scenarios: %w", err)
+	}
+	defer jf.Close()
+
+	t1 := scale(s.Lab.Timers.SIPT1, opt.Speed)
+	if opt.Gate != nil {
+		t1 = max(t1, StepT1)
+	}
+	setSIPT1(t1)
+	topo := s.Topology(opt.Speed)
+	if opt.Topology != nil {
+		opt.Topology(&topo)
+	}
+	l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true})
+	if err != nil {
+		return res, err
+	}
+	if opt.OnLab != nil {
+		if err := opt.OnLab(l); err != nil {
+			return res, errors.Join(err, l.Close())
+		}
+	}
+	r := &Run{Scenario: s, Lab: l, Ctx: ctx, Out: dir, speed: opt.Speed, gate: opt.Gate, changed: make(chan struct{})}
+
+	fmt.Fprintf(opt.Log, "scenario %s (spec %s): %s\n", s.Name, s.Section, s.Description)
+	if opt.Speed != 1 {
+		fmt.Fprintf(opt.Log, "speed ×%g: timers and pauses divided by %g\n", opt.Speed, opt.Speed)
+	}
+	// The printer is a blocking subscriber: trace.txt and the run's own
+	// event log must hold every line.
+	sub := l.Net.Trace().Subscribe(4096, true)
+	printed := make(chan struct{})
+	go func() {
+		defer close(printed)
+		tw, jw := bufio.NewWriter(tf), bufio.NewWriter(jf)
+		defer tw.Flush()
+		defer jw.Flush()
+		for e := range sub.C {
+			line := e.String()
+			fmt.Fprintln(tw, line)
+			fmt.Fprintln(opt.Log, line)
+			writeJSONL(jw, e)
+			r.mu.Lock()
+			r.events = append(r.events, e)
+			close(r.changed)
+			r.changed = make(chan struct{})
+			r.mu.Unlock()
+		}
+	}()
+
+	runErr := r.start()
+	if runErr == nil {
+		res.Started = true
+		runErr = r.steps()
+	}
+	if r.rogue != nil {
+		r.rogue.Close()
+	}
+	closeErr := l.Close()
+	<-printed
+	if runErr != nil {
+		r.fatal = append(r.fatal, runErr.Error())
+		fmt.Fprintf(opt.Log, "FAIL  %v\n", runErr)
+	}
+	if closeErr != nil {
+		r.fatal = append(r.fatal, "closing the lab: "+closeErr.Error())
+	}
+	for _, c := range r.checks {
+		if !c.Pass {
+			res.Failures = append(res.Failures, c.What+": "+c.Reason)
+		}
+	}
+	res.Failures = append(res.Failures, r.fatal...)
+	res.Checks = r.checks
+	res.Golden = r.Golden()
+	if err := r.writeExports(res); err != nil {
+		res.Failures = append(res.Failures, err.Error())
+	}
+	passed := 0
+	for _, c := range r.checks {
+		if c.Pass {
+			passed++
+		}
+	}
+	fmt.Fprintf(opt.Log, "%d of %d checks passed\n", passed, len(r.checks))
+	if len(res.Failures) == 0 {
+		return res, nil
+	}
+	return res, errors.New("scenarios: " + s.Name + ": " + strings.Join(res.Failures, "; "))
+}
+
+// Say narrates: the line goes into the trace as a note of "scenario".
+func (r *Run) Say(format string, args ...any) {
+	r.Lab.Net.Note("scenario", format, args...)
+}
+
+// Check records a check's outcome, in the trace and the report.
+func (r *Run) Check(ok bool, what string, format string, args ...any) {
+	c := CheckResult{Step: r.step, Pos: r.pos, What: what, Pass: ok}
+	if ok {
+		r.Say("PASS  %s", what)
+	} else {
+		c.Reason = fmt.Sprintf(format, args...)
+		r.Say("FAIL  %s: %s", what, c.Reason)
+	}
+	r.checks = append(r.checks, c)
+}
+
+// start brings the lab up as `lab:` says: the PBX and the recorder, then
+// each phone powered on and registered unless its `start:` says otherwise.
+// It returns once the recorder has learnt every monitored registered phone
+// over CSTA (BackInServiceEvent, spec §3.2.4–3.2.6), so the steps begin on
+// a lab at rest.
+func (r *Run) start() error {
+	l := r.Lab
+	r.Say("the PBX and the recorder come up; the phones power on and register")
+	if r.Scenario.Lab.Rogue {
+		rg, err := l.AddRogue()
+		if err != nil {
+			return err
+		}
+		r.rogue = rg
+	}
+	if err := l.PBX.Start(); err != nil {
+		return err
+	}
+	if err := l.Recorder.Start(r.Ctx); err != nil {
+		return err
+	}
+	// The recorder's monitors first, so every registration below reaches
+	// it as a BackInServiceEvent in the same order on every run.
+	if n := len(l.Topology.Recorder.Monitored); n > 0 {
+		m := Matcher{From: "pbx", To: "recorder", Proto: "CSTA", Method: "MonitorStartResponse"}
+		if _, _, err := r.waitFor(0, m, n, r.timeout(DefaultTimeout)); err != nil {
+			return fmt.Errorf("lab start: waited for the recorder's monitors: %w", err)
+		}
+	}
+	for _, p := range l.Phones {
+		if r.Scenario.phoneStart(p.Name()) == "off" {
+			continue
+		}
+		if err := p.PowerOn(); err != nil {
+			return err
+		}
+	}
+	monitored := map[string]bool{}
+	for _, e := range l.Topology.Recorder.Monitored {
+		monitored[e] = true
+	}
+	// Registrations one at a time, each until the recorder has heard of it,
+	// so the CSTA events come in the same order on every run.
+	for _, p := range l.Phones {
+		if r.Scenario.phoneStart(p.Name()) != "registered" {
+			continue
+		}
+		if err := p.Register(r.Ctx); err != nil {
+			return err
+		}
+		if !monitored[p.Ext()] {
+			continue
+		}
+		m := Matcher{From: "pbx", To: "recorder", Proto: "CSTA", Method: "BackInServiceEvent", Text: "BackInServiceEvent " + p.Ext() + " "}
+		if _, _, err := r.waitFor(0, m, 1, r.timeout(DefaultTimeout)); err != nil {
+			return fmt.Errorf("lab start: waited for the recorder to learn %s: %w", p.Ext(), err)
+		}
+	}
+	r.mark = len(r.settled())
+	return nil
+}
+
+func (r *Run) timeout(d time.Duration) time.Duration {
+	if r.speed < 1 {
+		return time.Duration(float64(d) / r.speed)
+	}
+	return d
+}
+
+// waitFor scans the run's events from index from for the count-th match,
+// then waits for more until timeout. It returns the index just past the
+// match.
+func (r *Run) waitFor(from int, m Matcher, count int, timeout time.Duration) (int, sim.Event, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	seen, i := 0, from
+	for {
+		r.mu.Lock()
+		evs, ch := r.events[i:], r.changed
+		r.mu.Unlock()
+		for _, e := range evs {
+			i++
+			if m.Match(e) {
+				if seen++; seen >= count {
+					return i, e, nil
+				}
+			}
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return i, sim.Event{}, fmt.Errorf("saw %d of %d %s within %s", seen, count, m, timeout)
+		case <-r.Ctx.Done():
+			return i, sim.Event{}, r.Ctx.Err()
+		}
+	}
+}
+
+// settled returns every event published so far, once the printer has
+// taken them all in, so a check judges the whole past.
+func (r *Run) settled() []sim.Event {
+	tr := r.Lab.Net.Trace()
+	var total uint64
+	for k := sim.Kind(0); k < 16; k++ {
+		total += tr.Count(k)
+	}
+	for {
+		r.mu.Lock()
+		evs, ch := r.events, r.changed
+		r.mu.Unlock()
+		if uint64(len(evs)) >= total {
+			return evs
+		}
+		select {
+		case <-ch:
+		case <-time.After(time.Second):
+			return evs // the printer is gone (lab closed): judge what there is
+		}
+	}
+}
+
+func (r *Run) steps() error {
+	for i, st := range r.Scenario.Steps {
+		r.step, r.pos = i+1, st.Pos
+		if r.gate != nil {
+			if err := r.gate(r.Ctx, i+1, st); err != nil {
+				return fmt.Errorf("step %d (%s): %w", i+1, st.Pos, err)
+			}
+		}
+		if st.Say != "" {
+			r.Say("%s", st.Say)
+		}
+		if st.Kind == "" {
+			continue
+		}
+		if err := r.do(st); err != nil {
+			return fmt.Errorf("step %d (%s) %s: %w", i+1, st.Pos, st.Kind, err)
+		}
+	}
+	return nil
+}
+
+// do performs one step. Actions and waits that fail stop the story; checks
+// record PASS or FAIL and the story goes on.
+func (r *Run) do(st Step) error {
+	l := r.Lab
+	if desc := describeStep(st); desc != "" {
+		r.Say("▸ %s", desc)
+	}
+	if isAction(st.Kind) {
+		// What an action causes happens after it starts: the waits that
+		// follow count from here.
+		r.mark = len(r.settled())
+	}
+	switch st.Kind {
+	case "wait":
+		if st.Wait == nil {
+			select {
+			case <-time.After(scale(st.Pause, r.speed)):
+				return nil
+			case <-r.Ctx.Done():
+				return r.Ctx.Err()
+			}
+		}
+		_, _, err := r.waitFor(r.mark, st.Wait.Match, st.Wait.Count, r.timeout(st.Wait.Timeout))
+		return err
+	case "expect":
+		r.checkExpect(st.Expect)
+		return nil
+	case "expect-order":
+		r.checkOrder(st.Order)
+		return nil
+	case "expect-phone":
+		r.checkPhone(st.Phone, st.State)
+		return nil
+	case "expect-recording":
+		r.checkRecording(st.Phone, st.Rec)
+		return nil
+	case "pbx-restart":
+		l.PBX.Stop()
+		return l.PBX.Start()
+	case "pbx-stop":
+		l.PBX.Stop()
+		return nil
+	case "pbx-start":
+		return l.PBX.Start()
+	case "impair":
+		return r.impair(st.Impair)
+	case "lift":
+		return r.lift(st.Impair)
+	}
+	if why, ok := notImplemented[st.Kind]; ok {
+		return fmt.Errorf("not implemented yet: %s (%s)", st.Kind, why)
+	}
+	p, err := l.Phone(st.Phone)
+	if err != nil {
+		return err
+	}
+	switch st.Kind {
+	case "register":
+		return p.Register(r.Ctx)
+	case "unregister":
+		return p.Unregister(r.Ctx)
+	case "dial":
+		return p.Dial(r.Ctx, st.To)
+	case "answer":
+		return p.Answer()
+	case "hang-up":
+		return p.HangUp(r.Ctx)
+	case "power-off":
+		p.PowerOff()
+		return nil
+	case "power-on":
+		return p.PowerOn()
+	case "register-as":
+		return p.RegisterAs(r.Ctx, st.Ext)
+	case "firmware-update":
+		if err := r.editConfig(p, st.Config); err != nil {
+			return err
+		}
+		return l.PBX.OrderUpdate(p.Ext())
+	case "record-key":
+		_, _, err := p.PressRecordKey(r.Ctx)
+		return err
+	case "forged-invite":
+		_, err := r.rogue.ForgeRecordingInvite(r.Ctx, p.Ext(), p.RecordingAddr())
+		return err
+	}
+	return fmt.Errorf("not implemented yet: %s", st.Kind)
+}
+
+// describeStep is the step as the trace shows it: "dial 7434 → 1002".
+// Checks print their own PASS/FAIL line instead.
+func describeStep(st Step) string {
+	switch st.Kind {
+	case "expect", "expect-order", "expect-phone", "expect-recording":
+		return ""
+	case "wait":
+		if st.Wait == nil {
+			return "wait " + st.Pause.String()
+		}
+		n := ""
+		if st.Wait.Count > 1 {
+			n = fmt.Sprintf(" ×%d", st.Wait.Count)
+		}
+		return fmt.Sprintf("wait for %s%s", st.Wait.Match, n)
+	case "dial":
+		return fmt.Sprintf("dial %s → %s", st.Phone, st.To)
+	case "register-as":
+		return fmt.Sprintf("register-as %s as %s", st.Phone, st.Ext)
+	case "impair", "lift":
+		return describeImpair(st.Kind, st.Impair)
+	}
+	if st.Phone != "" {
+		return st.Kind + " " + st.Phone
+	}
+	return st.Kind
+}
+
+// isAction: the step changes the lab (waits, pauses and checks do not).
+func isAction(kind string) bool {
+	return kind != "" && kind != "wait" && !strings.HasPrefix(kind, "expect")
+}

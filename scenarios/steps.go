@@ -1,0 +1,407 @@
+package scenarios
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml/ast"
+)
+
+// Action is one step key of the format: what it does, for `reclab list
+// --actions`, the README and error messages.
+type Action struct {
+	Name  string
+	Usage string // the YAML form
+	Help  string
+	parse func(d *decoder, v ast.Node, st *Step)
+}
+
+// Actions is the vocabulary of `steps:`, in the order README.md lists it.
+var Actions = []Action{
+	{"register", "register: PHONE", "the phone registers with the PBX", phoneArg},
+	{"unregister", "unregister: PHONE", "the phone logs off (REGISTER Expires: 0)", phoneArg},
+	{"dial", "dial: {phone: PHONE, to: PHONE|NUMBER}", "the phone calls another phone or a number", parseDial},
+	{"answer", "answer: PHONE", "the ringing phone answers", phoneArg},
+	{"hang-up", "hang-up: PHONE", "the phone ends its call", phoneArg},
+	{"power-off", "power-off: PHONE", "power is cut: no BYE, no un-REGISTER", phoneArg},
+	{"power-on", "power-on: PHONE", "the phone boots (it does not register until told)", phoneArg},
+	{"record-key", "record-key: PHONE", "the user presses the record softkey (record on demand)", phoneArg},
+	{"register-as", "register-as: {phone: PHONE, ext: EXT}", "a second phone registers an extension that is in use: the first is logged off (spec §3.2.3)", parseRegisterAs},
+	{"firmware-update", "firmware-update: PHONE | {phone: PHONE, config: {PARAM: VALUE}}", "the PBX orders a firmware/configuration update; config first edits the phone's configuration file", parseUpdate},
+	{"pbx-restart", "pbx-restart:", "the PBX stops and starts again", noArg},
+	{"pbx-stop", "pbx-stop:", "the PBX goes down", noArg},
+	{"pbx-start", "pbx-start:", "the PBX comes back", noArg},
+	{"impair", "impair: {between: [A, B] | from: A, to: B, proto: P|all, drop: F|all, delay: D, duplicate: F, count: N}", "network impairment between two nodes, both ways (from/to: one way; count: the next N packets only)", parseImpair},
+	{"lift", "lift: {between: [A, B], proto: P|all} | lift:", "lift the impairments between A and B (all of them with no argument)", parseLift},
+	{"forged-invite", "forged-invite: PHONE", "the rogue host sends a recording INVITE to the phone's recording port", parseForged},
+	{"wait", "wait: DURATION | {MATCH, count: N, timeout: D}", "pause, or wait until events match", parseWait},
+	{"expect", "expect: {MATCH, count|at-least|at-most: N, seen: BOOL}", "check the messages seen so far", parseExpect},
+	{"expect-order", "expect-order: [MATCH, MATCH, ...]", "check that messages were seen in this order", parseOrder},
+	{"expect-phone", "expect-phone: {phone: PHONE, powered, registered: BOOL, call: STATE, recording: STATE}", "check a phone's state", parseState},
+	{"expect-recording", "expect-recording: {phone: PHONE, exists, min-duration, left, right, max-lost, forked}", "check the phone's recording", parseRecording},
+}
+
+// ActionNames lists the step keys.
+func ActionNames() []string {
+	out := make([]string, len(Actions))
+	for i, a := range Actions {
+		out[i] = a.Name
+	}
+	return out
+}
+
+func findAction(name string) (Action, bool) {
+	for _, a := range Actions {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Action{}, false
+}
+
+// Matcher keys and the protocols they take.
+var (
+	matchKeys   = []string{"from", "to", "proto", "method", "response", "text", "port", "stopped"}
+	protocols   = []string{"SIP", "RTP", "CSTA", "HTTP", "LAB"}
+	impairProto = []string{"SIP", "RTP", "CSTA", "HTTP", "all"}
+	callStates  = []string{"idle", "dialing", "ringing", "talking"}
+	recStates   = []string{"idle", "offered", "forking"}
+)
+
+// DefaultTimeout bounds a wait that names none.
+const DefaultTimeout = 10 * time.Second
+
+func (d *decoder) step(n ast.Node) (Step, bool) {
+	st := Step{Pos: d.pos(n)}
+	valid := append([]string{"say"}, ActionNames()...)
+	var kinds []string
+	d.fields(n, "step", valid, func(k string, v ast.Node) {
+		if k == "say" {
+			st.Say = d.str(v, "say")
+			return
+		}
+		kinds = append(kinds, k)
+		if len(kinds) > 1 {
+			d.fail(v, "step: one action per step, this one has %s; split it into two steps", strings.Join(kinds, " and "))
+			return
+		}
+		st.Kind = k
+		a, _ := findAction(k)
+		a.parse(d, v, &st)
+	})
+	if st.Kind == "" && st.Say == "" {
+		return st, false
+	}
+	return st, true
+}
+
+func phoneArg(d *decoder, v ast.Node, st *Step) { st.Phone = d.phoneName(v, st.Kind) }
+
+func noArg(d *decoder, v ast.Node, st *Step) {
+	switch t := unwrap(v).(type) {
+	case nil, *ast.NullNode:
+	case *ast.MappingNode:
+		if len(t.Values) > 0 {
+			d.fail(v, "%s: takes nothing; write `- %s:`", st.Kind, st.Kind)
+		}
+	default:
+		d.fail(v, "%s: takes nothing; write `- %s:`", st.Kind, st.Kind)
+	}
+}
+
+func parseDial(d *decoder, v ast.Node, st *Step) {
+	d.fields(v, "dial", []string{"phone", "to"}, func(k string, x ast.Node) {
+		switch k {
+		case "phone":
+			st.Phone = d.phoneName(x, "dial.phone")
+		case "to":
+			to := d.str(x, "dial.to")
+			if slices.Contains(d.phones, to) {
+				for ext, name := range d.exts {
+					if name == to {
+						to = ext
+					}
+				}
+			} else if strings.Trim(to, "0123456789*#") != "" || to == "" {
+				d.fail(x, "dial.to: %q is neither a phone (%s) nor a number", to, strings.Join(d.phones, ", "))
+			}
+			st.To = to
+		}
+	})
+	if st.Phone == "" || st.To == "" {
+		d.fail(v, "dial: needs phone and to, e.g. {phone: 7434, to: 6867i}")
+	}
+}
+
+func parseRegisterAs(d *decoder, v ast.Node, st *Step) {
+	d.fields(v, "register-as", []string{"phone", "ext"}, func(k string, x ast.Node) {
+		switch k {
+		case "phone":
+			st.Phone = d.phoneName(x, "register-as.phone")
+		case "ext":
+			st.Ext = d.str(x, "register-as.ext")
+		}
+	})
+	if st.Phone == "" || st.Ext == "" {
+		d.fail(v, "register-as: needs phone and ext")
+	}
+}
+
+func parseUpdate(d *decoder, v ast.Node, st *Step) {
+	if isScalar(v) {
+		phoneArg(d, v, st)
+		return
+	}
+	d.fields(v, "firmware-update", []string{"phone", "config"}, func(k string, x ast.Node) {
+		switch k {
+		case "phone":
+			st.Phone = d.phoneName(x, "firmware-update.phone")
+		case "config":
+			st.Config = map[string]string{}
+			d.anyFields(x, "firmware-update.config", func(key string, kv ast.Node) {
+				st.Config[key] = d.str(kv, "firmware-update.config "+key)
+			})
+		}
+	})
+	if st.Phone == "" {
+		d.fail(v, "firmware-update: needs phone")
+	}
+}
+
+func parseForged(d *decoder, v ast.Node, st *Step) {
+	st.Phone = d.phoneName(v, "forged-invite")
+	if !d.rogue {
+		d.fail(v, "forged-invite: the lab has no rogue host; add `rogue: true` under `lab:`")
+	}
+}
+
+func (d *decoder) between(x ast.Node, imp *Impairment) {
+	names := d.list(x, "between")
+	if len(names) != 2 {
+		d.fail(x, "between: want two nodes, e.g. [7434, recorder]")
+		return
+	}
+	for i, n := range names {
+		imp.Between[i] = d.nodeName(n, "between")
+	}
+}
+
+func parseImpair(d *decoder, v ast.Node, st *Step) {
+	imp := &Impairment{Proto: "all"}
+	d.fields(v, "impair", []string{"between", "from", "to", "proto", "drop", "delay", "duplicate", "count"}, func(k string, x ast.Node) {
+		switch k {
+		case "between":
+			d.between(x, imp)
+		case "from":
+			imp.Between[0], imp.OneWay = d.nodeName(x, "impair.from"), true
+		case "to":
+			imp.Between[1], imp.OneWay = d.nodeName(x, "impair.to"), true
+		case "count":
+			imp.Count = d.integer(x, "impair.count")
+			if imp.Count < 1 {
+				d.fail(x, "impair.count: want 1 or more packets, got %d", imp.Count)
+			}
+		case "proto":
+			imp.Proto = d.choice(x, "impair.proto", impairProto)
+		case "drop":
+			if strings.EqualFold(scalarText(x), "all") {
+				imp.DropAll = true
+			} else {
+				imp.Drop = d.fraction(x, "impair.drop")
+			}
+		case "delay":
+			imp.Delay = d.duration(x, "impair.delay")
+		case "duplicate":
+			imp.Duplicate = d.fraction(x, "impair.duplicate")
+		}
+	})
+	if imp.Between[0] == "" || imp.Between[1] == "" {
+		d.fail(v, "impair: needs between: [A, B], or from: A and to: B for one way")
+	}
+	if !imp.DropAll && imp.Drop == 0 && imp.Delay == 0 && imp.Duplicate == 0 {
+		d.fail(v, "impair: sets nothing; give drop (a fraction or all), delay or duplicate")
+	}
+	if imp.DropAll && (imp.Drop > 0 || imp.Delay > 0 || imp.Duplicate > 0) {
+		d.fail(v, "impair: drop: all drops everything; delay and duplicate make no sense with it")
+	}
+	if (imp.Proto == "CSTA" || imp.Proto == "HTTP") && (imp.Drop > 0 || imp.Duplicate > 0) {
+		d.fail(v, "impair: %s runs over TCP, which neither loses nor repeats bytes; use drop: all (the link is cut) or delay", imp.Proto)
+	}
+	st.Impair = imp
+}
+
+func parseLift(d *decoder, v ast.Node, st *Step) {
+	imp := &Impairment{Proto: "all"}
+	st.Impair = imp
+	if _, ok := unwrap(v).(*ast.NullNode); ok || v == nil {
+		return // lift everything
+	}
+	d.fields(v, "lift", []string{"between", "proto"}, func(k string, x ast.Node) {
+		switch k {
+		case "between":
+			d.between(x, imp)
+		case "proto":
+			imp.Proto = d.choice(x, "lift.proto", impairProto)
+		}
+	})
+	st.Impair = imp
+}
+
+// matchField reads one matcher key; it reports whether k was one.
+func (d *decoder) matchField(m *Matcher, k string, x ast.Node, what string) bool {
+	switch k {
+	case "from":
+		m.From = d.nodeName(x, what+".from")
+	case "to":
+		m.To = d.nodeName(x, what+".to")
+	case "proto":
+		m.Proto = d.choice(x, what+".proto", protocols)
+	case "method":
+		m.Method = d.str(x, what+".method")
+	case "response":
+		m.Response = d.integer(x, what+".response")
+		if m.Response < 100 || m.Response > 699 {
+			d.fail(x, "%s.response: want a SIP status code 100–699, got %d", what, m.Response)
+		}
+	case "text":
+		m.Text = d.str(x, what+".text")
+	case "port":
+		p := d.integer(x, what+".port")
+		if p < 1 || p > 65535 {
+			d.fail(x, "%s.port: want 1–65535, got %d", what, p)
+		}
+		m.Port = uint16(p)
+	case "stopped":
+		m.Stopped = d.boolean(x, what+".stopped")
+	default:
+		return false
+	}
+	return true
+}
+
+func (d *decoder) checkMatcher(n ast.Node, m Matcher, what string) {
+	if m == (Matcher{}) {
+		d.fail(n, "%s: matches everything; give at least one of %s", what, strings.Join(matchKeys, ", "))
+	}
+	if (m.Response != 0 || m.Method != "") && m.Proto == "" {
+		d.fail(n, "%s: method and response need proto (SIP or CSTA)", what)
+	}
+	if m.Stopped && m.Proto != "RTP" {
+		d.fail(n, "%s: stopped applies to proto: RTP", what)
+	}
+}
+
+func parseWait(d *decoder, v ast.Node, st *Step) {
+	if isScalar(v) {
+		st.Pause = d.duration(v, "wait")
+		return
+	}
+	w := &WaitSpec{Count: 1, Timeout: DefaultTimeout}
+	keys := append(slices.Clone(matchKeys), "count", "timeout")
+	d.fields(v, "wait", keys, func(k string, x ast.Node) {
+		if d.matchField(&w.Match, k, x, "wait") {
+			return
+		}
+		switch k {
+		case "count":
+			w.Count = d.integer(x, "wait.count")
+		case "timeout":
+			w.Timeout = d.duration(x, "wait.timeout")
+		}
+	})
+	d.checkMatcher(v, w.Match, "wait")
+	st.Wait = w
+}
+
+func parseExpect(d *decoder, v ast.Node, st *Step) {
+	e := &ExpectSpec{Seen: true}
+	keys := append(slices.Clone(matchKeys), "count", "at-least", "at-most", "seen")
+	d.fields(v, "expect", keys, func(k string, x ast.Node) {
+		if d.matchField(&e.Match, k, x, "expect") {
+			return
+		}
+		n := d.integer
+		switch k {
+		case "count":
+			c := n(x, "expect.count")
+			e.Count = &c
+		case "at-least":
+			c := n(x, "expect.at-least")
+			e.AtLeast = &c
+		case "at-most":
+			c := n(x, "expect.at-most")
+			e.AtMost = &c
+		case "seen":
+			e.Seen = d.boolean(x, "expect.seen")
+		}
+	})
+	d.checkMatcher(v, e.Match, "expect")
+	if !e.Seen && (e.Count != nil || e.AtLeast != nil || e.AtMost != nil) {
+		d.fail(v, "expect: seen: false means a count of 0; drop count/at-least/at-most")
+	}
+	st.Expect = e
+}
+
+func parseOrder(d *decoder, v ast.Node, st *Step) {
+	for _, x := range d.list(v, "expect-order") {
+		var m Matcher
+		d.fields(x, "expect-order item", matchKeys, func(k string, y ast.Node) { d.matchField(&m, k, y, "expect-order") })
+		d.checkMatcher(x, m, "expect-order item")
+		st.Order = append(st.Order, m)
+	}
+	if len(st.Order) < 2 {
+		d.fail(v, "expect-order: want at least two messages")
+	}
+}
+
+func parseState(d *decoder, v ast.Node, st *Step) {
+	c := &StateCheck{}
+	d.fields(v, "expect-phone", []string{"phone", "powered", "registered", "call", "recording"}, func(k string, x ast.Node) {
+		switch k {
+		case "phone":
+			st.Phone = d.phoneName(x, "expect-phone.phone")
+		case "powered":
+			b := d.boolean(x, "expect-phone.powered")
+			c.Powered = &b
+		case "registered":
+			b := d.boolean(x, "expect-phone.registered")
+			c.Registered = &b
+		case "call":
+			c.Call = d.choice(x, "expect-phone.call", callStates)
+		case "recording":
+			c.Recording = d.choice(x, "expect-phone.recording", recStates)
+		}
+	})
+	if st.Phone == "" {
+		d.fail(v, "expect-phone: needs phone")
+	}
+	st.State = c
+}
+
+func parseRecording(d *decoder, v ast.Node, st *Step) {
+	c := &RecordingCheck{Exists: true}
+	d.fields(v, "expect-recording", []string{"phone", "exists", "min-duration", "left", "right", "max-lost", "forked"}, func(k string, x ast.Node) {
+		switch k {
+		case "phone":
+			st.Phone = d.phoneName(x, "expect-recording.phone")
+		case "exists":
+			c.Exists = d.boolean(x, "expect-recording.exists")
+		case "min-duration":
+			c.MinDuration = d.duration(x, "expect-recording.min-duration")
+		case "left":
+			c.Left = d.phoneName(x, "expect-recording.left")
+		case "right":
+			c.Right = d.phoneName(x, "expect-recording.right")
+		case "max-lost":
+			n := d.integer(x, "expect-recording.max-lost")
+			c.MaxLost = &n
+		case "forked":
+			c.Forked = d.boolean(x, "expect-recording.forked")
+		}
+	})
+	if st.Phone == "" {
+		d.fail(v, "expect-recording: needs phone")
+	}
+	st.Rec = c
+}
