@@ -50,6 +50,7 @@ func (nd *Node) StartSIP(port uint16, userAgent string, setup func(*sipgo.Server
 	if err != nil {
 		return nil, err
 	}
+	conn.trackSource = true // before ServeUDP reads: sipErrorHandler names senders from it
 	addr := conn.LocalAddrPort()
 	logger := slog.New(&sipErrorHandler{node: nd, conn: conn})
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(userAgent), sipgo.WithUserAgentHostname(nd.ip.String()),

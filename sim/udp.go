@@ -21,7 +21,15 @@ type PacketConn struct {
 
 	closeOnce sync.Once
 	closed    atomic.Bool  // a datagram an impairment still holds is then lost
-	last      atomic.Value // netip.AddrPort of the last datagram read
+	last      atomic.Value // netip.AddrPort of the last datagram read, if trackSource
+	// trackSource is set, before the socket is served, on a SIP stack's
+	// socket: its error handler names the sender from last. RTP sockets
+	// skip the bookkeeping.
+	trackSource bool
+
+	// The RTP streams this socket sends, by destination (streams.go).
+	streams    [streamCacheSize]atomic.Pointer[streamRef]
+	streamNext atomic.Uint32
 }
 
 func (c *PacketConn) lastSource() netip.AddrPort {
@@ -55,7 +63,11 @@ func (c *PacketConn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) 
 // now; m says what an impairment did to it on the way.
 func (c *PacketConn) send(proto Proto, b []byte, dst netip.AddrPort, m packetMark) (int, error) {
 	n := c.node.net
-	n.tracePacket(proto, c.local, dst, b, m)
+	if proto == ProtoRTP && !m.dropped {
+		c.countRTP(dst)
+	} else {
+		n.tracePacket(proto, c.local, dst, b, m)
+	}
 	n.pcap.UDP(n.start.Add(n.Now()), c.local, dst, b)
 	return c.conn.WriteToUDPAddrPort(b, dst)
 }
@@ -77,9 +89,8 @@ func (c *PacketConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 		return k, src, err
 	}
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-	if c.lastSource() != src {
-		// Storing boxes the address (an allocation); an RTP socket hears
-		// one source, so it stores once, not per packet.
+	if c.trackSource && c.lastSource() != src {
+		// Storing boxes the address (an allocation): store on a change only.
 		c.last.Store(src)
 	}
 	n := c.node.net

@@ -54,13 +54,16 @@ Flags:`)
 		fmt.Fprintln(stderr, "reclab tui: --step and --speed go with --scenario NAME")
 		return exitUsage
 	}
+	dir := *out
 	if *scen != "" {
 		// A name that is not in the library, or a broken file, is a usage
 		// error, said before the screen changes.
-		if _, err := scenarios.Load(*scen); err != nil {
+		s, err := scenarios.Load(*scen)
+		if err != nil {
 			fmt.Fprintln(stderr, "reclab tui:", err)
 			return exitUsage
 		}
+		dir = filepath.Join(*out, s.Name)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -69,6 +72,6 @@ Flags:`)
 		fmt.Fprintln(stderr, "reclab tui:", err)
 		return exitLabFail
 	}
-	fmt.Fprintf(stdout, "lab closed; pcap, recordings and exports are in %s\n", *out)
+	fmt.Fprintf(stdout, "lab closed; pcap, recordings and exports are in %s\n", dir)
 	return exitOK
 }

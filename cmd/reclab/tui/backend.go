@@ -120,11 +120,7 @@ func (b *labBackend) Snapshot() Snapshot {
 	return s
 }
 
-func (b *labBackend) Available(k ActionKind) bool {
-	// Forced log-off needs a second phone to register the extension from
-	// another address; the lab cannot make one yet.
-	return k != ActForcedLogOff
-}
+func (b *labBackend) Available(ActionKind) bool { return true }
 
 // actionTimeout bounds an action that waits for an answer on the wire
 // (REGISTER, BYE): 64*T1 of SIP's default timers.
@@ -214,6 +210,12 @@ func (b *labBackend) Do(ctx context.Context, a Action) (string, error) {
 			return "", err
 		}
 		return fmt.Sprintf("PBX ordered %s to update (spec §3.2.5)", who), nil
+	case ActForcedLogOff:
+		// a.Phone is phone B, which takes extension a.Arg (spec §3.2.3).
+		if err := p.RegisterAs(ctx, a.Arg); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s registered %s: the phone that had it is logged off (spec §3.2.3)", p.Name(), a.Arg), nil
 	}
 	return "", fmt.Errorf("%s: %w", a.Kind, errNotAvailable)
 }

@@ -19,8 +19,16 @@
 // dial, answer, hang up, power, record key, firmware update order, PBX
 // restart, network impairment and its lift) run in commands, never in
 // Update, and a failure is shown in words ("1002 is not registered").
-// Actions the lab does not have yet (forced log-off by another phone,
-// scenarios inside the UI) say "not available yet"; nothing is faked.
+// Actions the lab does not have yet (forced log-off by another phone)
+// say "not available yet"; nothing is faked.
+//
+// Scenarios (scenario.go): `s` lists the library; a scenario runs on a lab
+// of its own, so the UI's lab is closed, the scenario's is built, the UI
+// subscribes to it before any node starts, and scenarios.Execute runs the
+// steps on its own goroutine; the narration shows in the Log pane. In step
+// mode a gate (scenarios.Options.Gate) holds each step until `.` is
+// pressed: the story waits, the lab does not. Speed (the list's +/-, or
+// --speed) divides the scenario's timers and pauses when its lab is built.
 //
 // One table (keys.go) lists the keys: the help screen prints it and Update
 // dispatches on it, and a test presses every key it lists.

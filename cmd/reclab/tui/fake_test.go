@@ -27,9 +27,9 @@ type fakeBackend struct {
 
 func newFakeBackend() *fakeBackend {
 	b := &fakeBackend{trace: sim.NewTrace(1000), avail: map[ActionKind]bool{}}
-	// As the real lab: everything but a forced log-off.
+	// As the real lab: everything.
 	for k := ActRegister; k <= ActLift; k++ {
-		b.avail[k] = k != ActForcedLogOff
+		b.avail[k] = true
 	}
 	models := []struct{ name, model string }{{"4422", "4422"}, {"7434", "7434"}, {"7444", "7444"}, {"6737i", "6737i"}, {"6867i", "6867i"}, {"6920", "6920"}}
 	for i, m := range models {

@@ -41,6 +41,7 @@ const (
 	promptFilter
 	promptSearch
 	promptImpair
+	promptLogOff // forced log-off: the phone that takes the selected phone's extension
 )
 
 // Messages between the UI's commands and Update.
@@ -101,6 +102,9 @@ type Model struct {
 
 	prompt promptKind
 	input  lineInput
+	// logOffFrom is phone A of the forced log-off prompt (logoff.go).
+	logOffFrom PhoneView
+
 	filter filterSpec
 	search string
 
@@ -116,6 +120,7 @@ type Model struct {
 	pick    *picker        // the scenario list, open
 	scen    *scenarioState // the scenario running or last run
 	pending *launchedMsg   // a scenario Init starts (StartScenario)
+	busy    bool           // a scenario's lab is being built
 }
 
 // New makes the UI on a backend. It subscribes to the trace at once, before
@@ -129,10 +134,12 @@ func New(ctx context.Context, b Backend) *Model {
 
 // attach puts the UI on a lab: a new subscription, an empty flow and log.
 func (m *Model) attach(b Backend) {
+	gen := m.gen
 	if m.sub != nil {
 		m.sub.Close()
+		gen++
 	}
-	*m = Model{ctx: m.ctx, w: m.w, h: m.h, gen: m.gen + 1, scens: m.scens, scen: m.scen,
+	*m = Model{ctx: m.ctx, w: m.w, h: m.h, gen: gen, scens: m.scens, scen: m.scen,
 		b: b, follow: true, seen: map[uint64]bool{}, dirty: true}
 	m.sub = b.Trace().Subscribe(subBuffer, false)
 	m.snap = b.Snapshot()
@@ -203,6 +210,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.dirty = true
 		if msg.closed {
 			m.closed = true
+			m.scenarioEnded() // its outcome follows its last events
 			return m, nil
 		}
 		// At most one redraw per drainEvery: a lab under load is drawn in
@@ -549,7 +557,7 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case kFirmware:
 		return m, m.phoneAction(ActFirmwareUpdate, "")
 	case kForcedLogOff:
-		return m, m.phoneAction(ActForcedLogOff, "")
+		m.openLogOffPrompt()
 	case kPBXRestart:
 		return m, m.labAction(ActPBXRestart)
 	case kImpair:
@@ -684,6 +692,8 @@ func (m *Model) promptKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 			}
 			m.setStatus(false, "impairing: %s…", im)
 			return m, m.run(Action{Kind: ActImpair, Impair: im})
+		case promptLogOff:
+			return m, m.forcedLogOff(value)
 		case promptSearch:
 			m.search = value
 			if value != "" {

@@ -49,12 +49,12 @@ func Run(ctx context.Context, opt Options) error {
 	scens := Library(dir, nil)
 	var m *Model
 	if opt.Scenario.Name != "" {
-		run, st, err := LaunchScenario(ctx, scens, opt.Scenario)
+		run, err := LaunchScenario(ctx, scens, opt.Scenario)
 		if err != nil {
 			return err
 		}
 		m = New(ctx, run.Backend)
-		m.StartScenario(run, st, opt.Scenario)
+		m.StartScenario(run)
 	} else {
 		l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true})
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -39,6 +40,7 @@ type ScenarioInfo struct {
 type ScenarioOutcome struct {
 	Passed, Checks int
 	Dir            string // trace, pcap, report
+	Started        bool   // the lab came up (false: a bound port, a node that failed)
 	Err            error  // a failed check or step, or the lab that did not start
 }
 
@@ -48,6 +50,9 @@ type ScenarioRun struct {
 	Info    ScenarioInfo
 	start   func()                 // the UI has subscribed: the lab may start
 	wait    func() ScenarioOutcome // blocks until the run ends and its lab is closed
+	ended   <-chan struct{}        // closed when it has
+	req     ScenarioRequest
+	steps   *stepper // step mode's gate; nil otherwise
 }
 
 // Scenarios lists the scenarios the UI offers and launches them.
@@ -109,7 +114,7 @@ func (ls libraryScenarios) Launch(ctx context.Context, req ScenarioRequest, gate
 					return ctx.Err()
 				}
 			}})
-		outcome = ScenarioOutcome{Checks: len(res.Checks), Dir: dir, Err: err}
+		outcome = ScenarioOutcome{Checks: len(res.Checks), Dir: dir, Started: res.Started, Err: err}
 		for _, c := range res.Checks {
 			if c.Pass {
 				outcome.Passed++
@@ -126,7 +131,7 @@ func (ls libraryScenarios) Launch(ctx context.Context, req ScenarioRequest, gate
 	wait := func() ScenarioOutcome { <-finished; return outcome }
 	b := &scenarioBackend{Backend: NewLabBackend(l, dir), finished: finished,
 		stop: func() { cancel(); <-finished }}
-	return &ScenarioRun{Backend: b, Info: infoOf(s), start: sync.OnceFunc(func() { close(start) }), wait: wait}, nil
+	return &ScenarioRun{Backend: b, Info: infoOf(s), start: sync.OnceFunc(func() { close(start) }), wait: wait, ended: finished}, nil
 }
 
 // scenarioBackend is a scenario's lab: the user may act on it while the
@@ -140,8 +145,8 @@ type scenarioBackend struct {
 func (b *scenarioBackend) Start(context.Context) error { return nil }
 
 // Close stops the story if it still runs and waits until its lab is closed
-// and its files written.
-// A failed story is reported in the UI, not as an error of Close.
+// and its files written. A failed story is reported in the UI, not as an
+// error of Close.
 func (b *scenarioBackend) Close() error {
 	b.stop()
 	return nil
@@ -206,20 +211,17 @@ func (s *stepper) gate(ctx context.Context, n int, st scenarios.Step) error {
 // scenarioState is the scenario the UI runs or last ran.
 type scenarioState struct {
 	run     *ScenarioRun
-	req     ScenarioRequest
-	steps   *stepper // nil unless step mode
-	waiting int      // the step waiting for the key; 0 when none
-	ran     int      // the last step let through
+	waiting int // the step waiting for the key; 0 when none
+	ran     int // the last step let through
 	ended   bool
+	out     *ScenarioOutcome // how it ended, shown once its last events are
 }
 
 // Messages of a scenario run.
 type (
 	launchedMsg struct {
-		run   *ScenarioRun
-		req   ScenarioRequest
-		steps *stepper
-		err   error
+		run *ScenarioRun
+		err error
 	}
 	stepWaitMsg struct {
 		run  *ScenarioRun
@@ -234,7 +236,7 @@ type (
 // LaunchScenario builds a scenario's lab for the UI before the program
 // starts (`reclab tui --scenario NAME`): New on run.Backend, then
 // StartScenario.
-func LaunchScenario(ctx context.Context, sc Scenarios, req ScenarioRequest) (*ScenarioRun, *stepper, error) {
+func LaunchScenario(ctx context.Context, sc Scenarios, req ScenarioRequest) (*ScenarioRun, error) {
 	var st *stepper
 	var gate scenarios.Gate
 	if req.Step {
@@ -242,7 +244,11 @@ func LaunchScenario(ctx context.Context, sc Scenarios, req ScenarioRequest) (*Sc
 		gate = st.gate
 	}
 	run, err := sc.Launch(ctx, req, gate)
-	return run, st, err
+	if err != nil {
+		return nil, err
+	}
+	run.req, run.steps = req, st
+	return run, nil
 }
 
 // SetScenarios gives the UI its scenario list (the `s` key).
@@ -250,49 +256,59 @@ func (m *Model) SetScenarios(sc Scenarios) { m.scens = sc }
 
 // StartScenario makes a launched scenario (built on the model's backend)
 // the one Init starts.
-func (m *Model) StartScenario(run *ScenarioRun, st *stepper, req ScenarioRequest) {
-	m.pending = &launchedMsg{run: run, req: req, steps: st}
+func (m *Model) StartScenario(run *ScenarioRun) {
+	m.pending = &launchedMsg{run: run}
 }
 
 // launch closes the UI's lab and builds the scenario's, in a command.
 func (m *Model) launch(req ScenarioRequest) tea.Cmd {
+	if m.busy {
+		m.setStatus(true, "a scenario's lab is being built already")
+		return nil
+	}
+	m.busy = true
 	old, sc, ctx := m.b, m.scens, m.ctx
 	m.setStatus(false, "%s: closing this lab and building the scenario's…", req.Name)
 	return func() tea.Msg {
 		if err := closeBackend(old); err != nil {
 			return launchedMsg{err: fmt.Errorf("closing the lab: %w", err)}
 		}
-		run, st, err := LaunchScenario(ctx, sc, req)
-		return launchedMsg{run: run, req: req, steps: st, err: err}
+		run, err := LaunchScenario(ctx, sc, req)
+		return launchedMsg{run: run, err: err}
 	}
 }
 
 // began takes a built scenario's lab: the UI is subscribed, so it may
 // start; the commands wait for its steps and its end.
 func (m *Model) began(msg launchedMsg) tea.Cmd {
-	m.scen = &scenarioState{run: msg.run, req: msg.req, steps: msg.steps}
+	run := msg.run
+	m.scen = &scenarioState{run: run}
 	mode := "runs"
-	if msg.steps != nil {
+	if run.steps != nil {
 		mode = "runs in step mode (. runs the next step)"
 	}
 	speed := ""
-	if msg.req.Speed > 0 && msg.req.Speed != 1 {
-		speed = fmt.Sprintf(" at speed ×%g", msg.req.Speed)
+	if run.req.Speed > 0 && run.req.Speed != 1 {
+		speed = fmt.Sprintf(" at speed ×%g", run.req.Speed)
 	}
-	m.setStatus(false, "scenario %s (spec %s) %s%s: %s", msg.run.Info.Name, msg.run.Info.Section, mode, speed, msg.run.Info.Description)
-	msg.run.start()
-	run := msg.run
+	m.setStatus(false, "scenario %s (spec %s) %s%s: %s", run.Info.Name, run.Info.Section, mode, speed, run.Info.Description)
+	run.start()
 	return tea.Batch(m.waitStep(), func() tea.Msg { return scenarioDoneMsg{run: run, out: run.wait()} })
 }
 
 // waitStep waits for the gate to hold the next step (step mode only).
 func (m *Model) waitStep() tea.Cmd {
-	if m.scen == nil || m.scen.steps == nil || m.scen.ended {
+	if m.scen == nil || m.scen.run.steps == nil || m.scen.ended {
 		return nil
 	}
-	st, run := m.scen.steps, m.scen.run
+	st, run := m.scen.run.steps, m.scen.run
 	return func() tea.Msg {
-		return stepWaitMsg{run: run, info: <-st.ready}
+		select {
+		case info := <-st.ready:
+			return stepWaitMsg{run: run, info: info}
+		case <-run.ended:
+			return nil
+		}
 	}
 }
 
@@ -300,6 +316,7 @@ func (m *Model) waitStep() tea.Cmd {
 func (m *Model) updateScenario(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case launchedMsg:
+		m.busy = false
 		if msg.err != nil {
 			m.setStatus(true, "%s", plainError(msg.err))
 			return m, nil
@@ -318,17 +335,35 @@ func (m *Model) updateScenario(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if m.scen == nil || msg.run != m.scen.run {
 			return m, nil
 		}
-		m.scen.ended, m.scen.waiting = true, 0
-		o := msg.out
-		if o.Err != nil {
-			m.setStatus(true, "scenario %s: FAIL, %d of %d checks passed: %s", msg.run.Info.Name, o.Passed, o.Checks, plainError(o.Err))
-		} else {
-			m.setStatus(false, "scenario %s: PASS, %d of %d checks passed; trace, pcap and report in %s", msg.run.Info.Name, o.Passed, o.Checks, o.Dir)
-		}
-		m.snap = m.b.Snapshot()
+		m.scen.ended, m.scen.waiting, m.scen.out = true, 0, &msg.out
+		m.scenarioEnded()
 		return m, nil
 	}
 	return m, nil
+}
+
+// scenarioEnded says how the scenario ended once both its outcome and its
+// lab's last events (the trace closes with the lab) are in: the status
+// line's PASS comes after the Log pane's.
+func (m *Model) scenarioEnded() {
+	if m.scen == nil || m.scen.out == nil || !m.closed {
+		return
+	}
+	o, name := *m.scen.out, m.scen.run.Info.Name
+	m.scen.out = nil
+	var why string
+	if o.Err != nil {
+		why = plainError(errors.New(strings.TrimPrefix(o.Err.Error(), "scenarios: "+name+": ")))
+	}
+	switch {
+	case o.Err != nil && !o.Started:
+		m.setStatus(true, "scenario %s: its lab did not start: %s", name, why)
+	case o.Err != nil:
+		m.setStatus(true, "scenario %s: FAIL, %d of %d checks passed: %s", name, o.Passed, o.Checks, why)
+	default:
+		m.setStatus(false, "scenario %s: PASS, %d of %d checks passed; trace, pcap and report in %s", name, o.Passed, o.Checks, o.Dir)
+	}
+	m.snap = m.b.Snapshot()
 }
 
 // stepKey lets the waiting step run.
@@ -336,11 +371,11 @@ func (m *Model) stepKey() {
 	switch {
 	case m.scen == nil || m.scen.ended:
 		m.setStatus(true, "no scenario is running: s picks one (step mode: t in the list)")
-	case m.scen.steps == nil:
+	case m.scen.run.steps == nil:
 		m.setStatus(true, "scenario %s is not in step mode: it runs on by itself", m.scen.run.Info.Name)
 	default:
 		select {
-		case m.scen.steps.next <- struct{}{}:
+		case m.scen.run.steps.next <- struct{}{}:
 			// Logged: the Log pane shows where each step begins.
 			if n := m.scen.waiting; n > 0 {
 				m.scen.ran, m.scen.waiting = n, 0
@@ -377,9 +412,9 @@ func (m *Model) openPicker() {
 	m.pick = &picker{list: list, speed: 2}
 	if m.scen != nil {
 		// The last choices again, on the scenario last run.
-		m.pick.step = m.scen.req.Step
+		m.pick.step = m.scen.run.req.Step
 		for i, sp := range speeds {
-			if sp == m.scen.req.Speed {
+			if sp == m.scen.run.req.Speed {
 				m.pick.speed = i
 			}
 		}
@@ -418,12 +453,28 @@ func (m *Model) pickerKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 
 func (m *Model) pickerLines(h int) []string {
 	p := m.pick
-	out := []string{paneHeader("Scenarios", "↑↓ choose  Enter run  t step mode  +/- speed  Esc close", m.w, true)}
+	out := []string{paneHeader("Scenarios", fmt.Sprintf("%d of %d  ↑↓ choose  Enter run  t step mode  +/- speed  Esc close", p.sel+1, len(p.list)), m.w, true)}
+	step := "off: the story runs by itself"
+	if p.step {
+		step = "on: one step per press of ."
+	}
+	foot := []string{"",
+		fmt.Sprintf("  step mode (t)  %s", step),
+		fmt.Sprintf("  speed (+/-)    ×%g: timers and pauses divided by %g", speeds[p.speed], speeds[p.speed])}
+	if h-1-len(foot)-3 >= len(p.list) {
+		foot = append(foot, "",
+			"  A scenario runs on a lab of its own: this lab is closed first. Its trace,",
+			"  pcap and report go to a directory of its own, named when it ends.")
+	}
+	// The list scrolls to keep the selection in view.
+	rows := max(1, h-1-len(foot))
+	top := min(max(0, p.sel-rows/2), max(0, len(p.list)-rows))
 	nameW := 8
 	for _, s := range p.list {
 		nameW = max(nameW, len([]rune(s.Name)))
 	}
-	for i, s := range p.list {
+	for i := top; i < len(p.list) && i < top+rows; i++ {
+		s := p.list[i]
 		line := fmt.Sprintf("  %-*s  %-11s %2d steps  %s", nameW, s.Name, s.Section, s.Steps, s.Description)
 		if i == p.sel {
 			line = stSelected.Render(pad(">"+line[1:], m.w))
@@ -432,16 +483,9 @@ func (m *Model) pickerLines(h int) []string {
 		}
 		out = append(out, line)
 	}
-	step := "off: the story runs by itself"
-	if p.step {
-		step = "on: one step per press of ."
+	for _, l := range foot {
+		out = append(out, clip(l, m.w))
 	}
-	out = append(out, "",
-		clip(fmt.Sprintf("  step mode (t)  %s", step), m.w),
-		clip(fmt.Sprintf("  speed (+/-)    ×%g: timers and pauses divided by %g", speeds[p.speed], speeds[p.speed]), m.w),
-		"",
-		clip("  A scenario runs on a lab of its own: this lab is closed first. Its trace,", m.w),
-		clip("  pcap and report go to a directory of its own, named when it ends.", m.w))
 	if len(out) > h {
 		out = out[:h]
 	}
@@ -456,11 +500,11 @@ func (m *Model) scenarioTitle() string {
 	}
 	switch {
 	case s.ended:
-		return "  scenario " + s.run.Info.Name + " ended"
-	case s.steps != nil && s.waiting > 0:
-		return fmt.Sprintf("  scenario %s step %d/%d waits", s.run.Info.Name, s.waiting, s.run.Info.Steps)
-	case s.steps != nil:
-		return fmt.Sprintf("  scenario %s step %d/%d", s.run.Info.Name, s.ran, s.run.Info.Steps)
+		return "  " + s.run.Info.Name + " ended"
+	case s.run.steps != nil && s.waiting > 0:
+		return fmt.Sprintf("  %s step %d/%d waits", s.run.Info.Name, s.waiting, s.run.Info.Steps)
+	case s.run.steps != nil:
+		return fmt.Sprintf("  %s step %d/%d", s.run.Info.Name, s.ran, s.run.Info.Steps)
 	}
-	return "  scenario " + s.run.Info.Name
+	return "  " + s.run.Info.Name + " runs"
 }

@@ -79,13 +79,13 @@ func TestScenarioStepMode(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	req := ScenarioRequest{Name: "basic-call", Step: true}
-	run, st, err := LaunchScenario(ctx, sc, req)
+	run, err := LaunchScenario(ctx, sc, req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := New(ctx, run.Backend)
 	m.SetScenarios(sc)
-	m.StartScenario(run, st, req)
+	m.StartScenario(run)
 	defer closeBackend(run.Backend)
 
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(200, 60))
@@ -120,5 +120,104 @@ func TestScenarioStepMode(t *testing.T) {
 		if press < 0 || said < press {
 			t.Errorf("step %d: key press at log line %d, narration %q at %d", i+1, press, step.Say, said)
 		}
+	}
+}
+
+// Batches of a lab a scenario replaced (its subscription closing, a drain
+// tick still pending) do not reach the new lab's screen.
+func TestReplacedLabIsIgnored(t *testing.T) {
+	m, _ := ready(t)
+	old := m.gen
+	m.attach(newFakeBackend())
+	t.Cleanup(m.sub.Close)
+	m.Update(batchMsg{gen: old, events: sessionEvents(), closed: true})
+	if m.closed || len(m.events) != 0 {
+		t.Errorf("a batch of the replaced lab was taken: closed %v, %d events", m.closed, len(m.events))
+	}
+	if _, cmd := m.Update(drainMsg{gen: old}); cmd != nil {
+		t.Error("a drain tick of the replaced lab drains the new one a second time")
+	}
+	m.Update(batchMsg{gen: m.gen, events: sessionEvents()})
+	if len(m.events) == 0 {
+		t.Error("the new lab's batch was dropped")
+	}
+}
+
+// From the list inside the UI: the UI's lab is closed, the scenario's is
+// built on the same addresses and runs to its end, narrated, without step
+// mode.
+func TestScenarioFromTheList(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a whole lab")
+	}
+	sc := Library(t.TempDir(), func(tp *lab.Topology) {
+		tp.PBXAddr, tp.RecorderAddr = netip.MustParseAddr("127.22.0.1"), netip.MustParseAddr("127.22.0.2")
+		tp.PhoneBase = netip.MustParseAddr("127.22.1.1")
+	})
+	fb := newFakeBackend()
+	closed := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := New(ctx, closingBackend{Backend: fb, close: func() error { fb.trace.Close(); close(closed); return nil }})
+	m.SetScenarios(sc)
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(200, 60))
+	s := &screen{tm: tm}
+	s.waitFor(t, "lab up")
+	var list []string
+	for _, info := range sc.List() {
+		list = append(list, info.Name)
+	}
+	tm.Send(key("s"))
+	for _, name := range list {
+		if name == "one-party-monitored" {
+			break
+		}
+		tm.Send(key("j"))
+	}
+	tm.Send(key("enter"))
+	s.waitFor(t, "scenario one-party-monitored: PASS, 10 of 10 checks passed")
+	select {
+	case <-closed:
+	default:
+		t.Error("the UI's lab was not closed before the scenario's was built")
+	}
+	tm.Type("q")
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(waitLong)).(*Model)
+	closeBackend(fm.b)
+	if got := strings.Join(fm.cols.names, " "); !strings.Contains(got, "7434") || strings.Contains(got, "4422") {
+		t.Errorf("the ladder's columns are %q, want the scenario's lab", got)
+	}
+	// The Log pane has the story: its narration and its checks.
+	said, passed := 0, 0
+	for _, l := range fm.logs {
+		if l.from == "scenario" && l.text == "they talk" {
+			said++
+		}
+		if l.from == "scenario" && strings.HasPrefix(l.text, "PASS  ") {
+			passed++
+		}
+	}
+	if said != 1 || passed != 10 {
+		t.Errorf("the log has the narration %d times and %d PASS lines, want 1 and 10", said, passed)
+	}
+}
+
+// A library longer than the screen scrolls with the selection.
+func TestScenarioListScrolls(t *testing.T) {
+	m, _ := ready(t)
+	var list []ScenarioInfo
+	for i := range 30 {
+		list = append(list, ScenarioInfo{Name: fmt.Sprintf("story-%02d", i), Section: "§3", Description: "d", Steps: 3})
+	}
+	m.pick = &picker{list: list, speed: 2}
+	for range 25 {
+		m.Update(key("j"))
+	}
+	v := m.View()
+	if !strings.Contains(v, "> story-25") || strings.Contains(v, "story-00") || !strings.Contains(v, "speed (+/-)") {
+		t.Errorf("the list does not follow its selection:\n%s", v)
+	}
+	if n := len(strings.Split(v, "\n")); n != 24 {
+		t.Errorf("the list screen has %d lines on a 24-line terminal", n)
 	}
 }

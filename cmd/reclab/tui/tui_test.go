@@ -184,12 +184,38 @@ func TestActionsReachTheLabAndFailuresSayWhy(t *testing.T) {
 	if v := m.View(); !strings.Contains(v, "6867i is not ringing") || strings.Contains(v, "phones: ") {
 		t.Errorf("the failed answer is not explained plainly:\n%s", v)
 	}
-	// An action the lab does not have yet says so and does nothing.
+	// An action the lab does not have says so and does nothing.
 	n := len(b.actions())
+	b.avail[ActForcedLogOff] = false
 	m.Update(key("L"))
 	if !strings.Contains(m.View(), "forced log-off: not available yet") || len(b.actions()) != n {
 		t.Errorf("forced log-off without the lab's support:\n%s", m.View())
 	}
+	// Forced log-off (spec §3.2.3): L on 6867i (1005) asks which phone takes
+	// 1005; the phone itself and an unknown one are refused in the prompt.
+	b.avail[ActForcedLogOff] = true
+	for _, tc := range []struct{ typed, want string }{
+		{"6867i", "6867i already has 1005; name another phone"},
+		{"9999", `forced log-off: no phone "9999"; phones: 4422, 7434`},
+		{"1002", "7434 registers 1005: 6867i will be logged off"},
+	} {
+		m.Update(key("L"))
+		if !strings.Contains(m.View(), "which phone takes 6867i's extension 1005") {
+			t.Fatalf("no forced log-off prompt:\n%s", m.View())
+		}
+		for _, k := range strings.Split(tc.typed, "") {
+			m.Update(key(k))
+		}
+		_, cmd = m.Update(key("enter"))
+		if !strings.Contains(m.View(), tc.want) {
+			t.Errorf("typed %q: the status does not say %q:\n%s", tc.typed, tc.want, m.View())
+		}
+		exec(m, cmd)
+	}
+	if got := b.actions(); len(got) != n+1 || got[n] != (Action{Kind: ActForcedLogOff, Phone: "7434", Arg: "1005"}) {
+		t.Errorf("forced log-off: actions %+v, want 7434 taking 1005", got[n:])
+	}
+	n = len(b.actions())
 	// The impairment prompt is parsed before anything reaches the lab.
 	for _, k := range append([]string{"I"}, strings.Split("7434 pbx drop 50% sip", "")...) {
 		m.Update(key(k))

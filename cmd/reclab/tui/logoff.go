@@ -1,0 +1,49 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+
+	tea "github.com/charmbracelet/bubbletea"
+)
+
+// Forced log-off (spec §3.2.3), key L: the selected phone is A; the prompt
+// asks for phone B, which registers A's extension from its own address.
+
+func (m *Model) openLogOffPrompt() {
+	a, ok := m.selectedPhone()
+	if !ok {
+		m.setStatus(true, "no phone selected")
+		return
+	}
+	if !m.b.Available(ActForcedLogOff) {
+		m.setStatus(true, "%s: not available yet", ActForcedLogOff)
+		return
+	}
+	m.logOffFrom = a
+	m.openPrompt(promptLogOff, fmt.Sprintf("which phone takes %s's extension %s (name or extension): ", a.Name, a.Ext), "")
+}
+
+// forcedLogOff reads the prompt: phone B by name or extension, not A.
+func (m *Model) forcedLogOff(value string) tea.Cmd {
+	a := m.logOffFrom
+	if value == "" {
+		m.setStatus(true, "forced log-off: no phone given")
+		return nil
+	}
+	var names []string
+	for _, p := range m.snap.Phones {
+		names = append(names, p.Name)
+		if !strings.EqualFold(p.Name, value) && p.Ext != value {
+			continue
+		}
+		if p.Name == a.Name {
+			m.setStatus(true, "forced log-off: %s already has %s; name another phone", p.Name, a.Ext)
+			return nil
+		}
+		m.setStatus(false, "%s registers %s: %s will be logged off…", p.Name, a.Ext, a.Name)
+		return m.run(Action{Kind: ActForcedLogOff, Phone: p.Name, Arg: a.Ext})
+	}
+	m.setStatus(true, "forced log-off: no phone %q; phones: %s", value, strings.Join(names, ", "))
+	return nil
+}
