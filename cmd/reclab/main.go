@@ -22,7 +22,9 @@ const usage = `reclab — a loopback lab of an MX-ONE PBX, Mitel IP phones and a
 
 Usage:
   reclab                        the terminal UI on the default lab (writes out/tui)
-  reclab tui [--out DIR]        the same, writing the pcap, recordings and exports to DIR
+  reclab tui [--out DIR] [--scenario NAME|FILE [--step] [--speed F]]
+                                the same, writing to DIR; or play a scenario in the UI,
+                                one step per '.' key with --step
   reclab run NAME|FILE... [--all] [--out DIR] [--speed F]
                                 run scenarios headless, print the message flow and checks
   reclab list [--actions]       list the library scenarios (--actions: the steps a file may use)
