@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -24,6 +26,16 @@ type call struct {
 	aID, bID string // SIP Call-IDs
 	answered bool
 	cleared  bool
+
+	// cancelled is set when the caller's CANCEL ended the A-leg's INVITE
+	// transaction (487 went out), possibly after the B-leg answered.
+	cancelled atomic.Bool
+	// relayed is closed once the A-leg's INVITE is settled: B's 200 OK
+	// relayed and acknowledged (or given up on), or the call failed before.
+	// A BYE to the caller waits for it (RFC 3261 §15: no BYE before the
+	// 2xx's ACK), so a callee that hangs up at once cannot overtake the
+	// 200 OK on its way to the caller.
+	relayed chan struct{}
 }
 
 func (p *PBX) newCallID() string {
@@ -77,9 +89,18 @@ func (p *PBX) onInvite(r *run, req *sip.Request, tx sip.ServerTransaction) {
 		p.mu.Unlock()
 		return
 	}
-	c := &call{id: p.newCallID(), from: caller, to: callee, a: a, aID: a.InviteRequest.CallID().Value()}
+	c := &call{id: p.newCallID(), from: caller, to: callee, a: a, aID: a.InviteRequest.CallID().Value(), relayed: make(chan struct{})}
 	p.calls[c.aID] = c
 	p.mu.Unlock()
+	settled := sync.OnceFunc(func() { close(c.relayed) })
+	defer settled()
+	// sipgo calls this only while the transaction is still proceeding, i.e.
+	// when the CANCEL took effect and 487 went out (RFC 3261 §9.2); a CANCEL
+	// after our 200 OK changes nothing and the caller must BYE instead. It
+	// refuses a transaction already cancelled (or ended): no 200 OK can go.
+	if !tx.OnCancel(func(*sip.Request) { c.cancelled.Store(true) }) {
+		c.cancelled.Store(true)
+	}
 	p.node.Note("call %s: %s → %s", c.id, caller, callee)
 	r.csta.callEvent(c, evServiceInitiated, "", "")
 	r.csta.callEvent(c, evOriginated, "", "")
@@ -159,22 +180,41 @@ func (p *PBX) onInvite(r *run, req *sip.Request, tx sip.ServerTransaction) {
 	// caller's can overtake it (the monitors see the steps in order).
 	p.mu.Lock()
 	c.answered = true
+	beforeRelay := p.beforeRelay
 	p.mu.Unlock()
 	p.node.Note("call %s: %s answered", c.id, callee)
 	r.csta.callEvent(c, evEstablished, "", "")
 	if err := b.Ack(ctx); err != nil {
 		p.node.Network().Errorf(p.node.Name(), calleeReg.Contact, "ACK to %s: %v", callee, err)
 	}
-	// RespondSDP returns once the caller's ACK came (RFC 3261 §13.3.1.4).
-	if err := a.RespondSDP(b.InviteResponse.Body()); err != nil {
-		if a.LoadState() == sip.DialogStateEnded {
-			if errors.Is(context.Cause(a.Context()), sip.ErrTransactionCanceled) {
-				// The caller's CANCEL crossed B's 200 OK: B's leg is up
-				// and gets a BYE; the caller released the call.
-				p.hangup(r, c, c.aID, csta.CauseCallCancelled)
-			}
-			return // else the caller's BYE came first and onBye ends the call
+	if beforeRelay != nil {
+		beforeRelay()
+	}
+	if !c.cancelled.Load() {
+		// RespondSDP returns once the caller's ACK came (RFC 3261 §13.3.1.4).
+		err = a.RespondSDP(b.InviteResponse.Body())
+		settled()
+		if err == nil {
+			return
 		}
+	}
+	switch {
+	case r.ctx.Err() != nil:
+		return // the PBX stopped
+	case c.cancelled.Load():
+		// The caller's CANCEL crossed B's 200 OK and took effect first (the
+		// caller has its 487; sipgo does not end the dialog when that
+		// happens as the 200 OK is being sent): B's leg is up and gets a BYE.
+		p.node.Note("call %s: %s cancelled as %s answered", c.id, caller, callee)
+		p.hangup(r, c, c.aID, csta.CauseCallCancelled)
+	case a.Context().Err() != nil:
+		// The dialog ended: the caller's BYE came before (or instead of)
+		// its ACK and onBye ends the call. The dialog's context, not its
+		// state, says so: an ACK handled just after the BYE sets the state
+		// back to confirmed.
+	default:
+		// No ACK for the 200 OK (RFC 3261 §13.3.1.4: the session SHOULD be
+		// ended with a BYE) or the 200 OK could not be sent.
 		p.node.Network().Errorf(p.node.Name(), src, "200 OK to %s: %v", caller, err)
 		p.hangup(r, c, "", csta.CauseNormalClearing)
 	}
@@ -233,7 +273,7 @@ func (p *PBX) hangup(r *run, c *call, byeFrom, cause string) {
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, requestTimeout)
 	defer cancel()
-	if byeFrom != c.aID && c.a != nil {
+	if byeFrom != c.aID && c.a != nil && p.aLegUp(r, c) {
 		if err := c.a.Bye(ctx); err != nil {
 			p.node.Network().Errorf(p.node.Name(), netip.AddrPort{}, "BYE to %s: %v", c.from, err)
 		}
@@ -250,6 +290,18 @@ func (p *PBX) hangup(r *run, c *call, byeFrom, cause string) {
 	}
 	p.node.Note("call %s: cleared by %s", c.id, who)
 	r.csta.callEvent(c, evCleared, cause, releasing)
+}
+
+// aLegUp waits until c's A-leg INVITE is settled and reports whether the
+// caller's dialog is up, so that a BYE to the caller is neither sent before
+// the 200 OK nor into a dialog that a CANCEL or the caller's BYE ended.
+func (p *PBX) aLegUp(r *run, c *call) bool {
+	select {
+	case <-c.relayed:
+	case <-r.ctx.Done():
+		return false
+	}
+	return !c.cancelled.Load() && c.a.Context().Err() == nil
 }
 
 // releasing is the extension whose leg sent BYE, "" for the PBX.

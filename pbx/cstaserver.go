@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/reclab/reclab/pbx/csta"
@@ -99,7 +100,7 @@ func (s *cstaServer) keepAlive(c *cstaClient) {
 		case <-s.done:
 			return
 		case <-t.C:
-			if err := c.conn.Send(c.conn.NextInvokeID(), csta.SystemStatus{Status: csta.StatusNormal}); err != nil {
+			if !s.deliver(c, c.conn.NextInvokeID(), csta.SystemStatus{Status: csta.StatusNormal}) {
 				return
 			}
 		}
@@ -113,7 +114,8 @@ func (s *cstaServer) serve(c *cstaClient) {
 	for {
 		id, m, err := c.conn.Recv()
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+			if peerGone(err) {
+				s.gone(c, err)
 				return
 			}
 			if csta.Recoverable(err) {
@@ -192,9 +194,15 @@ func (s *cstaServer) monitorStop(c *cstaClient, id int, m csta.MonitorStop) {
 	c.conn.Send(id, csta.MonitorStopResponse{})
 }
 
-func (s *cstaServer) drop(c *cstaClient) {
+// drop closes c's link and forgets it and its monitors; only the first
+// drop of c returns true.
+func (s *cstaServer) drop(c *cstaClient) bool {
 	c.raw.Close()
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.clients[c] {
+		return false
+	}
 	delete(s.clients, c)
 	for dev, ms := range s.monitors {
 		kept := ms[:0]
@@ -205,7 +213,7 @@ func (s *cstaServer) drop(c *cstaClient) {
 		}
 		s.monitors[dev] = kept
 	}
-	s.mu.Unlock()
+	return true
 }
 
 // clientCount is the number of CSTA links open now.
@@ -226,10 +234,48 @@ func (s *cstaServer) send(device string, build func(ref string) csta.Message) {
 	ms := append([]monitor(nil), s.monitors[device]...)
 	s.mu.Unlock()
 	for _, m := range ms {
-		if err := m.client.conn.Send(csta.EventInvokeID, build(m.ref)); err != nil {
-			s.p.node.Network().Errorf(s.p.node.Name(), addrPortOf(m.client.raw.RemoteAddr()), "CSTA event: %v", err)
+		s.deliver(m.client, csta.EventInvokeID, build(m.ref))
+	}
+}
+
+// deliver sends the PBX's own message m (an event or a keep-alive) to c and
+// reports whether the link is still usable. A peer that is gone, or a link
+// the PBX itself is closing, is no error: c is dropped with a note (the
+// recorder closes its link at any time, e.g. when a lab shuts down).
+func (s *cstaServer) deliver(c *cstaClient, id int, m csta.Message) bool {
+	err := c.conn.Send(id, m)
+	switch {
+	case err == nil:
+		return true
+	case peerGone(err):
+		s.gone(c, err)
+		return false
+	}
+	s.p.node.Network().Errorf(s.p.node.Name(), addrPortOf(c.raw.RemoteAddr()), "CSTA %s: %v", m.Kind(), err)
+	return true
+}
+
+// gone drops c, noting once that its link ended (err says how); links the
+// stopping PBX closed itself go without a note ("PBX down" says it).
+func (s *cstaServer) gone(c *cstaClient, err error) {
+	if s.drop(c) {
+		s.mu.Lock()
+		closing := s.closed
+		s.mu.Unlock()
+		if !closing {
+			s.p.node.Note("CSTA client %s gone (%v): dropped", c.raw.RemoteAddr(), err)
 		}
 	}
+}
+
+// peerGone reports whether err means the CSTA link is finished without
+// anyone being at fault: the peer closed it (EOF, or a write after its
+// close: EPIPE, ECONNRESET, also for a link an impairment cut) or the PBX
+// closed it itself while stopping or dropping the client (net.ErrClosed).
+// It is pure.
+func peerGone(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // UnknownModel stands in the CSTA private data for a phone whose REGISTER

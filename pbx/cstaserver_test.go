@@ -1,7 +1,13 @@
 package pbx
 
 import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -151,4 +157,96 @@ func TestCallEvents(t *testing.T) {
 			t.Errorf("causeOfRefusal(%d) = %s, want %s", code, got, want)
 		}
 	}
+}
+
+func TestPeerGone(t *testing.T) {
+	wrote := func(errno syscall.Errno) error {
+		return fmt.Errorf("csta: send ConnectionClearedEvent 9999: %w", &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", errno)})
+	}
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"EOF: the peer closed", io.EOF, true},
+		{"our own side closed (PBX stopping)", fmt.Errorf("csta: send: %w", net.ErrClosed), true},
+		{"broken pipe: write after the peer closed", wrote(syscall.EPIPE), true},
+		{"reset by the peer", wrote(syscall.ECONNRESET), true},
+		{"link cut by an impairment", fmt.Errorf("sim: CSTA a → b: link cut by impairment 1 (blackhole): %w", syscall.ECONNRESET), true},
+		{"a message that does not encode", errors.New("csta: invokeID 0000 out of range"), false},
+		{"a write timeout", wrote(syscall.ETIMEDOUT), false},
+		{"refused", wrote(syscall.ECONNREFUSED), false},
+	}
+	for _, tc := range tests {
+		if got := peerGone(tc.err); got != tc.want {
+			t.Errorf("%s: peerGone(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+}
+
+// pbxCSTAClient is the server's side of the one CSTA link open.
+func (l *testLab) pbxCSTAClient() (*cstaServer, *cstaClient) {
+	l.t.Helper()
+	l.pbx.mu.Lock()
+	s := l.pbx.cur.csta
+	l.pbx.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.clients) != 1 {
+		l.t.Fatalf("%d CSTA clients, want 1", len(s.clients))
+	}
+	for c := range s.clients {
+		return s, c
+	}
+	panic("unreachable")
+}
+
+// A recorder that closed its link, and a PBX that stops, make the PBX's
+// next event fail (EPIPE, ECONNRESET, net.ErrClosed): the client is dropped
+// with a note, and the trace counts no error.
+func TestCSTAClientGone(t *testing.T) {
+	t.Run("the recorder closed its link", func(t *testing.T) {
+		l := newTestLab(t, Config{})
+		rec := l.recorder("rec", 2)
+		rec.monitor("1001")
+		s, c := l.pbxCSTAClient()
+		gone := l.watch(func(e sim.Event) bool {
+			return e.Kind == sim.KindNote && e.From == "pbx" && strings.Contains(e.Summary, "CSTA client") && strings.Contains(e.Summary, "gone")
+		})
+		rec.conn.Close()
+		// The first write after the close may still succeed (the peer's
+		// kernel answers it with RST); the next ones fail. The serving
+		// goroutine may also read EOF first and drop the client: either
+		// way the client goes, quietly.
+		ev := csta.OutOfServiceEvent{CrossRefID: "1", Device: "1001", Info: &csta.DeviceInfo{IP: l.ip(11), RecordingPort: 7300, Model: UnknownModel}}
+		for i := 0; s.deliver(c, csta.EventInvokeID, ev); i++ {
+			if i == 1000 {
+				t.Fatal("1000 events went out on a link the recorder closed")
+			}
+		}
+		gone()
+		if n := l.pbx.CSTAClients(); n != 0 {
+			t.Fatalf("CSTAClients = %d after the recorder left, want 0", n)
+		}
+		if n := l.net.Trace().Count(sim.KindError); n != 0 {
+			t.Fatalf("%d error events, want none", n)
+		}
+	})
+	t.Run("the PBX stopped", func(t *testing.T) {
+		l := newTestLab(t, Config{})
+		rec := l.recorder("rec", 2)
+		rec.monitor("1001")
+		s, c := l.pbxCSTAClient()
+		l.pbx.Stop()
+		// An event that was on its way when Stop closed the link.
+		if s.deliver(c, c.conn.NextInvokeID(), csta.SystemStatus{Status: csta.StatusNormal}) {
+			t.Fatal("deliver on a link the PBX closed reported it usable")
+		}
+		if n := l.net.Trace().Count(sim.KindError); n != 0 {
+			for _, e := range l.net.Trace().Recent() {
+				t.Log(e.String())
+			}
+			t.Fatalf("%d error events, want none", n)
+		}
+	})
 }

@@ -74,6 +74,10 @@ type PBX struct {
 	reg      *Registrar
 	calls    map[string]*call // by Call-ID of either leg
 	nextCall uint64           // kept across restarts, so callIDs (and recording file names) never repeat
+
+	// beforeRelay, if set (by tests, under mu), runs after the B-leg's
+	// answer was acknowledged and before the 200 OK goes to the caller.
+	beforeRelay func()
 }
 
 // run is one life of the PBX between Start and Stop: its sockets, dialog

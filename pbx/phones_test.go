@@ -122,3 +122,57 @@ func TestRestartRealPhone(t *testing.T) {
 		t.Fatalf("BackInService after the restart: %+v", bis.Info)
 	}
 }
+
+// The load bench's brief call with real phones: the caller hangs up as soon
+// as the callee talks (has the PBX's ACK), so its CANCEL may cross the 200
+// OK on its way (RFC 3261 §9.1). Whichever comes first, both phones end the
+// call, the PBX forgets it, and nobody raises an error.
+func TestHangUpAsCalleeTalksRealPhones(t *testing.T) {
+	const calls = 10
+	l := newTestLab(t, Config{})
+	a, _ := l.realPhone("p7434", "1001", 11, "7434", "", phones.Options{})
+	b, _ := l.realPhone("p6867i", "1002", 12, "6867i", "", phones.Options{})
+	for _, p := range []*phones.Phone{a, b} {
+		if err := p.Register(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	note := func(from string, prefixes ...string) func() sim.Event {
+		return l.watch(func(e sim.Event) bool {
+			if e.Kind != sim.KindNote || e.From != from {
+				return false
+			}
+			for _, p := range prefixes {
+				if strings.HasPrefix(e.Summary, p) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	for i := 0; i < calls; i++ {
+		ringing := note("p6867i", "ringing from")
+		talking := note("p6867i", "talking with")
+		callerDone := note("p7434", "call to 1002 cancelled", "hung up on 1002")
+		calleeDone := note("p6867i", "call with 1001 ended by the far end")
+		if err := a.Dial(ctxT(t), "1002"); err != nil {
+			t.Fatal(err)
+		}
+		ringing()
+		if err := b.Answer(); err != nil {
+			t.Fatal(err)
+		}
+		talking()
+		if err := a.HangUp(ctxT(t)); err != nil {
+			t.Fatalf("call %d: hang up: %v", i, err)
+		}
+		callerDone()
+		calleeDone()
+		if n := l.net.Trace().Count(sim.KindError); n != 0 {
+			t.Fatalf("call %d: %d error events, want none", i, n)
+		}
+	}
+	if calls := l.pbx.Calls(); len(calls) != 0 {
+		t.Fatalf("Calls after the hang-ups: %v", calls)
+	}
+}

@@ -901,6 +901,15 @@ func (p *Phone) awaitAnswer(ctx context.Context, pw *powerCycle, c *call, dlg *s
 		var refused *sipgo.ErrDialogResponse
 		switch {
 		case ctx.Err() != nil:
+			if r := dlg.InviteResponse; r != nil && r.IsSuccess() {
+				// The 200 OK crossed our CANCEL (RFC 3261 §9.1): the call
+				// was answered, so ACK it (§13.2.2.4) and end it with BYE.
+				p.node.Note("call to %s answered as we cancelled: ACK and BYE", c.remote)
+				dlg.Ack(context.Background())
+				byeCtx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+				dlg.Bye(byeCtx)
+				cancel()
+			}
 			p.endCall(c, fmt.Sprintf("call to %s cancelled", c.remote))
 		case errors.As(err, &refused):
 			status := fmt.Sprintf("%d %s", refused.Res.StatusCode, refused.Res.Reason)

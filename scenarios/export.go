@@ -124,7 +124,8 @@ func (r *Run) Flow() string {
 
 func (r *Run) writeExports(res Result) error {
 	flow := r.Flow()
-	if err := os.WriteFile(res.Flow, []byte("# "+r.Scenario.Name+": message flow\n\n```mermaid\n"+flow+"```\n"), 0o644); err != nil {
+	text := "# " + r.Scenario.Name + ": message flow\n\n" + r.Timeline() + "\n```mermaid\n" + flow + "```\n"
+	if err := os.WriteFile(res.Flow, []byte(text), 0o644); err != nil {
 		return fmt.Errorf("scenarios: %w", err)
 	}
 	if err := os.WriteFile(res.Report, []byte(r.report(res, flow)), 0o644); err != nil {

@@ -21,7 +21,8 @@ import (
 //   - an RTP stream as one line per sender → receiver, without counts;
 //   - errors, sorted.
 //
-// Times are dropped and long numbers (call IDs, session IDs) become <id>.
+// Times are dropped, long numbers (call IDs, session IDs) become <id> and
+// ephemeral ports (32768 and up) <port>.
 func (r *Run) Golden() string {
 	r.mu.Lock()
 	evs := slices.Clone(r.events)
@@ -29,9 +30,17 @@ func (r *Run) Golden() string {
 	return goldenText(evs)
 }
 
-var longNumber = regexp.MustCompile(`\b[0-9a-fA-F]{12,}\b`)
+var (
+	longNumber = regexp.MustCompile(`\b[0-9a-fA-F]{12,}\b`)
+	// An address with a port the OS picked for an outgoing TCP connection
+	// (a record-key press, the CSTA client): Linux's ephemeral range.
+	ephemeralPort = regexp.MustCompile(`\b(\d+\.\d+\.\d+\.\d+):(3276[89]|327[7-9]\d|32[89]\d\d|3[3-9]\d{3}|[4-6]\d{4})\b`)
+)
 
-func normalise(s string) string { return longNumber.ReplaceAllString(s, "<id>") }
+func normalise(s string) string {
+	s = ephemeralPort.ReplaceAllString(s, "$1:<port>")
+	return longNumber.ReplaceAllString(s, "<id>")
+}
 
 func goldenText(evs []sim.Event) string {
 	var story []string

@@ -177,6 +177,7 @@ type RecordingCheck struct {
 	Left, Right string // phone names whose tone each channel must carry
 	MaxLost     *int
 	Forked      bool // the sidecar counts equal what the phone forked
+	OnDisk      *int // the phone's recordings in OUT/recordings (WAV and JSON), exactly
 }
 
 // Impairment is `impair:` and `lift:`.
@@ -195,8 +196,8 @@ type Impairment struct {
 type Matcher struct {
 	From, To string
 	Proto    string // SIP, RTP, CSTA, HTTP, LAB (notes) or "" for any
-	Method   string // a SIP method or a CSTA message name
-	Response int    // a SIP status code
+	Method   string // a SIP method, a CSTA message name or an HTTP method
+	Response int    // a SIP or HTTP status code
 	Text     string // a piece of the summary
 	Port     uint16 // destination port
 	Stopped  bool   // RTP: match stream stops instead of starts
@@ -289,16 +290,21 @@ func nodeIs(name, want string) bool {
 	return name == want || strings.HasPrefix(name, want+" ")
 }
 
-// summaryParts reads a SIP or CSTA summary: "INVITE sip:…" gives (0,
+// summaryParts reads a SIP, CSTA or HTTP summary: "INVITE sip:…" gives (0,
 // INVITE), "200 OK (INVITE)" gives (200, INVITE), "0001 MonitorStart 1001"
-// and "EstablishedEvent …" give (0, the message name).
+// and "EstablishedEvent …" give (0, the message name), HTTP "GET /record…"
+// gives (0, GET) and "400 Bad Request" (400, "": a status line does not
+// name the request's method).
 func summaryParts(e sim.Event) (code int, method string) {
 	f := strings.Fields(e.Summary)
 	if len(f) == 0 {
 		return 0, ""
 	}
-	if e.Proto == sim.ProtoSIP {
+	if e.Proto == sim.ProtoSIP || e.Proto == sim.ProtoHTTP {
 		if n, err := fmt.Sscanf(f[0], "%3d", &code); n == 1 && err == nil && len(f[0]) == 3 {
+			if e.Proto == sim.ProtoHTTP {
+				return code, ""
+			}
 			last := f[len(f)-1]
 			return code, strings.Trim(last, "()")
 		}

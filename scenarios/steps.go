@@ -39,7 +39,7 @@ var Actions = []Action{
 	{"expect", "expect: {MATCH, count|at-least|at-most: N, seen: BOOL}", "check the messages seen so far", parseExpect},
 	{"expect-order", "expect-order: [MATCH, MATCH, ...]", "check that messages were seen in this order", parseOrder},
 	{"expect-phone", "expect-phone: {phone: PHONE, powered, registered: BOOL, call: STATE, recording: STATE}", "check a phone's state", parseState},
-	{"expect-recording", "expect-recording: {phone: PHONE, exists, min-duration, left, right, max-lost, forked}", "check the phone's recording", parseRecording},
+	{"expect-recording", "expect-recording: {phone: PHONE, exists, min-duration, left, right, max-lost, forked, on-disk: N}", "check the phone's recording", parseRecording},
 }
 
 // ActionNames lists the step keys.
@@ -285,7 +285,7 @@ func (d *decoder) checkMatcher(n ast.Node, m Matcher, what string) {
 		d.fail(n, "%s: matches everything; give at least one of %s", what, strings.Join(matchKeys, ", "))
 	}
 	if (m.Response != 0 || m.Method != "") && m.Proto == "" {
-		d.fail(n, "%s: method and response need proto (SIP or CSTA)", what)
+		d.fail(n, "%s: method and response need proto (SIP, CSTA or HTTP)", what)
 	}
 	if m.Stopped && m.Proto != "RTP" {
 		d.fail(n, "%s: stopped applies to proto: RTP", what)
@@ -381,7 +381,7 @@ func parseState(d *decoder, v ast.Node, st *Step) {
 
 func parseRecording(d *decoder, v ast.Node, st *Step) {
 	c := &RecordingCheck{Exists: true}
-	d.fields(v, "expect-recording", []string{"phone", "exists", "min-duration", "left", "right", "max-lost", "forked"}, func(k string, x ast.Node) {
+	d.fields(v, "expect-recording", []string{"phone", "exists", "min-duration", "left", "right", "max-lost", "forked", "on-disk"}, func(k string, x ast.Node) {
 		switch k {
 		case "phone":
 			st.Phone = d.phoneName(x, "expect-recording.phone")
@@ -398,6 +398,9 @@ func parseRecording(d *decoder, v ast.Node, st *Step) {
 			c.MaxLost = &n
 		case "forked":
 			c.Forked = d.boolean(x, "expect-recording.forked")
+		case "on-disk":
+			n := d.integer(x, "expect-recording.on-disk")
+			c.OnDisk = &n
 		}
 	})
 	if st.Phone == "" {

@@ -16,11 +16,12 @@
 // shows how many), a command drains the subscription in batches at most
 // every 50 ms, and nothing on a lab goroutine calls Program.Send. An idle UI
 // blocks in that drain and redraws nothing. Actions on the lab (register,
-// dial, answer, hang up, power, record key, firmware update order, PBX
-// restart, network impairment and its lift) run in commands, never in
-// Update, and a failure is shown in words ("1002 is not registered").
-// Actions the lab does not have yet (forced log-off by another phone)
-// say "not available yet"; nothing is faked.
+// dial, answer, hang up, power, record key, firmware update order, forced
+// log-off, PBX restart, network impairment and its lift) run in commands,
+// never in Update, and a failure is shown in words ("1002 is not
+// registered"). Forced log-off (L, logoff.go) asks which phone takes the
+// selected phone's extension (spec §3.2.3). An action a backend does not
+// have says "not available yet"; nothing is faked.
 //
 // Scenarios (scenario.go): `s` lists the library; a scenario runs on a lab
 // of its own, so the UI's lab is closed, the scenario's is built, the UI
