@@ -25,6 +25,9 @@
 //     into a reused buffer, each packet into media.StereoWAV (tx left, rx
 //     right) without allocating.
 //   - Recording files (recording.go): <OutDir>/<callID>-<ext>.wav and .json.
+//     Created and finished (WAV header sizes, close, JSON written and
+//     renamed) by a pool of fileWorkers goroutines (files.go) that post
+//     the result back to the loop; the loop decides, the workers do I/O.
 //
 // # What it must not touch
 //
@@ -45,7 +48,22 @@
 //     closes a file while the dialog stays. BYE when the device goes out of
 //     service or moves to another address.
 //   - The file is opened before the ACK is sent: the phone forks from the
-//     ACK, and its first packets must find a file.
+//     ACK, and its first packets must find a file. The open runs on a file
+//     worker, started as the session's INVITE goes out (a file the session
+//     never uses is removed); the loop holds the ACK back until the
+//     open-complete event (a BYE due meanwhile sends the ACK first). Finishing a file runs on
+//     a worker too: Recordings and the "recording … closed" note follow
+//     when the JSON is written; Close waits for every file.
+//   - Static mapping, next call: the phone resumes forking at the call's
+//     start, possibly before the recorder has its EstablishedEvent (and so
+//     its file). The sink holds packets that arrive while no file is open
+//     (at most maxHeld, the first ones kept; the rest shows as sequence
+//     loss) and replays them, with their arrival times, into the next file
+//     when it is installed. media.Forker marks each new call leg's first
+//     packet; held packets of a channel before its first marked one are
+//     the previous call's late packets and are left out, as any packet
+//     arriving after its file closed is. Chosen over splitting one open
+//     file by RTP: the file boundary stays the CSTA event's, as before.
 //   - INVITE, UPDATE, re-INVITE and BYE wait Config.AnswerTimeout (default
 //     max(KeepAlive, 1 s)) for their answer. An unanswered INVITE is
 //     abandoned without CANCEL. A 200 OK whose SDP is not a sendonly

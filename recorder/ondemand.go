@@ -255,20 +255,31 @@ func (r *Recorder) onKeyPress(ev keyPressEvent) {
 	ev.reply <- v
 }
 
-// keepOrDiscard is save on demand at the end of a recording: one whose
-// call saw no record-key press is deleted, WAV and JSON (spec §3.3: the
-// press "is an order to the recording system to save the recorded call").
-// It reports whether rec was discarded.
-func (r *Recorder) keepOrDiscard(ext string, rec Recording) (discarded bool) {
+// keepRecording is save on demand's verdict when a recording ends (spec
+// §3.3: the press "is an order to the recording system to save the
+// recorded call"): one whose call saw no record-key press is not kept. It
+// is asked when the recording closes, since the press marks outlive a call
+// only while its recording is open, and it uses the mark up.
+func (r *Recorder) keepRecording(ext, callID string) bool {
 	if r.cfg.OnDemand != SaveOnDemand {
-		return false
+		return true
 	}
 	r.onDemand.init()
-	mark := rec.Meta.CallID + "/" + ext
-	if r.onDemand.kept[mark] {
-		delete(r.onDemand.kept, mark)
+	mark := callID + "/" + ext
+	kept := r.onDemand.kept[mark]
+	delete(r.onDemand.kept, mark)
+	return kept
+}
+
+// keptOrDiscarded carries out keepRecording's verdict once the files are
+// finished: a recording not kept is deleted, WAV and JSON.
+func (r *Recorder) keptOrDiscarded(rec Recording, keep bool) {
+	if r.cfg.OnDemand != SaveOnDemand {
+		return
+	}
+	if keep {
 		r.node.Note("recording %s kept: record key pressed during the call", recordingName(rec))
-		return false
+		return
 	}
 	for _, path := range []string{rec.WAV, rec.JSON} {
 		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
@@ -276,7 +287,6 @@ func (r *Recorder) keepOrDiscard(ext string, rec Recording) (discarded bool) {
 		}
 	}
 	r.node.Note("recording %s discarded: no record-key press (save on demand, spec §3.3)", recordingName(rec))
-	return true
 }
 
 // recordingName is the recording's name in the trace: its file name

@@ -74,6 +74,7 @@ type Recorder struct {
 	ports       *portPlan
 	closing     bool
 	onDemand    onDemand // record on demand (spec §3.3), ondemand.go
+	files       files    // the file I/O workers (files.go)
 
 	packetHook func(ch int) // tests only: see sink.pushed
 }
@@ -140,6 +141,7 @@ func (r *Recorder) start(ctx context.Context) error {
 	cstaCtx, cstaCancel := context.WithCancel(ctx)
 	r.cstaCancel = cstaCancel
 	r.started = true
+	r.startFileWorkers()
 	r.node.Note("recorder up: SIP %s, %s mapping, monitoring %v", stack.Addr, r.cfg.Mapping, r.cfg.Monitored)
 	go r.loop()
 	go r.runCSTA(cstaCtx)
@@ -232,14 +234,29 @@ func (r *Recorder) post(ev any) {
 func (r *Recorder) loop() {
 	defer close(r.loopDone)
 	for {
+		jobs, job := r.nextJob()
 		select {
 		case ev := <-r.events:
 			r.handle(ev)
+		case jobs <- job:
+			r.handedOver()
 		case <-r.quit:
 			for _, s := range r.sessions {
 				r.closeRecording(s, ReasonClosed)
 				r.finish(s, ReasonClosed)
 			}
+			r.closing = true
+			// Every file is finished before Close returns.
+			for r.files.outstanding > 0 {
+				jobs, job := r.nextJob()
+				select {
+				case ev := <-r.events:
+					r.handle(ev)
+				case jobs <- job:
+					r.handedOver()
+				}
+			}
+			r.stopFileWorkers()
 			return
 		}
 		if r.closing && len(r.sessions) == 0 {
@@ -273,6 +290,8 @@ func (r *Recorder) handle(ev any) {
 		}
 	case keyPressEvent:
 		r.onKeyPress(ev)
+	case fileDoneEvent:
+		r.onFileDone(ev)
 	case closeEvent:
 		r.closing = true
 		for _, s := range r.sessions {
@@ -417,10 +436,13 @@ type session struct {
 	dialog *sipgo.DialogClientSession
 	answer media.RecordingAnswer
 
-	tx, rx *sim.PacketConn
-	sink   *sink
-	file   *openFile
-	timer  *time.Timer
+	tx, rx   *sim.PacketConn
+	sink     *sink
+	file     *fileSlot // the current call's recording (files.go)
+	prepared *fileSlot // a file opened ahead for the call being INVITEd for
+	timer    *time.Timer
+
+	ackWaiting bool // the ACK waits for the file's open to complete
 }
 
 func (r *Recorder) newSession(key, ext string, call Call, dev DeviceInfo) (*session, error) {
@@ -495,8 +517,15 @@ func (r *Recorder) step(s *session, in Input) {
 func (r *Recorder) perform(s *session, a Action) {
 	switch a.Kind {
 	case ActSendInvite:
+		r.prepareRecording(s, a.Call) // the open overlaps the INVITE's round trip
 		r.sendInvite(s, a.Call)
 	case ActSendAck:
+		if s.file != nil && s.file.f == nil {
+			// The phone forks from the ACK (spec §3.2): it goes out when
+			// the file is open (onFileDone).
+			s.ackWaiting = true
+			return
+		}
 		r.sendAck(s)
 	case ActArmKeepAlive:
 		if s.timer != nil {
@@ -513,6 +542,7 @@ func (r *Recorder) perform(s *session, a Action) {
 	case ActRecover:
 		r.recover(s)
 	case ActSendBye:
+		r.ackIfWaiting(s) // a dialog is confirmed before it is ended
 		r.node.Note("BYE %s at %s", s.ext, r.phoneAddr(s))
 		go r.sendBye(s, s.dialog)
 	case ActOpenRecording:
@@ -537,6 +567,7 @@ func (r *Recorder) recover(s *session) {
 		s.dialog.Close() // forget it in the dialog cache; sends nothing
 		s.dialog = nil
 	}
+	s.ackWaiting = false // that dialog is gone
 	r.setSIPCallID(s, r.newSIPCallID())
 	s.sdpID = newSDPID()
 	if s.file != nil {
@@ -818,48 +849,6 @@ func (r *Recorder) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-func (r *Recorder) openRecording(s *session, call Call) {
-	f, err := createRecording(r.cfg.OutDir, call.ID, s.ext)
-	if err != nil {
-		r.net.Errorf(r.node.Name(), netip.AddrPort{}, "%s of %s not recorded: %v", call, s.ext, err)
-		return
-	}
-	f.meta = Meta{
-		CallID: call.ID, Calling: call.Calling, Called: call.Called, Extension: s.ext,
-		Model: s.dev.Model, PhoneIP: s.dev.IP.String(), RecordingPort: s.dev.RecordingPort,
-		Mapping: r.cfg.Mapping.String(), SIPCallID: s.sipCallID, Codec: s.answer.Codec.String(),
-		Start: r.labTime(),
-	}
-	s.file = f
-	s.sink.swap(f.wav)
-	r.node.Note("recording %s started", f.name)
-}
-
-func (r *Recorder) closeRecording(s *session, reason string) {
-	f := s.file
-	if f == nil {
-		return
-	}
-	s.file = nil
-	_, malformed := s.sink.swap(nil)
-	f.meta.Stop = r.labTime()
-	f.meta.TX = f.wav.Stats(media.ChannelTX)
-	f.meta.RX = f.wav.Stats(media.ChannelRX)
-	f.meta.Malformed = malformed
-	f.meta.Reason = reason
-	rec, err := f.finish()
-	if err != nil {
-		r.net.Errorf(r.node.Name(), netip.AddrPort{}, "recording %s: %v", f.name, err)
-	}
-	r.node.Note("recording %s closed (%s): %d packets, %d lost", f.name, reason, rec.Meta.Packets(), rec.Meta.Lost())
-	if r.keepOrDiscard(s.ext, rec) {
-		return // save on demand without a press (spec §3.3)
-	}
-	r.mu.Lock()
-	r.recordings = append(r.recordings, rec)
-	r.mu.Unlock()
-}
-
 // finish releases what a session holds once its core has ended.
 func (r *Recorder) finish(s *session, reason string) {
 	if r.sessions[s.key] != s {
@@ -875,6 +864,14 @@ func (r *Recorder) finish(s *session, reason string) {
 		r.ports.release(ap.Port())
 	}
 	s.sink.wait()
+	if n := s.sink.dropHeld(); n > 0 {
+		r.node.Note("recording session %s: %d packets arrived after its last file closed and were not recorded", s.name, n)
+	}
+	s.ackWaiting = false
+	if s.prepared != nil {
+		r.dropPrepared(s, s.prepared)
+		s.prepared = nil
+	}
 	if s.dialog != nil {
 		s.dialog.Close()
 	}

@@ -165,8 +165,10 @@ func TestStaticMapping(t *testing.T) {
 
 	// The phone unregisters mid-call and says BYE (spec §3.2).
 	ended := watchNote(l.net, "recorder", "recording session 1001 ended: phone sent BYE")
+	closed2 := watchNote(l.net, "recorder", "recording "+c2+"-1001 closed")
 	l.phone.bye(t)
 	waitFor(t, ended, "session ended by the phone")
+	waitFor(t, closed2, "second call's recording finished (files are finished off the loop)")
 
 	// Back in service, next call: a new session; out of service: BYE.
 	l.register(t)
@@ -174,9 +176,11 @@ func TestStaticMapping(t *testing.T) {
 	recv(t, l.phone.invites, "INVITE after re-registration")
 	recv(t, l.phone.acked, "ACK")
 	ended3 := watchNote(l.net, "recorder", "recording session 1001 ended: device out of service")
+	closed3 := watchNote(l.net, "recorder", "recording "+c3+"-1001 closed")
 	l.pbx.event(csta.OutOfServiceEvent{CrossRefID: l.pbx.ref("1001"), Device: "1001"})
 	recv(t, l.phone.byes, "BYE at out of service")
 	waitFor(t, ended3, "third session ended")
+	waitFor(t, closed3, "third recording finished (files are finished off the loop)")
 	if _, ok := l.rec.Devices()["1001"]; ok {
 		t.Error("1001 still in the device table after OutOfServiceEvent")
 	}

@@ -116,6 +116,15 @@ func (o *openFile) finish() (Recording, error) {
 	return rec, err
 }
 
+// discard closes a file that never became a recording and removes it.
+func (o *openFile) discard() error {
+	err := o.file.Close()
+	if rerr := os.Remove(o.path); err == nil {
+		err = rerr
+	}
+	return err
+}
+
 // safeName keeps a callID or extension usable as part of a file name.
 func safeName(s string) string {
 	if s == "" {

@@ -141,10 +141,12 @@ func TestDeadPhoneCleanup(t *testing.T) {
 	l.media(t, offer, 10, 10)
 
 	ended := watchNote(l.net, "recorder", "recording session 1001 ended: "+ReasonNoAnswer)
+	closed1 := watchNote(l.net, "recorder", "recording "+c1+"-1001 closed")
 	l.phone.deaf.Store(true)
 	recv(t, l.phone.reinvites, "re-INVITE")
 	recv(t, l.phone.invites, "recovery INVITE")
 	waitFor(t, ended, "dead session dropped")
+	waitFor(t, closed1, "its recording finished (files are finished off the loop)")
 	none(t, l.phone.byes, "BYE")
 	recs := l.rec.Recordings()
 	if len(recs) != 1 {

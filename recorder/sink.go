@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/reclab/reclab/sim"
 	"github.com/reclab/reclab/sim/media"
@@ -17,6 +18,15 @@ import (
 // socket reads into its own reused buffer, so the packet path neither spawns
 // goroutines nor allocates. The WAV is swapped at call boundaries (static
 // mapping) under mu; StereoWAV itself is not safe for concurrent use.
+//
+// Packets that arrive while no WAV is installed are held (up to maxHeld,
+// the first ones kept) and replayed into the next WAV when it is
+// installed: in static mapping the phone resumes forking at the next
+// call's start (spec §3.1: the session outlives calls), which can be before
+// the recorder has seen that call's EstablishedEvent and opened its file.
+// Held packets of a channel that come before that channel's first packet
+// with the marker bit are the previous call's late packets (media.Forker
+// marks the first packet of each new call leg) and are not replayed.
 type sink struct {
 	net   *sim.Network
 	node  string
@@ -25,10 +35,13 @@ type sink struct {
 	mu         sync.Mutex
 	wav        *media.StereoWAV
 	malformed  int64 // packets StereoWAV refused, for the current file
-	unrecorded int64 // packets that arrived with no file open
+	unrecorded int64 // packets forked to us that no file got
+	held       []heldPacket
+	heldBytes  []byte // the held packets' bytes, back to back
 
-	// pushed, if set, is called after each packet went into a WAV: a test
-	// hook, so tests can wait for the packets they sent instead of sleeping.
+	// pushed, if set, is called after each packet went into a WAV or was
+	// held for the next one: a test hook, so tests can wait for the
+	// packets they sent instead of sleeping.
 	pushed func(ch int)
 
 	readers sync.WaitGroup
@@ -64,11 +77,28 @@ func (s *sink) read(conn *sim.PacketConn, ch int) {
 	}
 }
 
+// heldPacket is one packet that arrived while no WAV was installed.
+type heldPacket struct {
+	ch       int
+	at       time.Duration // arrival on the lab clock, for PushAt
+	off, n   int           // its bytes in sink.heldBytes
+	marker   bool          // the first packet of a new call leg (media.Forker)
+	replayed bool          // scratch for replay
+}
+
+// maxHeld bounds the held packets: 2 s of both forked streams at 20 ms.
+// Later packets are not held; the gap they leave shows in the next file as
+// sequence loss.
+const maxHeld = 200
+
 func (s *sink) push(ch int, pkt []byte, src netip.AddrPort) {
 	s.mu.Lock()
 	if s.wav == nil {
-		s.unrecorded++
+		held := s.hold(ch, pkt)
 		s.mu.Unlock()
+		if held && s.pushed != nil {
+			s.pushed(ch)
+		}
 		return
 	}
 	err := s.wav.PushAt(ch, pkt, s.net.Now())
@@ -92,14 +122,78 @@ func (s *sink) push(ch int, pkt []byte, src netip.AddrPort) {
 	}
 }
 
+// hold keeps a packet that arrived with no WAV installed, if it parses and
+// the bound allows; s.mu is held. It allocates only while the held buffer
+// grows, between calls.
+func (s *sink) hold(ch int, pkt []byte) bool {
+	h, _, err := media.ParseHeader(pkt)
+	if err != nil || len(s.held) >= maxHeld {
+		s.unrecorded++
+		return false
+	}
+	s.held = append(s.held, heldPacket{ch: ch, at: s.net.Now(), off: len(s.heldBytes), n: len(pkt), marker: h.Marker})
+	s.heldBytes = append(s.heldBytes, pkt...)
+	return true
+}
+
 // swap installs w (nil for none) and returns the previous WAV with the
-// number of packets it refused.
-func (s *sink) swap(w *media.StereoWAV) (old *media.StereoWAV, malformed int64) {
+// number of packets it refused. Installing a WAV first replays the held
+// packets into it (see sink) and reports how many went in and how many
+// were left out as the previous call's.
+func (s *sink) swap(w *media.StereoWAV) (old *media.StereoWAV, malformed int64, replayed, stale int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, malformed = s.wav, s.malformed
 	s.wav, s.malformed = w, 0
-	return old, malformed
+	if w != nil {
+		replayed, stale = s.replay(w)
+	}
+	return old, malformed, replayed, stale
+}
+
+// replay pushes the held packets into w in arrival order, each channel
+// from its first marked packet on (or all of the channel's when none is
+// marked), and forgets them; s.mu is held.
+func (s *sink) replay(w *media.StereoWAV) (replayed, stale int) {
+	for ch := range 2 {
+		from := 0
+		for i, p := range s.held {
+			if p.ch == ch && p.marker {
+				from = i
+				break
+			}
+		}
+		for i := range s.held {
+			if p := &s.held[i]; p.ch == ch {
+				p.replayed = i >= from
+			}
+		}
+	}
+	for _, p := range s.held {
+		if !p.replayed {
+			stale++
+			continue
+		}
+		if err := w.PushAt(p.ch, s.heldBytes[p.off:p.off+p.n], p.at); err != nil {
+			s.malformed++
+			continue
+		}
+		replayed++
+	}
+	s.unrecorded += int64(stale)
+	s.held, s.heldBytes = nil, nil // held only between calls: give the memory back
+	return replayed, stale
+}
+
+// dropHeld forgets the held packets (the session ends) and reports how
+// many there were.
+func (s *sink) dropHeld() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.held)
+	s.unrecorded += int64(n)
+	s.held, s.heldBytes = nil, nil
+	return n
 }
 
 // portPlan hands out the recorder's RTP ports: even ports from the first one
