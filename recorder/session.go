@@ -380,18 +380,19 @@ func (s *Session) callChange(in Input, haveDialog bool) []Action {
 		if s.current.ID == "" || s.current.ID != in.Call.ID {
 			return nil
 		}
-		acts := []Action{{Kind: ActCloseRecording, Call: s.current, Reason: ReasonCallCleared}}
-		s.current = Call{}
 		if s.mapping == Static {
-			return acts // spec §3.1: the session outlives the call
+			return s.closeCurrent(ReasonCallCleared) // spec §3.1: the session outlives the call
 		}
 		if !haveDialog {
 			s.stop = ReasonCallCleared // BYE once the recovery INVITE is answered
-			return acts
+			return s.closeCurrent(ReasonCallCleared)
 		}
+		// Spec §3.2: the phone "continues to send the packets until a SIP
+		// BYE message is received", so the file stays open until the BYE is
+		// answered and takes what was still on its way (stepEnding closes it).
 		s.state = SessionEnding
 		s.stop = ReasonCallCleared
-		return append(acts, Action{Kind: ActSendBye})
+		return []Action{{Kind: ActSendBye}}
 	}
 	return nil
 }
@@ -411,10 +412,11 @@ func (s *Session) stepEnding(in Input) []Action {
 		if in.Reason != "" {
 			acts = append(acts, Action{Kind: ActReport, Reason: "BYE failed: " + in.Reason})
 		}
+		acts = append(acts, s.closeCurrent(s.stop)...)
 		return append(acts, s.finish(s.stop)...)
 	case InPhoneBye:
 		// Our BYE and the phone's crossed; either ends the dialog.
-		return s.finish(s.stop)
+		return append(s.closeCurrent(s.stop), s.finish(s.stop)...)
 	case InKeepAliveOK, InKeepAliveFailed, InRefreshOK, InRefreshFailed:
 		s.updating = false
 	}

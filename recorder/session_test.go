@@ -31,8 +31,10 @@ func TestSessionMachine(t *testing.T) {
 			{in(InKeepAliveOK), "arm-keep-alive"},
 			{withCall(InCallStarted, c2), ""}, // not this session's call
 			{withCall(InCallCleared, c2), ""},
-			{withCall(InCallCleared, c1), "close-recording " + c1.ID + ": call cleared; send-bye"},
-			{in(InByeDone), "finish: call cleared"},
+			// spec §3.2: the phone forks until it gets the BYE, so the file
+			// stays open until the BYE is answered.
+			{withCall(InCallCleared, c1), "send-bye"},
+			{in(InByeDone), "close-recording " + c1.ID + ": call cleared; finish: call cleared"},
 		}, SessionEnded},
 		{"dynamic: phone sends BYE while recording", Dynamic, []step{
 			{withCall(InStart, c1), "send-invite " + c1.ID},
@@ -73,8 +75,10 @@ func TestSessionMachine(t *testing.T) {
 			{because(InKeepAliveFailed, "timeout"), "report: keep-alive UPDATE failed: timeout, re-INVITE as session refresher (spec §3.2.2); send-re-invite"},
 			{because(InRefreshFailed, "timeout"), "report: session refresher re-INVITE failed: timeout, recovery with a new INVITE (spec §3.2.2); recover"},
 			{in(InAnswered), "send-ack; arm-keep-alive"}, // no open-recording: the call's file is still open
-			{withCall(InCallCleared, c1), "close-recording " + c1.ID + ": call cleared; send-bye"},
-			{in(InByeDone), "finish: call cleared"},
+			// spec §3.2: the phone forks until it gets the BYE, so the file
+			// stays open until the BYE is answered.
+			{withCall(InCallCleared, c1), "send-bye"},
+			{in(InByeDone), "close-recording " + c1.ID + ": call cleared; finish: call cleared"},
 		}, SessionEnded},
 		{"dead phone: recovery INVITE unanswered, file closed, session dropped (spec §3.2.4)", Static, []step{
 			{withCall(InStart, c1), "send-invite " + c1.ID},
