@@ -286,6 +286,14 @@ func (s *Session) stepRecording(in Input) []Action {
 		s.state = SessionRefreshing
 		return []Action{{Kind: ActReport, Reason: "keep-alive UPDATE failed: " + in.Reason + ", re-INVITE as session refresher (spec §3.2.2)"},
 			{Kind: ActSendReInvite}}
+	}
+	return s.stepDialogUp(in)
+}
+
+// stepDialogUp handles alike what every state with a live dialog meets:
+// calls starting and clearing, a stop, the phone's own BYE.
+func (s *Session) stepDialogUp(in Input) []Action {
+	switch in.Kind {
 	case InCallStarted, InCallCleared:
 		return s.callChange(in, true)
 	case InStop:
@@ -310,14 +318,8 @@ func (s *Session) stepRefreshing(in Input) []Action {
 		s.state = SessionRecovering
 		return []Action{{Kind: ActReport, Reason: "session refresher re-INVITE failed: " + in.Reason + ", recovery with a new INVITE (spec §3.2.2)"},
 			{Kind: ActRecover}}
-	case InCallStarted, InCallCleared:
-		return s.callChange(in, true)
-	case InStop:
-		return s.stopWithBye(in.Reason)
-	case InPhoneBye:
-		return append(s.closeCurrent(ReasonPhoneBye), s.finish(ReasonPhoneBye)...)
 	}
-	return nil
+	return s.stepDialogUp(in)
 }
 
 // stepRecovering: the old dialog is dropped and the recovery INVITE is out
