@@ -180,11 +180,19 @@ func (m *mediaPump) sendFrame(marker bool) {
 	}
 	m.count.sent.Add(1)
 	if f := m.fork.Load(); f != nil {
-		if cp, err := f.txFork.Rewrite(m.txCopy[:], pkt); err == nil {
-			if _, err := m.conn.WriteToAddrPort(cp, f.tx); err == nil {
-				m.count.forkedTX.Add(1)
-			}
-		}
+		m.forkCopy(f.txFork, m.txCopy[:], pkt, f.tx, &m.count.forkedTX)
+	}
+}
+
+// forkCopy rewrites pkt through fk into buf and sends the copy to the
+// recorder at to, counting it in forked. It allocates nothing.
+func (m *mediaPump) forkCopy(fk *media.Forker, buf, pkt []byte, to netip.AddrPort, forked *atomic.Uint64) {
+	cp, err := fk.Rewrite(buf, pkt)
+	if err != nil {
+		return
+	}
+	if _, err := m.conn.WriteToAddrPort(cp, to); err == nil {
+		forked.Add(1)
 	}
 }
 
@@ -210,10 +218,6 @@ func (m *mediaPump) received(pkt []byte, src netip.AddrPort) {
 	}
 	m.count.received.Add(1)
 	if f := m.fork.Load(); f != nil {
-		if cp, err := f.rxFork.Rewrite(m.rxCopy[:], pkt); err == nil {
-			if _, err := m.conn.WriteToAddrPort(cp, f.rx); err == nil {
-				m.count.forkedRX.Add(1)
-			}
-		}
+		m.forkCopy(f.rxFork, m.rxCopy[:], pkt, f.rx, &m.count.forkedRX)
 	}
 }

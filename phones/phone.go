@@ -1273,11 +1273,7 @@ func (p *Phone) onBye(pw *powerCycle, role stackRole, req *sip.Request, tx sip.S
 			return
 		}
 	}
-	if role.recording {
-		p.recRequest(pw, RecBye, req, tx, src)
-		return
-	}
-	respond(tx, req, 481, "Call/Transaction Does Not Exist")
+	p.recRequestOr481(pw, role, RecBye, req, tx, src)
 }
 
 func (p *Phone) onUpdate(pw *powerCycle, role stackRole, req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort) {
@@ -1285,8 +1281,15 @@ func (p *Phone) onUpdate(pw *powerCycle, role stackRole, req *sip.Request, tx si
 		respond(tx, req, 200, "OK")
 		return
 	}
+	p.recRequestOr481(pw, role, RecUpdate, req, tx, src)
+}
+
+// recRequestOr481 hands an in-dialog request that matched no call to the
+// recording session on a stack that takes recording; elsewhere there is no
+// such dialog (RFC 3261 §12.2.2).
+func (p *Phone) recRequestOr481(pw *powerCycle, role stackRole, kind RecEventKind, req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort) {
 	if role.recording {
-		p.recRequest(pw, RecUpdate, req, tx, src)
+		p.recRequest(pw, kind, req, tx, src)
 		return
 	}
 	respond(tx, req, 481, "Call/Transaction Does Not Exist")

@@ -233,32 +233,7 @@ func (r *Recorder) post(ev any) {
 
 func (r *Recorder) loop() {
 	defer close(r.loopDone)
-	for {
-		jobs, job := r.nextJob()
-		select {
-		case ev := <-r.events:
-			r.handle(ev)
-		case jobs <- job:
-			r.handedOver()
-		case <-r.quit:
-			for _, s := range r.sessions {
-				r.closeRecording(s, ReasonClosed)
-				r.finish(s, ReasonClosed)
-			}
-			r.closing = true
-			// Every file is finished before Close returns.
-			for r.files.outstanding > 0 {
-				jobs, job := r.nextJob()
-				select {
-				case ev := <-r.events:
-					r.handle(ev)
-				case jobs <- job:
-					r.handedOver()
-				}
-			}
-			r.stopFileWorkers()
-			return
-		}
+	for r.serveOne(r.quit) {
 		if r.closing && len(r.sessions) == 0 {
 			select {
 			case <-r.drained:
@@ -267,6 +242,31 @@ func (r *Recorder) loop() {
 			}
 		}
 	}
+	for _, s := range r.sessions {
+		r.closeRecording(s, ReasonClosed)
+		r.finish(s, ReasonClosed)
+	}
+	r.closing = true
+	// Every file is finished before Close returns.
+	for r.files.outstanding > 0 {
+		r.serveOne(nil)
+	}
+	r.stopFileWorkers()
+}
+
+// serveOne handles one event or hands one file job to a worker; it
+// returns false, having done neither, once quit is closed (nil: never).
+func (r *Recorder) serveOne(quit <-chan struct{}) bool {
+	jobs, job := r.nextJob()
+	select {
+	case ev := <-r.events:
+		r.handle(ev)
+	case jobs <- job:
+		r.handedOver()
+	case <-quit:
+		return false
+	}
+	return true
 }
 
 func (r *Recorder) handle(ev any) {
@@ -760,20 +760,27 @@ func (r *Recorder) sendUpdate(s *session, dt *sipgo.DialogClientSession) {
 	in := Input{Kind: InKeepAliveOK}
 	if dt == nil {
 		in = Input{Kind: InKeepAliveFailed, Reason: "no dialog"}
-	} else {
-		ctx, cancel := context.WithTimeout(r.ctx, r.answerTimeout())
-		res, err := dt.Do(ctx, sip.NewRequest(sip.UPDATE, target(dt)))
-		cancel()
-		switch {
-		case errors.Is(err, context.DeadlineExceeded):
-			in = Input{Kind: InKeepAliveFailed, Reason: fmt.Sprintf("no answer within %s", r.answerTimeout())}
-		case err != nil:
-			in = Input{Kind: InKeepAliveFailed, Reason: err.Error()}
-		case res.StatusCode != sip.StatusOK:
-			in = Input{Kind: InKeepAliveFailed, Reason: fmt.Sprintf("phone answered %d %s", res.StatusCode, res.Reason)}
-		}
+	} else if why := r.askInDialog(dt, sip.NewRequest(sip.UPDATE, target(dt))); why != "" {
+		in = Input{Kind: InKeepAliveFailed, Reason: why}
 	}
 	r.post(sessionEvent{s: s, in: in})
+}
+
+// askInDialog sends req in dt and waits up to Config.AnswerTimeout for
+// the answer; it returns "" for a 200 OK, else why not.
+func (r *Recorder) askInDialog(dt *sipgo.DialogClientSession, req *sip.Request) (failed string) {
+	ctx, cancel := context.WithTimeout(r.ctx, r.answerTimeout())
+	defer cancel()
+	res, err := dt.Do(ctx, req)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("no answer within %s", r.answerTimeout())
+	case err != nil:
+		return err.Error()
+	case res.StatusCode != sip.StatusOK:
+		return fmt.Sprintf("phone answered %d %s", res.StatusCode, res.Reason)
+	}
+	return ""
 }
 
 // sendReInvite is the session refresher (spec §3.2.2): a re-INVITE in the
@@ -788,23 +795,11 @@ func (r *Recorder) sendReInvite(s *session, dt *sipgo.DialogClientSession, offer
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("User-Agent", userAgent))
 	req.SetBody(offer)
-	ctx, cancel := context.WithTimeout(r.ctx, r.answerTimeout())
-	res, err := dt.Do(ctx, req)
-	cancel()
-	switch {
-	case err != nil:
-		reason := err.Error()
-		if errors.Is(err, context.DeadlineExceeded) {
-			reason = fmt.Sprintf("no answer within %s", r.answerTimeout())
-		}
-		in = Input{Kind: InRefreshFailed, Reason: reason}
-	case res.StatusCode != sip.StatusOK:
-		in = Input{Kind: InRefreshFailed, Reason: fmt.Sprintf("phone answered %d %s", res.StatusCode, res.Reason)}
-	default:
+	if why := r.askInDialog(dt, req); why != "" {
+		in = Input{Kind: InRefreshFailed, Reason: why}
+	} else if err := dt.WriteRequest(sip.NewRequest(sip.ACK, target(dt))); err != nil {
 		// RFC 3261 §13.2.2.4: a 2xx to a re-INVITE is ACKed too, with its CSeq.
-		if err := dt.WriteRequest(sip.NewRequest(sip.ACK, target(dt))); err != nil {
-			r.net.Errorf(r.node.Name(), r.phoneAddr(s), "recording session %s: ACK of re-INVITE: %v", s.name, err)
-		}
+		r.net.Errorf(r.node.Name(), r.phoneAddr(s), "recording session %s: ACK of re-INVITE: %v", s.name, err)
 	}
 	r.post(sessionEvent{s: s, in: in})
 }

@@ -114,9 +114,9 @@ func (s *sink) push(ch int, pkt []byte, src netip.AddrPort) {
 	if first {
 		// Report the first bad packet of a file only: a broken sender would
 		// otherwise flood the trace. The count goes into the JSON.
-		side := "tx"
+		side := media.LabelTX
 		if ch == media.ChannelRX {
-			side = "rx"
+			side = media.LabelRX
 		}
 		s.net.Errorf(s.node, src, "recording %s: %s packet refused: %v", s.owner, side, err)
 	}
