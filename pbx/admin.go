@@ -44,11 +44,7 @@ func (p *PBX) OrderUpdate(exts ...string) error {
 	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = p.orderUpdate(r, t)
-		}()
+		wg.Go(func() { errs[i] = p.orderUpdate(r, t) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)

@@ -32,8 +32,7 @@ type cstaServer struct {
 }
 
 type cstaClient struct {
-	conn *csta.Conn
-	raw  net.Conn
+	conn *csta.Conn // its NetConn is the link sim handed out
 }
 
 type monitor struct {
@@ -61,7 +60,7 @@ func (s *cstaServer) close() {
 	s.mu.Lock()
 	s.closed = true
 	for c := range s.clients {
-		c.raw.Close()
+		c.conn.Close()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
@@ -74,7 +73,7 @@ func (s *cstaServer) accept() {
 		if err != nil {
 			return
 		}
-		c := &cstaClient{conn: csta.NewConn(raw), raw: raw}
+		c := &cstaClient{conn: csta.NewConn(raw)}
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -110,7 +109,7 @@ func (s *cstaServer) keepAlive(c *cstaClient) {
 func (s *cstaServer) serve(c *cstaClient) {
 	defer s.wg.Done()
 	defer s.drop(c)
-	src := addrPortOf(c.raw.RemoteAddr())
+	src := addrPortOf(c.conn.NetConn().RemoteAddr())
 	for {
 		id, m, err := c.conn.Recv()
 		if err != nil {
@@ -197,7 +196,7 @@ func (s *cstaServer) monitorStop(c *cstaClient, id int, m csta.MonitorStop) {
 // drop closes c's link and forgets it and its monitors; only the first
 // drop of c returns true.
 func (s *cstaServer) drop(c *cstaClient) bool {
-	c.raw.Close()
+	c.conn.Close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.clients[c] {
@@ -251,7 +250,7 @@ func (s *cstaServer) deliver(c *cstaClient, id int, m csta.Message) bool {
 		s.gone(c, err)
 		return false
 	}
-	s.p.node.Network().Errorf(s.p.node.Name(), addrPortOf(c.raw.RemoteAddr()), "CSTA %s: %v", m.Kind(), err)
+	s.p.node.Network().Errorf(s.p.node.Name(), addrPortOf(c.conn.NetConn().RemoteAddr()), "CSTA %s: %v", m.Kind(), err)
 	return true
 }
 
@@ -263,7 +262,7 @@ func (s *cstaServer) gone(c *cstaClient, err error) {
 		closing := s.closed
 		s.mu.Unlock()
 		if !closing {
-			s.p.node.Note("CSTA client %s gone (%v): dropped", c.raw.RemoteAddr(), err)
+			s.p.node.Note("CSTA client %s gone (%v): dropped", c.conn.NetConn().RemoteAddr(), err)
 		}
 	}
 }

@@ -132,8 +132,7 @@ func (p *PBX) Start() error {
 		return err
 	}
 	p.cur = r
-	r.wg.Add(1)
-	go p.expireLoop(r)
+	r.wg.Go(func() { p.expireLoop(r) })
 	p.node.Note("PBX up: SIP %s, CSTA %s, %d extensions", st.Addr, p.node.AddrPort(p.cfg.CSTAPort), len(p.cfg.Extensions))
 	return nil
 }
@@ -226,7 +225,6 @@ func (p *PBX) CSTAClients() int {
 }
 
 func (p *PBX) expireLoop(r *run) {
-	defer r.wg.Done()
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {

@@ -86,20 +86,11 @@ func (p *PBX) onRegister(r *run, req *sip.Request, tx sip.ServerTransaction) {
 		p.node.Note("%s moved from %s to %s: logging %s off", rr.Ext, prev.Contact, rr.Contact, prev.Contact)
 		r.csta.outOfService(prev)
 		r.csta.backInService(reg)
-		p.async(r, func() { p.notifyLogOff(r, prev) })
+		r.wg.Go(func() { p.notifyLogOff(r, prev) }) // Stop waits for it
 	case RegRemoved:
 		p.node.Note("%s unregistered from %s", rr.Ext, rr.Contact)
 		r.csta.outOfService(prev)
 	}
-}
-
-// async runs f on its own goroutine, waited for by Stop.
-func (p *PBX) async(r *run, f func()) {
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		f()
-	}()
 }
 
 // notifyLogOff tells a phone its registration was taken over (docs/wire.md

@@ -564,12 +564,7 @@ func (n *Network) refuseDial(nd *Node, raddr netip.AddrPort) error {
 	if p == nil {
 		return nil
 	}
-	n.mu.RLock()
-	proto, ok := n.listeners[raddr]
-	n.mu.RUnlock()
-	if !ok {
-		proto = ProtoOther
-	}
+	proto := n.listenerProto(raddr)
 	var cuts []*impairRule
 	for _, r := range *p {
 		if r.im.Blackhole {

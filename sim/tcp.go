@@ -85,16 +85,22 @@ func (nd *Node) Dial(raddr netip.AddrPort) (*Conn, error) {
 		tc.Close()
 		return nil, err
 	}
-	n.mu.RLock()
-	proto, ok := n.listeners[raddr]
-	n.mu.RUnlock()
-	if !ok {
-		proto = ProtoOther
-	}
+	proto := n.listenerProto(raddr)
 	n.pcap.TCPOpen(n.start.Add(n.Now()), local, raddr)
 	conn := newConn(nd, tc, local, raddr, proto)
 	conn.registered = true
 	return conn, nil
+}
+
+// listenerProto is the protocol a lab listener at ap serves; OTHER for an
+// address no lab listener holds.
+func (n *Network) listenerProto(ap netip.AddrPort) Proto {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if proto, ok := n.listeners[ap]; ok {
+		return proto
+	}
+	return ProtoOther
 }
 
 // Conn is a traced TCP connection. Each Write is traced as one message (the

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -26,6 +27,12 @@ type PacketConn struct {
 	// socket: its error handler names the sender from last. RTP sockets
 	// skip the bookkeeping.
 	trackSource bool
+
+	// labAddr caches the last source address found to belong to a lab node
+	// (its IPv4 bits + 1; 0 is none). Nodes are never removed, so the answer
+	// stands, and an RTP socket's next datagram from it skips the network's
+	// lock (fromLab).
+	labAddr atomic.Uint64
 
 	// The RTP streams this socket sends, by destination (streams.go).
 	streams    [streamCacheSize]atomic.Pointer[streamRef]
@@ -68,7 +75,9 @@ func (c *PacketConn) send(proto Proto, b []byte, dst netip.AddrPort, m packetMar
 	} else {
 		n.tracePacket(proto, c.local, dst, b, m)
 	}
-	n.pcap.UDP(n.start.Add(n.Now()), c.local, dst, b)
+	if n.pcap != nil { // the pcap's timestamp is a clock read per RTP packet: skip it with no pcap
+		n.pcap.UDP(n.start.Add(n.Now()), c.local, dst, b)
+	}
 	return c.conn.WriteToUDPAddrPort(b, dst)
 }
 
@@ -93,12 +102,29 @@ func (c *PacketConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 		// Storing boxes the address (an allocation): store on a change only.
 		c.last.Store(src)
 	}
-	n := c.node.net
-	if !n.isLab(src) {
+	if !c.fromLab(src) {
+		n := c.node.net
 		n.packet(classifyUDP(b[:k]), src, c.local, b[:k])
 		n.pcap.UDP(n.start.Add(n.Now()), src, c.local, b[:k])
 	}
 	return k, src, nil
+}
+
+// fromLab is Network.isLab with a one-address cache, for the RTP read path.
+func (c *PacketConn) fromLab(src netip.AddrPort) bool {
+	if !src.Addr().Is4() {
+		return c.node.net.isLab(src)
+	}
+	a := src.Addr().As4()
+	key := uint64(binary.BigEndian.Uint32(a[:])) + 1
+	if c.labAddr.Load() == key {
+		return true
+	}
+	if !c.node.net.isLab(src) {
+		return false
+	}
+	c.labAddr.Store(key)
+	return true
 }
 
 // Close closes the socket; the node forgets it.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 )
 
 // Namespace is the ECMA-323 edition 4 namespace, the default xmlns on every root element
@@ -319,7 +320,7 @@ func IsEvent(m Message) bool {
 		return false
 	}
 	k := m.Kind()
-	return len(k) > len("Event") && k[len(k)-len("Event"):] == "Event"
+	return len(k) > len("Event") && strings.HasSuffix(k, "Event")
 }
 
 // FormatCallID renders n as a 24-digit zero-padded decimal callID, the form MX-ONE uses

@@ -110,6 +110,30 @@ func (c *checker) deviceInfo(d *DeviceInfo) {
 	c.required(at+"model", d.Model)
 }
 
+// field is an optional element and its value.
+type field struct{ path, v string }
+
+// callEvent checks what every call event carries, in document order: the monitor, the
+// connection (conn names its element, e.g. "establishedConnection"), the event's own
+// optional devices, localConnectionInfo and cause.
+func (c *checker) callEvent(conn string, f CallFields, devices ...field) {
+	c.required("monitorCrossRefID", f.CrossRefID)
+	c.callID(conn+"/callID", f.CallID)
+	c.required(conn+"/deviceID", f.Device)
+	for _, d := range devices {
+		c.optional(d.path, d.v)
+	}
+	c.state(f.LocalConnection)
+	c.required("cause", f.Cause)
+}
+
+// deviceEvent checks a BackInServiceEvent or OutOfServiceEvent.
+func (c *checker) deviceEvent(crossRefID, device string, info *DeviceInfo) {
+	c.required("monitorCrossRefID", crossRefID)
+	c.required("device", device)
+	c.deviceInfo(info)
+}
+
 // validate checks m as Encode would send it and as Decode must return it.
 func validate(m Message) error {
 	c := &checker{kind: m.Kind()}
@@ -131,53 +155,22 @@ func validate(m Message) error {
 		}
 		c.required(m.Category, m.Value)
 	case ServiceInitiatedEvent:
-		c.required("monitorCrossRefID", m.CrossRefID)
-		c.callID("initiatedConnection/callID", m.CallID)
-		c.required("initiatedConnection/deviceID", m.Device)
-		c.optional("initiatingDevice", m.Initiating)
-		c.state(m.LocalConnection)
-		c.required("cause", m.Cause)
+		c.callEvent("initiatedConnection", m.CallFields(), field{"initiatingDevice", m.Initiating})
 	case OriginatedEvent:
-		c.required("monitorCrossRefID", m.CrossRefID)
-		c.callID("originatedConnection/callID", m.CallID)
-		c.required("originatedConnection/deviceID", m.Device)
-		c.optional("callingDevice", m.Calling)
-		c.optional("calledDevice", m.Called)
-		c.state(m.LocalConnection)
-		c.required("cause", m.Cause)
+		c.callEvent("originatedConnection", m.CallFields(),
+			field{"callingDevice", m.Calling}, field{"calledDevice", m.Called})
 	case DeliveredEvent:
-		c.required("monitorCrossRefID", m.CrossRefID)
-		c.callID("connection/callID", m.CallID)
-		c.required("connection/deviceID", m.Device)
-		c.optional("alertingDevice", m.Alerting)
-		c.optional("callingDevice", m.Calling)
-		c.optional("calledDevice", m.Called)
-		c.state(m.LocalConnection)
-		c.required("cause", m.Cause)
+		c.callEvent("connection", m.CallFields(),
+			field{"alertingDevice", m.Alerting}, field{"callingDevice", m.Calling}, field{"calledDevice", m.Called})
 	case EstablishedEvent:
-		c.required("monitorCrossRefID", m.CrossRefID)
-		c.callID("establishedConnection/callID", m.CallID)
-		c.required("establishedConnection/deviceID", m.Device)
-		c.optional("answeringDevice", m.Answering)
-		c.optional("callingDevice", m.Calling)
-		c.optional("calledDevice", m.Called)
-		c.state(m.LocalConnection)
-		c.required("cause", m.Cause)
+		c.callEvent("establishedConnection", m.CallFields(),
+			field{"answeringDevice", m.Answering}, field{"callingDevice", m.Calling}, field{"calledDevice", m.Called})
 	case ConnectionClearedEvent:
-		c.required("monitorCrossRefID", m.CrossRefID)
-		c.callID("droppedConnection/callID", m.CallID)
-		c.required("droppedConnection/deviceID", m.Device)
-		c.optional("releasingDevice", m.Releasing)
-		c.state(m.LocalConnection)
-		c.required("cause", m.Cause)
+		c.callEvent("droppedConnection", m.CallFields(), field{"releasingDevice", m.Releasing})
 	case BackInServiceEvent:
-		c.required("monitorCrossRefID", m.CrossRefID)
-		c.required("device", m.Device)
-		c.deviceInfo(m.Info)
+		c.deviceEvent(m.CrossRefID, m.Device, m.Info)
 	case OutOfServiceEvent:
-		c.required("monitorCrossRefID", m.CrossRefID)
-		c.required("device", m.Device)
-		c.deviceInfo(m.Info)
+		c.deviceEvent(m.CrossRefID, m.Device, m.Info)
 	default:
 		return fmt.Errorf("csta: cannot encode %T (%s): %w", m, m.Kind(), ErrUnsupported)
 	}

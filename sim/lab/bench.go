@@ -104,9 +104,7 @@ func (l *Lab) eachPhone(ctx context.Context, workers int, do func(context.Contex
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(workers, len(l.Phones)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
 				if i >= len(l.Phones) {
@@ -117,7 +115,7 @@ func (l *Lab) eachPhone(ctx context.Context, workers int, do func(context.Contex
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {

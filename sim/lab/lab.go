@@ -1,12 +1,15 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -241,7 +244,7 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 		if err := os.WriteFile(src, text, 0o644); err != nil {
 			return fail(fmt.Errorf("lab: %w", err))
 		}
-		pc, err := phones.ParseConfig(src, strings.NewReader(string(text)))
+		pc, err := phones.ParseConfig(src, bytes.NewReader(text))
 		if err != nil {
 			return fail(err)
 		}
@@ -293,9 +296,11 @@ func phoneConfig(ps PhoneSpec, ip netip.Addr, topo Topology) []byte {
 		}
 		fmt.Fprintf(&b, "%s: %s\n", kv[0], v)
 	}
-	for k, v := range ps.Config {
+	// Sorted, so a topology writes the same file (and the same line numbers
+	// in a config error) on every run.
+	for _, k := range slices.Sorted(maps.Keys(ps.Config)) {
 		if !done[k] {
-			fmt.Fprintf(&b, "%s: %s\n", k, v)
+			fmt.Fprintf(&b, "%s: %s\n", k, ps.Config[k])
 		}
 	}
 	return []byte(b.String())

@@ -54,6 +54,7 @@ func (l *Lab) AddRogue() (*Rogue, error) {
 	}
 	if r.rx, err = node.ListenPacket(RogueRTPPort + 2); err != nil {
 		stack.Close()
+		r.tx.Close()
 		return nil, err
 	}
 	l.Net.Label(r.tx.LocalAddrPort(), "rogue tx")

@@ -70,7 +70,7 @@ func (c Codec) EncodeFrame(dst []byte, pcm []int16) []byte {
 	if !c.Valid() {
 		return dst[:0]
 	}
-	dst = growBytes(dst, len(pcm))
+	dst = grow(dst, len(pcm))
 	if c == PCMA {
 		for i, v := range pcm {
 			dst[i] = g711.EncodeAlawFrame(v)
@@ -89,10 +89,7 @@ func (c Codec) DecodeFrame(dst []int16, payload []byte) []int16 {
 	if !c.Valid() {
 		return dst[:0]
 	}
-	if cap(dst) < len(payload) {
-		dst = make([]int16, len(payload))
-	}
-	dst = dst[:len(payload)]
+	dst = grow(dst, len(payload))
 	c.decodeInto(dst, payload)
 	return dst
 }
@@ -119,10 +116,10 @@ func (c Codec) decodeSample(b byte) int16 {
 	return g711.DecodeUlawFrame(b)
 }
 
-// growBytes returns b[:n], allocating only when cap(b) < n.
-func growBytes(b []byte, n int) []byte {
+// grow returns b[:n], allocating only when cap(b) < n.
+func grow[T any](b []T, n int) []T {
 	if cap(b) < n {
-		return make([]byte, n)
+		return make([]T, n)
 	}
 	return b[:n]
 }

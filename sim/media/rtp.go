@@ -89,7 +89,7 @@ func (s *Sender) Timestamp() uint32 { return s.ts }
 // the sample count for G.711. Set marker on the first packet of a talkspurt
 // (RFC 3551 §4.1).
 func (s *Sender) Packet(dst, payload []byte, marker bool) []byte {
-	dst = growBytes(dst, HeaderSize+len(payload))
+	dst = grow(dst, HeaderSize+len(payload))
 	s.header(dst, marker)
 	copy(dst[HeaderSize:], payload)
 	s.advance(len(payload))
@@ -99,7 +99,7 @@ func (s *Sender) Packet(dst, payload []byte, marker bool) []byte {
 // EncodePacket is Packet with the payload encoded from pcm by s.PT straight
 // into dst, saving a copy. If s.PT is not Valid the packet has no payload.
 func (s *Sender) EncodePacket(dst []byte, pcm []int16, marker bool) []byte {
-	dst = growBytes(dst, HeaderSize+len(pcm))
+	dst = grow(dst, HeaderSize+len(pcm))
 	s.header(dst, marker)
 	payload := s.PT.EncodeFrame(dst[HeaderSize:], pcm)
 	s.advance(len(payload))
@@ -189,7 +189,7 @@ func (f *Forker) Rewrite(dst, pkt []byte) ([]byte, error) {
 		f.nextTS = end
 	}
 
-	dst = growBytes(dst, len(pkt))
+	dst = grow(dst, len(pkt))
 	copy(dst, pkt)
 	if marker {
 		dst[1] |= 0x80
