@@ -72,9 +72,10 @@ var mermaidID = regexp.MustCompile(`[^A-Za-z0-9_]`)
 
 func mid(name string) string { return "n_" + mermaidID.ReplaceAllString(name, "_") }
 
-// mermaidText keeps a label from ending the statement (;) or starting an
-// entity (#).
-func mermaidText(s string) string {
+// MermaidText keeps a label of a Mermaid diagram on one statement: ';'
+// would end it, '#' start an entity, a newline break it. The UI's export
+// uses it too.
+func MermaidText(s string) string {
 	return strings.NewReplacer(";", ",", "#", "#35;", "\n", " ").Replace(s)
 }
 
@@ -88,10 +89,7 @@ func (r *Run) Flow() string {
 		fmt.Fprintf(&b, "    participant %s as %s\n", mid(n), n)
 	}
 	first, last := mid(nodes[0]), mid(nodes[len(nodes)-1])
-	r.mu.Lock()
-	evs := slices.Clone(r.events)
-	r.mu.Unlock()
-	for _, e := range evs {
+	for _, e := range r.eventsSoFar() {
 		from, to := baseNode(e.From, nodes), baseNode(e.To, nodes)
 		switch e.Kind {
 		case sim.KindMessage, sim.KindDropped:
@@ -103,7 +101,7 @@ func (r *Run) Flow() string {
 			if e.Kind == sim.KindDropped {
 				arrow, text = "-x", "DROPPED "+text
 			}
-			fmt.Fprintf(&b, "    %s%s%s: %s\n", mid(from), arrow, mid(to), mermaidText(text))
+			fmt.Fprintf(&b, "    %s%s%s: %s\n", mid(from), arrow, mid(to), MermaidText(text))
 		case sim.KindStreamStart, sim.KindStreamStop:
 			if from == "" || to == "" {
 				continue
@@ -115,7 +113,7 @@ func (r *Run) Flow() string {
 			fmt.Fprintf(&b, "    Note over %s,%s: RTP %s → %s %s\n", mid(from), mid(to), e.From, e.To, what)
 		case sim.KindNote:
 			if e.From == "scenario" && !isCheckOrWait(e.Summary) {
-				fmt.Fprintf(&b, "    Note over %s,%s: %s\n", first, last, mermaidText(e.Summary))
+				fmt.Fprintf(&b, "    Note over %s,%s: %s\n", first, last, MermaidText(e.Summary))
 			}
 		}
 	}
@@ -145,13 +143,11 @@ func (r *Run) report(res Result, flow string) string {
 	fmt.Fprintf(&b, "Spec %s. %s\n\nSource: `%s`.\n\n", s.Section, s.Description, s.Source)
 
 	b.WriteString("## Story\n\n")
-	r.mu.Lock()
-	for _, e := range r.events {
+	for _, e := range r.eventsSoFar() {
 		if e.Kind == sim.KindNote && e.From == "scenario" && !isCheck(e.Summary) {
 			fmt.Fprintf(&b, "- `%8.3f` %s\n", e.At.Seconds(), e.Summary)
 		}
 	}
-	r.mu.Unlock()
 
 	b.WriteString("\n## Checks\n\n| step | where | check | result |\n| --- | --- | --- | --- |\n")
 	for _, c := range res.Checks {

@@ -24,10 +24,7 @@ import (
 // Times are dropped, long numbers (call IDs, session IDs) become <id> and
 // ephemeral ports (32768 and up) <port>.
 func (r *Run) Golden() string {
-	r.mu.Lock()
-	evs := slices.Clone(r.events)
-	r.mu.Unlock()
-	return goldenText(evs)
+	return goldenText(r.eventsSoFar())
 }
 
 var (

@@ -324,11 +324,10 @@ func (d *decoder) lab(n ast.Node, l *LabSpec) {
 		}
 	})
 	if len(l.Phones) == 0 {
-		for _, p := range lab.Default().Phones {
-			l.Phones = append(l.Phones, PhoneSpec{PhoneSpec: p})
-		}
+		d.defaultLab(l)
+	} else {
+		d.learnNodes(l)
 	}
-	d.learnNodes(l)
 	for i, ext := range l.Recorder.Monitored {
 		if _, ok := d.exts[ext]; !ok {
 			d.fail(n, "lab.recorder.monitored[%d]: extension %q is no phone's; extensions: %s", i, ext, strings.Join(sortedKeys(d.exts), ", "))

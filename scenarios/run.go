@@ -408,6 +408,14 @@ func (r *Run) waitFor(from int, m Matcher, count int, timeout time.Duration) (in
 	}
 }
 
+// eventsSoFar returns the events the printer has taken in. r.events only
+// grows, so the slice taken under the lock stays valid while it appends.
+func (r *Run) eventsSoFar() []sim.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.events
+}
+
 // settled returns every event published so far, once the printer has
 // taken them all in, so a check judges the whole past.
 func (r *Run) settled() []sim.Event {

@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/reclab/reclab/sim"
@@ -12,12 +11,9 @@ import (
 // piece of narration was said and each action taken (waits and checks
 // left out), in lab time. The diagram below it has every message.
 func (r *Run) Timeline() string {
-	r.mu.Lock()
-	evs := slices.Clone(r.events)
-	r.mu.Unlock()
 	var b strings.Builder
 	fmt.Fprintf(&b, "spec %s: %s\n\n| time | what happens |\n| ---: | --- |\n", r.Scenario.Section, mdCell(r.Scenario.Description))
-	for _, e := range evs {
+	for _, e := range r.eventsSoFar() {
 		if e.Kind != sim.KindNote || e.From != "scenario" || isCheckOrWait(e.Summary) {
 			continue
 		}

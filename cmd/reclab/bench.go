@@ -270,12 +270,9 @@ type benchWatcher struct {
 	bye         map[string]time.Duration
 	finished    map[string]bool // Call-IDs already measured: retransmissions do not count twice
 	setup       setupFigures
-	acks        int
-	lastACK     time.Duration
 	talking     int
 	hungUp      int // callers the watcher hung up (hangOnTalk)
 	lastTalking time.Duration
-	byes        int
 	errors      uint64
 	firstErrors []string
 }
@@ -394,8 +391,6 @@ func (w *benchWatcher) handle(e sim.Event) bool {
 			w.finished["INVITE "+id], w.finished["200 OK (INVITE) "+id], w.finished["ACK "+id] = true, true, true
 			w.setup.inviteACK = append(w.setup.inviteACK, e.At-t)
 			w.setup.last = e.At
-			w.acks++
-			w.lastACK = e.At
 			return true
 		}
 	case e.From == "recorder" && strings.HasPrefix(e.Summary, "BYE "):
@@ -407,7 +402,6 @@ func (w *benchWatcher) handle(e sim.Event) bool {
 			delete(w.bye, id)
 			w.finished["BYE "+id], w.finished["200 OK (BYE) "+id] = true, true
 			w.setup.bye200 = append(w.setup.bye200, e.At-t)
-			w.byes++
 			return true
 		}
 	}
@@ -519,12 +513,12 @@ func runBench(ctx context.Context, c benchConfig, log io.Writer) (*benchResult, 
 	// set-up is measured apart from the talking calls' RTP.
 	res.sessionsWanted = recordedParties
 	sessionsUp := func(dialStart time.Duration, acks0 int) {
-		if !w.waitFor(ctx, phaseTimeout, func(w *benchWatcher) bool { return w.acks-acks0 >= recordedParties }) {
+		if !w.waitFor(ctx, phaseTimeout, func(w *benchWatcher) bool { return len(w.setup.inviteACK)-acks0 >= recordedParties }) {
 			fmt.Fprintf(log, "bench: not every recording session up after %s\n", phaseTimeout)
 		}
 		w.mu.Lock()
-		res.sessionsUp, res.allSessionsAfter, res.setup = w.acks-acks0, w.lastACK-dialStart, w.setup
-		res.allSinceRegister = w.lastACK - regStart
+		res.sessionsUp, res.allSessionsAfter, res.setup = len(w.setup.inviteACK)-acks0, w.setup.last-dialStart, w.setup
+		res.allSinceRegister = w.setup.last - regStart
 		w.mu.Unlock()
 	}
 	if c.mapping == "static" && c.calls > 0 {
@@ -549,7 +543,7 @@ func runBench(ctx context.Context, c benchConfig, log io.Writer) (*benchResult, 
 	// Calls: phone i dials phone calls+i, which the watcher answers.
 	dialStart := l.Net.Now()
 	w.mu.Lock()
-	acks0, talking0 := w.acks, w.talking
+	acks0, talking0 := len(w.setup.inviteACK), w.talking
 	w.mu.Unlock()
 	if err := dialAll(ctx, l, c.calls, c.workers); err != nil {
 		return nil, err
@@ -583,7 +577,7 @@ func runBench(ctx context.Context, c benchConfig, log io.Writer) (*benchResult, 
 	// Hang up: in dynamic mapping ConnectionCleared makes the recorder send
 	// BYE; in static mapping the sessions stay until the lab closes.
 	w.mu.Lock()
-	byes0 := w.byes
+	byes0 := len(w.setup.bye200)
 	w.mu.Unlock()
 	hctx, cancel := context.WithTimeout(context.Background(), phaseTimeout)
 	hangStart := time.Now()
@@ -592,7 +586,7 @@ func runBench(ctx context.Context, c benchConfig, log io.Writer) (*benchResult, 
 	cancel()
 	if c.mapping == "dynamic" {
 		res.byeWanted = res.sessionsUp
-		w.waitFor(ctx, phaseTimeout, func(w *benchWatcher) bool { return w.byes-byes0 >= res.byeWanted })
+		w.waitFor(ctx, phaseTimeout, func(w *benchWatcher) bool { return len(w.setup.bye200)-byes0 >= res.byeWanted })
 	}
 	res.totalForked = phoneStats(l).ForkedTX + phoneStats(l).ForkedRX
 	fmt.Fprintf(log, "bench: closing the lab (the recorder finishes %d files) …\n", res.sessionsUp)
@@ -622,26 +616,17 @@ func runBench(ctx context.Context, c benchConfig, log io.Writer) (*benchResult, 
 }
 
 func dialAll(ctx context.Context, l *lab.Lab, calls, workers int) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	var firstErr atomic.Pointer[error]
-	for range min(workers, max(calls, 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= calls || ctx.Err() != nil {
-					return
-				}
-				if err := l.Phones[i].Dial(ctx, l.Phones[calls+i].Ext()); err != nil {
-					firstErr.CompareAndSwap(nil, &err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	forEachCall(calls, workers, func(i int) bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		if err := l.Phones[i].Dial(ctx, l.Phones[calls+i].Ext()); err != nil {
+			firstErr.CompareAndSwap(nil, &err)
+			return false
+		}
+		return true
+	})
 	if p := firstErr.Load(); p != nil {
 		return fmt.Errorf("dial: %w", *p)
 	}
@@ -650,6 +635,15 @@ func dialAll(ctx context.Context, l *lab.Lab, calls, workers int) error {
 
 // hangAll hangs up every caller; a call already gone is no error here.
 func hangAll(ctx context.Context, l *lab.Lab, calls, workers int) {
+	forEachCall(calls, workers, func(i int) bool {
+		l.Phones[i].HangUp(ctx)
+		return true
+	})
+}
+
+// forEachCall runs call(i) for i in [0, calls) on up to workers goroutines
+// that take the next index in turn; a worker stops when call returns false.
+func forEachCall(calls, workers int, call func(i int) bool) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(workers, max(calls, 1)) {
@@ -658,10 +652,9 @@ func hangAll(ctx context.Context, l *lab.Lab, calls, workers int) {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= calls {
+				if i >= calls || !call(i) {
 					return
 				}
-				l.Phones[i].HangUp(ctx)
 			}
 		}()
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reclab/reclab/scenarios"
 	"github.com/reclab/reclab/sim"
 )
 
@@ -23,7 +24,7 @@ func mermaid(cols []string, events []sim.Event) string {
 		}
 	}
 	for i, n := range c.names {
-		fmt.Fprintf(&b, "    participant n%d as %s\n", i, mermaidText(n))
+		fmt.Fprintf(&b, "    participant n%d as %s\n", i, scenarios.MermaidText(n))
 	}
 	for _, e := range events {
 		switch {
@@ -35,18 +36,12 @@ func mermaid(cols []string, events []sim.Event) string {
 			case e.Proto == sim.ProtoRTP:
 				arrow = "-->>"
 			}
-			fmt.Fprintf(&b, "    n%d%sn%d: %s %s\n", c.of(e.From), arrow, c.of(e.To), e.Proto, mermaidText(summaryText(e, false)))
+			fmt.Fprintf(&b, "    n%d%sn%d: %s %s\n", c.of(e.From), arrow, c.of(e.To), e.Proto, scenarios.MermaidText(summaryText(e, false)))
 		case e.Kind == sim.KindNote && e.From == "scenario":
-			fmt.Fprintf(&b, "    Note over n0,n%d: %s\n", len(c.names)-1, mermaidText(e.Summary))
+			fmt.Fprintf(&b, "    Note over n0,n%d: %s\n", len(c.names)-1, scenarios.MermaidText(e.Summary))
 		}
 	}
 	return b.String()
-}
-
-// mermaidText keeps a label on one statement: ';' ends one and '#' starts
-// an entity in Mermaid.
-func mermaidText(s string) string {
-	return strings.NewReplacer(";", ",", "#", "#35;", "\n", " ").Replace(s)
 }
 
 // report writes a Markdown report of the session: the nodes as they stand,

@@ -100,3 +100,25 @@ var keyIndex = func() map[string]keyID {
 	}
 	return m
 }()
+
+// phoneKeys are the keys that do one action on the selected phone.
+var phoneKeys = map[keyID]ActionKind{
+	kRegister:   ActRegister,
+	kUnregister: ActUnregister,
+	kAnswer:     ActAnswer,
+	kHangUp:     ActHangUp,
+	kPower:      ActPower,
+	kRecordKey:  ActRecordKey,
+	kFirmware:   ActFirmwareUpdate,
+}
+
+// gatedKeys are the keys whose action a lab may not have yet
+// (Backend.Available); the help marks them.
+var gatedKeys = map[keyID]ActionKind{
+	kRecordKey:    ActRecordKey,
+	kFirmware:     ActFirmwareUpdate,
+	kForcedLogOff: ActForcedLogOff,
+	kPBXRestart:   ActPBXRestart,
+	kImpair:       ActImpair,
+	kLift:         ActLift,
+}

@@ -16,8 +16,7 @@ func (m *Model) openLogOffPrompt() {
 		m.setStatus(true, "no phone selected")
 		return
 	}
-	if !m.b.Available(ActForcedLogOff) {
-		m.setStatus(true, "%s: not available yet", ActForcedLogOff)
+	if !m.available(ActForcedLogOff) {
 		return
 	}
 	m.logOffFrom = a

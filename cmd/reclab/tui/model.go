@@ -486,6 +486,9 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	if !ok {
 		return m, nil
 	}
+	if kind, ok := phoneKeys[id]; ok {
+		return m, m.phoneAction(kind, "")
+	}
 	page := m.layout().flowH
 	switch id {
 	case kUp:
@@ -542,27 +545,12 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		default:
 			m.focus = focusFlow
 		}
-	case kRegister:
-		return m, m.phoneAction(ActRegister, "")
-	case kUnregister:
-		return m, m.phoneAction(ActUnregister, "")
-	case kAnswer:
-		return m, m.phoneAction(ActAnswer, "")
-	case kHangUp:
-		return m, m.phoneAction(ActHangUp, "")
-	case kPower:
-		return m, m.phoneAction(ActPower, "")
-	case kRecordKey:
-		return m, m.phoneAction(ActRecordKey, "")
-	case kFirmware:
-		return m, m.phoneAction(ActFirmwareUpdate, "")
 	case kForcedLogOff:
 		m.openLogOffPrompt()
 	case kPBXRestart:
 		return m, m.labAction(ActPBXRestart)
 	case kImpair:
-		if !m.b.Available(ActImpair) {
-			m.setStatus(true, "%s: not available yet", ActImpair)
+		if !m.available(ActImpair) {
 			break
 		}
 		return m, m.openPrompt(promptImpair, "impair (e.g. 7434 pbx drop 50% sip; pbx recorder blackhole csta): ", "")
@@ -620,8 +608,7 @@ func (m *Model) phoneAction(kind ActionKind, arg string) tea.Cmd {
 		m.setStatus(true, "no phone selected")
 		return nil
 	}
-	if !m.b.Available(kind) {
-		m.setStatus(true, "%s: not available yet", kind)
+	if !m.available(kind) {
 		return nil
 	}
 	m.setStatus(false, "%s (%s): %s…", p.Name, p.Ext, kind)
@@ -629,12 +616,20 @@ func (m *Model) phoneAction(kind ActionKind, arg string) tea.Cmd {
 }
 
 func (m *Model) labAction(kind ActionKind) tea.Cmd {
-	if !m.b.Available(kind) {
-		m.setStatus(true, "%s: not available yet", kind)
+	if !m.available(kind) {
 		return nil
 	}
 	m.setStatus(false, "%s…", kind)
 	return m.run(Action{Kind: kind})
+}
+
+// available says whether the lab can do kind; if not, the status line says so.
+func (m *Model) available(kind ActionKind) bool {
+	if m.b.Available(kind) {
+		return true
+	}
+	m.setStatus(true, "%s: not available yet", kind)
+	return false
 }
 
 func (m *Model) run(a Action) tea.Cmd {

@@ -94,9 +94,8 @@ func (ls libraryScenarios) Launch(ctx context.Context, req ScenarioRequest, gate
 	if err != nil {
 		return nil, err
 	}
-	if err := scenarios.Preflight(s); err != nil {
-		return nil, err
-	}
+	// Execute runs scenarios.Preflight first: a refused scenario comes back
+	// through finished below, before any lab is built.
 	ctx, cancel := context.WithCancel(ctx)
 	dir := filepath.Join(ls.out, s.Name)
 	built, start, finished := make(chan *lab.Lab, 1), make(chan struct{}), make(chan struct{})

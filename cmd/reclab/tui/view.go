@@ -326,20 +326,10 @@ func (m *Model) helpLines(h int) []string {
 
 // availableKey says whether a key's action exists in this lab yet.
 func (m *Model) availableKey(id keyID) bool {
-	switch id {
-	case kRecordKey:
-		return m.b.Available(ActRecordKey)
-	case kFirmware:
-		return m.b.Available(ActFirmwareUpdate)
-	case kForcedLogOff:
-		return m.b.Available(ActForcedLogOff)
-	case kPBXRestart:
-		return m.b.Available(ActPBXRestart)
-	case kImpair:
-		return m.b.Available(ActImpair)
-	case kLift:
-		return m.b.Available(ActLift)
-	case kScenario, kStep:
+	if kind, ok := gatedKeys[id]; ok {
+		return m.b.Available(kind)
+	}
+	if id == kScenario || id == kStep {
 		return m.scens != nil
 	}
 	return true
