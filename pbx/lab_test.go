@@ -27,8 +27,6 @@ import (
 
 const waitLimit = 20 * time.Second
 
-func init() { sim.SetSummarizer(sim.ProtoCSTA, csta.SummarizeFrames) }
-
 var subnet atomic.Uint32
 
 type testLab struct {
@@ -40,7 +38,7 @@ type testLab struct {
 
 func newTestLab(t *testing.T, cfg Config) *testLab {
 	t.Helper()
-	n, err := sim.NewNetwork(sim.Config{})
+	n, err := sim.NewNetwork(sim.Config{Summarizers: map[sim.Proto]func([]byte) []string{sim.ProtoCSTA: csta.SummarizeFrames}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/reclab/reclab/phones"
+	"github.com/reclab/reclab/phones/model"
 )
 
 // Registration is one extension's binding to a phone.
@@ -242,7 +242,7 @@ func parseRegister(req *sip.Request, maxExpiry time.Duration) (registerRequest, 
 		rr.Model = modelFromUserAgent(h.Value())
 	}
 	rr.RecordingPort = port
-	if m, err := phones.LookupModel(rr.Model); err == nil {
+	if m, err := model.Lookup(rr.Model); err == nil {
 		if fixed, ok := m.FixedRecordingPort(); ok {
 			rr.RecordingPort = fixed
 		}

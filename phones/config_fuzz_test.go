@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/reclab/reclab/phones/model"
 )
 
 // FuzzParseConfig checks that ParseConfig never panics, and that whatever it
@@ -26,7 +28,7 @@ func FuzzParseConfig(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	models := Models()
+	models := model.All()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseConfig("fuzz", bytes.NewReader(data))
 		if err != nil {

@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/reclab/reclab/phones/model"
 )
 
 // update rewrites golden files under testdata/ instead of comparing with them.
@@ -352,7 +354,7 @@ func TestConfigFormatNoInjection(t *testing.T) {
 }
 
 func TestConfigPortRules(t *testing.T) {
-	for _, m := range Models() {
+	for _, m := range model.All() {
 		t.Run(m.Name, func(t *testing.T) {
 			base := func() *Config {
 				return &Config{Source: "t", User: "1001", Registrar: netip.MustParseAddr("127.20.0.1")}
@@ -422,7 +424,7 @@ func TestConfigPortRules(t *testing.T) {
 
 func TestConfigValidateModel(t *testing.T) {
 	c := &Config{User: "1", Registrar: netip.MustParseAddr("127.20.0.1")}
-	for _, m := range []Model{{}, {Name: "7434", Family: Family6900}, {Name: "1234", Family: Family743x}} {
+	for _, m := range []Model{{}, {Name: "7434", Family: model.Family6900}, {Name: "1234", Family: model.Family743x}} {
 		if err := c.Validate(m); err == nil {
 			t.Errorf("Validate(%#v) accepted a model not in the table", m)
 		}

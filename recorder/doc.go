@@ -33,7 +33,7 @@
 //
 // It opens no socket itself: the SIP stack, RTP sockets and the CSTA
 // connection all come from its sim.Node, so everything is traced. It does not
-// set sipgo's global timers (sip.SetTimers): the lab assembler does, once. It
+// set sipgo's global timers (sip.SetTimers): lab.SetSIPTimers does, once per run. It
 // imports pbx/csta for the codec only and knows nothing of the PBX's or
 // phones' internals.
 //

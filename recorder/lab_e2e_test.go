@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/recorder"
 	"github.com/reclab/reclab/sim"
-	"github.com/reclab/reclab/sim/lab"
 )
 
 // Whole-lab tests of spec §3.2.2 and §3.2.4 with the real PBX, phones and

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/phones"
 	"github.com/reclab/reclab/sim"
-	"github.com/reclab/reclab/sim/lab"
 )
 
 // Whole-lab tests of record on demand (spec §3.3): PBX, phones and recorder

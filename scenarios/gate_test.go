@@ -10,8 +10,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/sim"
-	"github.com/reclab/reclab/sim/lab"
 )
 
 // A gated run: the hooks the terminal UI uses. OnLab sees the lab built

@@ -13,8 +13,8 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 
+	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/phones"
-	"github.com/reclab/reclab/sim/lab"
 )
 
 // maxErrors bounds how many problems one file reports.

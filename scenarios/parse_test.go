@@ -22,7 +22,7 @@ func TestParseRefusesBrokenFiles(t *testing.T) {
 		{"unknown phone", "steps:\n  - answer: 6868i\n",
 			[]string{`t.yaml:2:13: answer: unknown phone "6868i" (did you mean "6867i"?); phones: 7434, 6867i`}},
 		{"unknown model", "lab:\n  phones:\n    - {name: a, ext: \"1\", model: 7435}\nsteps:\n  - answer: a\n",
-			[]string{`t.yaml:3:34: phone model: phones: unknown model "7435"; valid models: 4422,`}},
+			[]string{`t.yaml:3:34: phone model: model: unknown model "7435"; valid models: 4422,`}},
 		{"unknown protocol", "steps:\n  - wait: {from: pbx, proto: SIPP}\n",
 			[]string{`t.yaml:2:30: wait.proto: unknown value "SIPP" (did you mean "SIP"?); valid: SIP, RTP, CSTA, HTTP, LAB`}},
 		{"unknown node", "steps:\n  - expect: {from: pbxx, to: recorder}\n",

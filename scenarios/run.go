@@ -12,10 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
-
+	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/sim"
-	"github.com/reclab/reclab/sim/lab"
 )
 
 // Options for Execute.
@@ -156,24 +154,6 @@ func Preflight(s *Scenario) error {
 	return nil
 }
 
-// sipT1 is sipgo's T1 as this process last set it; runs are sequential.
-var (
-	sipT1Mu sync.Mutex
-	sipT1   = sip.T1
-)
-
-func setSIPT1(t1 time.Duration) {
-	if t1 == 0 {
-		t1 = 500 * time.Millisecond // RFC 3261 §17.1.1.1
-	}
-	sipT1Mu.Lock()
-	defer sipT1Mu.Unlock()
-	if t1 != sipT1 {
-		sip.SetTimers(t1, 8*t1, 10*t1)
-		sipT1 = t1
-	}
-}
-
 // Execute builds the scenario's lab, runs its steps, prints every trace
 // event as it happens (to opt.Log and OutDir/trace.txt) and writes
 // trace.jsonl, flow.md and report.md. It returns what failed.
@@ -210,7 +190,7 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 	if opt.Gate != nil {
 		t1 = max(t1, StepT1)
 	}
-	setSIPT1(t1)
+	lab.SetSIPTimers(t1)
 	topo := s.Topology(opt.Speed)
 	if opt.Topology != nil {
 		opt.Topology(&topo)

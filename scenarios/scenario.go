@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/sim"
-	"github.com/reclab/reclab/sim/lab"
 )
 
 // Scenario is one lab story, read from a YAML file (README.md): a

@@ -3,7 +3,6 @@ package sim
 import (
 	"bytes"
 	"strings"
-	"sync"
 )
 
 // classifyUDP tells SIP from RTP by content: SIP is text that starts with a
@@ -34,27 +33,17 @@ func isSIPStart(b []byte) bool {
 	return false
 }
 
-var (
-	summarizerMu sync.RWMutex
-	summarizers  = map[Proto]func([]byte) []string{
-		ProtoSIP:   summarizeSIP,
-		ProtoHTTP:  summarizeHTTP,
-		ProtoOther: summarizeOther,
-	}
-)
-
-// SetSummarizer installs the one-line summariser for a protocol. The CSTA
-// codec installs its own, so sim need not know ECMA-323.
-func SetSummarizer(p Proto, f func([]byte) []string) {
-	summarizerMu.Lock()
-	defer summarizerMu.Unlock()
-	summarizers[p] = f
+// defaultSummarizers name SIP, HTTP and anything unclassified; a lab adds
+// its own for the protocols sim does not know (Config.Summarizers: the CSTA
+// codec's, so sim need not know ECMA-323).
+var defaultSummarizers = map[Proto]func([]byte) []string{
+	ProtoSIP:   summarizeSIP,
+	ProtoHTTP:  summarizeHTTP,
+	ProtoOther: summarizeOther,
 }
 
-func summarize(p Proto, b []byte) []string {
-	summarizerMu.RLock()
-	f := summarizers[p]
-	summarizerMu.RUnlock()
+func (n *Network) summarize(p Proto, b []byte) []string {
+	f := n.summarizers[p]
 	if f == nil {
 		f = summarizeOther
 	}

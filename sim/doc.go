@@ -26,7 +26,7 @@
 // set, a send costs one atomic load more.
 //
 // It must not know the phones, the PBX or the recorder: protocol summaries
-// beyond SIP and HTTP are installed with SetSummarizer.
+// beyond SIP and HTTP are passed in Config.Summarizers.
 //
 // Example:
 //

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"sync"
@@ -19,16 +20,21 @@ type Config struct {
 	// AllowNonLoopback lets nodes bind outside 127.0.0.0/8 (split mode). Off by
 	// default: nothing in the lab listens beyond loopback unless a user asks.
 	AllowNonLoopback bool
+	// Summarizers give the trace's one-line summaries for protocols beyond
+	// SIP and HTTP (the lab passes the CSTA codec's); one may also replace
+	// a default. A protocol with none is summarised by its first line.
+	Summarizers map[Proto]func([]byte) []string
 }
 
 // Network is the lab world: the nodes, their sockets, the clock, the trace
 // and the pcap. Every socket of the lab comes from here, so every datagram and
 // every TCP byte passes through one place.
 type Network struct {
-	cfg   Config
-	start time.Time
-	trace *Trace
-	pcap  *PcapWriter
+	cfg         Config
+	start       time.Time
+	summarizers map[Proto]func([]byte) []string // read-only after NewNetwork
+	trace       *Trace
+	pcap        *PcapWriter
 
 	mu        sync.RWMutex
 	nodes     map[string]*Node
@@ -63,6 +69,9 @@ func NewNetwork(cfg Config) (*Network, error) {
 		bound:     map[netip.AddrPort]bool{},
 		stop:      make(chan struct{}),
 	}
+	n.summarizers = maps.Clone(defaultSummarizers)
+	maps.Copy(n.summarizers, cfg.Summarizers)
+	configureSIP()
 	n.streams.init()
 	if cfg.Pcap != nil {
 		p, err := NewPcapWriter(cfg.Pcap)
@@ -214,7 +223,7 @@ func (n *Network) tracePacket(proto Proto, src, dst netip.AddrPort, b []byte, m 
 		}
 		return
 	}
-	summaries := summarize(proto, b)
+	summaries := n.summarize(proto, b)
 	if len(summaries) == 0 {
 		return
 	}

@@ -7,22 +7,31 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
 
-func init() {
-	// sipgo logs to the default slog at Info/Warn level; the lab reports
-	// through its trace instead, so keep sipgo quiet unless debugging.
-	sip.SetDefaultLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	// sipgo reads every UDP listener into a buffer of this size, kept for
-	// the listener's life: at its 32 KiB default that buffer was half the
-	// heap of an idle phone (1–2 listeners each; reclab bench, README
-	// "Performance"). The lab's largest SIP message (an INVITE with a
-	// two-stream recording SDP) is under 2 KB.
-	sip.TransportBufferReadSize = sipReadBuffer
+var sipConfigured sync.Once
+
+// configureSIP sets sipgo's process-wide knobs once per process, when the
+// first lab network is made (not at import, so a program behaves the same
+// whichever packages it links). sipgo's transaction timers (sip.SetTimers)
+// are process-wide too; lab.SetSIPTimers sets them.
+func configureSIP() {
+	sipConfigured.Do(func() {
+		// sipgo logs to the default slog at Info/Warn level; the lab reports
+		// through its trace instead, so keep sipgo quiet unless debugging.
+		sip.SetDefaultLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+		// sipgo reads every UDP listener into a buffer of this size, kept for
+		// the listener's life: at its 32 KiB default that buffer was half the
+		// heap of an idle phone (1–2 listeners each; reclab bench, README
+		// "Performance"). The lab's largest SIP message (an INVITE with a
+		// two-stream recording SDP) is under 2 KB.
+		sip.TransportBufferReadSize = sipReadBuffer
+	})
 }
 
 // sipReadBuffer is the largest SIP datagram a lab stack reads whole; a

@@ -20,9 +20,9 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/phones"
 	"github.com/reclab/reclab/sim"
-	"github.com/reclab/reclab/sim/lab"
 )
 
 // benchConfig is `reclab bench`'s command line.

@@ -121,3 +121,14 @@ func SummarizeFrames(b []byte) []string {
 	}
 	return lines
 }
+
+// TraceSummaries is SummarizeFrames as the lab's trace shows it: an event's
+// invokeID (always 9999) is dropped, a request's and response's kept so a
+// reader can pair them. The lab installs it as sim's CSTA summariser.
+func TraceSummaries(b []byte) []string {
+	lines := SummarizeFrames(b)
+	for i, l := range lines {
+		lines[i] = strings.TrimPrefix(l, "9999 ")
+	}
+	return lines
+}

@@ -8,9 +8,9 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/phones"
 	"github.com/reclab/reclab/sim"
-	"github.com/reclab/reclab/sim/lab"
 )
 
 // ActionKind is something the user asks the lab to do.

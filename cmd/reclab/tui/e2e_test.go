@@ -7,7 +7,7 @@ import (
 
 	"github.com/charmbracelet/x/exp/teatest"
 
-	"github.com/reclab/reclab/sim/lab"
+	"github.com/reclab/reclab/lab"
 )
 
 // TestEndToEndCall starts the UI's default lab for real, on loopback

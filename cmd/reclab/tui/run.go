@@ -10,7 +10,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
-	"github.com/reclab/reclab/sim/lab"
+	"github.com/reclab/reclab/lab"
 )
 
 // drawFPS is the renderer's frame rate: the model changes at most every

@@ -11,8 +11,8 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/scenarios"
-	"github.com/reclab/reclab/sim/lab"
 )
 
 // Scenarios in the UI (issue 6): a library scenario runs on a lab of its

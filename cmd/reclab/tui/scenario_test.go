@@ -11,8 +11,8 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/charmbracelet/x/exp/teatest"
 
+	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/scenarios"
-	"github.com/reclab/reclab/sim/lab"
 )
 
 // fakeScenarios is a fixed list (goldens do not follow the library); its

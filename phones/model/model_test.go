@@ -1,4 +1,4 @@
-package phones
+package model
 
 import (
 	"errors"
@@ -17,7 +17,7 @@ func TestModelsTable(t *testing.T) {
 	}
 	got := map[Family][]string{}
 	prev := Family(0)
-	for _, m := range Models() {
+	for _, m := range All() {
 		if m.Family < prev {
 			t.Errorf("%s out of family order", m)
 		}
@@ -32,9 +32,9 @@ func TestModelsTable(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("families %v", got)
 	}
-	ms := Models()
+	ms := All()
 	ms[0].Name = "changed"
-	if Models()[0].Name != "4422" {
+	if All()[0].Name != "4422" {
 		t.Error("Models returns the table itself, not a copy")
 	}
 }
@@ -58,7 +58,7 @@ func TestFamilyString(t *testing.T) {
 // TestModelPortRule checks spec §3.2 for every family: 7300 and a separate
 // recording stack for 442x/743x/744x, the configured SIP port for 6xxx.
 func TestModelPortRule(t *testing.T) {
-	for _, m := range Models() {
+	for _, m := range All() {
 		port, fixed := m.FixedRecordingPort()
 		wantFixed := m.Family == Family442x || m.Family == Family743x || m.Family == Family744x
 		if fixed != wantFixed || m.SeparateRecordingStack() != wantFixed {
@@ -74,30 +74,30 @@ func TestModelPortRule(t *testing.T) {
 }
 
 func TestLookupModel(t *testing.T) {
-	for _, m := range Models() {
+	for _, m := range All() {
 		for _, name := range []string{m.Name, strings.ToUpper(m.Name), " " + m.Name + " "} {
-			got, err := LookupModel(name)
+			got, err := Lookup(name)
 			if err != nil || got != m {
-				t.Errorf("LookupModel(%q) = %v, %v; want %v", name, got, err, m)
+				t.Errorf("Lookup(%q) = %v, %v; want %v", name, got, err, m)
 			}
 		}
 	}
 	for name, want := range map[string]string{
 		"6867": "6867i", "6867I": "6867i", "6730": "6730i", "6920i": "6920", "6920": "6920",
 	} {
-		got, err := LookupModel(name)
+		got, err := Lookup(name)
 		if err != nil || got.Name != want {
-			t.Errorf("LookupModel(%q) = %v, %v; want %s", name, got, err, want)
+			t.Errorf("Lookup(%q) = %v, %v; want %s", name, got, err, want)
 		}
 	}
 	for _, name := range []string{"", "7434i", "4422i", "1234", "6867ii", "i", "68"} {
-		_, err := LookupModel(name)
-		if !errors.Is(err, ErrUnknownModel) {
-			t.Errorf("LookupModel(%q) err = %v, want ErrUnknownModel", name, err)
+		_, err := Lookup(name)
+		if !errors.Is(err, ErrUnknown) {
+			t.Errorf("Lookup(%q) err = %v, want ErrUnknown", name, err)
 		}
 	}
-	_, err := LookupModel("x")
-	want := `phones: unknown model "x"; valid models: 4422, 4423, 4425, 7431, 7433, 7434, 7444, 6730i, ` +
+	_, err := Lookup("x")
+	want := `model: unknown model "x"; valid models: 4422, 4423, 4425, 7431, 7433, 7434, 7444, 6730i, ` +
 		`6731i, 6735i, 6737i, 6739i, 6753i, 6755i, 6757i, 6863i, 6865i, 6867i, 6869i, 6873i, ` +
 		`6905, 6910, 6915, 6920, 6930, 6940, 6970`
 	if err == nil || err.Error() != want {

@@ -21,17 +21,10 @@ import (
 	"github.com/reclab/reclab/sim/media"
 )
 
-func init() {
-	// The trace names CSTA messages with the codec's own summaries.
-	// Events drop their invokeID (always 9999); requests and responses keep
-	// theirs so a reader can pair them.
-	sim.SetSummarizer(sim.ProtoCSTA, func(b []byte) []string {
-		lines := csta.SummarizeFrames(b)
-		for i, l := range lines {
-			lines[i] = strings.TrimPrefix(l, "9999 ")
-		}
-		return lines
-	})
+// Summarizers are the trace summarisers a lab's network needs beyond sim's
+// own: the CSTA codec's (the trace names CSTA messages as the codec does).
+func Summarizers() map[sim.Proto]func([]byte) []string {
+	return map[sim.Proto]func([]byte) []string{sim.ProtoCSTA: csta.TraceSummaries}
 }
 
 // PhoneSpec is one phone of a topology.
@@ -162,7 +155,8 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
 	l := &Lab{Topology: topo}
-	cfg := sim.Config{TraceCapacity: opt.TraceCapacity, StreamIdle: topo.Timers.StreamIdle}
+	cfg := sim.Config{TraceCapacity: opt.TraceCapacity, StreamIdle: topo.Timers.StreamIdle,
+		Summarizers: Summarizers()}
 	if opt.Pcap {
 		f, err := os.Create(filepath.Join(opt.OutDir, "lab.pcap"))
 		if err != nil {
