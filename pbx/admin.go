@@ -1,13 +1,13 @@
 package pbx
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/reclab/reclab/sim"
 )
 
 // EventCheckSync is the SIP event package of the update order (spec
@@ -120,7 +120,7 @@ func (p *PBX) notify(r *run, to Registration, event, subState, contentType strin
 		req.AppendHeader(sip.NewHeader("Content-Type", contentType))
 		req.SetBody(body)
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, requestTimeout)
+	ctx, cancel := sim.WithTimeout(r.ctx, p.node.Clock(), requestTimeout)
 	defer cancel()
 	return r.sip.Client.Do(ctx, req)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/reclab/reclab/pbx/csta"
+	"github.com/reclab/reclab/sim"
 )
 
 // call is one B2BUA call: the A-leg (the caller's INVITE to the PBX) and
@@ -271,7 +272,7 @@ func (p *PBX) hangup(r *run, c *call, byeFrom, cause string) {
 	if !p.forget(r, c) {
 		return // already ended by the other side or the PBX
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, requestTimeout)
+	ctx, cancel := sim.WithTimeout(r.ctx, p.node.Clock(), requestTimeout)
 	defer cancel()
 	if byeFrom != c.aID && c.a != nil && p.aLegUp(r, c) {
 		if err := c.a.Bye(ctx); err != nil {

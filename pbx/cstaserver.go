@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/reclab/reclab/pbx/csta"
 	"github.com/reclab/reclab/sim"
@@ -92,7 +91,7 @@ func (s *cstaServer) accept() {
 // keepAlive sends SystemStatus both ways as design.md says: the PBX side.
 func (s *cstaServer) keepAlive(c *cstaClient) {
 	defer s.wg.Done()
-	t := time.NewTicker(s.p.cfg.CSTAKeepAlive)
+	t := s.p.node.Clock().NewTicker(s.p.cfg.CSTAKeepAlive)
 	defer t.Stop()
 	for {
 		select {

@@ -171,10 +171,12 @@ func (p *PBX) Restart(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
+		retry := p.node.Clock().NewTimer(50 * time.Millisecond)
 		select {
 		case <-ctx.Done():
+			retry.Stop()
 			return fmt.Errorf("pbx: restart: %w (last error: %v)", ctx.Err(), err)
-		case <-time.After(50 * time.Millisecond):
+		case <-retry.C:
 		}
 	}
 }
@@ -225,7 +227,7 @@ func (p *PBX) CSTAClients() int {
 }
 
 func (p *PBX) expireLoop(r *run) {
-	t := time.NewTicker(250 * time.Millisecond)
+	t := p.node.Clock().NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
 		select {

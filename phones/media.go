@@ -73,7 +73,8 @@ type mediaPump struct {
 	tone   *media.Tone
 	fork   *atomic.Pointer[forkTargets]
 	count  *mediaCounters
-	now    func() time.Duration // the lab clock
+	now    func() time.Duration // lab time
+	clock  sim.Clock            // the lab clock, for the 20 ms tick
 	// bad reports the first unusable datagram of the call; later ones are
 	// only dropped, so a flood cannot flood the trace.
 	bad     func(src netip.AddrPort, err error)
@@ -101,6 +102,7 @@ type mediaParams struct {
 	fork   *atomic.Pointer[forkTargets]
 	count  *mediaCounters
 	now    func() time.Duration
+	clock  sim.Clock
 	bad    func(src netip.AddrPort, err error)
 }
 
@@ -112,6 +114,7 @@ func newMediaPump(mp mediaParams) *mediaPump {
 		fork:   mp.fork,
 		count:  mp.count,
 		now:    mp.now,
+		clock:  mp.clock,
 		bad:    mp.bad,
 		stop:   make(chan struct{}),
 	}
@@ -144,7 +147,7 @@ func (m *mediaPump) halt() {
 // late the ticks come (no drift).
 func (m *mediaPump) sendLoop() {
 	defer m.wg.Done()
-	tick := time.NewTicker(frameDuration)
+	tick := m.clock.NewTicker(frameDuration)
 	defer tick.Stop()
 	start := m.now()
 	m.sendFrame(true)

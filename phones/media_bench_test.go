@@ -48,7 +48,7 @@ func BenchmarkReceivedForked(b *testing.B) {
 	fork.Store(newForkTargets(rx.LocalAddrPort(), rx.LocalAddrPort()))
 	var count mediaCounters
 	m := newMediaPump(mediaParams{conn: conn, remote: netip.MustParseAddrPort("127.20.78.3:40000"), codec: media.PCMA,
-		toneHz: 440, fork: &fork, count: &count, now: n.Now})
+		toneHz: 440, fork: &fork, count: &count, now: n.Now, clock: n.Clock()})
 	far := media.NewSender(7, 0, 0, media.PCMA)
 	pkt := make([]byte, 0, 1500)
 	payload := make([]byte, media.FrameSamples)

@@ -127,9 +127,9 @@ type Phone struct {
 	regTag      string
 	regCSeq     uint32
 	regGen      uint64 // bumped whenever registration changes; stale timers compare it
-	regTimer    *time.Timer
+	regTimer    *sim.Timer
 	kaGen       uint64 // bumped whenever the keep-alive is re-armed or stopped
-	kaTimer     *time.Timer
+	kaTimer     *sim.Timer
 	staged      *Config // StageConfig: taken by the next update instead of the file
 	call        *call
 	callErr     string
@@ -594,7 +594,7 @@ func (p *Phone) loseRegistration(pw *powerCycle, why string) {
 	steps := p.applyRecLocked(p.rec.Step(RecEvent{Kind: RecLoggedOff}))
 	p.mu.Unlock()
 	p.node.Note("logged off: %s", why)
-	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+	ctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), byeTimeout)
 	defer cancel()
 	if err := p.performRec(ctx, pw, steps, nil); err != nil {
 		p.problem(netip.AddrPort{}, "%v", err)
@@ -608,7 +608,7 @@ func (p *Phone) scheduleRefreshLocked(pw *powerCycle, granted time.Duration) {
 		p.regTimer.Stop()
 	}
 	// docs/wire.md: refresh at half the granted expiry.
-	p.regTimer = time.AfterFunc(granted/2, func() { p.refresh(pw, gen) })
+	p.regTimer = p.node.Clock().AfterFunc(granted/2, func() { p.refresh(pw, gen) })
 }
 
 func (p *Phone) refresh(pw *powerCycle, gen uint64) {
@@ -618,7 +618,7 @@ func (p *Phone) refresh(pw *powerCycle, gen uint64) {
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.answerTimeout())
+	ctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), p.answerTimeout())
 	granted, err := p.sendRegister(ctx, pw, p.expiry)
 	cancel()
 	p.mu.Lock()
@@ -652,7 +652,7 @@ func (p *Phone) armKeepAliveLocked(pw *powerCycle) {
 	if p.kaTimer != nil {
 		p.kaTimer.Stop()
 	}
-	p.kaTimer = time.AfterFunc(p.opts.KeepAlive, func() { p.keepAlive(pw, gen) })
+	p.kaTimer = p.node.Clock().AfterFunc(p.opts.KeepAlive, func() { p.keepAlive(pw, gen) })
 }
 
 // keepAlive is the phone's check of the gatekeeper (spec §3.2.6): OPTIONS
@@ -664,7 +664,7 @@ func (p *Phone) keepAlive(pw *powerCycle, gen uint64) {
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.answerTimeout())
+	ctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), p.answerTimeout())
 	err := p.sendOptions(ctx, pw)
 	cancel()
 	p.mu.Lock()
@@ -709,7 +709,7 @@ func (p *Phone) sendOptions(ctx context.Context, pw *powerCycle) error {
 // the PBX answers.
 func (p *Phone) gatekeeperLost(pw *powerCycle, why string) {
 	p.loseRegistration(pw, why+" (spec §3.2.6)")
-	ctx, cancel := context.WithTimeout(context.Background(), p.answerTimeout())
+	ctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), p.answerTimeout())
 	_, err := p.sendRegister(ctx, pw, 0)
 	cancel()
 	if err != nil {
@@ -725,14 +725,14 @@ func (p *Phone) scheduleRetry(pw *powerCycle) {
 		return
 	}
 	gen := p.regGen
-	p.regTimer = time.AfterFunc(p.opts.RegisterRetry, func() {
+	p.regTimer = p.node.Clock().AfterFunc(p.opts.RegisterRetry, func() {
 		p.mu.Lock()
 		ok := p.pw == pw && p.regGen == gen && !p.registered
 		p.mu.Unlock()
 		if !ok {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), p.answerTimeout())
+		ctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), p.answerTimeout())
 		defer cancel()
 		if err := p.Register(ctx); err != nil {
 			p.scheduleRetry(pw)
@@ -906,7 +906,7 @@ func (p *Phone) awaitAnswer(ctx context.Context, pw *powerCycle, c *call, dlg *s
 				// was answered, so ACK it (§13.2.2.4) and end it with BYE.
 				p.node.Note("call to %s answered as we cancelled: ACK and BYE", c.remote)
 				dlg.Ack(context.Background())
-				byeCtx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+				byeCtx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), byeTimeout)
 				dlg.Bye(byeCtx)
 				cancel()
 			}
@@ -933,7 +933,7 @@ func (p *Phone) awaitAnswer(ctx context.Context, pw *powerCycle, c *call, dlg *s
 	}
 	if perr != nil {
 		p.problem(sourceOf(dlg.InviteResponse.Source()), "call to %s: answer SDP: %v", c.remote, perr)
-		byeCtx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+		byeCtx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), byeTimeout)
 		dlg.Bye(byeCtx)
 		cancel()
 		p.endCall(c, fmt.Sprintf("call to %s dropped: unusable answer", c.remote))
@@ -1115,6 +1115,7 @@ func (p *Phone) talking(c *call, far media.CallMedia) {
 		fork:   &p.fork,
 		count:  &p.count,
 		now:    p.node.Network().Now,
+		clock:  p.node.Clock(),
 		bad: func(src netip.AddrPort, err error) {
 			p.problem(src, "RTP on %s: %v", local, err)
 		},
@@ -1429,7 +1430,7 @@ func (p *Phone) checkSync(pw *powerCycle) {
 	}
 	defer p.update.Unlock()
 	p.node.Note("update order from the PBX: unregistering and reading the configuration (spec §3.2.5)")
-	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+	ctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), byeTimeout)
 	defer cancel()
 	if p.State().Registered {
 		if err := p.Unregister(ctx); err != nil {
@@ -1463,7 +1464,7 @@ func (p *Phone) checkSync(pw *powerCycle) {
 	if err != nil {
 		return
 	}
-	rctx, rcancel := context.WithTimeout(context.Background(), p.answerTimeout())
+	rctx, rcancel := sim.WithTimeout(context.Background(), p.node.Clock(), p.answerTimeout())
 	defer rcancel()
 	if err := p.Register(rctx); err != nil {
 		p.scheduleRetry(npw)
@@ -1538,7 +1539,7 @@ func (p *Phone) recRequest(pw *powerCycle, kind RecEventKind, req *sip.Request, 
 		ackDlg = p.recDialogs[in.callID]
 	}
 	p.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+	ctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), byeTimeout)
 	defer cancel()
 	if err := p.performRec(ctx, pw, steps, in); err != nil {
 		p.problem(src, "%v", err)
@@ -1560,7 +1561,7 @@ func (p *Phone) recEvent(pw *powerCycle, ev RecEvent) {
 	}
 	steps := p.applyRecLocked(p.rec.Step(ev))
 	p.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+	ctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), byeTimeout)
 	defer cancel()
 	if err := p.performRec(ctx, pw, steps, nil); err != nil {
 		p.problem(netip.AddrPort{}, "%v", err)

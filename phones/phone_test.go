@@ -563,7 +563,7 @@ func TestMediaPumpDoesNotAllocate(t *testing.T) {
 	fork.Store(newForkTargets(netip.AddrPortFrom(pbxIP, 20000), netip.AddrPortFrom(pbxIP, 20002)))
 	var count mediaCounters
 	m := newMediaPump(mediaParams{conn: conn, remote: far.LocalAddrPort(), codec: media.PCMA, send: true, toneHz: 440,
-		fork: &fork, count: &count, now: l.net.Now})
+		fork: &fork, count: &count, now: l.net.Now, clock: l.net.Clock()})
 	if n := testing.AllocsPerRun(200, func() { m.sendFrame(false) }); n != 0 {
 		t.Fatalf("sendFrame allocates %.1f per packet", n)
 	}
@@ -731,7 +731,7 @@ func BenchmarkSendFrameForked(b *testing.B) {
 	fork.Store(newForkTargets(netip.AddrPortFrom(pbxIP, 20000), netip.AddrPortFrom(pbxIP, 20002)))
 	var count mediaCounters
 	m := newMediaPump(mediaParams{conn: conn, remote: sink.LocalAddrPort(), codec: media.PCMA, send: true, toneHz: 440,
-		fork: &fork, count: &count, now: n.Now})
+		fork: &fork, count: &count, now: n.Now, clock: n.Clock()})
 	b.ReportAllocs()
 	for b.Loop() {
 		m.sendFrame(false)

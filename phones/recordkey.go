@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/reclab/reclab/sim"
 )
 
 // The record key (spec §3.3): "When the predefined recording key on the
@@ -268,7 +270,7 @@ func (p *Phone) PressRecordKey(ctx context.Context) (status int, body string, er
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, recordKeyTimeout)
+		ctx, cancel = sim.WithTimeout(ctx, p.node.Clock(), recordKeyTimeout)
 		defer cancel()
 	}
 	what := req.Method + " " + req.URL

@@ -41,7 +41,7 @@ func (r *Recorder) runCSTA(ctx context.Context) {
 			wait = reconnectFirst // the link worked; start the backoff afresh
 		}
 		r.net.Errorf(r.node.Name(), r.cfg.CSTA, "CSTA link: %v; reconnecting in %s", err, wait)
-		t := time.NewTimer(wait)
+		t := r.node.Clock().NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -106,7 +106,7 @@ func (r *Recorder) cstaLink(ctx context.Context) (up bool, err error) {
 		pending[id] = ext
 	}
 
-	keepAlive := time.NewTicker(r.cfg.CSTAKeepAlive)
+	keepAlive := r.node.Clock().NewTicker(r.cfg.CSTAKeepAlive)
 	defer keepAlive.Stop()
 	statusID := 0 // invokeID of our unanswered SystemStatus, 0 for none
 	for {

@@ -164,7 +164,7 @@ func (r *Recorder) close() error {
 	r.cstaCancel()
 	<-r.cstaDone
 	r.post(closeEvent{})
-	t := time.NewTimer(r.answerTimeout() + time.Second)
+	t := r.node.Clock().NewTimer(r.answerTimeout() + time.Second)
 	select {
 	case <-r.drained:
 	case <-t.C:
@@ -440,7 +440,7 @@ type session struct {
 	sink     *sink
 	file     *fileSlot // the current call's recording (files.go)
 	prepared *fileSlot // a file opened ahead for the call being INVITEd for
-	timer    *time.Timer
+	timer    *sim.Timer
 
 	ackWaiting bool // the ACK waits for the file's open to complete
 }
@@ -531,7 +531,7 @@ func (r *Recorder) perform(s *session, a Action) {
 		if s.timer != nil {
 			s.timer.Stop()
 		}
-		s.timer = time.AfterFunc(r.cfg.KeepAlive, func() {
+		s.timer = r.node.Clock().AfterFunc(r.cfg.KeepAlive, func() {
 			r.post(sessionEvent{s: s, in: Input{Kind: InKeepAliveDue}})
 		})
 	case ActSendUpdate:
@@ -652,11 +652,11 @@ func (inv *inviter) run(firstCallID string) {
 	defer cancel(nil)
 	// On timeout give up without CANCEL: sipgo would first wait for a
 	// provisional response, which a phone that ignores us never sends.
-	giveUp := time.AfterFunc(timeout, func() { cancel(sipgo.WaitAnswerForceCancelErr) })
+	giveUp := r.node.Clock().AfterFunc(timeout, func() { cancel(sipgo.WaitAnswerForceCancelErr) })
 	defer giveUp.Stop()
 	var retransmit <-chan time.Time
 	if again < timeout {
-		t := time.NewTimer(again)
+		t := r.node.Clock().NewTimer(again)
 		defer t.Stop()
 		retransmit = t.C
 	}
@@ -701,7 +701,7 @@ func (inv *inviter) run(firstCallID string) {
 				// spec §3.2.1. Confirm the extra dialog and end it at once.
 				r.net.Errorf(r.node.Name(), r.phoneAddr(s), "recording session %s: INVITE %s answered too; ACK and BYE (spec §3.2.1: only the first should be)", s.name, res.callID)
 				go func(dt *sipgo.DialogClientSession) {
-					bctx, bcancel := context.WithTimeout(context.Background(), timeout)
+					bctx, bcancel := sim.WithTimeout(context.Background(), r.node.Clock(), timeout)
 					defer bcancel()
 					dt.Ack(bctx)
 					dt.Bye(bctx)
@@ -769,7 +769,7 @@ func (r *Recorder) sendUpdate(s *session, dt *sipgo.DialogClientSession) {
 // askInDialog sends req in dt and waits up to Config.AnswerTimeout for
 // the answer; it returns "" for a 200 OK, else why not.
 func (r *Recorder) askInDialog(dt *sipgo.DialogClientSession, req *sip.Request) (failed string) {
-	ctx, cancel := context.WithTimeout(r.ctx, r.answerTimeout())
+	ctx, cancel := sim.WithTimeout(r.ctx, r.node.Clock(), r.answerTimeout())
 	defer cancel()
 	res, err := dt.Do(ctx, req)
 	switch {
@@ -811,7 +811,7 @@ func (r *Recorder) sendBye(s *session, dt *sipgo.DialogClientSession) {
 		in.Reason = "no dialog"
 	} else {
 		// Not bound to r.ctx: Close sends BYEs before it cancels that.
-		ctx, cancel := context.WithTimeout(context.Background(), r.answerTimeout())
+		ctx, cancel := sim.WithTimeout(context.Background(), r.node.Clock(), r.answerTimeout())
 		if err := dt.Bye(ctx); err != nil {
 			in.Reason = err.Error()
 		}

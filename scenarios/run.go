@@ -363,7 +363,7 @@ func (r *Run) timeout(d time.Duration) time.Duration {
 // then waits for more until timeout. It returns the index just past the
 // match.
 func (r *Run) waitFor(from int, m Matcher, count int, timeout time.Duration) (int, sim.Event, error) {
-	deadline := time.NewTimer(timeout)
+	deadline := r.Lab.Net.Clock().NewTimer(timeout) // lab time, as every timer of the story
 	defer deadline.Stop()
 	seen, i := 0, from
 	for {
@@ -404,6 +404,8 @@ func (r *Run) settled() []sim.Event {
 	for k := sim.Kind(0); k < 16; k++ {
 		total += tr.Count(k)
 	}
+	gone := r.Lab.Net.Clock().NewTimer(time.Second)
+	defer gone.Stop()
 	for {
 		r.mu.Lock()
 		evs, ch := r.events, r.changed
@@ -413,7 +415,7 @@ func (r *Run) settled() []sim.Event {
 		}
 		select {
 		case <-ch:
-		case <-time.After(time.Second):
+		case <-gone.C:
 			return evs // the printer is gone (lab closed): judge what there is
 		}
 	}
@@ -455,8 +457,10 @@ func (r *Run) do(st Step) error {
 	switch st.Kind {
 	case "wait":
 		if st.Wait == nil {
+			pause := r.Lab.Net.Clock().NewTimer(scale(st.Pause, r.speed))
+			defer pause.Stop()
 			select {
-			case <-time.After(scale(st.Pause, r.speed)):
+			case <-pause.C:
 				return nil
 			case <-r.Ctx.Done():
 				return r.Ctx.Err()

@@ -518,7 +518,7 @@ func (c *Conn) cutBy(r *impairRule) error {
 		return *c.cut.Load()
 	}
 	n.Note("network", "%s connection %s → %s reset: link cut by impairment %d", c.proto, c.local, c.remote, r.id)
-	n.pcap.TCPReset(n.start.Add(n.Now()), c.local, c.remote)
+	n.pcap.TCPReset(n.wallNow(), c.local, c.remote)
 	c.c.SetLinger(0) // close sends RST, not FIN
 	c.c.Close()
 	return err
@@ -667,7 +667,7 @@ func (l *delayLine) add(n *Network, flow streamKey, due time.Duration, final boo
 
 func (l *delayLine) run(n *Network) {
 	defer n.done.Done()
-	timer := time.NewTimer(time.Hour)
+	timer := n.clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		l.mu.Lock()

@@ -24,6 +24,9 @@ type Config struct {
 	// SIP and HTTP (the lab passes the CSTA codec's); one may also replace
 	// a default. A protocol with none is summarised by its first line.
 	Summarizers map[Proto]func([]byte) []string
+	// Clock is the lab clock (clock.go): every node's timers and every
+	// timestamp of the trace and the pcap. Nil is Real().
+	Clock Clock
 }
 
 // Network is the lab world: the nodes, their sockets, the clock, the trace
@@ -31,6 +34,7 @@ type Config struct {
 // every TCP byte passes through one place.
 type Network struct {
 	cfg         Config
+	clock       Clock
 	start       time.Time
 	summarizers map[Proto]func([]byte) []string // read-only after NewNetwork
 	trace       *Trace
@@ -58,9 +62,13 @@ func NewNetwork(cfg Config) (*Network, error) {
 	if cfg.StreamIdle == 0 {
 		cfg.StreamIdle = time.Second
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = Real()
+	}
 	n := &Network{
 		cfg:       cfg,
-		start:     time.Now(),
+		clock:     cfg.Clock,
+		start:     cfg.Clock.Now(),
 		trace:     NewTrace(cfg.TraceCapacity),
 		nodes:     map[string]*Node{},
 		byAddr:    map[netip.Addr]*Node{},
@@ -88,8 +96,14 @@ func NewNetwork(cfg Config) (*Network, error) {
 // Trace is the lab's event bus.
 func (n *Network) Trace() *Trace { return n.trace }
 
-// Now is the lab clock: time since the network started.
-func (n *Network) Now() time.Duration { return time.Since(n.start) }
+// Now is lab time: how long the network has run by its clock.
+func (n *Network) Now() time.Duration { return n.clock.Since(n.start) }
+
+// Clock is the lab clock; every node takes its timers from it.
+func (n *Network) Clock() Clock { return n.clock }
+
+// wallNow is the lab clock's reading as a time, for pcap timestamps.
+func (n *Network) wallNow() time.Time { return n.clock.Now() }
 
 // Epoch is the wall time at which the lab clock reads zero.
 func (n *Network) Epoch() time.Time { return n.start }
@@ -272,6 +286,9 @@ func (nd *Node) Addr() netip.Addr        { return nd.ip }
 func (nd *Node) Network() *Network       { return nd.net }
 func (nd *Node) String() string          { return nd.name + "@" + nd.ip.String() }
 func (nd *Node) Note(f string, a ...any) { nd.net.Note(nd.name, f, a...) }
+
+// Clock is the lab clock, for the node's timers.
+func (nd *Node) Clock() Clock { return nd.net.clock }
 
 // AddrPort is the node's address with a port.
 func (nd *Node) AddrPort(port uint16) netip.AddrPort { return netip.AddrPortFrom(nd.ip, port) }

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -60,6 +59,7 @@ func (nd *Node) StartSIP(port uint16, userAgent string, setup func(*sipgo.Server
 		return nil, err
 	}
 	conn.trackSource = true // before ServeUDP reads: sipErrorHandler names senders from it
+	conn.served = make(chan struct{})
 	addr := conn.LocalAddrPort()
 	logger := slog.New(&sipErrorHandler{node: nd, conn: conn})
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(userAgent), sipgo.WithUserAgentHostname(nd.ip.String()),
@@ -89,17 +89,18 @@ func (nd *Node) StartSIP(port uint16, userAgent string, setup func(*sipgo.Server
 	}()
 	// Wait until sipgo has put our socket in its pool: a request sent before
 	// that would make sipgo try to bind a socket of its own (which fails,
-	// since ours holds the address, but loses the request).
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := ua.TransportLayer().GetConnection("udp", addr.String()); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			s.Close()
-			return nil, fmt.Errorf("sim: %s: sip stack on %s did not start", nd.name, addr)
-		}
-		time.Sleep(time.Millisecond)
+	// since ours holds the address, but loses the request). sipgo adds the
+	// listener to its pool and then reads it (sip.TransportUDP.Serve), so
+	// the socket's first read is the signal.
+	select {
+	case <-conn.served:
+	case <-s.done: // ServeUDP returned without reading
+		s.Close()
+		return nil, fmt.Errorf("sim: %s: sip stack on %s did not start", nd.name, addr)
+	}
+	if _, err := ua.TransportLayer().GetConnection("udp", addr.String()); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sim: %s: sip stack on %s not in sipgo's pool: %w", nd.name, addr, err)
 	}
 	return s, nil
 }

@@ -109,7 +109,7 @@ func (t *streamTable) stopAll(n *Network) {
 
 func (n *Network) sweepStreams() {
 	defer n.done.Done()
-	tick := time.NewTicker(n.cfg.StreamIdle / 4)
+	tick := n.clock.NewTicker(n.cfg.StreamIdle / 4)
 	defer tick.Stop()
 	for {
 		select {

@@ -51,7 +51,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 	c := newConn(l.node, tc, l.local, remote, l.proto)
 	n := l.node.net
 	if c.external {
-		n.pcap.TCPOpen(n.start.Add(n.Now()), remote, l.local)
+		n.pcap.TCPOpen(n.wallNow(), remote, l.local)
 	}
 	return c, nil
 }
@@ -86,7 +86,7 @@ func (nd *Node) Dial(raddr netip.AddrPort) (*Conn, error) {
 		return nil, err
 	}
 	proto := n.listenerProto(raddr)
-	n.pcap.TCPOpen(n.start.Add(n.Now()), local, raddr)
+	n.pcap.TCPOpen(n.wallNow(), local, raddr)
 	conn := newConn(nd, tc, local, raddr, proto)
 	conn.registered = true
 	return conn, nil
@@ -140,7 +140,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 func (c *Conn) send(b []byte, m packetMark) (int, error) {
 	n := c.node.net
 	n.tracePacket(c.proto, c.local, c.remote, b, m)
-	n.pcap.TCPData(n.start.Add(n.Now()), c.local, c.remote, b)
+	n.pcap.TCPData(n.wallNow(), c.local, c.remote, b)
 	return c.c.Write(b)
 }
 
@@ -154,7 +154,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	if k > 0 && c.external {
 		n := c.node.net
 		n.packet(c.proto, c.remote, c.local, b[:k])
-		n.pcap.TCPData(n.start.Add(n.Now()), c.remote, c.local, b[:k])
+		n.pcap.TCPData(n.wallNow(), c.remote, c.local, b[:k])
 	}
 	return k, err
 }
@@ -173,7 +173,7 @@ func (c *Conn) closeNow() error {
 	var err error
 	c.once.Do(func() {
 		n := c.node.net
-		n.pcap.TCPClose(n.start.Add(n.Now()), c.local, c.remote)
+		n.pcap.TCPClose(n.wallNow(), c.local, c.remote)
 		if c.registered {
 			n.unregister(c.local)
 		}

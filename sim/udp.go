@@ -27,6 +27,10 @@ type PacketConn struct {
 	// socket: its error handler names the sender from last. RTP sockets
 	// skip the bookkeeping.
 	trackSource bool
+	// served, if set, is closed at the first read: sipgo reads its
+	// listener only after it has put it in its connection pool (StartSIP).
+	served     chan struct{}
+	servedOnce sync.Once
 
 	// labAddr caches the last source address found to belong to a lab node
 	// (its IPv4 bits + 1; 0 is none). Nodes are never removed, so the answer
@@ -76,7 +80,7 @@ func (c *PacketConn) send(proto Proto, b []byte, dst netip.AddrPort, m packetMar
 		n.tracePacket(proto, c.local, dst, b, m)
 	}
 	if n.pcap != nil { // the pcap's timestamp is a clock read per RTP packet: skip it with no pcap
-		n.pcap.UDP(n.start.Add(n.Now()), c.local, dst, b)
+		n.pcap.UDP(n.wallNow(), c.local, dst, b)
 	}
 	return c.conn.WriteToUDPAddrPort(b, dst)
 }
@@ -93,6 +97,9 @@ func (c *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 
 // ReadFromAddrPort reads one datagram without allocating (the RTP path).
 func (c *PacketConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	if c.served != nil {
+		c.servedOnce.Do(func() { close(c.served) })
+	}
 	k, src, err := c.conn.ReadFromUDPAddrPort(b)
 	if err != nil {
 		return k, src, err
@@ -105,7 +112,7 @@ func (c *PacketConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	if !c.fromLab(src) {
 		n := c.node.net
 		n.packet(classifyUDP(b[:k]), src, c.local, b[:k])
-		n.pcap.UDP(n.start.Add(n.Now()), src, c.local, b[:k])
+		n.pcap.UDP(n.wallNow(), src, c.local, b[:k])
 	}
 	return k, src, nil
 }
