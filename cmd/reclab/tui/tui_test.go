@@ -3,7 +3,6 @@ package tui
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,12 +12,13 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/charmbracelet/x/exp/teatest"
 	"github.com/muesli/termenv"
+	"github.com/reclab/reclab/internal/labtest"
 )
 
 func TestMain(m *testing.M) {
 	// Goldens and screen searches are colour-free.
 	lipgloss.SetColorProfile(termenv.Ascii)
-	os.Exit(m.Run())
+	labtest.Main(m) // a network namespace of its own: the lab tests bind 127.20.x
 }
 
 // waitLong bounds a wait on the screen; generous for a loaded machine, the

@@ -1,0 +1,72 @@
+package labtest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// insideEnv marks a test process that already runs in its own namespace.
+const insideEnv = "RECLAB_TEST_NETNS"
+
+// Main runs the package's tests in a private network namespace whose
+// loopback is up, then exits with their status. It re-runs the test binary
+// with the same arguments under `unshare -n` (as root) or `unshare -rn` (a
+// user namespace, for anyone else). Where no namespace can be had (no
+// unshare or ip, or the kernel refuses), it says so on stderr and runs the
+// tests in place, on the machine's loopback, where they may meet another
+// lab's addresses.
+func Main(m *testing.M) {
+	if os.Getenv(insideEnv) != "" {
+		os.Exit(m.Run())
+	}
+	cmd, err := namespaced()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "labtest: no private network namespace (%v); tests run on the machine's loopback\n", err)
+		os.Exit(m.Run())
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		os.Exit(0)
+	case errors.As(err, &exit):
+		os.Exit(exit.ExitCode())
+	default:
+		fmt.Fprintf(os.Stderr, "labtest: %v\n", err)
+		os.Exit(2)
+	}
+}
+
+// namespaced is the command that runs this binary again in a new network
+// namespace, after a probe showed that one can be made here.
+func namespaced() (*exec.Cmd, error) {
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		return nil, err
+	}
+	ip, err := exec.LookPath("ip")
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	flags := []string{"-n"}
+	if os.Geteuid() != 0 {
+		flags = []string{"-r", "-n"}
+	}
+	up := ip + ` link set lo up && exec "$0" "$@"`
+	probe := exec.Command(unshare, append(flags, "--", "sh", "-c", up, "true")...)
+	if out, err := probe.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("%s %v: %v: %s", unshare, flags, err, out)
+	}
+	args := append(append(flags, "--", "sh", "-c", up, self), os.Args[1:]...)
+	cmd := exec.Command(unshare, args...)
+	cmd.Env = append(os.Environ(), insideEnv+"=1")
+	return cmd, nil
+}
