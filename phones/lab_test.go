@@ -97,6 +97,19 @@ func (l *testLab) wait(w *sim.Watch, what string) sim.Event {
 	return e
 }
 
+// awaitRecording waits until p's recording session is in want: the typed
+// state event (RecordingState) that says so, or p already there. The
+// watch is set before the look, so a change between them is not missed.
+func (l *testLab) awaitRecording(p *Phone, want RecState) {
+	l.t.Helper()
+	w := sim.WatchState(l.net.Trace(), func(s RecordingState) bool { return s.Phone == p.Name() && s.State == want })
+	defer w.Cancel()
+	if p.State().Recording == want {
+		return
+	}
+	l.wait(w, fmt.Sprintf("%s recording session %s", p.Name(), want))
+}
+
 // eventually polls cond until it holds; it waits on a condition, never for
 // a fixed time.
 func eventually(t *testing.T, what string, cond func() bool) {

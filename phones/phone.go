@@ -470,8 +470,8 @@ func (p *Phone) PowerOff() {
 	}
 	p.pw = nil
 	close(pw.off)
-	p.setUnregisteredLocked()
-	steps := p.applyRecLocked(p.rec.Step(RecEvent{Kind: RecPowerOff}))
+	p.setUnregisteredLocked("power off")
+	steps := p.recStepLocked(RecEvent{Kind: RecPowerOff})
 	p.recDialogs = map[string]*recDialog{}
 	c := p.call
 	p.call = nil
@@ -501,7 +501,10 @@ func (p *Phone) PowerOff() {
 
 // setUnregisteredLocked forgets the registration, its refresh timer and
 // the keep-alive.
-func (p *Phone) setUnregisteredLocked() {
+func (p *Phone) setUnregisteredLocked(cause string) {
+	if p.registered {
+		p.node.Publish(RegistrationState{Phone: p.Name(), Ext: p.ext, Cause: cause})
+	}
 	p.registered = false
 	p.regGen++
 	if p.regTimer != nil {
@@ -546,7 +549,8 @@ func (p *Phone) Register(ctx context.Context) error {
 		return p.errorf("register: powered off meanwhile")
 	}
 	p.registered = true
-	p.rec.Step(RecEvent{Kind: RecRegistered})
+	p.node.Publish(RegistrationState{Phone: p.Name(), Ext: p.ext, Registered: true, Cause: fmt.Sprintf("200 OK, expires %ds", int(granted/time.Second))})
+	p.recStepLocked(RecEvent{Kind: RecRegistered})
 	p.scheduleRefreshLocked(pw, granted)
 	p.armKeepAliveLocked(pw)
 	p.mu.Unlock()
@@ -568,8 +572,8 @@ func (p *Phone) Unregister(ctx context.Context) error {
 		p.mu.Unlock()
 		return p.errorf("is not registered")
 	}
-	p.setUnregisteredLocked()
-	steps := p.applyRecLocked(p.rec.Step(RecEvent{Kind: RecLoggedOff}))
+	p.setUnregisteredLocked("log-off")
+	steps := p.recStepLocked(RecEvent{Kind: RecLoggedOff})
 	p.mu.Unlock()
 	p.node.Note("logging off %s", p.ext)
 	errBye := p.performRec(ctx, pw, steps, nil)
@@ -590,8 +594,8 @@ func (p *Phone) loseRegistration(pw *powerCycle, why string) {
 		p.mu.Unlock()
 		return
 	}
-	p.setUnregisteredLocked()
-	steps := p.applyRecLocked(p.rec.Step(RecEvent{Kind: RecLoggedOff}))
+	p.setUnregisteredLocked(why)
+	steps := p.recStepLocked(RecEvent{Kind: RecLoggedOff})
 	p.mu.Unlock()
 	p.node.Note("logged off: %s", why)
 	ctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), byeTimeout)
@@ -1533,7 +1537,7 @@ func (p *Phone) recRequest(pw *powerCycle, kind RecEventKind, req *sip.Request, 
 		return
 	}
 	ev.Allowed = p.allowedLocked(src.Addr())
-	steps := p.applyRecLocked(p.rec.Step(ev))
+	steps := p.recStepLocked(ev)
 	var ackDlg *recDialog
 	if kind == RecAck && ev.Allowed {
 		ackDlg = p.recDialogs[in.callID]
@@ -1559,7 +1563,7 @@ func (p *Phone) recEvent(pw *powerCycle, ev RecEvent) {
 		p.mu.Unlock()
 		return
 	}
-	steps := p.applyRecLocked(p.rec.Step(ev))
+	steps := p.recStepLocked(ev)
 	p.mu.Unlock()
 	ctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), byeTimeout)
 	defer cancel()
@@ -1570,6 +1574,21 @@ func (p *Phone) recEvent(pw *powerCycle, ev RecEvent) {
 
 // applyRecLocked does the state part of the session's actions under p.mu:
 // fork targets and the dialog table. The rest is left to performRec.
+// recStepLocked steps the recording core with ev, applies what must happen
+// under the lock and publishes the session's state if it changed.
+func (p *Phone) recStepLocked(ev RecEvent) []recStep {
+	before := p.rec.State()
+	steps := p.applyRecLocked(p.rec.Step(ev))
+	if after := p.rec.State(); after != before {
+		st := RecordingState{Phone: p.Name(), Ext: p.ext, State: after, Cause: ev.Kind.String()}
+		if ft := p.fork.Load(); after == RecForking && ft != nil {
+			st.TX, st.RX = ft.tx, ft.rx
+		}
+		p.node.Publish(st)
+	}
+	return steps
+}
+
 func (p *Phone) applyRecLocked(acts []RecAction) []recStep {
 	steps := make([]recStep, len(acts))
 	for i, a := range acts {

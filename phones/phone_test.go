@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -436,7 +437,7 @@ func TestForcedLogOffSendsBye(t *testing.T) {
 		t.Fatal(err)
 	}
 	dlg, _ := startRecording(t, l, rec, p, 5)
-	eventually(t, "session up", func() bool { return p.State().Recording == RecForking })
+	l.awaitRecording(p, RecForking)
 
 	res, err := pbx.notifyLogOff(ctxT(t), p)
 	if err != nil || res.StatusCode != 200 {
@@ -455,6 +456,26 @@ func TestForcedLogOffSendsBye(t *testing.T) {
 	ignored := l.watchNote("phone1", "ignored INVITE: logged off")
 	rec.invite(ctxT(t), p, 6)
 	l.wait(ignored, "INVITE ignored after forced log-off")
+
+	// The same story in typed state events, each with its cause: what the
+	// TUI, the stories and other tests act on instead of note wording.
+	var got []string
+	for _, e := range l.net.Trace().Recent() {
+		switch st := e.State.(type) {
+		case RegistrationState:
+			got = append(got, fmt.Sprintf("registered=%v (%s)", st.Registered, st.Cause))
+		case RecordingState:
+			got = append(got, fmt.Sprintf("%s (%s)", st.State, st.Cause))
+			if st.State == RecForking && (!st.TX.IsValid() || !st.RX.IsValid()) {
+				t.Errorf("forking state without its targets: %+v", st)
+			}
+		}
+	}
+	want := "registered=true (200 OK, expires 120s) | offered (INVITE) | forking (ACK) | " +
+		"registered=false (forced log-off by the PBX (deactivated) (spec §3.2.3)) | idle (logged-off)"
+	if strings.Join(got, " | ") != want {
+		t.Errorf("state events:\n got %s\nwant %s", strings.Join(got, " | "), want)
+	}
 }
 
 func TestUnregisterSendsByePowerOffDoesNot(t *testing.T) {
@@ -466,7 +487,7 @@ func TestUnregisterSendsByePowerOffDoesNot(t *testing.T) {
 		t.Fatal(err)
 	}
 	startRecording(t, l, rec, p, 5)
-	eventually(t, "session up", func() bool { return p.State().Recording == RecForking })
+	l.awaitRecording(p, RecForking)
 	if err := p.Unregister(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +501,7 @@ func TestUnregisterSendsByePowerOffDoesNot(t *testing.T) {
 	}
 	upCall(t, l, p)
 	startRecording(t, l, rec, p, 6)
-	eventually(t, "session up", func() bool { return p.State().Recording == RecForking })
+	l.awaitRecording(p, RecForking)
 	var last uint64
 	for _, e := range l.net.Trace().Recent() {
 		last = e.Seq
@@ -640,7 +661,7 @@ func TestRecordingBadOfferAndWrongPort(t *testing.T) {
 
 	// And a good one still works.
 	startRecording(t, l, rec, p, 4)
-	eventually(t, "session up", func() bool { return p.State().Recording == RecForking })
+	l.awaitRecording(p, RecForking)
 }
 
 func TestRegistrationRefreshAndRefusal(t *testing.T) {

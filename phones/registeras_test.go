@@ -22,7 +22,7 @@ func TestRegisterAs(t *testing.T) {
 	}
 	within(t, pbx.regs, "REGISTER 1002")
 	dlg, _ := startRecording(t, l, rec, b, 41)
-	eventually(t, "session up", func() bool { return b.State().Recording == RecForking })
+	l.awaitRecording(b, RecForking)
 
 	restarting := l.watchNote("phoneB", "restarting: sip line1 user name 1002 → 1001")
 	if err := b.RegisterAs(ctxT(t), "1001"); err != nil {

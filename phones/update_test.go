@@ -100,7 +100,7 @@ func TestUpdateOrderRestarts(t *testing.T) {
 		t.Fatalf("REGISTER Expires %s", got)
 	}
 	dlg, _ := startRecording(t, l, rec, p, 21)
-	eventually(t, "session up", func() bool { return p.State().Recording == RecForking })
+	l.awaitRecording(p, RecForking)
 
 	if err := os.WriteFile(path, []byte(cfg6867+"firmware version: 6.4.0.100\nsip local port: 5070\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ func TestUpdateOrderRestarts(t *testing.T) {
 	}
 	// The recorder's next INVITE, to the new port, is answered.
 	startRecording(t, l, rec, p, 22)
-	eventually(t, "session up on the new port", func() bool { return p.State().Recording == RecForking })
+	l.awaitRecording(p, RecForking)
 }
 
 // TestUpdateOrderWithoutRestart: a minor change (a softkey) is taken
@@ -194,7 +194,7 @@ func TestGatekeeperLost(t *testing.T) {
 	within(t, pbx.regs, "REGISTER")
 	within(t, pbx.options, "keep-alive OPTIONS")
 	dlg, _ := startRecording(t, l, rec, p, 31)
-	eventually(t, "session up", func() bool { return p.State().Recording == RecForking })
+	l.awaitRecording(p, RecForking)
 
 	lost := l.watchNote("phone1", "logged off: PBX does not answer the keep-alive OPTIONS")
 	retrying := l.watchNote("phone1", "un-REGISTER unanswered")

@@ -303,6 +303,7 @@ func (r *Recorder) recordingFinished(slot *fileSlot, f *openFile, rec Recording,
 	}
 	r.node.Note("recording %s closed (%s): %d packets, %d lost", f.name, rec.Meta.Reason, rec.Meta.Packets(), rec.Meta.Lost())
 	r.keptOrDiscarded(rec, slot.keep)
+	r.node.Publish(RecordingClosed{Recording: rec, Kept: slot.keep})
 }
 
 // ackIfWaiting sends the ACK that waited for the session's file to open.

@@ -194,9 +194,11 @@ func TestLabPowerOffStatic(t *testing.T) {
 	rtp()
 
 	dropped := o.watchNote("recorder", "recording session 1002 ended: "+recorder.ReasonNoAnswer)
+	closed := o.watchClosed("1002") // the files are final only then: a file worker writes them
 	ph := o.phone("6867i")
 	ph.PowerOff()
 	dropped()
+	closed()
 	o.hangUp("7434")
 
 	events := net.Trace().Recent()

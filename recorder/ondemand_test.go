@@ -14,6 +14,7 @@ import (
 
 	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/phones"
+	"github.com/reclab/reclab/recorder"
 	"github.com/reclab/reclab/sim"
 )
 
@@ -105,6 +106,15 @@ func (o *odLab) watch(what string, match func(sim.Event) bool) func() sim.Event 
 func (o *odLab) watchNote(from, text string) func() sim.Event {
 	return o.watch(fmt.Sprintf("note from %s %q", from, text), func(e sim.Event) bool {
 		return e.Kind == sim.KindNote && e.From == from && strings.Contains(e.Summary, text)
+	})
+}
+
+// watchClosed waits for ext's next recording whose files are final
+// (RecordingClosed: the WAV and JSON written, or removed).
+func (o *odLab) watchClosed(ext string) func() sim.Event {
+	return o.watch("recording of "+ext+" closed", func(e sim.Event) bool {
+		st, ok := e.State.(recorder.RecordingClosed)
+		return ok && st.Meta.Extension == ext
 	})
 }
 

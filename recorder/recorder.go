@@ -743,6 +743,7 @@ func (r *Recorder) sendAck(s *session) {
 		return
 	}
 	if s.core.State() == SessionRecording {
+		r.node.Publish(SessionChanged{Session: s.name, Ext: s.ext, Up: true, SIPCallID: s.sipCallID, Cause: "ACK sent"})
 		r.node.Note("recording session %s up: %s, phone sends tx from %s, rx from %s", s.name, s.answer.Codec, s.answer.TX, s.answer.RX)
 	}
 }
@@ -876,6 +877,7 @@ func (r *Recorder) finish(s *session, reason string) {
 	r.live = len(r.sessions)
 	dev, known := r.devices[s.ext]
 	r.mu.Unlock()
+	r.node.Publish(SessionChanged{Session: s.name, Ext: s.ext, SIPCallID: s.sipCallID, Cause: reason})
 	r.node.Note("recording session %s ended: %s", s.name, reason)
 	if known && (dev.IP != s.dev.IP || dev.RecordingPort != s.dev.RecordingPort) {
 		// Spec §3.2.3: "The recording system will send the next INVITE to

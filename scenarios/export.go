@@ -26,6 +26,9 @@ type jsonEvent struct {
 	Summary string  `json:"summary"`
 	Packets uint64  `json:"packets,omitempty"`
 	Message string  `json:"message,omitempty"` // signalling: the message as sent
+	// A state event's value, with its Go type, e.g. "phones.RecordingState".
+	StateType string    `json:"state_type,omitempty"`
+	State     sim.State `json:"state,omitempty"`
 }
 
 func writeJSONL(w io.Writer, e sim.Event) {
@@ -39,6 +42,9 @@ func writeJSONL(w io.Writer, e sim.Event) {
 	}
 	if e.Kind == sim.KindMessage && e.Proto != sim.ProtoRTP {
 		j.Message = string(e.Bytes)
+	}
+	if e.State != nil {
+		j.StateType, j.State = fmt.Sprintf("%T", e.State), e.State
 	}
 	b, _ := json.Marshal(j)
 	w.Write(append(b, '\n'))

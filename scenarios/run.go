@@ -220,9 +220,13 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 		defer tw.Flush()
 		defer jw.Flush()
 		for e := range sub.C {
-			line := e.String()
-			fmt.Fprintln(tw, line)
-			fmt.Fprintln(opt.Log, line)
+			// A state event is the typed twin of a note: its value goes
+			// to trace.jsonl; the printed flow has the note's words.
+			if e.Kind != sim.KindState {
+				line := e.String()
+				fmt.Fprintln(tw, line)
+				fmt.Fprintln(opt.Log, line)
+			}
 			writeJSONL(jw, e)
 			r.mu.Lock()
 			r.events = append(r.events, e)

@@ -211,6 +211,12 @@ func (n *Network) Note(node, format string, args ...any) {
 	n.trace.Publish(Event{At: n.Now(), Kind: KindNote, Proto: ProtoLab, From: node, Summary: fmt.Sprintf(format, args...)})
 }
 
+// PublishState publishes a node's typed state (KindState); its String is
+// the event's summary.
+func (n *Network) PublishState(node string, st State) {
+	n.trace.Publish(Event{At: n.Now(), Kind: KindState, Proto: ProtoLab, From: node, Summary: st.String(), State: st})
+}
+
 // Errorf publishes a problem a node met (malformed input, a failed action).
 // The node goes on; the trace counts it.
 func (n *Network) Errorf(node string, src netip.AddrPort, format string, args ...any) {
@@ -286,6 +292,9 @@ func (nd *Node) Addr() netip.Addr        { return nd.ip }
 func (nd *Node) Network() *Network       { return nd.net }
 func (nd *Node) String() string          { return nd.name + "@" + nd.ip.String() }
 func (nd *Node) Note(f string, a ...any) { nd.net.Note(nd.name, f, a...) }
+
+// Publish publishes the node's typed state on the trace (KindState).
+func (nd *Node) Publish(st State) { nd.net.PublishState(nd.name, st) }
 
 // Clock is the lab clock, for the node's timers.
 func (nd *Node) Clock() Clock { return nd.net.clock }

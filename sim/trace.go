@@ -50,9 +50,10 @@ const (
 	KindNote                    // a node's state change, in words
 	KindError                   // malformed input or a failed action; the node goes on
 	KindDropped                 // a packet the network impairment dropped
+	KindState                   // a node's typed state (Event.State); a note says it in words
 )
 
-var kindNames = [...]string{"message", "stream-start", "stream-stop", "note", "error", "dropped"}
+var kindNames = [...]string{"message", "stream-start", "stream-stop", "note", "error", "dropped", "state"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -77,6 +78,17 @@ type Event struct {
 	// Set by an impairment (impair.go) on a message it let through:
 	Delayed   time.Duration // how long the network held it; At is its delivery time
 	Duplicate bool          // the extra copy of a duplicated message
+	// State is what a node now is (KindState only): a typed value of the
+	// node's package, e.g. phones.RecordingState or recorder.RecordingClosed.
+	State State
+}
+
+// State is a node's typed state, published on the trace as a KindState
+// event whenever it changes, with its cause. The TUI, the stories and the
+// tests act on these values; notes are prose for people and may be reworded.
+type State interface {
+	// String is the state in one line, for the trace.
+	String() string
 }
 
 // String is the one-line form printed by `reclab run` and written to trace.txt.
@@ -87,6 +99,8 @@ func (e Event) String() string {
 		return fmt.Sprintf("%s  %-9s %-5s %s", at, e.From, "", e.Summary)
 	case KindError:
 		return fmt.Sprintf("%s  %-9s %-5s ERROR %s", at, e.From, "", e.Summary)
+	case KindState:
+		return fmt.Sprintf("%s  %-9s %-5s STATE %s", at, e.From, "", e.Summary)
 	}
 	mark := ""
 	if e.Kind == KindDropped {
@@ -283,4 +297,13 @@ func (t *Trace) Close() {
 		close(s.C)
 	}
 	t.subs = nil
+}
+
+// WatchState fires on the next state event (KindState) whose State is a T
+// that match accepts; a nil match accepts any T.
+func WatchState[T State](tr *Trace, match func(T) bool) *Watch {
+	return tr.Watch(func(e Event) bool {
+		st, ok := e.State.(T)
+		return ok && (match == nil || match(st))
+	})
 }

@@ -1,0 +1,40 @@
+package recorder
+
+import "fmt"
+
+// The recorder's typed states, published on the trace (sim.KindState): what
+// the TUI, the stories and the tests act on. The notes beside them say the
+// same for people.
+
+// SessionChanged is a recording session towards one phone (spec §3.2).
+type SessionChanged struct {
+	Session   string `json:"session"` // as the trace names it: "1001" or "<callID>-1001"
+	Ext       string `json:"ext"`
+	Up        bool   `json:"up"`          // the phone forks to the recorder
+	SIPCallID string `json:"sip_call_id"` // the session's dialog
+	Cause     string `json:"cause"`       // "ACK sent", or why it ended
+}
+
+func (s SessionChanged) String() string {
+	if s.Up {
+		return fmt.Sprintf("recording session %s up (%s)", s.Session, s.Cause)
+	}
+	return fmt.Sprintf("recording session %s ended (%s)", s.Session, s.Cause)
+}
+
+// RecordingClosed is a recording whose files are final: published once the
+// WAV and its JSON are written (Kept), or removed (save on demand without a
+// press, spec §3.3). Whoever reads the files waits for this.
+type RecordingClosed struct {
+	Recording
+	Kept bool `json:"kept"`
+}
+
+func (s RecordingClosed) String() string {
+	verb := "kept"
+	if !s.Kept {
+		verb = "discarded"
+	}
+	return fmt.Sprintf("recording %s closed and %s (%s): %d packets, %d lost",
+		recordingName(s.Recording), verb, s.Meta.Reason, s.Meta.Packets(), s.Meta.Lost())
+}
