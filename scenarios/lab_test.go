@@ -3,6 +3,7 @@ package scenarios
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"os/exec"
@@ -163,8 +164,34 @@ func checkOutputs(t *testing.T, res Result) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a, b := bytes.Count(jl, []byte("\n")), bytes.Count(tx, []byte("\n")); a != b || a < 50 {
-		t.Errorf("trace.jsonl has %d lines, trace.txt %d", a, b)
+	// trace.jsonl holds every event; trace.txt all but the typed state
+	// events, whose notes it prints instead.
+	var printed int
+	states := map[string]int{}
+	for _, line := range bytes.Split(bytes.TrimSpace(jl), []byte("\n")) {
+		var e struct {
+			Kind      string          `json:"kind"`
+			StateType string          `json:"state_type"`
+			State     json.RawMessage `json:"state"`
+		}
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatalf("trace.jsonl: %v in %s", err, line)
+		}
+		if e.Kind != "state" {
+			printed++
+			continue
+		}
+		states[e.StateType]++
+		if e.StateType == "" || len(e.State) < 3 {
+			t.Errorf("a state event without its value: %s", line)
+		}
+	}
+	if b := bytes.Count(tx, []byte("\n")); printed != b || printed < 50 {
+		t.Errorf("trace.jsonl has %d events that are not states, trace.txt %d lines", printed, b)
+	}
+	// Both parties recorded, each once: the recorder's typed event says so.
+	if states["recorder.RecordingClosed"] != 2 || states["phones.RecordingState"] < 4 || states["phones.RegistrationState"] < 2 {
+		t.Errorf("state events in trace.jsonl: %v", states)
 	}
 	flow, err := os.ReadFile(res.Flow)
 	if err != nil {
