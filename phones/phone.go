@@ -121,15 +121,10 @@ type Phone struct {
 	update sync.Mutex // one update order (spec §3.2.5) at a time
 
 	mu          sync.Mutex
-	pw          *powerCycle // nil while powered off
-	registered  bool
-	regCallID   string
+	pw          *powerCycle   // nil while powered off
+	reg         *Registration // the registration core (registration.go)
+	regTimers   [regTimers]*sim.Timer
 	regTag      string
-	regCSeq     uint32
-	regGen      uint64 // bumped whenever registration changes; stale timers compare it
-	regTimer    *sim.Timer
-	kaGen       uint64 // bumped whenever the keep-alive is re-armed or stopped
-	kaTimer     *sim.Timer
 	staged      *Config // StageConfig: taken by the next update instead of the file
 	call        *call
 	callErr     string
@@ -266,6 +261,7 @@ func New(node *sim.Node, model Model, cfg *Config, opts Options) (*Phone, error)
 		model:      model,
 		opts:       opts,
 		regTag:     sip.GenerateTagN(16),
+		reg:        NewRegistration(0, opts.KeepAlive, opts.RegisterRetry),
 		recDialogs: map[string]*recDialog{},
 	}
 	p.setConfigLocked(&c)
@@ -295,6 +291,7 @@ func (p *Phone) setConfigLocked(c *Config) {
 	p.ext = c.User
 	p.ua = fmt.Sprintf("Mitel %s MAC:%s V:%s", p.model.Name, mac, firmwareOf(c))
 	p.expiry = expiry
+	p.reg.SetExpiry(expiry)
 }
 
 // firmwareOf is the firmware a configuration runs.
@@ -377,7 +374,7 @@ func (p *Phone) State() State {
 	p.mu.Lock()
 	s := State{
 		Powered:           p.pw != nil,
-		Registered:        p.registered,
+		Registered:        p.reg.Registered(),
 		Recording:         p.rec.State(),
 		CallError:         p.callErr,
 		Calls:             p.calls,
@@ -443,7 +440,7 @@ func (p *Phone) PowerOn() error {
 	p.pw = pw
 	// RFC 3261 §10.2.4: one REGISTER Call-ID per boot cycle; a new one
 	// tells the registrar the phone started again (spec §3.2.4, §3.2.5).
-	p.regCallID, p.regCSeq = "", 0
+	p.reg.Step(RegEvent{Kind: RegPowerOn, CallID: p.newRegCallID()})
 	p.mu.Unlock()
 	close(pw.ready)
 	if separate {
@@ -470,7 +467,7 @@ func (p *Phone) PowerOff() {
 	}
 	p.pw = nil
 	close(pw.off)
-	p.setUnregisteredLocked("power off")
+	p.regApplyLocked(pw, p.reg.Step(RegEvent{Kind: RegPowerOff})) // nothing is sent (spec §3.2.4)
 	steps := p.recStepLocked(RecEvent{Kind: RecPowerOff})
 	p.recDialogs = map[string]*recDialog{}
 	c := p.call
@@ -499,25 +496,6 @@ func (p *Phone) PowerOff() {
 	p.node.Note("powered off")
 }
 
-// setUnregisteredLocked forgets the registration, its refresh timer and
-// the keep-alive.
-func (p *Phone) setUnregisteredLocked(cause string) {
-	if p.registered {
-		p.node.Publish(RegistrationState{Phone: p.Name(), Ext: p.ext, Cause: cause})
-	}
-	p.registered = false
-	p.regGen++
-	if p.regTimer != nil {
-		p.regTimer.Stop()
-		p.regTimer = nil
-	}
-	p.kaGen++
-	if p.kaTimer != nil {
-		p.kaTimer.Stop()
-		p.kaTimer = nil
-	}
-}
-
 func (p *Phone) powered() (*powerCycle, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -528,267 +506,6 @@ func (p *Phone) powered() (*powerCycle, error) {
 }
 
 // ---- registration ----
-
-// Register sends REGISTER to the PBX (docs/wire.md) and waits for the final
-// response. On 200 the phone is registered and refreshes at half the
-// granted expiry. Any other answer is an error naming it, e.g.
-// "phones: 1001 register: 403 Forbidden".
-func (p *Phone) Register(ctx context.Context) error {
-	pw, err := p.powered()
-	if err != nil {
-		return err
-	}
-	granted, err := p.sendRegister(ctx, pw, p.expiry)
-	if err != nil {
-		p.node.Note("registration as %s failed: %v", p.ext, strings.TrimPrefix(err.Error(), "phones: "+p.ext+" "))
-		return err
-	}
-	p.mu.Lock()
-	if p.pw != pw {
-		p.mu.Unlock()
-		return p.errorf("register: powered off meanwhile")
-	}
-	p.registered = true
-	p.node.Publish(RegistrationState{Phone: p.Name(), Ext: p.ext, Registered: true, Cause: fmt.Sprintf("200 OK, expires %ds", int(granted/time.Second))})
-	p.recStepLocked(RecEvent{Kind: RecRegistered})
-	p.scheduleRefreshLocked(pw, granted)
-	p.armKeepAliveLocked(pw)
-	p.mu.Unlock()
-	p.node.Note("registered as %s (expires %ds)", p.ext, int(granted/time.Second))
-	return nil
-}
-
-// Unregister sends BYE to the recorder if a recording session is offered
-// or up (spec §3.2: "if an INVITE but no BYE has been received"), then
-// REGISTER with Expires: 0.
-func (p *Phone) Unregister(ctx context.Context) error {
-	p.mu.Lock()
-	pw := p.pw
-	if pw == nil {
-		p.mu.Unlock()
-		return p.errorf("is powered off")
-	}
-	if !p.registered {
-		p.mu.Unlock()
-		return p.errorf("is not registered")
-	}
-	p.setUnregisteredLocked("log-off")
-	steps := p.recStepLocked(RecEvent{Kind: RecLoggedOff})
-	p.mu.Unlock()
-	p.node.Note("logging off %s", p.ext)
-	errBye := p.performRec(ctx, pw, steps, nil)
-	_, errReg := p.sendRegister(ctx, pw, 0)
-	if errReg == nil {
-		p.node.Note("unregistered %s", p.ext)
-	}
-	return errors.Join(errBye, errReg)
-}
-
-// loseRegistration is every way of being logged off other than Unregister:
-// a forced log-off (spec §3.2.3), a refused refresh, a registrar that stopped
-// answering (spec §3.2.6). The phone sends BYE to the recorder if a session
-// is up.
-func (p *Phone) loseRegistration(pw *powerCycle, why string) {
-	p.mu.Lock()
-	if p.pw != pw || !p.registered {
-		p.mu.Unlock()
-		return
-	}
-	p.setUnregisteredLocked(why)
-	steps := p.recStepLocked(RecEvent{Kind: RecLoggedOff})
-	p.mu.Unlock()
-	p.node.Note("logged off: %s", why)
-	ctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), byeTimeout)
-	defer cancel()
-	if err := p.performRec(ctx, pw, steps, nil); err != nil {
-		p.problem(netip.AddrPort{}, "%v", err)
-	}
-}
-
-func (p *Phone) scheduleRefreshLocked(pw *powerCycle, granted time.Duration) {
-	p.regGen++
-	gen := p.regGen
-	if p.regTimer != nil {
-		p.regTimer.Stop()
-	}
-	// docs/wire.md: refresh at half the granted expiry.
-	p.regTimer = p.node.Clock().AfterFunc(granted/2, func() { p.refresh(pw, gen) })
-}
-
-func (p *Phone) refresh(pw *powerCycle, gen uint64) {
-	p.mu.Lock()
-	ok := p.pw == pw && p.regGen == gen && p.registered
-	p.mu.Unlock()
-	if !ok {
-		return
-	}
-	ctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), p.answerTimeout())
-	granted, err := p.sendRegister(ctx, pw, p.expiry)
-	cancel()
-	p.mu.Lock()
-	if p.pw != pw || p.regGen != gen {
-		p.mu.Unlock()
-		return
-	}
-	if err == nil {
-		p.scheduleRefreshLocked(pw, granted)
-		p.mu.Unlock()
-		p.node.Note("registration of %s refreshed (expires %ds)", p.ext, int(granted/time.Second))
-		return
-	}
-	p.mu.Unlock()
-	var refused *registerRefused
-	if errors.As(err, &refused) {
-		p.loseRegistration(pw, fmt.Sprintf("registration refresh refused: %s", refused.status))
-		return
-	}
-	p.gatekeeperLost(pw, fmt.Sprintf("registrar does not answer the refresh (%v)", err))
-}
-
-// answerTimeout bounds each keep-alive OPTIONS and each REGISTER of a
-// refresh or a retry: the keep-alive interval, at least a second.
-func (p *Phone) answerTimeout() time.Duration { return max(p.opts.KeepAlive, time.Second) }
-
-// armKeepAliveLocked schedules the next keep-alive check towards the PBX.
-func (p *Phone) armKeepAliveLocked(pw *powerCycle) {
-	p.kaGen++
-	gen := p.kaGen
-	if p.kaTimer != nil {
-		p.kaTimer.Stop()
-	}
-	p.kaTimer = p.node.Clock().AfterFunc(p.opts.KeepAlive, func() { p.keepAlive(pw, gen) })
-}
-
-// keepAlive is the phone's check of the gatekeeper (spec §3.2.6): OPTIONS
-// to the PBX; any answer means it is alive.
-func (p *Phone) keepAlive(pw *powerCycle, gen uint64) {
-	p.mu.Lock()
-	ok := p.pw == pw && p.kaGen == gen && p.registered
-	p.mu.Unlock()
-	if !ok {
-		return
-	}
-	ctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), p.answerTimeout())
-	err := p.sendOptions(ctx, pw)
-	cancel()
-	p.mu.Lock()
-	if p.pw != pw || p.kaGen != gen || !p.registered {
-		p.mu.Unlock()
-		return
-	}
-	if err == nil {
-		p.armKeepAliveLocked(pw)
-		p.mu.Unlock()
-		return
-	}
-	p.mu.Unlock()
-	p.gatekeeperLost(pw, fmt.Sprintf("PBX does not answer the keep-alive OPTIONS (%v)", err))
-}
-
-// sendOptions sends one keep-alive OPTIONS to the PBX and waits for any
-// final answer.
-func (p *Phone) sendOptions(ctx context.Context, pw *powerCycle) error {
-	pbx := p.opts.PBX
-	p.mu.Lock()
-	ext := p.ext
-	p.mu.Unlock()
-	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: pbx.Addr().String(), Port: uriPort(pbx)})
-	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: ext, Host: pbx.Addr().String()}}
-	from.Params.Add("tag", sip.GenerateTagN(16))
-	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", Host: pbx.Addr().String()}})
-	req.AppendHeader(pw.pbx.Contact(ext))
-	req.SetDestination(pbx.String())
-	_, err := pw.pbx.Client.Do(ctx, req)
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("no answer within %s", p.answerTimeout())
-	}
-	return err
-}
-
-// gatekeeperLost is spec §3.2.6: "The telephone will try to unregister and
-// it will send a BYE message to the recording system if there is an active
-// SIP session. Then the telephone will try to register": BYE, an
-// un-REGISTER nobody may answer, then REGISTER every RegisterRetry until
-// the PBX answers.
-func (p *Phone) gatekeeperLost(pw *powerCycle, why string) {
-	p.loseRegistration(pw, why+" (spec §3.2.6)")
-	ctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), p.answerTimeout())
-	_, err := p.sendRegister(ctx, pw, 0)
-	cancel()
-	if err != nil {
-		p.node.Note("un-REGISTER unanswered (%v); registering again every %s", strings.TrimPrefix(err.Error(), "phones: "+p.Ext()+" "), p.opts.RegisterRetry)
-	}
-	p.scheduleRetry(pw)
-}
-
-func (p *Phone) scheduleRetry(pw *powerCycle) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.pw != pw || p.registered {
-		return
-	}
-	gen := p.regGen
-	p.regTimer = p.node.Clock().AfterFunc(p.opts.RegisterRetry, func() {
-		p.mu.Lock()
-		ok := p.pw == pw && p.regGen == gen && !p.registered
-		p.mu.Unlock()
-		if !ok {
-			return
-		}
-		ctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), p.answerTimeout())
-		defer cancel()
-		if err := p.Register(ctx); err != nil {
-			p.scheduleRetry(pw)
-		}
-	})
-}
-
-// registerRefused is a final non-2xx answer to REGISTER.
-type registerRefused struct{ status string }
-
-func (e *registerRefused) Error() string { return e.status }
-
-// sendRegister sends one REGISTER (docs/wire.md) and returns the granted
-// expiry. expiry 0 un-registers.
-func (p *Phone) sendRegister(ctx context.Context, pw *powerCycle, expiry time.Duration) (time.Duration, error) {
-	p.mu.Lock()
-	if p.regCallID == "" {
-		p.regCallID = fmt.Sprintf("%016x@%s", rand.Uint64(), p.node.Addr())
-	}
-	p.regCSeq++
-	callID, cseq := p.regCallID, p.regCSeq
-	p.mu.Unlock()
-
-	pbx := p.opts.PBX
-	aor := sip.Uri{Scheme: "sip", User: p.ext, Host: pbx.Addr().String()}
-	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: pbx.Addr().String(), Port: uriPort(pbx)})
-	from := &sip.FromHeader{Address: aor}
-	from.Params.Add("tag", p.regTag)
-	cid := sip.CallIDHeader(callID)
-	exp := sip.ExpiresHeader(uint32(expiry / time.Second))
-	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: aor})
-	req.AppendHeader(&cid)
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: sip.REGISTER})
-	req.AppendHeader(pw.pbx.Contact(p.ext))
-	req.AppendHeader(&exp)
-	req.AppendHeader(sip.NewHeader("User-Agent", p.ua))
-	req.SetDestination(pbx.String())
-
-	what := "register"
-	if expiry == 0 {
-		what = "unregister"
-	}
-	res, err := pw.pbx.Client.Do(ctx, req)
-	if err != nil {
-		return 0, p.errorf("%s: %w", what, err)
-	}
-	if res.StatusCode != sip.StatusOK {
-		return 0, p.errorf("%s: %w", what, &registerRefused{status: fmt.Sprintf("%d %s", res.StatusCode, res.Reason)})
-	}
-	return grantedExpiry(res, expiry), nil
-}
 
 // grantedExpiry reads the expiry the registrar granted: the Contact's
 // expires parameter, else the Expires header, else what was asked.
@@ -833,7 +550,7 @@ func (p *Phone) Dial(ctx context.Context, number string) error {
 	case pw == nil:
 		p.mu.Unlock()
 		return p.errorf("is powered off")
-	case !p.registered:
+	case !p.reg.Registered():
 		p.mu.Unlock()
 		return p.errorf("is not registered")
 	case p.call != nil:
@@ -1022,7 +739,7 @@ func (p *Phone) incomingCall(pw *powerCycle, req *sip.Request, tx sip.ServerTran
 	case p.pw != pw:
 		p.mu.Unlock()
 		return
-	case !p.registered:
+	case !p.reg.Registered():
 		p.mu.Unlock()
 		respond(tx, req, 480, "Temporarily Unavailable")
 		return
@@ -1470,9 +1187,7 @@ func (p *Phone) checkSync(pw *powerCycle) {
 	}
 	rctx, rcancel := sim.WithTimeout(context.Background(), p.node.Clock(), p.answerTimeout())
 	defer rcancel()
-	if err := p.Register(rctx); err != nil {
-		p.scheduleRetry(npw)
-	}
+	p.registerOrKeepTrying(rctx, npw)
 }
 
 // restartWith restarts the phone on next (validated, its own): every

@@ -1,0 +1,276 @@
+package phones
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/reclab/reclab/sim"
+)
+
+// The registration driver: it feeds the Registration core what happened
+// and performs what it returns (registration.go). Timers go on the lab
+// clock; SIP goes through the phone's PBX-side stack.
+
+// regStep steps the core with ev for the power cycle pw (a stale cycle's
+// event changes nothing) and performs the actions.
+func (p *Phone) regStep(pw *powerCycle, ev RegEvent) {
+	p.mu.Lock()
+	if p.pw != pw && ev.Kind != RegPowerOff {
+		p.mu.Unlock()
+		return
+	}
+	acts, recSteps := p.regApplyLocked(pw, p.reg.Step(ev))
+	p.mu.Unlock()
+	p.regPerform(pw, acts, recSteps)
+}
+
+// regApplyLocked does under the lock what the actions change in the phone
+// (timers, the recording core, typed state) and returns the rest to
+// perform without it, with the recording steps a lost registration made.
+func (p *Phone) regApplyLocked(pw *powerCycle, acts []RegAction) ([]RegAction, []recStep) {
+	var rest []RegAction
+	var recSteps []recStep
+	for _, a := range acts {
+		switch a.Kind {
+		case RegArm:
+			if t := p.regTimers[a.Timer]; t != nil {
+				t.Stop()
+			}
+			timer, gen := a.Timer, a.Gen
+			p.regTimers[a.Timer] = p.node.Clock().AfterFunc(a.After, func() {
+				p.regStep(pw, RegEvent{Kind: RegTimerFired, Timer: timer, Gen: gen})
+			})
+		case RegCancel:
+			if t := p.regTimers[a.Timer]; t != nil {
+				t.Stop()
+				p.regTimers[a.Timer] = nil
+			}
+		case RegBecameRegistered:
+			p.node.Publish(RegistrationState{Phone: p.Name(), Ext: p.ext, Registered: true,
+				Cause: fmt.Sprintf("200 OK, expires %ds", int(a.Granted/time.Second))})
+			p.recStepLocked(RecEvent{Kind: RecRegistered})
+			rest = append(rest, a)
+		case RegLostRegistration:
+			p.node.Publish(RegistrationState{Phone: p.Name(), Ext: p.ext, Cause: a.Reason})
+			if p.pw == nil { // power off: the recording core has its own event
+				continue
+			}
+			recSteps = append(recSteps, p.recStepLocked(RecEvent{Kind: RecLoggedOff})...)
+			rest = append(rest, a)
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return rest, recSteps
+}
+
+// regPerform sends what the core asked for, in order, and feeds each answer
+// back to it; each request has its own answer timeout. A lost
+// registration's BYE to the recorder goes out before the un-REGISTER that
+// follows it (spec §3.2).
+func (p *Phone) regPerform(pw *powerCycle, acts []RegAction, recSteps []recStep) {
+	for _, a := range acts {
+		ctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), p.answerTimeout())
+		switch a.Kind {
+		case RegNote:
+			p.node.Note("%s", a.Reason)
+		case RegBecameRegistered:
+			p.node.Note("registered as %s (expires %ds)", p.Ext(), int(a.Granted/time.Second))
+		case RegLostRegistration:
+			p.node.Note("logged off: %s", a.Reason)
+			bctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), byeTimeout)
+			if err := p.performRec(bctx, pw, recSteps, nil); err != nil {
+				p.problem(netip.AddrPort{}, "%v", err)
+			}
+			cancel()
+		case RegSendRegister:
+			granted, err := p.sendRegister(ctx, pw, a)
+			cancel()
+			p.regStep(pw, registerAnswer(granted, err))
+		case RegSendUnregister:
+			_, err := p.sendRegister(ctx, pw, a)
+			cancel()
+			reason := ""
+			if err != nil {
+				reason = strings.TrimPrefix(err.Error(), "phones: "+p.Ext()+" ")
+			}
+			p.regStep(pw, RegEvent{Kind: RegUnregisterDone, Reason: reason})
+		case RegSendOptions:
+			err := p.sendOptions(ctx, pw)
+			cancel()
+			if err != nil {
+				p.regStep(pw, RegEvent{Kind: RegOptionsUnanswered, Reason: err.Error()})
+			} else {
+				p.regStep(pw, RegEvent{Kind: RegOptionsAnswered})
+			}
+		}
+		cancel()
+	}
+}
+
+// registerAnswer is what a REGISTER's outcome is to the core.
+func registerAnswer(granted time.Duration, err error) RegEvent {
+	var refused *registerRefused
+	switch {
+	case err == nil:
+		return RegEvent{Kind: RegRegisterOK, Granted: granted}
+	case errors.As(err, &refused):
+		return RegEvent{Kind: RegRegisterRefused, Status: refused.status}
+	}
+	return RegEvent{Kind: RegRegisterUnanswered, Reason: err.Error()}
+}
+
+// Register sends REGISTER to the PBX (docs/wire.md) and waits for the final
+// response. On 200 the phone is registered and refreshes at half the
+// granted expiry. Any other answer is an error naming it, e.g.
+// "phones: 1001 register: 403 Forbidden".
+func (p *Phone) Register(ctx context.Context) error {
+	p.mu.Lock()
+	pw := p.pw
+	a, ok := p.reg.Register()
+	p.mu.Unlock()
+	if pw == nil || !ok {
+		return p.errorf("is powered off")
+	}
+	granted, err := p.sendRegister(ctx, pw, a)
+	if err != nil {
+		p.node.Note("registration as %s failed: %v", p.Ext(), strings.TrimPrefix(err.Error(), "phones: "+p.Ext()+" "))
+	}
+	p.regStep(pw, registerAnswer(granted, err))
+	if err != nil {
+		return err
+	}
+	if cur, _ := p.powered(); cur != pw {
+		return p.errorf("register: powered off meanwhile")
+	}
+	return nil
+}
+
+// registerOrKeepTrying is Register for the phone itself (after an update
+// order, spec §3.2.5): on failure it goes on trying every RegisterRetry.
+func (p *Phone) registerOrKeepTrying(ctx context.Context, pw *powerCycle) {
+	if err := p.Register(ctx); err != nil {
+		p.regStep(pw, RegEvent{Kind: RegKeepTrying})
+	}
+}
+
+// Unregister sends BYE to the recorder if a recording session is offered
+// or up (spec §3.2: "if an INVITE but no BYE has been received"), then
+// REGISTER with Expires: 0.
+func (p *Phone) Unregister(ctx context.Context) error {
+	p.mu.Lock()
+	pw := p.pw
+	if pw == nil {
+		p.mu.Unlock()
+		return p.errorf("is powered off")
+	}
+	acts, ok := p.reg.Unregister("log-off")
+	if !ok {
+		p.mu.Unlock()
+		return p.errorf("is not registered")
+	}
+	// The core says lost, then un-REGISTER: take the un-REGISTER here so
+	// its answer comes back to the caller.
+	var unreg RegAction
+	if n := len(acts); n > 0 && acts[n-1].Kind == RegSendUnregister {
+		unreg, acts = acts[n-1], acts[:n-1]
+	}
+	rest, recSteps := p.regApplyLocked(pw, acts)
+	p.mu.Unlock()
+	p.node.Note("logging off %s", p.ext)
+	var errBye error
+	for _, a := range rest {
+		if a.Kind == RegLostRegistration {
+			errBye = p.performRec(ctx, pw, recSteps, nil)
+		}
+	}
+	_, errReg := p.sendRegister(ctx, pw, unreg)
+	p.regStep(pw, RegEvent{Kind: RegUnregisterDone})
+	if errReg == nil {
+		p.node.Note("unregistered %s", p.ext)
+	}
+	return errors.Join(errBye, errReg)
+}
+
+// loseRegistration is a forced log-off by the PBX (spec §3.2.3): the phone
+// sends BYE to the recorder if a session is up, and nothing to the PBX.
+func (p *Phone) loseRegistration(pw *powerCycle, why string) {
+	p.regStep(pw, RegEvent{Kind: RegForcedOff, Reason: why})
+}
+
+// answerTimeout bounds each keep-alive OPTIONS and each REGISTER of a
+// refresh or a retry: the keep-alive interval, at least a second.
+func (p *Phone) answerTimeout() time.Duration { return max(p.opts.KeepAlive, time.Second) }
+
+// sendOptions sends one keep-alive OPTIONS to the PBX and waits for any
+// final answer.
+func (p *Phone) sendOptions(ctx context.Context, pw *powerCycle) error {
+	pbx := p.opts.PBX
+	ext := p.Ext()
+	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: pbx.Addr().String(), Port: uriPort(pbx)})
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: ext, Host: pbx.Addr().String()}}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", Host: pbx.Addr().String()}})
+	req.AppendHeader(pw.pbx.Contact(ext))
+	req.SetDestination(pbx.String())
+	_, err := pw.pbx.Client.Do(ctx, req)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+		return fmt.Errorf("no answer within %s", p.answerTimeout())
+	}
+	return err
+}
+
+// registerRefused is a final non-2xx answer to REGISTER.
+type registerRefused struct{ status string }
+
+func (e *registerRefused) Error() string { return e.status }
+
+// sendRegister sends the REGISTER the core made (docs/wire.md) and returns
+// the granted expiry; a RegSendUnregister's has Expires 0.
+func (p *Phone) sendRegister(ctx context.Context, pw *powerCycle, a RegAction) (time.Duration, error) {
+	expiry := a.Expiry
+	if a.Kind == RegSendUnregister {
+		expiry = 0
+	}
+	ext := p.Ext()
+	pbx := p.opts.PBX
+	aor := sip.Uri{Scheme: "sip", User: ext, Host: pbx.Addr().String()}
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: pbx.Addr().String(), Port: uriPort(pbx)})
+	from := &sip.FromHeader{Address: aor}
+	from.Params.Add("tag", p.regTag)
+	cid := sip.CallIDHeader(a.CallID)
+	exp := sip.ExpiresHeader(uint32(expiry / time.Second))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: aor})
+	req.AppendHeader(&cid)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: a.CSeq, MethodName: sip.REGISTER})
+	req.AppendHeader(pw.pbx.Contact(ext))
+	req.AppendHeader(&exp)
+	req.AppendHeader(sip.NewHeader("User-Agent", p.ua))
+	req.SetDestination(pbx.String())
+
+	what := "register"
+	if expiry == 0 {
+		what = "unregister"
+	}
+	res, err := pw.pbx.Client.Do(ctx, req)
+	if err != nil {
+		return 0, p.errorf("%s: %w", what, err)
+	}
+	if res.StatusCode != sip.StatusOK {
+		return 0, p.errorf("%s: %w", what, &registerRefused{status: fmt.Sprintf("%d %s", res.StatusCode, res.Reason)})
+	}
+	return grantedExpiry(res, expiry), nil
+}
+
+// newRegCallID is a boot cycle's REGISTER Call-ID (RFC 3261 §10.2.4).
+func (p *Phone) newRegCallID() string {
+	return fmt.Sprintf("%016x@%s", rand.Uint64(), p.node.Addr())
+}
