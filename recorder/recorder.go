@@ -647,91 +647,86 @@ func (inv *inviter) attempt(ctx context.Context, callID string) {
 
 func (inv *inviter) run(firstCallID string) {
 	r, s := inv.r, inv.s
-	timeout, again := r.answerTimeout(), r.cfg.InviteRetransmit
+	timeout := r.answerTimeout()
 	ctx, cancel := context.WithCancelCause(r.ctx)
 	defer cancel(nil)
+	race, first := NewInviteRace(firstCallID, s.sdpID, r.cfg.InviteRetransmit, timeout)
 	// On timeout give up without CANCEL: sipgo would first wait for a
 	// provisional response, which a phone that ignores us never sends.
-	giveUp := r.node.Clock().AfterFunc(timeout, func() { cancel(sipgo.WaitAnswerForceCancelErr) })
+	giveUp := r.node.Clock().NewTimer(timeout)
 	defer giveUp.Stop()
 	var retransmit <-chan time.Time
-	if again < timeout {
-		t := r.node.Clock().NewTimer(again)
+	if race.Retransmits() {
+		t := r.node.Clock().NewTimer(r.cfg.InviteRetransmit)
 		defer t.Stop()
 		retransmit = t.C
 	}
-	attempts := []context.CancelCauseFunc{}
-	launch := func(callID string) {
-		actx, acancel := context.WithCancelCause(ctx)
-		attempts = append(attempts, acancel)
-		go inv.attempt(actx, callID)
-	}
-	launch(firstCallID)
-	won := false
-	var failure error
-	for out := 1; out > 0; {
-		select {
-		case <-retransmit:
-			retransmit = nil
-			second := r.newSIPCallID()
-			r.node.Note("no answer to INVITE %s within %s: INVITE again with the same session id %d, Call-ID %s (spec §3.2.1)",
-				firstCallID, again, s.sdpID, second)
-			launch(second)
-			out++
-		case res := <-inv.results:
-			out--
-			switch {
-			case res.err == nil && !won:
-				won = true
-				retransmit = nil
-				for _, c := range attempts {
-					c(sipgo.WaitAnswerForceCancelErr) // the other INVITE is given up without CANCEL
-				}
-				if len(attempts) > 1 {
-					r.node.Note("INVITE %s answered 200 OK; the other INVITE of session id %d is given up (spec §3.2.1)", res.callID, s.sdpID)
-				}
-				ans, err := media.ParseRecordingAnswerMedia(res.dt.InviteResponse.Body())
+	attempts := map[string]context.CancelCauseFunc{}
+	dialogs := map[string]*sipgo.DialogClientSession{}
+	perform := func(acts []RaceAction) {
+		for _, a := range acts {
+			switch a.Kind {
+			case RaceSend:
+				actx, acancel := context.WithCancelCause(ctx)
+				attempts[a.CallID] = acancel
+				go inv.attempt(actx, a.CallID)
+			case RaceCancel:
+				attempts[a.CallID](sipgo.WaitAnswerForceCancelErr)
+			case RaceNote:
+				r.node.Note("%s", a.Reason)
+			case RaceError:
+				r.net.Errorf(r.node.Name(), r.phoneAddr(s), "recording session %s: %s", s.name, a.Reason)
+			case RaceWon:
+				dt := dialogs[a.CallID]
+				ans, err := media.ParseRecordingAnswerMedia(dt.InviteResponse.Body())
 				if err != nil {
-					r.post(sessionEvent{s: s, in: Input{Kind: InBadAnswer, Reason: err.Error()}, dialog: res.dt, sipCallID: res.callID})
+					r.post(sessionEvent{s: s, in: Input{Kind: InBadAnswer, Reason: err.Error()}, dialog: dt, sipCallID: a.CallID})
 				} else {
-					r.post(sessionEvent{s: s, in: Input{Kind: InAnswered}, dialog: res.dt, answer: ans, sipCallID: res.callID})
+					r.post(sessionEvent{s: s, in: Input{Kind: InAnswered}, dialog: dt, answer: ans, sipCallID: a.CallID})
 				}
-			case res.err == nil:
-				// Both INVITEs were answered: a phone that does not follow
-				// spec §3.2.1. Confirm the extra dialog and end it at once.
-				r.net.Errorf(r.node.Name(), r.phoneAddr(s), "recording session %s: INVITE %s answered too; ACK and BYE (spec §3.2.1: only the first should be)", s.name, res.callID)
+			case RaceExtra:
 				go func(dt *sipgo.DialogClientSession) {
 					bctx, bcancel := sim.WithTimeout(context.Background(), r.node.Clock(), timeout)
 					defer bcancel()
 					dt.Ack(bctx)
 					dt.Bye(bctx)
 					dt.Close()
-				}(res.dt)
-			default:
-				if res.dt != nil {
-					res.dt.Close()
-				}
-				if failure == nil || !errors.Is(res.err, context.Canceled) {
-					failure = res.err
-				}
+				}(dialogs[a.CallID])
+			case RaceLost:
+				r.post(sessionEvent{s: s, in: Input{Kind: InRejected, Reason: a.Reason}})
 			}
 		}
 	}
-	if won {
-		return
+	perform(first)
+	for !race.Over() {
+		select {
+		case <-retransmit:
+			retransmit = nil
+			perform(race.Step(RaceInput{Kind: RaceRetransmitDue, CallID: r.newSIPCallID()}))
+		case <-giveUp.C:
+			perform(race.Step(RaceInput{Kind: RaceGiveUp}))
+		case res := <-inv.results:
+			if res.err == nil {
+				dialogs[res.callID] = res.dt
+				perform(race.Step(RaceInput{Kind: RaceAnswered, CallID: res.callID}))
+				continue
+			}
+			if res.dt != nil {
+				res.dt.Close()
+			}
+			perform(race.Step(inviteFailure(res)))
+		}
 	}
-	reason := "no answer"
-	if failure != nil {
-		reason = failure.Error()
-	}
+}
+
+// inviteFailure is what a failed INVITE is to the race.
+func inviteFailure(res inviteResult) RaceInput {
+	in := RaceInput{Kind: RaceFailed, CallID: res.callID, Reason: res.err.Error(), Cancelled: errors.Is(res.err, context.Canceled)}
 	var resp *sipgo.ErrDialogResponse
-	switch {
-	case errors.As(failure, &resp):
-		reason = fmt.Sprintf("phone answered %d %s", resp.Res.StatusCode, resp.Res.Reason)
-	case errors.Is(context.Cause(ctx), sipgo.WaitAnswerForceCancelErr):
-		reason = fmt.Sprintf("no answer within %s", timeout)
+	if errors.As(res.err, &resp) {
+		in.Reason, in.Response = fmt.Sprintf("phone answered %d %s", resp.Res.StatusCode, resp.Res.Reason), true
 	}
-	r.post(sessionEvent{s: s, in: Input{Kind: InRejected, Reason: reason}})
+	return in
 }
 
 func (r *Recorder) sendAck(s *session) {
