@@ -194,17 +194,11 @@ func (o *onDemand) init() {
 	}
 }
 
-// callEstablished notes ext's call for the key and reports whether the
-// call is recorded from its start: not in start on demand, where the key
-// starts it (spec §3.3).
-func (r *Recorder) callEstablished(ext string, call Call) (recordNow bool) {
+// callEstablished notes ext's call for the record key (spec §3.3); whether
+// it is recorded from its start is the policy's decision.
+func (r *Recorder) callEstablished(ext string, call Call) {
 	r.onDemand.init()
 	r.onDemand.calls[ext] = call
-	if r.cfg.OnDemand == StartOnDemand {
-		r.node.Note("%s of %s: not recorded until its record key is pressed (start on demand)", call, ext)
-		return false
-	}
-	return true
 }
 
 // callCleared forgets ext's call once it is cleared; a kept mark outlives
@@ -214,7 +208,7 @@ func (r *Recorder) callCleared(ext, callID string) {
 	if c, ok := r.onDemand.calls[ext]; ok && c.ID == callID {
 		delete(r.onDemand.calls, ext)
 	}
-	if r.sessions[r.key(callID, ext)] == nil {
+	if r.sessions[r.policy.Key(callID, ext)] == nil {
 		delete(r.onDemand.kept, callID+"/"+ext)
 	}
 }
@@ -228,9 +222,7 @@ func (r *Recorder) onKeyPress(ev keyPressEvent) {
 	}
 	ext := ev.press.Ext
 	call, onCall := r.onDemand.calls[ext]
-	r.mu.Lock()
-	dev, known := r.devices[ext]
-	r.mu.Unlock()
+	dev, known := r.policy.Device(ext)
 	f := keyFacts{
 		mode: r.cfg.OnDemand, ext: ext, source: ev.source.Addr(),
 		device: dev, known: known, call: call, onCall: onCall,
@@ -240,13 +232,13 @@ func (r *Recorder) onKeyPress(ev keyPressEvent) {
 		f.monitored = f.monitored || m == ext
 	}
 	if onCall {
-		f.recording = r.sessions[r.key(call.ID, ext)] != nil
+		f.recording = r.sessions[r.policy.Key(call.ID, ext)] != nil
 	}
 	v := decideKeyPress(f)
 	switch {
 	case v.start:
-		if err := r.record(ext, call); err != nil {
-			r.net.Errorf(r.node.Name(), ev.source, "record key: %v", err)
+		if err := r.policyStep(PolicyEvent{Kind: PolicyRecord, Ext: ext, Call: call}); err != nil {
+			// The policy step has put the error in the trace.
 			v = keyVerdict{status: http.StatusInternalServerError, text: err.Error()}
 		}
 	case v.keep:

@@ -69,8 +69,7 @@ type Recorder struct {
 	// Loop-owned.
 	sessions    map[string]*session // by key: "d/<callID>/<ext>" or "s/<ext>"
 	bySIPCallID map[string]*session
-	seen        map[string]bool // "<callID>/<ext>" of established calls not yet cleared
-	wanted      map[string]bool // static mapping: extensions whose session was started once (resumeStatic)
+	policy      *Policy // the recording policy (policy.go)
 	ports       *portPlan
 	closing     bool
 	onDemand    onDemand // record on demand (spec §3.3), ondemand.go
@@ -101,8 +100,7 @@ func New(node *sim.Node, cfg Config) (*Recorder, error) {
 		devices:     map[string]DeviceInfo{},
 		sessions:    map[string]*session{},
 		bySIPCallID: map[string]*session{},
-		seen:        map[string]bool{},
-		wanted:      map[string]bool{},
+		policy:      NewPolicy(cfg.Mapping, cfg.OnDemand),
 		ports:       newPortPlan(cfg.RTPPort),
 	}, nil
 }
@@ -294,131 +292,69 @@ func (r *Recorder) handle(ev any) {
 		r.onFileDone(ev)
 	case closeEvent:
 		r.closing = true
+		r.policy.Step(PolicyEvent{Kind: PolicyClosing})
 		for _, s := range r.sessions {
 			r.step(s, Input{Kind: InStop, Reason: ReasonClosed})
 		}
 	}
 }
 
-// onCSTA is the recording policy: device table, and which calls start,
-// split and end recording sessions (spec §3.1, §3.2).
+// onCSTA feeds a CSTA event to the recording policy (policy.go) and does
+// what it decides (spec §3.1, §3.2).
 func (r *Recorder) onCSTA(ev cstaEvent) {
 	switch m := ev.msg.(type) {
 	case csta.BackInServiceEvent:
-		if m.Info == nil {
-			r.net.Errorf(r.node.Name(), r.cfg.CSTA, "BackInServiceEvent for %s carries no device info; cannot reach it", ev.ext)
-			return
-		}
-		info := *m.Info
-		r.mu.Lock()
-		r.devices[ev.ext] = info
-		r.mu.Unlock()
-		r.node.Note("device %s at %s", ev.ext, info)
-		// A phone that moved (spec §3.2.3, forced log-off) will not answer
-		// on the old address; sessions there are over.
-		for _, s := range r.sessions {
-			if s.ext == ev.ext && (s.dev.IP != info.IP || s.dev.RecordingPort != info.RecordingPort) {
-				r.step(s, Input{Kind: InStop, Reason: "device moved to " + info.String()})
-			}
-		}
-		r.resumeStatic(ev.ext)
+		r.policyStep(PolicyEvent{Kind: PolicyBackInService, Ext: ev.ext, Info: m.Info})
 	case csta.OutOfServiceEvent:
-		r.mu.Lock()
-		cur, known := r.devices[ev.ext]
-		// An OutOfService naming an older address than the table's is about
-		// a registration that was already replaced: keep the new one.
-		stale := known && m.Info != nil && m.Info.IP != cur.IP
-		if !stale {
-			delete(r.devices, ev.ext)
-		}
-		r.mu.Unlock()
-		r.node.Note("device %s out of service", ev.ext)
-		for _, s := range r.sessions {
-			if s.ext == ev.ext && (m.Info == nil || m.Info.IP == s.dev.IP) {
-				r.step(s, Input{Kind: InStop, Reason: ReasonOutOfService})
-			}
-		}
+		r.policyStep(PolicyEvent{Kind: PolicyOutOfService, Ext: ev.ext, Info: m.Info})
 	case csta.EstablishedEvent:
-		r.onEstablished(ev.ext, Call{ID: m.CallID, Calling: m.Calling, Called: m.Called})
+		call := Call{ID: m.CallID, Calling: m.Calling, Called: m.Called}
+		r.callEstablished(ev.ext, call)
+		r.policyStep(PolicyEvent{Kind: PolicyEstablished, Ext: ev.ext, Call: call})
 	case csta.ConnectionClearedEvent:
-		delete(r.seen, m.CallID+"/"+ev.ext)
-		call := Call{ID: m.CallID}
-		if s := r.sessions[r.key(m.CallID, ev.ext)]; s != nil {
-			r.step(s, Input{Kind: InCallCleared, Call: call})
-		}
+		r.policyStep(PolicyEvent{Kind: PolicyCleared, Ext: ev.ext, Call: Call{ID: m.CallID}})
 		r.callCleared(ev.ext, m.CallID)
 	}
 }
 
-// key names the session that records ext's call callID.
-func (r *Recorder) key(callID, ext string) string {
-	if r.cfg.Mapping == Static {
-		return "s/" + ext
+// policyStep steps the policy and performs its actions; it returns the
+// first error a start met (for the record key's answer).
+func (r *Recorder) policyStep(ev PolicyEvent) error {
+	var first error
+	for _, a := range r.policy.Step(ev) {
+		switch a.Kind {
+		case PolicyNote:
+			r.node.Note("%s", a.Text)
+		case PolicyError:
+			r.net.Errorf(r.node.Name(), netip.AddrPort{}, "%s", a.Text)
+			if first == nil {
+				first = errors.New(a.Text)
+			}
+		case PolicyStep:
+			if s := r.sessions[a.Key]; s != nil {
+				r.step(s, a.Input)
+			}
+		case PolicyStart:
+			s, err := r.newSession(a.Key, a.Ext, a.Call, a.Dev)
+			if err != nil {
+				err = fmt.Errorf("%s of %s not recorded: %w", a.Call, a.Ext, err)
+				r.net.Errorf(r.node.Name(), netip.AddrPort{}, "%v", err)
+				if first == nil {
+					first = err
+				}
+				r.policyStep(PolicyEvent{Kind: PolicySessionEnded, Key: a.Key})
+				continue
+			}
+			r.step(s, Input{Kind: InStart, Call: a.Call})
+		}
 	}
-	return "d/" + callID + "/" + ext
-}
-
-func (r *Recorder) onEstablished(ext string, call Call) {
-	seen := call.ID + "/" + ext
-	if r.seen[seen] {
-		return // one monitor's duplicate, or a second Established of the same call
+	if ev.Kind == PolicyBackInService || ev.Kind == PolicyOutOfService {
+		devices := r.policy.Devices()
+		r.mu.Lock()
+		r.devices = devices
+		r.mu.Unlock()
 	}
-	r.seen[seen] = true
-	if !r.callEstablished(ext, call) {
-		return // start on demand: the record key starts it (spec §3.3)
-	}
-	if err := r.record(ext, call); err != nil {
-		r.net.Errorf(r.node.Name(), netip.AddrPort{}, "%v", err)
-	}
-}
-
-// record starts recording ext's call: a new session, or the static one's
-// next file. The record key (spec §3.3) calls it too.
-func (r *Recorder) record(ext string, call Call) error {
-	if s := r.sessions[r.key(call.ID, ext)]; s != nil {
-		r.step(s, Input{Kind: InCallStarted, Call: call}) // static: the session outlives calls
-		return nil
-	}
-	r.mu.Lock()
-	dev, ok := r.devices[ext]
-	r.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("%s: no address known for %s (no BackInServiceEvent); not recorded", call, ext)
-	}
-	s, err := r.newSession(r.key(call.ID, ext), ext, call, dev)
-	if err != nil {
-		return fmt.Errorf("%s of %s not recorded: %w", call, ext, err)
-	}
-	if r.cfg.Mapping == Static {
-		r.wanted[ext] = true
-	}
-	r.step(s, Input{Kind: InStart, Call: call})
-	return nil
-}
-
-// resumeStatic starts a static session for ext at once when its first call
-// has been seen before, no session of it is left and CSTA knows where it
-// is: the phone registered again after a power cut (spec §3.2.4), an update
-// (spec §3.2.5) or a PBX restart (spec §3.2.6), or the extension moved to
-// another phone (spec §3.2.3). "The recording system will send an INVITE
-// message to start the recording." Dynamic mapping waits for the next call.
-func (r *Recorder) resumeStatic(ext string) {
-	if r.cfg.Mapping != Static || !r.wanted[ext] || r.closing || r.sessions[r.key("", ext)] != nil {
-		return
-	}
-	r.mu.Lock()
-	dev, ok := r.devices[ext]
-	r.mu.Unlock()
-	if !ok {
-		return
-	}
-	s, err := r.newSession(r.key("", ext), ext, Call{}, dev)
-	if err != nil {
-		r.net.Errorf(r.node.Name(), netip.AddrPort{}, "static session of %s not restarted: %v", ext, err)
-		return
-	}
-	r.node.Note("static mapping: %s is back at %s, session restarted (spec §3.1, §3.2.4)", ext, dev)
-	r.step(s, Input{Kind: InStart})
+	return first
 }
 
 // session is the driver's side of one recording session: the pure core,
@@ -870,15 +806,10 @@ func (r *Recorder) finish(s *session, reason string) {
 	delete(r.bySIPCallID, s.sipCallID)
 	r.mu.Lock()
 	r.live = len(r.sessions)
-	dev, known := r.devices[s.ext]
 	r.mu.Unlock()
 	r.node.Publish(SessionChanged{Session: s.name, Ext: s.ext, SIPCallID: s.sipCallID, Cause: reason})
 	r.node.Note("recording session %s ended: %s", s.name, reason)
-	if known && (dev.IP != s.dev.IP || dev.RecordingPort != s.dev.RecordingPort) {
-		// Spec §3.2.3: "The recording system will send the next INVITE to
-		// phone B." Static mapping does at once.
-		r.resumeStatic(s.ext)
-	}
+	r.policyStep(PolicyEvent{Kind: PolicySessionEnded, Key: s.key})
 }
 
 // labTime is the wall time of the lab clock now (design: one clock).
