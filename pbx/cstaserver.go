@@ -32,6 +32,31 @@ type cstaServer struct {
 
 type cstaClient struct {
 	conn *csta.Conn // its NetConn is the link sim handed out
+	// out is what the PBX sends the client, in order: responses, events,
+	// keep-alives. One writer drains it, so call handling never waits on a
+	// client's TCP window; a client that lets it fill is cut (enqueue).
+	out      chan queued
+	stop     chan struct{} // closed when the client is dropped or the server closes
+	stopOnce sync.Once
+}
+
+type queued struct {
+	id int
+	m  csta.Message
+}
+
+// cstaSendQueue bounds what waits for one client beyond its socket's own
+// buffer: several seconds of every call event of a busy lab.
+const cstaSendQueue = 1024
+
+func newCSTAClient(raw net.Conn) *cstaClient {
+	return &cstaClient{conn: csta.NewConn(raw), out: make(chan queued, cstaSendQueue), stop: make(chan struct{})}
+}
+
+// halt stops the client's writer and closes its link.
+func (c *cstaClient) halt() {
+	c.stopOnce.Do(func() { close(c.stop) })
+	c.conn.Close()
 }
 
 type monitor struct {
@@ -59,7 +84,7 @@ func (s *cstaServer) close() {
 	s.mu.Lock()
 	s.closed = true
 	for c := range s.clients {
-		c.conn.Close()
+		c.halt()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
@@ -72,7 +97,7 @@ func (s *cstaServer) accept() {
 		if err != nil {
 			return
 		}
-		c := &cstaClient{conn: csta.NewConn(raw)}
+		c := newCSTAClient(raw)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -82,9 +107,10 @@ func (s *cstaServer) accept() {
 		s.clients[c] = true
 		s.mu.Unlock()
 		s.p.node.Note("CSTA client connected from %s", raw.RemoteAddr())
-		s.wg.Add(2)
+		s.wg.Add(3)
 		go s.serve(c)
 		go s.keepAlive(c)
+		go s.write(c)
 	}
 }
 
@@ -119,7 +145,7 @@ func (s *cstaServer) serve(c *cstaClient) {
 			if csta.Recoverable(err) {
 				// design.md: a malformed request closes nothing but itself.
 				s.p.node.Network().Errorf(s.p.node.Name(), src, "CSTA: %v", err)
-				c.conn.Send(respondID(id), csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationGeneric})
+				s.respond(c, respondID(id), csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationGeneric})
 				continue
 			}
 			s.p.node.Network().Errorf(s.p.node.Name(), src, "CSTA link closed: %v", err)
@@ -131,11 +157,11 @@ func (s *cstaServer) serve(c *cstaClient) {
 		case csta.MonitorStop:
 			s.monitorStop(c, id, m)
 		case csta.SystemStatus:
-			c.conn.Send(id, csta.SystemStatusResponse{})
+			s.respond(c, id, csta.SystemStatusResponse{})
 		case csta.SystemStatusResponse:
 		default:
 			s.p.node.Network().Errorf(s.p.node.Name(), src, "CSTA: %s is not a request this PBX serves", m.Kind())
-			c.conn.Send(id, csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationRequestIncompatible})
+			s.respond(c, id, csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationRequestIncompatible})
 		}
 	}
 }
@@ -156,7 +182,7 @@ func (s *cstaServer) monitorStart(c *cstaClient, id int, m csta.MonitorStart) {
 	s.p.mu.Unlock()
 	if !known {
 		s.p.node.Note("CSTA MonitorStart %s refused: unknown device", m.Device)
-		c.conn.Send(id, csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationInvalidDeviceID})
+		s.respond(c, id, csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationInvalidDeviceID})
 		return
 	}
 	s.mu.Lock()
@@ -164,11 +190,11 @@ func (s *cstaServer) monitorStart(c *cstaClient, id int, m csta.MonitorStart) {
 	ref := strconv.Itoa(s.nextRef)
 	s.monitors[m.Device] = append(s.monitors[m.Device], monitor{client: c, ref: ref})
 	s.mu.Unlock()
-	c.conn.Send(id, csta.MonitorStartResponse{CrossRefID: ref})
+	s.respond(c, id, csta.MonitorStartResponse{CrossRefID: ref})
 	if registered {
 		// docs/wire.md: a recorder that starts monitoring a registered
 		// device learns its address at once.
-		c.conn.Send(csta.EventInvokeID, csta.BackInServiceEvent{CrossRefID: ref, Device: m.Device, Info: deviceInfo(reg)})
+		s.respond(c, csta.EventInvokeID, csta.BackInServiceEvent{CrossRefID: ref, Device: m.Device, Info: deviceInfo(reg)})
 	}
 }
 
@@ -186,16 +212,16 @@ func (s *cstaServer) monitorStop(c *cstaClient, id int, m csta.MonitorStop) {
 	}
 	s.mu.Unlock()
 	if !found {
-		c.conn.Send(id, csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationInvalidCrossRefID})
+		s.respond(c, id, csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationInvalidCrossRefID})
 		return
 	}
-	c.conn.Send(id, csta.MonitorStopResponse{})
+	s.respond(c, id, csta.MonitorStopResponse{})
 }
 
 // drop closes c's link and forgets it and its monitors; only the first
 // drop of c returns true.
 func (s *cstaServer) drop(c *cstaClient) bool {
-	c.conn.Close()
+	c.halt()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.clients[c] {
@@ -236,21 +262,65 @@ func (s *cstaServer) send(device string, build func(ref string) csta.Message) {
 	}
 }
 
-// deliver sends the PBX's own message m (an event or a keep-alive) to c and
-// reports whether the link is still usable. A peer that is gone, or a link
-// the PBX itself is closing, is no error: c is dropped with a note (the
-// recorder closes its link at any time, e.g. when a lab shuts down).
+// deliver queues the PBX's own message m (a response, an event, a
+// keep-alive) for c and reports whether the link is still usable. It never
+// waits: a client whose queue is full does not read, and is cut with an
+// error naming it, so that no call of the PBX waits on one CSTA client.
 func (s *cstaServer) deliver(c *cstaClient, id int, m csta.Message) bool {
-	err := c.conn.Send(id, m)
-	switch {
-	case err == nil:
+	select {
+	case <-c.stop:
+		return false
+	default:
+	}
+	select {
+	case c.out <- queued{id, m}:
 		return true
-	case peerGone(err):
-		s.gone(c, err)
+	default:
+	}
+	s.p.node.Network().Errorf(s.p.node.Name(), addrPortOf(c.conn.NetConn().RemoteAddr()),
+		"CSTA client does not read: %d messages wait for it; link cut so that call handling does not wait (%s not sent)", cstaSendQueue, m.Kind())
+	s.gone(c, errors.New("send queue full"))
+	return false
+}
+
+// respond queues the answer to c's own request (with its BackInService):
+// it waits for room, so a client that floods requests and does not read
+// holds up only its own reader, never a call. It reports whether the link
+// is still usable.
+func (s *cstaServer) respond(c *cstaClient, id int, m csta.Message) bool {
+	select {
+	case c.out <- queued{id, m}:
+		return true
+	case <-c.stop:
+		return false
+	case <-s.done:
 		return false
 	}
-	s.p.node.Network().Errorf(s.p.node.Name(), addrPortOf(c.conn.NetConn().RemoteAddr()), "CSTA %s: %v", m.Kind(), err)
-	return true
+}
+
+// write sends c's queue in order until c is dropped. A peer that is gone,
+// or a link the PBX itself is closing, is no error: c is dropped with a
+// note (the recorder closes its link at any time, e.g. when a lab shuts
+// down).
+func (s *cstaServer) write(c *cstaClient) {
+	defer s.wg.Done()
+	for {
+		var q queued
+		select {
+		case <-c.stop:
+			return
+		case q = <-c.out:
+		}
+		err := c.conn.Send(q.id, q.m)
+		switch {
+		case err == nil:
+		case peerGone(err):
+			s.gone(c, err)
+			return
+		default:
+			s.p.node.Network().Errorf(s.p.node.Name(), addrPortOf(c.conn.NetConn().RemoteAddr()), "CSTA %s: %v", q.m.Kind(), err)
+		}
+	}
 }
 
 // gone drops c, noting once that its link ended (err says how); links the

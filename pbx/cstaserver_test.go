@@ -214,17 +214,19 @@ func TestCSTAClientGone(t *testing.T) {
 			return e.Kind == sim.KindNote && e.From == "pbx" && strings.Contains(e.Summary, "CSTA client") && strings.Contains(e.Summary, "gone")
 		})
 		rec.conn.Close()
-		// The first write after the close may still succeed (the peer's
-		// kernel answers it with RST); the next ones fail. The serving
-		// goroutine may also read EOF first and drop the client: either
-		// way the client goes, quietly.
+		// Events queued after the close: the writer's first write may
+		// still succeed (the peer's kernel answers it with RST), the next
+		// fail; the serving goroutine may also read EOF first and drop the
+		// client. Either way the client goes, quietly, and the queue takes
+		// no more.
 		ev := csta.OutOfServiceEvent{CrossRefID: "1", Device: "1001", Info: &csta.DeviceInfo{IP: l.ip(11), RecordingPort: 7300, Model: UnknownModel}}
-		for i := 0; s.deliver(c, csta.EventInvokeID, ev); i++ {
-			if i == 1000 {
-				t.Fatal("1000 events went out on a link the recorder closed")
-			}
+		for range 3 {
+			s.deliver(c, csta.EventInvokeID, ev)
 		}
 		gone()
+		if s.deliver(c, csta.EventInvokeID, ev) {
+			t.Fatal("deliver to a dropped client reported the link usable")
+		}
 		if n := l.pbx.CSTAClients(); n != 0 {
 			t.Fatalf("CSTAClients = %d after the recorder left, want 0", n)
 		}
@@ -249,4 +251,85 @@ func TestCSTAClientGone(t *testing.T) {
 			t.Fatalf("%d error events, want none", n)
 		}
 	})
+}
+
+// A CSTA client that monitors the phones and never reads must not hold up
+// any call (issue: one client that does not read stalled call set-up): its
+// queue fills, it is cut with an error naming it, and the calls go on, the
+// well-behaved recorder's events with them.
+func TestCSTAClientThatDoesNotRead(t *testing.T) {
+	l := newCallLab(t)
+	node, err := l.net.AddNode("stuck", l.ip(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := node.Dial(l.pbx.CSTAAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	stuck := csta.NewConn(nc)
+	cut := l.net.Trace().Watch(func(e sim.Event) bool {
+		return e.Kind == sim.KindError && e.From == "pbx" && strings.Contains(e.Summary, "CSTA client does not read")
+	}).C
+	// Monitors on both phones, and requests until the PBX's answers have
+	// filled the client's socket and then its queue; bounded, and it stops
+	// as soon as the PBX cuts the link.
+	flood := make(chan int, 1)
+	go func() {
+		n := 0
+		for ; n < 200_000; n++ {
+			if stuck.Send(stuck.NextInvokeID(), csta.MonitorStart{Device: []string{"1001", "1002"}[n%2]}) != nil {
+				break
+			}
+		}
+		flood <- n
+	}()
+	// Calls until the PBX has cut the stuck client (its queue full of
+	// events it does not read); every call goes through meanwhile, and the
+	// recorder that reads has all of each call's events.
+	cutSeen := false
+	for n := 1; !cutSeen; n++ {
+		if n > 50 {
+			t.Fatal("50 calls and the client that does not read was never cut")
+		}
+		out := l.a.dial("1002", sdpA)
+		in := recv(t, l.b.invites, "the B-leg INVITE")
+		for code := 0; code != 180; { // the PBX has B's 180: DeliveredEvent is out
+			code = recv(t, out.provision, "180 Ringing at A")
+		}
+		in.answer <- answer{200, sdpB}
+		if code := out.finalCode(t); code != 200 {
+			t.Fatalf("call %d: A got %d, want 200", n, code)
+		}
+		if err := out.dlg.Ack(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		if err := out.dlg.Bye(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		recv(t, l.b.byes, "the BYE at B")
+		a, b := l.monitorEvents(8)
+		if got := kinds(a) + "/ " + kinds(b); strings.Count(got, "EstablishedEvent") != 2 || strings.Count(got, "ConnectionClearedEvent") != 2 {
+			t.Fatalf("call %d: the recorder's events: %s", n, got)
+		}
+		select {
+		case <-cut:
+			cutSeen = true
+			t.Logf("cut during call %d", n)
+		default:
+		}
+	}
+	t.Logf("the client sent %d requests before its link was cut", <-flood)
+	if n := l.pbx.CSTAClients(); n != 1 {
+		t.Errorf("%d CSTA clients after the cut, want the recorder alone", n)
+	}
+}
+
+func kinds(ms []csta.Message) string {
+	var b strings.Builder
+	for _, m := range ms {
+		b.WriteString(m.Kind() + " ")
+	}
+	return b.String()
 }
