@@ -52,14 +52,22 @@ func isLadder(e sim.Event) bool {
 	return false
 }
 
-// geometry places the columns in a width.
+// geometry places the columns in a width. Columns that do not fit fold
+// into the last one shown, named "other": a lab with more nodes than the
+// screen has room for, or a flood of foreign endpoints (each new ip:port of
+// a host outside the lab is a column), stays on screen and never writes
+// past the line.
 type geometry struct {
 	width    int
 	timeW    int // marker, time and a space
 	colW     int
-	n        int
-	summaryX int // where the summary starts; 0 when there is no room
+	n        int  // columns drawn
+	folded   bool // column n-1 stands for itself and every one after it
+	summaryX int  // where the summary starts; 0 when there is no room
 }
+
+// otherColumn names the column the ones that do not fit fold into.
+const otherColumn = "other"
 
 const (
 	timeWidth   = 9 // ">" + "%7.3f" + " "
@@ -80,8 +88,16 @@ func newGeometry(width, n int) geometry {
 	default:
 		g.colW = max(minColWidth, avail/g.n)
 	}
+	// Keep every lifeline inside the width; fold the rest.
+	for g.n > 1 && g.center(g.n-1) >= width {
+		g.n--
+		g.folded = true
+	}
 	return g
 }
+
+// col is where column i is drawn: itself, or the folded "other" column.
+func (g geometry) col(i int) int { return min(max(i, 0), g.n-1) }
 
 func (g geometry) center(col int) int { return g.timeW + col*g.colW + g.colW/2 }
 
@@ -92,6 +108,9 @@ func (g geometry) header(names []string) string {
 	for i, n := range names {
 		if i >= g.n {
 			break
+		}
+		if g.folded && i == g.n-1 {
+			n = otherColumn
 		}
 		n = clip(n, g.colW)
 		put(buf, g.center(i)-len([]rune(n))/2, n)
@@ -171,12 +190,11 @@ type rowText struct {
 // label, and the summary when there is room. retrans marks a SIP message
 // sent again byte for byte.
 func (g geometry) row(e sim.Event, from, to int, retrans bool) rowText {
+	from, to = g.col(from), g.col(to)
 	buf := blank(g.width)
 	put(buf, 1, fmt.Sprintf("%7.3f", e.At.Seconds()))
 	for i := 0; i < g.n; i++ {
-		if c := g.center(i); c < g.width {
-			buf[c] = '│'
-		}
+		set(buf, g.center(i), '│')
 	}
 	lbl := label(e)
 	if retrans {
@@ -188,9 +206,9 @@ func (g geometry) row(e sim.Event, from, to int, retrans bool) rowText {
 	}
 	var lo, hi int
 	switch {
-	case from == to || from >= g.n || to >= g.n:
-		// A message to itself or to a column off screen: a stub.
-		lo = g.center(min(from, g.n-1)) + 1
+	case from == to:
+		// A message to itself, or between two columns folded into one: a stub.
+		lo = g.center(from) + 1
 		hi = min(lo+g.colW-1, g.width)
 		fill(buf, lo, hi, line)
 		put(buf, lo, clip(lbl, hi-lo))
@@ -201,7 +219,7 @@ func (g geometry) row(e sim.Event, from, to int, retrans bool) rowText {
 		if e.Kind == sim.KindDropped {
 			head = 'x'
 		}
-		buf[hi-1] = head
+		set(buf, hi-1, head)
 		putCentered(buf, lo, hi-1, lbl)
 	default:
 		lo, hi = g.center(to)+1, g.center(from)
@@ -210,7 +228,7 @@ func (g geometry) row(e sim.Event, from, to int, retrans bool) rowText {
 		if e.Kind == sim.KindDropped {
 			head = 'x'
 		}
-		buf[lo] = head
+		set(buf, lo, head)
 		putCentered(buf, lo+1, hi, lbl)
 	}
 	if g.summaryX > 0 {
@@ -243,6 +261,13 @@ func blank(n int) []rune {
 		b[i] = ' '
 	}
 	return b
+}
+
+// set writes r at i, if i is on the line.
+func set(buf []rune, i int, r rune) {
+	if i >= 0 && i < len(buf) {
+		buf[i] = r
+	}
 }
 
 func put(buf []rune, at int, s string) {

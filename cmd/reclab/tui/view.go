@@ -10,11 +10,21 @@ import (
 )
 
 // View draws the screen. It is recomputed only after something changed.
-func (m *Model) View() string {
+func (m *Model) View() (out string) {
 	if !m.dirty {
 		return m.cache
 	}
 	m.dirty = false
+	// A fault in drawing must never take the lab down (bubbletea ends the
+	// program on a panic in View, and with it every live call): show it and
+	// go on; the next redraw tries again.
+	defer func() {
+		if r := recover(); r != nil {
+			m.dirty = true
+			m.cache = fmt.Sprintf("reclab: the screen could not be drawn (%v); the lab runs on. q quits, ? helps.", r)
+			out = m.cache
+		}
+	}()
 	m.cache = m.render()
 	return m.cache
 }
