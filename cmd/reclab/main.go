@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 )
 
 // Exit codes scripts can use.
@@ -69,3 +70,8 @@ func flagExit(err error) int {
 	}
 	return exitUsage
 }
+
+// stopSignals end a run as Ctrl-C does: every recording, trace and pcap
+// finished and closed. A service manager's SIGTERM and a closed terminal's
+// SIGHUP are the usual ways a headless run is stopped.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"os/signal"
 	"path/filepath"
 
@@ -119,7 +118,7 @@ Flags:`)
 		fmt.Fprintln(stderr, "reclab run: name a scenario, a scenario file or --all; 'reclab list' shows the library")
 		return exitUsage
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	code := exitOK
 	var summary []string

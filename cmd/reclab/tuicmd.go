@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"os/signal"
 	"path/filepath"
 
@@ -65,7 +64,7 @@ Flags:`)
 		}
 		dir = filepath.Join(*out, s.Name)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	req := tui.ScenarioRequest{Name: *scen, Step: *step, Speed: *speed}
 	if err := tui.Run(ctx, tui.Options{OutDir: *out, Scenario: req}); err != nil {

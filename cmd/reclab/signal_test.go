@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/reclab/reclab/sim/media"
+)
+
+// longCall is a call that talks for two minutes: long enough that only a
+// signal ends it.
+const longCall = `name: long-call
+description: a call that talks until the run is stopped
+lab:
+  phones:
+    - {name: "7434", ext: "1001", model: "7434"}
+    - {name: 6867i, ext: "1002", model: 6867i, config: {sip local port: 5070}}
+steps:
+  - dial: {phone: "7434", to: 6867i}
+  - wait: {from: pbx, to: "7434", proto: SIP, response: 180}
+  - answer: 6867i
+  - wait: {to: recorder, proto: RTP, count: 4, timeout: 15s}
+  - wait: 1s
+  - say: both parties have talked for a second
+  - wait: 2m
+`
+
+// SIGTERM and SIGHUP stop a headless run as Ctrl-C does (issue 11 item 5):
+// every recording finished, its WAV header true to its data, its JSON
+// written, each channel carrying its phone's tone.
+func TestRunFinishesRecordingsOnSignal(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			story := filepath.Join(dir, "long.yaml")
+			if err := os.WriteFile(story, []byte(longCall), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(dir, "out")
+			cmd := exec.Command(os.Args[0], "run", story, "--out", out) // reclab itself (TestMain)
+			cmd.Env = append(os.Environ(), "RECLAB_AS_MAIN=1")
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			// Both parties' recordings hold a second of audio: the story
+			// waits two minutes now.
+			talked := false
+			sc := bufio.NewScanner(stdout)
+			for !talked && sc.Scan() {
+				talked = strings.Contains(sc.Text(), "both parties have talked for a second")
+			}
+			if !talked {
+				t.Fatalf("the run ended before the call talked (%v)", sc.Err())
+			}
+			go func() {
+				for sc.Scan() { // keep the pipe drained
+				}
+			}()
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(time.Minute):
+				t.Fatalf("the run did not stop within a minute of %s", sig)
+			}
+			if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() {
+				t.Fatalf("the run died of %s instead of finishing", ws.Signal())
+			}
+			for _, who := range []struct{ ext, own, far string }{{"1001", "7434", "6867i"}, {"1002", "6867i", "7434"}} {
+				checkFinished(t, out, who.ext, media.ToneFrequency(map[string]int{"7434": 0, "6867i": 1}[who.own]),
+					media.ToneFrequency(map[string]int{"7434": 0, "6867i": 1}[who.far]))
+			}
+		})
+	}
+}
+
+// checkFinished: ext's one recording has its JSON, a WAV whose header
+// declares exactly the data that is there, and the right tones.
+func checkFinished(t *testing.T, out, ext string, own, far float64) {
+	t.Helper()
+	wavs, _ := filepath.Glob(filepath.Join(out, "recordings", "*-"+ext+".wav"))
+	if len(wavs) != 1 {
+		t.Fatalf("recordings of %s: %v", ext, wavs)
+	}
+	b, err := os.ReadFile(wavs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 44 || string(b[36:40]) != "data" {
+		t.Fatalf("%s: no plain WAV header", wavs[0])
+	}
+	if riff, data := binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint32(b[40:]); int(riff) != len(b)-8 || int(data) != len(b)-44 {
+		t.Fatalf("%s: header says RIFF %d and data %d for a file of %d bytes", wavs[0], riff, data, len(b))
+	}
+	f, _ := os.Open(wavs[0])
+	left, right, rate, err := media.ReadWAV(f)
+	f.Close()
+	if err != nil || len(left) < rate/2 {
+		t.Fatalf("%s: %d samples at %d Hz: %v", wavs[0], len(left), rate, err)
+	}
+	for _, ch := range []struct {
+		name    string
+		samples []int16
+		want    float64
+	}{{"left", left, own}, {"right", right, far}} {
+		if got, _ := media.DominantTone(ch.samples, rate, []float64{own, far}); got != ch.want {
+			t.Errorf("%s %s channel: %g Hz, want %g", ext, ch.name, got, ch.want)
+		}
+	}
+	js, err := os.ReadFile(strings.TrimSuffix(wavs[0], ".wav") + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta struct {
+		Reason string `json:"reason"`
+	}
+	if err := json.Unmarshal(js, &meta); err != nil || meta.Reason == "" {
+		t.Fatalf("%s: %v %s", ext, err, js)
+	}
+}
