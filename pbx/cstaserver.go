@@ -151,6 +151,12 @@ func (s *cstaServer) serve(c *cstaClient) {
 			s.p.node.Network().Errorf(s.p.node.Name(), src, "CSTA link closed: %v", err)
 			return
 		}
+		if _, answer := m.(csta.SystemStatusResponse); !answer && id == csta.EventInvokeID {
+			// design.md "CSTA": requests use 0001–9998; 9999 is the events'.
+			s.p.node.Network().Errorf(s.p.node.Name(), src, "CSTA: %s with invokeID 9999 refused: requests use 0001–9998, 9999 is for events", m.Kind())
+			s.respond(c, respondID(id), csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationValueOutOfRange})
+			continue
+		}
 		switch m := m.(type) {
 		case csta.MonitorStart:
 			s.monitorStart(c, id, m)

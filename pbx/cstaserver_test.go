@@ -333,3 +333,34 @@ func kinds(ms []csta.Message) string {
 	}
 	return b.String()
 }
+
+// A request with the events' invokeID 9999 is refused with valueOutOfRange
+// and an error naming it; the monitor it asked for is not made.
+func TestCSTARequestWithEventInvokeID(t *testing.T) {
+	l := newTestLab(t, Config{})
+	rec := l.recorder("rec", 2)
+	refused := l.watch(func(e sim.Event) bool {
+		return e.Kind == sim.KindError && e.From == "pbx" && strings.Contains(e.Summary, "MonitorStart with invokeID 9999 refused")
+	})
+	// csta.Conn refuses to send it; a client that does is written by hand.
+	doc, err := csta.Encode(csta.MonitorStart{Device: "1001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame, err := csta.AppendFrame(nil, csta.EventInvokeID, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.conn.NetConn().Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	f := rec.next()
+	if er, ok := f.msg.(csta.ErrorResponse); !ok || er.Value != csta.OperationValueOutOfRange {
+		t.Fatalf("answer %s, want CSTAErrorCode valueOutOfRange", f.msg)
+	}
+	refused()
+	// The link lives on: a proper request is served.
+	if ref := rec.monitor("1001"); ref == "" {
+		t.Fatal("no monitor after the refused request")
+	}
+}

@@ -1419,7 +1419,10 @@ func (p *Phone) recRespond(pw *powerCycle, a RecAction, in *recIncoming) {
 	if !current {
 		return // replaced or powered off in the meantime
 	}
-	if err := dlg.RespondSDP(body); err != nil {
+	// The recording stack's methods, UPDATE among them (RFC 3311 §5.1: a
+	// UA that takes UPDATE says so), and no option tag it would need.
+	allow, supported := sip.NewHeader("Allow", pw.rec.Allow), sip.NewHeader("Supported", "")
+	if err := dlg.Respond(sip.StatusOK, "OK", body, sip.NewHeader("Content-Type", "application/sdp"), allow, supported); err != nil {
 		// Never ACKed, or we ended the transaction (replaced, BYE, power
 		// off); the session ignores the timeout in the latter cases.
 		p.recEvent(pw, RecEvent{Kind: RecAckTimeout, CallID: in.callID})

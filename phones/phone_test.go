@@ -438,6 +438,14 @@ func TestForcedLogOffSendsBye(t *testing.T) {
 	}
 	dlg, _ := startRecording(t, l, rec, p, 5)
 	l.awaitRecording(p, RecForking)
+	// RFC 3311 §5.1: the phone that takes UPDATE advertises it; RFC 3261
+	// §20.37: and says which extensions it supports (none).
+	if a := dlg.InviteResponse.GetHeader("Allow"); a == nil || !strings.Contains(a.Value(), "UPDATE") || !strings.Contains(a.Value(), "BYE") {
+		t.Errorf("recording 200 OK Allow: %v", a)
+	}
+	if dlg.InviteResponse.GetHeader("Supported") == nil {
+		t.Error("recording 200 OK has no Supported header")
+	}
 
 	res, err := pbx.notifyLogOff(ctxT(t), p)
 	if err != nil || res.StatusCode != 200 {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 
@@ -47,7 +48,10 @@ type SIPStack struct {
 	Client *sipgo.Client
 	Conn   *PacketConn
 	Addr   netip.AddrPort
-	done   chan struct{}
+	// Allow lists the methods the stack serves, for the Allow header of
+	// its 405s and of answers that advertise them (RFC 3261 §20.5).
+	Allow string
+	done  chan struct{}
 }
 
 // StartSIP binds port on the node and serves SIP on it. userAgent goes in the
@@ -82,7 +86,18 @@ func (nd *Node) StartSIP(port uint16, userAgent string, setup func(*sipgo.Server
 	if setup != nil {
 		setup(srv)
 	}
-	s := &SIPStack{UA: ua, Server: srv, Client: cli, Conn: conn, Addr: addr, done: make(chan struct{})}
+	// RFC 3261 §8.2.1: a method the stack does not serve gets 405 with an
+	// Allow header listing those it does (sipgo's default has none).
+	allow := allowOf(srv)
+	srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
+		if req.IsAck() {
+			return // an ACK is never answered (RFC 3261 §17.2.1)
+		}
+		res := sip.NewResponseFromRequest(req, sip.StatusMethodNotAllowed, "Method Not Allowed", nil)
+		res.AppendHeader(sip.NewHeader("Allow", allow))
+		tx.Respond(res)
+	})
+	s := &SIPStack{UA: ua, Server: srv, Client: cli, Conn: conn, Addr: addr, Allow: allow, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		srv.ServeUDP(conn)
@@ -156,3 +171,10 @@ func (h *sipErrorHandler) WithAttrs(as []slog.Attr) slog.Handler {
 }
 
 func (h *sipErrorHandler) WithGroup(string) slog.Handler { return h }
+
+// allowOf is the Allow header value of a server: its methods, sorted.
+func allowOf(srv *sipgo.Server) string {
+	ms := srv.RegisteredMethods()
+	slices.Sort(ms)
+	return strings.Join(ms, ", ")
+}

@@ -100,6 +100,18 @@ func (c *PacketConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	if c.served != nil {
 		c.servedOnce.Do(func() { close(c.served) })
 	}
+	for {
+		k, src, err := c.readOne(b)
+		// A SIP stack's socket answers what no stack may take (sipguard.go)
+		// and reads on.
+		if err == nil && c.trackSource && c.guardSIP(b[:k], src) {
+			continue
+		}
+		return k, src, err
+	}
+}
+
+func (c *PacketConn) readOne(b []byte) (int, netip.AddrPort, error) {
 	k, src, err := c.conn.ReadFromUDPAddrPort(b)
 	if err != nil {
 		return k, src, err
