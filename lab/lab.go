@@ -3,6 +3,8 @@ package lab
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -33,6 +35,10 @@ type PhoneSpec struct {
 	Ext    string            // extension, e.g. "1001"
 	Model  string            // e.g. "7434", "6867i"
 	Config map[string]string // configuration-file parameters over the lab's defaults
+	// Password is the extension's SIP password, in the PBX's directory and
+	// the phone's configuration file (sip line1 password); default one the
+	// lab makes at random, so nobody can guess it (RFC 3261 §22).
+	Password string
 }
 
 // RecorderSpec configures the recorder node.
@@ -96,6 +102,11 @@ func (t *Topology) defaults() error {
 		}
 		exts[p.Ext] = p.Name
 	}
+	for i := range t.Phones {
+		if t.Phones[i].Password == "" {
+			t.Phones[i].Password = randomPassword()
+		}
+	}
 	if t.Recorder.Mapping == "" {
 		t.Recorder.Mapping = "dynamic"
 	}
@@ -128,6 +139,25 @@ type Lab struct {
 	CA     *sim.LabCA
 	pcap   *os.File
 	keyLog *os.File // OutDir/tls-keys.log beside the pcap, for Wireshark
+}
+
+// Password is the SIP password of extension ext in the PBX's directory, ""
+// for an extension the lab does not have: what a user types to log in
+// with it on another phone (RegisterAs, spec §3.2.3).
+func (l *Lab) Password(ext string) string {
+	for _, p := range l.Topology.Phones {
+		if p.Ext == ext {
+			return p.Password
+		}
+	}
+	return ""
+}
+
+// randomPassword is a password nobody outside the lab knows.
+func randomPassword() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Phone returns a phone by node name or extension.
@@ -184,10 +214,12 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 		return fail(err)
 	}
 	var exts []string
+	passwords := map[string]string{}
 	for _, p := range topo.Phones {
 		exts = append(exts, p.Ext)
+		passwords[p.Ext] = p.Password
 	}
-	if l.PBX, err = pbx.New(pbxNode, pbx.Config{Extensions: exts, CSTAKeepAlive: topo.Timers.CSTAKeepAlive}); err != nil {
+	if l.PBX, err = pbx.New(pbxNode, pbx.Config{Extensions: exts, Passwords: passwords, CSTAKeepAlive: topo.Timers.CSTAKeepAlive}); err != nil {
 		return fail(err)
 	}
 
@@ -267,6 +299,7 @@ func phoneConfig(ps PhoneSpec, ip netip.Addr, topo Topology) []byte {
 		{"sip line1 user name", ps.Ext},
 		{"sip line1 display name", ps.Name},
 		{"sip line1 auth name", ps.Ext},
+		{"sip line1 password", ps.Password},
 		{"sip line1 proxy ip", topo.PBXAddr.String()},
 		{"sip line1 proxy port", "5060"},
 		{"sip line1 registrar ip", topo.PBXAddr.String()},
@@ -306,8 +339,17 @@ func (l *Lab) Start(ctx context.Context) error {
 	if err := l.PBX.Start(); err != nil {
 		return err
 	}
+	// The phones come up once the recorder monitors them all: before that
+	// a call could be established without the recorder hearing of it (the
+	// PBX may serve the MonitorStarts after the call), and whether it is
+	// recorded would depend on the machine's scheduling.
+	monitoring := sim.WatchState(l.Net.Trace(), func(s recorder.CSTALinkState) bool { return s.Up })
+	defer monitoring.Cancel()
 	if err := l.Recorder.Start(ctx); err != nil {
 		return err
+	}
+	if _, err := monitoring.Wait(ctx); err != nil {
+		return fmt.Errorf("lab: the recorder's CSTA link did not come up: %w", err)
 	}
 	for _, p := range l.Phones {
 		if err := p.PowerOn(); err != nil {

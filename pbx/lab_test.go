@@ -207,6 +207,16 @@ func (f *fakePhone) pbxURI(user string) sip.Uri {
 // register sends a REGISTER; edit changes it before it goes.
 func (f *fakePhone) register(expires string, edit func(*sip.Request)) *sip.Response {
 	f.t.Helper()
+	res, err := f.st.Client.Do(ctxT(f.t), f.registerRequest(expires, edit))
+	if err != nil {
+		f.t.Fatalf("%s: REGISTER: %v", f.name, err)
+	}
+	return res
+}
+
+// registerRequest is the phone's REGISTER, edited by edit.
+func (f *fakePhone) registerRequest(expires string, edit func(*sip.Request)) *sip.Request {
+	f.t.Helper()
 	req := sip.NewRequest(sip.REGISTER, f.pbxURI(""))
 	aor := f.pbxURI(f.ext)
 	aor.Port = 0
@@ -224,11 +234,7 @@ func (f *fakePhone) register(expires string, edit func(*sip.Request)) *sip.Respo
 	if edit != nil {
 		edit(req)
 	}
-	res, err := f.st.Client.Do(ctxT(f.t), req)
-	if err != nil {
-		f.t.Fatalf("%s: REGISTER: %v", f.name, err)
-	}
-	return res
+	return req
 }
 
 func (f *fakePhone) mustRegister(expires string) *sip.Response {

@@ -23,6 +23,13 @@ type Config struct {
 	CSTAPort      uint16        // default 8882
 	MaxExpiry     time.Duration // longest registration granted; default 3600s
 	CSTAKeepAlive time.Duration // SystemStatus towards each CSTA client; default 30s
+	// Passwords are the extensions' SIP credentials (ext → password): with
+	// any set, every REGISTER must answer a digest challenge with its
+	// extension's (RFC 3261 §22, RFC 8760) and bind only the address it
+	// came from. Empty: no authentication (a lab for protocol tests only).
+	Passwords map[string]string
+	Realm     string        // digest realm; default "reclab"
+	NonceLife time.Duration // a challenge's nonce expires after this; default 5m
 }
 
 func (c *Config) validate() error {
@@ -44,6 +51,17 @@ func (c *Config) validate() error {
 	}
 	if c.CSTAKeepAlive < 0 {
 		return fmt.Errorf("pbx: config: CSTAKeepAlive %v is negative", c.CSTAKeepAlive)
+	}
+	for ext := range c.Passwords {
+		if !seen[ext] {
+			return fmt.Errorf("pbx: config: a password for %s, which is not in Extensions", ext)
+		}
+	}
+	if c.Realm == "" {
+		c.Realm = "reclab"
+	}
+	if c.NonceLife <= 0 {
+		c.NonceLife = 5 * time.Minute
 	}
 	if c.SIPPort == 0 {
 		c.SIPPort = 5060
@@ -72,6 +90,7 @@ type PBX struct {
 	mu       sync.Mutex
 	cur      *run // nil while stopped
 	reg      *Registrar
+	auth     *digestAuth      // nil without Config.Passwords (auth.go)
 	calls    map[string]*call // by Call-ID of either leg
 	nextCall uint64           // kept across restarts, so callIDs (and recording file names) never repeat
 
@@ -98,7 +117,11 @@ func New(node *sim.Node, cfg Config) (*PBX, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &PBX{node: node, cfg: cfg, reg: NewRegistrar(cfg.Extensions), calls: map[string]*call{}}, nil
+	p := &PBX{node: node, cfg: cfg, reg: NewRegistrar(cfg.Extensions), calls: map[string]*call{}}
+	if len(cfg.Passwords) > 0 {
+		p.auth = newDigestAuth(cfg.Realm, cfg.NonceLife)
+	}
+	return p, nil
 }
 
 // Start binds SIP and CSTA and serves them. Starting a running PBX does

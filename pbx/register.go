@@ -2,6 +2,7 @@ package pbx
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -22,6 +23,10 @@ func (p *PBX) onRegister(r *run, req *sip.Request, tx sip.ServerTransaction) {
 	if !p.live(r) {
 		p.mu.Unlock()
 		return // the PBX is stopping: a restarted server never saw this REGISTER
+	}
+	if p.auth != nil && !p.authorizeLocked(req, tx, rr, src) {
+		p.mu.Unlock()
+		return
 	}
 	if rr.Wildcard {
 		// Contact: * removes the binding, if it is the sender's.
@@ -113,4 +118,46 @@ func (p *PBX) notifyLogOff(r *run, old Registration) {
 	if res.StatusCode != 200 {
 		p.node.Note("NOTIFY log-off to %s at %s answered %d %s", old.Ext, old.Contact, res.StatusCode, res.Reason)
 	}
+}
+
+// authorizeLocked is the registrar's security (issue: nobody takes an
+// extension): the REGISTER must carry the extension's own digest
+// credentials (RFC 3261 §22.4; every REGISTER is challenged, a known
+// extension or not, so the answers tell an attacker nothing about the
+// directory), and it binds only the address it came from: a Contact that
+// is not the source would file a third party's audio under this extension.
+// It answers what it refuses; true lets the REGISTER on.
+func (p *PBX) authorizeLocked(req *sip.Request, tx sip.ServerTransaction, rr registerRequest, src netip.AddrPort) bool {
+	now := p.node.Network().Now()
+	var header string
+	if h := req.GetHeader("Authorization"); h != nil {
+		header = h.Value()
+	}
+	verdict, why := p.auth.check(now, string(req.Method), header, rr.Ext, p.cfg.Passwords[rr.Ext])
+	switch verdict {
+	case authOK:
+	case authMissing, authStale:
+		p.challengeLocked(req, tx, now, verdict == authStale)
+		return false
+	default:
+		p.node.Network().Errorf(p.node.Name(), src, "REGISTER %s refused: %s", rr.Ext, why)
+		p.challengeLocked(req, tx, now, false)
+		return false
+	}
+	if !rr.Wildcard && rr.Contact != src {
+		p.node.Network().Errorf(p.node.Name(), src, "REGISTER %s refused: Contact %s is not the address it came from", rr.Ext, rr.Contact)
+		p.respond(req, tx, 403, "Forbidden: Contact is not the source address")
+		return false
+	}
+	return true
+}
+
+// challengeLocked answers 401 with a fresh nonce, one WWW-Authenticate per
+// algorithm (RFC 8760 §2.4).
+func (p *PBX) challengeLocked(req *sip.Request, tx sip.ServerTransaction, now time.Duration, stale bool) {
+	res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
+	for _, c := range p.auth.challenges(now, stale) {
+		res.AppendHeader(sip.NewHeader("WWW-Authenticate", c))
+	}
+	p.send(req, tx, res)
 }

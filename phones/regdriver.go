@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/reclab/reclab/sim"
 )
@@ -261,6 +262,19 @@ func (p *Phone) sendRegister(ctx context.Context, pw *powerCycle, a RegAction) (
 		what = "unregister"
 	}
 	res, err := pw.pbx.Client.Do(ctx, req)
+	if err == nil && (res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired) {
+		// RFC 3261 §22.2: answer the challenge with the line's credentials
+		// (sip line1 auth name / password). sipgo sends the request again
+		// with the next CSeq; the core counts it.
+		p.mu.Lock()
+		p.reg.TakeCSeq()
+		auth := sipgo.DigestAuth{Username: p.cfg.AuthName, Password: p.cfg.Password}
+		p.mu.Unlock()
+		if auth.Username == "" {
+			auth.Username = ext
+		}
+		res, err = pw.pbx.Client.DoDigestAuth(ctx, req, res, auth)
+	}
 	if err != nil {
 		return 0, p.errorf("%s: %w", what, err)
 	}

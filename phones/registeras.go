@@ -18,7 +18,7 @@ import (
 //
 // The phone must be powered and not on a call. The configuration file on
 // disk is not rewritten: an update order later reads it again.
-func (p *Phone) RegisterAs(ctx context.Context, ext string) error {
+func (p *Phone) RegisterAs(ctx context.Context, ext, password string) error {
 	if ext == "" || strings.Trim(ext, "0123456789") != "" {
 		return p.errorf("register as: bad extension %q: want digits, e.g. 1001", ext)
 	}
@@ -42,7 +42,9 @@ func (p *Phone) RegisterAs(ctx context.Context, ext string) error {
 	case busy:
 		return p.errorf("register as %s: the phone is on a call; hang up first", ext)
 	}
-	next.User = ext
+	// The user logs in: the extension and its credentials, which the PBX
+	// checks (RFC 3261 §22).
+	next.User, next.AuthName, next.Password = ext, ext, password
 	if err := next.Validate(p.model); err != nil {
 		return p.errorf("register as %s: %w", ext, err)
 	}

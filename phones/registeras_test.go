@@ -25,7 +25,7 @@ func TestRegisterAs(t *testing.T) {
 	l.awaitRecording(b, RecForking)
 
 	restarting := l.watchNote("phoneB", "restarting: sip line1 user name 1002 → 1001")
-	if err := b.RegisterAs(ctxT(t), "1001"); err != nil {
+	if err := b.RegisterAs(ctxT(t), "1001", ""); err != nil {
 		t.Fatal(err)
 	}
 	l.wait(restarting, "restart with the new user")
@@ -65,7 +65,7 @@ func TestRegisterAsRefused(t *testing.T) {
 		{"10a1", `bad extension "10a1": want digits`},
 		{"1001", "register as 1001: that is already this phone's extension"},
 	} {
-		if err := p.RegisterAs(ctxT(t), tc.ext); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err := p.RegisterAs(ctxT(t), tc.ext, ""); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("RegisterAs(%q) = %v, want %q", tc.ext, err, tc.want)
 		}
 	}
@@ -74,7 +74,7 @@ func TestRegisterAsRefused(t *testing.T) {
 	}
 	upCall(t, l, p)
 	within(t, pbx.regs, "REGISTER")
-	if err := p.RegisterAs(ctxT(t), "1003"); err == nil || !strings.Contains(err.Error(), "on a call; hang up first") {
+	if err := p.RegisterAs(ctxT(t), "1003", ""); err == nil || !strings.Contains(err.Error(), "on a call; hang up first") {
 		t.Errorf("RegisterAs on a call = %v", err)
 	}
 	if p.Ext() != "1001" || !p.State().Registered {

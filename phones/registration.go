@@ -391,3 +391,11 @@ func (r *Registration) sendUnregister() RegAction {
 // SetExpiry changes what the phone asks for from its next REGISTER on (a
 // new configuration file, spec §3.2.5).
 func (r *Registration) SetExpiry(d time.Duration) { r.expiry = d }
+
+// TakeCSeq is the CSeq of a REGISTER the driver sends again within one
+// action: the answer to a digest challenge (RFC 3261 §22.2: the same
+// Call-ID, the next CSeq).
+func (r *Registration) TakeCSeq() uint32 {
+	r.cseq++
+	return r.cseq
+}

@@ -3,6 +3,7 @@ package recorder
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/reclab/reclab/pbx/csta"
@@ -41,6 +42,9 @@ func (r *Recorder) runCSTA(ctx context.Context) {
 			wait = reconnectFirst // the link worked; start the backoff afresh
 		}
 		r.net.Errorf(r.node.Name(), r.cfg.CSTA, "CSTA link: %v; reconnecting in %s", err, wait)
+		if up {
+			r.node.Publish(CSTALinkState{PBX: r.cfg.CSTA.String(), Cause: err.Error()})
+		}
 		t := r.node.Clock().NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -105,6 +109,9 @@ func (r *Recorder) cstaLink(ctx context.Context) (up bool, err error) {
 		}
 		pending[id] = ext
 	}
+	if len(pending) == 0 {
+		r.publishLink(pending, monitors, "no extension to monitor")
+	}
 
 	keepAlive := r.node.Clock().NewTicker(r.cfg.CSTAKeepAlive)
 	defer keepAlive.Stop()
@@ -144,11 +151,13 @@ func (r *Recorder) cstaReceived(link *csta.Conn, in received, pending map[int]st
 		delete(pending, in.invokeID)
 		monitors[m.CrossRefID] = ext
 		r.node.Note("monitoring %s (crossRefID %s)", ext, m.CrossRefID)
+		r.publishLink(pending, monitors, "MonitorStartResponse "+ext)
 	case csta.ErrorResponse:
 		switch ext, ok := pending[in.invokeID]; {
 		case ok:
 			delete(pending, in.invokeID)
 			r.net.Errorf(node, r.cfg.CSTA, "CSTA MonitorStart %s refused: %s/%s", ext, m.Category, m.Value)
+			r.publishLink(pending, monitors, fmt.Sprintf("MonitorStart %s refused: %s/%s", ext, m.Category, m.Value))
 		case in.invokeID == *statusID:
 			*statusID = 0 // answered, if negatively: the PBX is alive
 			r.net.Errorf(node, r.cfg.CSTA, "CSTA SystemStatus refused: %s/%s", m.Category, m.Value)
@@ -183,4 +192,19 @@ func (r *Recorder) cstaReceived(link *csta.Conn, in received, pending map[int]st
 		r.net.Errorf(node, r.cfg.CSTA, "CSTA %s %04d unexpected", m.Kind(), in.invokeID)
 	}
 	return nil
+}
+
+// publishLink publishes the link's state once every MonitorStart is
+// answered (CSTALinkState): from then on every call of a monitored
+// extension that is established reaches the recorder.
+func (r *Recorder) publishLink(pending map[int]string, monitors map[string]string, cause string) {
+	if len(pending) > 0 {
+		return
+	}
+	st := CSTALinkState{Up: true, PBX: r.cfg.CSTA.String(), Cause: cause}
+	for _, ext := range monitors {
+		st.Monitoring = append(st.Monitoring, ext)
+	}
+	slices.Sort(st.Monitoring)
+	r.node.Publish(st)
 }

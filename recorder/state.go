@@ -38,3 +38,20 @@ func (s RecordingClosed) String() string {
 	return fmt.Sprintf("recording %s closed and %s (%s): %d packets, %d lost",
 		recordingName(s.Recording), verb, s.Meta.Reason, s.Meta.Packets(), s.Meta.Lost())
 }
+
+// CSTALinkState is the recorder's CSTA link to the PBX: Up once every
+// MonitorStart of the configuration is answered (Monitoring lists those the
+// PBX took), down when the link is lost (Cause says why; it reconnects).
+type CSTALinkState struct {
+	Up         bool     `json:"up"`
+	PBX        string   `json:"pbx"`
+	Monitoring []string `json:"monitoring"`
+	Cause      string   `json:"cause"`
+}
+
+func (s CSTALinkState) String() string {
+	if s.Up {
+		return fmt.Sprintf("CSTA link to %s up, monitoring %v (%s)", s.PBX, s.Monitoring, s.Cause)
+	}
+	return fmt.Sprintf("CSTA link to %s down (%s)", s.PBX, s.Cause)
+}

@@ -521,7 +521,7 @@ func (r *Run) do(st Step) error {
 	case "power-on":
 		return p.PowerOn()
 	case "register-as":
-		return p.RegisterAs(r.Ctx, st.Ext)
+		return p.RegisterAs(r.Ctx, st.Ext, r.Lab.Password(st.Ext))
 	case "firmware-update":
 		if err := r.editConfig(p, st.Config); err != nil {
 			return err

@@ -209,7 +209,7 @@ func (b *labBackend) Do(ctx context.Context, a Action) (string, error) {
 		return fmt.Sprintf("PBX ordered %s to update (spec §3.2.5)", who), nil
 	case ActForcedLogOff:
 		// a.Phone is phone B, which takes extension a.Arg (spec §3.2.3).
-		if err := p.RegisterAs(ctx, a.Arg); err != nil {
+		if err := p.RegisterAs(ctx, a.Arg, b.l.Password(a.Arg)); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("%s registered %s: the phone that had it is logged off (spec §3.2.3)", p.Name(), a.Arg), nil
