@@ -2,8 +2,11 @@ package pbx
 
 import (
 	"context"
+	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -110,4 +113,34 @@ func waitWatch(t *testing.T, w *sim.Watch) sim.Event {
 		t.Fatalf("waiting for the refusal: %v", err)
 	}
 	return e
+}
+
+// The attack of issue 11 item 1 as it was made, with sipsak, a SIP tool
+// nobody here wrote: `sipsak -U -C sip:1003@<rogue>:5099 -x 120 -s
+// sip:1003@<pbx>`. It gets the challenge and no binding; the real 1003
+// stays registered. .ci/run installs sipsak; without it this test fails.
+func TestSipsakCannotStealAnExtension(t *testing.T) {
+	sipsak, err := exec.LookPath("sipsak")
+	if err != nil {
+		t.Fatalf("sipsak is not installed (apt-get install sipsak; .ci/run does): %v", err)
+	}
+	l := newTestLab(t, Config{Passwords: map[string]string{"1001": "a", "1002": "b", "1003": "pw-1003"}})
+	victim := l.phone("victim", "1003", 13, "7444")
+	if res := victim.registerAuth("3600", &sipgo.DigestAuth{Username: "1003", Password: "pw-1003"}, nil); res.StatusCode != 200 {
+		t.Fatalf("the phone with its own credentials: %d", res.StatusCode)
+	}
+	pbx := l.pbx.Addr()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, sipsak, "-U", "-C", "sip:1003@127.20.9.9:5099", "-x", "120",
+		"-s", fmt.Sprintf("sip:1003@%s:%d", pbx.Addr(), pbx.Port()), "-vv").CombinedOutput()
+	if err == nil {
+		t.Fatalf("sipsak's REGISTER succeeded:\n%s", out)
+	}
+	if !strings.Contains(string(out), "401") {
+		t.Fatalf("sipsak did not see the challenge (%v):\n%s", err, out)
+	}
+	if b, ok := l.pbx.Lookup("1003"); !ok || b.Contact != victim.st.Addr {
+		t.Fatalf("after sipsak: 1003's binding %+v (registered %v), want the phone at %s", b, ok, victim.st.Addr)
+	}
 }
