@@ -859,10 +859,12 @@ func (p *Phone) endCall(c *call, why string) {
 	}
 	c.ended = true
 	wasTalking := c.state == CallTalking
-	c.state = CallIdle
 	p.mu.Unlock()
 	p.stopMedia(c)
 	p.mu.Lock()
+	// Idle only now, with the phone free: State must not say idle while an
+	// INVITE would still get 486 Busy Here (the RTP port is released first).
+	c.state = CallIdle
 	if p.call == c {
 		p.call = nil
 	}
@@ -880,6 +882,12 @@ func (p *Phone) endCall(c *call, why string) {
 	if why != "" {
 		p.node.Note("%s", why)
 	}
+}
+
+// talkingLocked reports whether the phone has a call up that is not
+// being taken down.
+func (p *Phone) talkingLocked() bool {
+	return p.call != nil && !p.call.ended && p.call.state == CallTalking
 }
 
 // stopMedia halts the call's RTP and closes its socket, waiting for the
@@ -1312,10 +1320,10 @@ func (p *Phone) applyRecLocked(acts []RecAction) []recStep {
 		case RecStartFork:
 			p.fork.Store(newForkTargets(a.TX, a.RX))
 			p.recSessions++
-			steps[i].talking = p.call != nil && p.call.state == CallTalking
+			steps[i].talking = p.talkingLocked()
 		case RecStopFork:
 			p.fork.Store(nil)
-			steps[i].talking = p.call != nil && p.call.state == CallTalking
+			steps[i].talking = p.talkingLocked()
 		case RecSendBye, RecForget:
 			steps[i].dlg = p.recDialogs[a.CallID]
 			delete(p.recDialogs, a.CallID)
@@ -1440,7 +1448,7 @@ func (p *Phone) recordingAnswer(offer media.RecordingOffer) ([]byte, error) {
 	p.mu.Lock()
 	var callCodec media.Codec
 	have := false
-	if c := p.call; c != nil && c.state == CallTalking {
+	if c := p.call; p.talkingLocked() {
 		callCodec, have = c.codec, true
 	}
 	p.mu.Unlock()
