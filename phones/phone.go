@@ -174,12 +174,6 @@ type stackRole struct {
 }
 
 // recDialog is a recording session's SIP dialog, the phone being the UAS.
-type recDialog struct {
-	dlg    *sipgo.DialogServerSession
-	tx     sip.ServerTransaction // the INVITE's
-	answer []byte                // our SDP answer, repeated on re-INVITE
-}
-
 type callDir uint8
 
 const (
@@ -1028,8 +1022,10 @@ func (p *Phone) recRequestOr481(pw *powerCycle, role stackRole, kind RecEventKin
 // onNotify takes the PBX's forced log-off (docs/wire.md, spec §3.2.3):
 // NOTIFY Event: reg with the subscription or the contact terminated.
 func (p *Phone) onNotify(pw *powerCycle, _ stackRole, req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort) {
-	if src.Addr() != p.opts.PBX.Addr() {
-		p.node.Note("refused NOTIFY from %s: not the PBX", src.Addr())
+	if src != p.opts.PBX {
+		// Only the PBX's own SIP address and port may log the phone off or
+		// order an update (spec §3.2.3, §3.2.5).
+		p.node.Note("refused NOTIFY from %s: not the PBX at %s", src, p.opts.PBX)
 		respond(tx, req, 403, "Forbidden")
 		return
 	}
@@ -1260,6 +1256,24 @@ func (p *Phone) recRequest(pw *powerCycle, kind RecEventKind, req *sip.Request, 
 		return
 	}
 	ev.Allowed = p.allowedLocked(src.Addr())
+	if d := p.recDialogs[in.callID]; d != nil && ev.Allowed && (kind != RecInvite || in.inDialog) {
+		// A request in a recording dialog must be the dialog's (RFC 3261
+		// §12.2.2): a forged BYE from the recorder's address but another
+		// port, with invented tags, stopped forking before.
+		id, _ := sip.DialogIDFromRequestUAS(req)
+		var cseq uint32
+		if c := req.CSeq(); c != nil {
+			cseq = c.SeqNo
+		}
+		if code, why := d.admit(req.Method, id, cseq, src); code != 0 {
+			p.mu.Unlock()
+			p.problem(src, "recording %s", why)
+			if kind != RecAck {
+				respond(tx, req, code, refusalReason[code])
+			}
+			return
+		}
+	}
 	steps := p.recStepLocked(ev)
 	var ackDlg *recDialog
 	if kind == RecAck && ev.Allowed {
@@ -1421,7 +1435,7 @@ func (p *Phone) recRespond(pw *powerCycle, a RecAction, in *recIncoming) {
 	p.mu.Lock()
 	current := p.pw == pw && p.rec.State() == RecOffered && p.rec.CallID() == in.callID
 	if current {
-		p.recDialogs[in.callID] = &recDialog{dlg: dlg, tx: in.tx, answer: body}
+		p.recDialogs[in.callID] = newRecDialog(dlg, in.tx, body, in.src)
 	}
 	p.mu.Unlock()
 	if !current {

@@ -1,0 +1,133 @@
+package phones
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// admit, one rule at a time (RFC 3261 §12.2.2).
+func TestRecDialogAdmit(t *testing.T) {
+	peer := netip.MustParseAddrPort("127.20.0.2:5060")
+	d := &recDialog{id: "cid__us__them", peer: peer, remoteCSeq: 5, inviteCSeq: 5}
+	for _, tc := range []struct {
+		name   string
+		method sip.RequestMethod
+		id     string
+		cseq   uint32
+		src    netip.AddrPort
+		want   int
+	}{
+		{"the recorder's UPDATE", sip.UPDATE, d.id, 6, peer, 0},
+		{"a repeat of that CSeq", sip.UPDATE, d.id, 6, peer, 500},
+		{"a lower CSeq", sip.BYE, d.id, 1, peer, 500},
+		{"another port of the recorder's address", sip.BYE, d.id, 7, netip.MustParseAddrPort("127.20.0.2:5099"), 403},
+		{"invented tags", sip.BYE, "cid__x__y", 7, peer, 481},
+		{"the ACK of the INVITE", sip.ACK, d.id, 5, peer, 0},
+		{"an ACK of nothing", sip.ACK, d.id, 9, peer, 400},
+		{"a re-INVITE", sip.INVITE, d.id, 7, peer, 0},
+		{"its ACK", sip.ACK, d.id, 7, peer, 0},
+		{"the recorder's BYE", sip.BYE, d.id, 8, peer, 0},
+	} {
+		if code, why := d.admit(tc.method, tc.id, tc.cseq, tc.src); code != tc.want {
+			t.Errorf("%s: %d (%s), want %d", tc.name, code, why, tc.want)
+		}
+	}
+}
+
+// Forged in-dialog requests from lab addresses (issue 11 item 3): from the
+// recorder's IP but another port, with invented tags, with an old CSeq; a
+// NOTIFY from the PBX's IP but another port. Each is refused, and forking
+// and the registration go on.
+func TestForgedInDialogRequestsRefused(t *testing.T) {
+	l := newTestLab(t)
+	pbx := l.newPBX()
+	rec := l.newRecorder("recorder", recorderIP)
+	p := l.newPhone("phone1", phone1IP, "7434", cfg7434)
+	if err := p.Register(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	dlg, _ := startRecording(t, l, rec, p, 5)
+	l.awaitRecording(p, RecForking)
+	callID := dlg.InviteRequest.CallID().Value()
+	fromTag, _ := dlg.InviteRequest.From().Params.Get("tag")
+	toTag, _ := dlg.InviteResponse.To().Params.Get("tag")
+	cseq := dlg.InviteRequest.CSeq().SeqNo
+
+	forger, err := rec.node.StartSIP(5099, "forger", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer forger.Close()
+	request := func(stackName string, method sip.RequestMethod, ftag, ttag string, seq uint32) *sip.Response {
+		t.Helper()
+		st := rec.stack
+		if stackName == "forger" {
+			st = forger
+		}
+		dst := p.RecordingAddr()
+		req := sip.NewRequest(method, sip.Uri{User: p.Ext(), Host: dst.Addr().String(), Port: int(dst.Port())})
+		from := &sip.FromHeader{Address: sip.Uri{User: "recorder", Host: recorderIP.String()}, Params: sip.NewParams()}
+		from.Params.Add("tag", ftag)
+		to := &sip.ToHeader{Address: sip.Uri{User: p.Ext(), Host: dst.Addr().String()}, Params: sip.NewParams()}
+		to.Params.Add("tag", ttag)
+		cid := sip.CallIDHeader(callID)
+		req.AppendHeader(from)
+		req.AppendHeader(to)
+		req.AppendHeader(&cid)
+		req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
+		req.SetDestination(dst.String())
+		res, err := st.Client.Do(ctxT(t), req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", stackName, method, err)
+		}
+		return res
+	}
+	for _, tc := range []struct {
+		name, stack string
+		method      sip.RequestMethod
+		ftag, ttag  string
+		seq         uint32
+		want        int
+	}{
+		{"BYE from the recorder's IP but another port, invented tags, CSeq 1", "forger", sip.BYE, "x", "y", 1, 403},
+		{"BYE from another port with the dialog's own tags", "forger", sip.BYE, fromTag, toTag, cseq + 1, 403},
+		{"BYE from the recorder's socket with invented tags", "recorder", sip.BYE, "x", "y", cseq + 1, 481},
+		{"UPDATE from the recorder's socket with an old CSeq", "recorder", sip.UPDATE, fromTag, toTag, cseq, 500},
+	} {
+		if res := request(tc.stack, tc.method, tc.ftag, tc.ttag, tc.seq); res.StatusCode != tc.want {
+			t.Errorf("%s: %d %s, want %d", tc.name, res.StatusCode, res.Reason, tc.want)
+		}
+		if s := p.State(); s.Recording != RecForking {
+			t.Fatalf("after %s: recording session %s, want still forking", tc.name, s.Recording)
+		}
+	}
+
+	// A NOTIFY that would log the phone off, from the PBX's IP but not its
+	// SIP port.
+	notifier, err := pbx.node.StartSIP(5098, "notifier", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer notifier.Close()
+	contact := p.SIPAddr()
+	req := sip.NewRequest(sip.NOTIFY, sip.Uri{User: p.Ext(), Host: contact.Addr().String(), Port: int(contact.Port())})
+	req.AppendHeader(sip.NewHeader("Event", "reg"))
+	req.AppendHeader(sip.NewHeader("Subscription-State", "terminated;reason=deactivated"))
+	req.SetDestination(contact.String())
+	res, err := notifier.Client.Do(ctxT(t), req)
+	if err != nil || res.StatusCode != 403 {
+		t.Fatalf("NOTIFY from %s: %v %v, want 403", notifier.Addr, res, err)
+	}
+	if s := p.State(); !s.Registered || s.Recording != RecForking {
+		t.Fatalf("after the forged NOTIFY: %+v", s)
+	}
+
+	// The recorder's own keep-alive is still served: the session is whole.
+	upd := sip.NewRequest(sip.UPDATE, dlg.InviteResponse.Contact().Address)
+	res, err = dlg.Do(ctxT(t), upd)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("the recorder's UPDATE after the forgeries: %v %v", res, err)
+	}
+}
