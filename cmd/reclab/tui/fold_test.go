@@ -101,3 +101,36 @@ func TestColumnsFloodDoesNotCrash(t *testing.T) {
 		}
 	}
 }
+
+// Paused for long on a busy lab (issue 11 item 8: 119,050 events, 350 MB):
+// the store stays bounded, what is on screen stays, and resuming says how
+// many were dropped.
+func TestPausedStoreIsBounded(t *testing.T) {
+	m, _ := ready(t)
+	m.Update(key(" "))
+	if !m.paused {
+		t.Fatal("Space did not pause")
+	}
+	onScreen := append([]sim.Event(nil), m.events[:m.frozen]...)
+	var flood []sim.Event
+	for i := range 3 * maxEvents {
+		flood = append(flood, sim.Event{Kind: sim.KindMessage, Proto: sim.ProtoSIP, From: "pbx", To: "7434",
+			Summary: fmt.Sprintf("OPTIONS sip:1002@127.20.1.2 #%d", i), At: time.Duration(i) * time.Microsecond})
+	}
+	m.Update(batchMsg{events: flood})
+	if n := len(m.events); n > len(onScreen)+maxEvents {
+		t.Fatalf("%d events kept while paused, want at most %d", n, len(onScreen)+maxEvents)
+	}
+	for i, e := range onScreen {
+		if m.events[i].Summary != e.Summary {
+			t.Fatalf("event %d on screen changed while paused", i)
+		}
+	}
+	if last := m.events[len(m.events)-1].Summary; last != flood[len(flood)-1].Summary {
+		t.Fatalf("the newest event %q was not kept", last)
+	}
+	m.Update(key(" "))
+	if l := m.logs[len(m.logs)-1].text; !strings.Contains(l, "came while the display was paused were dropped") {
+		t.Fatalf("resume told nothing of the drop; last log line %q", l)
+	}
+}

@@ -91,8 +91,11 @@ type Model struct {
 	follow  bool
 	paused  bool
 	frozen  int // len(events) when the display was paused
-	lost    uint64
-	closed  bool
+	// heldDropped counts events that came while paused and were dropped
+	// to keep the store bounded (add); told in the Log on resume.
+	heldDropped int
+	lost        uint64
+	closed      bool
 
 	focus    focus
 	phoneSel int
@@ -320,6 +323,17 @@ func (m *Model) add(e sim.Event) {
 	m.retrans = append(m.retrans, re)
 	if !m.paused && m.filter.pass(e, m.cols) {
 		m.rows = append(m.rows, len(m.events)-1)
+	}
+	if m.paused && len(m.events)-m.frozen > maxEvents {
+		// Paused: what is on screen stays; of what came since, the newest
+		// half is kept, so a long pause on a busy lab holds bounded memory.
+		cut := len(m.events) - maxEvents/2
+		m.heldDropped += cut - m.frozen
+		m.events = append(m.events[:m.frozen:m.frozen], m.events[cut:]...)
+		m.retrans = append(m.retrans[:m.frozen:m.frozen], m.retrans[cut:]...)
+		if len(m.seen) > maxEvents {
+			m.seen = map[uint64]bool{}
+		}
 	}
 	if len(m.events) > maxEvents && !m.paused {
 		drop := maxEvents / 4
@@ -584,6 +598,11 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 			m.refilter()
 			m.place()
 			m.setStatus(false, "display resumed")
+			if m.heldDropped > 0 {
+				m.logs = append(m.logs, logLine{from: "reclab", text: fmt.Sprintf("%d events that came while the display was paused were dropped from the display to bound its memory (the pcap keeps every packet)", m.heldDropped)})
+				m.trimLogs()
+				m.heldDropped = 0
+			}
 		}
 	case kClear:
 		m.events, m.retrans, m.rows, m.logs = nil, nil, nil, nil
