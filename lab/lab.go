@@ -274,6 +274,11 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 		if err != nil {
 			return fail(err)
 		}
+		// design.md: unknown parameters are kept and reported, never
+		// silently dropped.
+		for _, notice := range pc.Notices() {
+			n.Note(ps.Name, "%s", notice)
+		}
 		ph, err := phones.New(node, model, pc, phones.Options{
 			PBX:            netip.AddrPortFrom(topo.PBXAddr, 5060),
 			ToneHz:         media.ToneFrequency(i),
@@ -289,6 +294,34 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 		ip = NextPhoneAddr(ip)
 	}
 	return l, nil
+}
+
+// Check finds every problem a topology's lab would meet when built (bad
+// addresses, names, models, configuration values), without building it:
+// a run of several scenarios checks them all before any lab starts.
+func Check(topo Topology) error {
+	if err := topo.defaults(); err != nil {
+		return err
+	}
+	var errs []error
+	ip := topo.PhoneBase
+	for _, ps := range topo.Phones {
+		model, err := phones.LookupModel(ps.Model)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("lab: phone %s: %w", ps.Name, err))
+			continue
+		}
+		src := ps.Name + ".cfg"
+		pc, err := phones.ParseConfig(src, bytes.NewReader(phoneConfig(ps, ip, topo)))
+		if err == nil {
+			err = pc.Validate(model)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("lab: phone %s: %w", ps.Name, err))
+		}
+		ip = NextPhoneAddr(ip)
+	}
+	return errors.Join(errs...)
 }
 
 // phoneConfig writes a phone's configuration file in Mitel's text form: the

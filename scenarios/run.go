@@ -148,6 +148,12 @@ func Preflight(s *Scenario) error {
 			errs = append(errs, fmt.Sprintf("%s: not implemented yet: %s (%s)", st.Pos, st.Kind, why))
 		}
 	}
+	// Every configuration value of the lab is checked here, before any lab
+	// starts: a run of several files stops at a bad one before running the
+	// good ones.
+	if err := lab.Check(s.Topology(1)); err != nil {
+		errs = append(errs, fmt.Sprintf("%s: %v", s.Source, err))
+	}
 	if len(errs) > 0 {
 		return errors.New("scenarios: " + strings.Join(errs, "\n"))
 	}

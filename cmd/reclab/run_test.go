@@ -45,6 +45,23 @@ func TestRunRefusesBrokenFilesBeforeTheLab(t *testing.T) {
 	if _, err := os.Stat(outDir); err == nil {
 		t.Error("a lab ran although one of the files was broken")
 	}
+	// A configuration value no phone takes is found before any lab starts
+	// (issue 11 item 9: basic-call ran to PASS, then the run exited 3).
+	badCfg := filepath.Join(dir, "bad-config.yaml")
+	if err := os.WriteFile(badCfg, []byte("name: bad-config\nlab:\n  phones:\n    - {name: \"7434\", ext: \"1001\", model: \"7434\"}\n"+
+		"    - {name: 6867i, ext: \"1002\", model: 6867i, config: {sip local port: \"abc\"}}\nsteps:\n  - say: hi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	errb.Reset()
+	if code := run([]string{"run", "basic-call", badCfg, "--out", outDir}, &out, &errb); code != exitUsage {
+		t.Errorf("a bad configuration value: exit %d, want %d", code, exitUsage)
+	}
+	if want := `parameter "sip local port": bad value "abc"`; !strings.Contains(errb.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+	}
+	if _, err := os.Stat(outDir); err == nil {
+		t.Error("a lab ran although a file's configuration was bad")
+	}
 	errb.Reset()
 	if code := run([]string{"run", "no-such-story"}, &out, &errb); code != exitUsage || !strings.Contains(errb.String(), "known: basic-call") {
 		t.Errorf("unknown name: exit %d, %s", code, errb.String())
