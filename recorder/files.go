@@ -45,14 +45,16 @@ type fileJob struct {
 	drop   bool      // with finish: close and remove instead
 	callID string    // open: the file name's parts
 	ext    string
+	meta   Meta // open: what the JSON says while the recording is open
 }
 
 // fileDoneEvent is a worker's result for the loop.
 type fileDoneEvent struct {
-	job fileJob
-	f   *openFile // open: the new file
-	rec Recording // finish: the finished recording
-	err error
+	job        fileJob
+	sidecarErr error     // open: the first JSON could not be written
+	f          *openFile // open: the new file
+	rec        Recording // finish: the finished recording
+	err        error
 }
 
 // files is the pool: buffered channels of opens and finishes that the
@@ -109,6 +111,14 @@ func (r *Recorder) fileWorker() {
 			done.rec, done.err = job.finish.finish()
 		default:
 			done.f, done.err = createRecording(r.cfg.OutDir, job.callID, job.ext)
+			if done.err == nil {
+				// The JSON is there from the start (reason unfinished); the
+				// loop gets the file only after it, so the final JSON at
+				// close always comes later.
+				m := job.meta
+				m.Reason = ReasonUnfinished
+				done.sidecarErr = done.f.writeSidecar(m)
+			}
 		}
 		r.post(done)
 	}
@@ -169,7 +179,17 @@ func (r *Recorder) prepareRecording(s *session, call Call) {
 		return
 	}
 	s.prepared = &fileSlot{call: call}
-	r.submit(fileJob{s: s, slot: s.prepared, callID: call.ID, ext: s.ext})
+	r.submit(fileJob{s: s, slot: s.prepared, callID: call.ID, ext: s.ext, meta: r.metaFor(s, call)})
+}
+
+// metaFor is what a recording of call on session s says of itself.
+func (r *Recorder) metaFor(s *session, call Call) Meta {
+	return Meta{
+		CallID: call.ID, Calling: call.Calling, Called: call.Called, Extension: s.ext,
+		Model: s.dev.Model, PhoneIP: s.dev.IP.String(), RecordingPort: s.dev.RecordingPort,
+		Mapping: r.cfg.Mapping.String(), SIPCallID: s.sipCallID, Codec: s.answer.Codec.String(),
+		Start: r.labTime(),
+	}
 }
 
 // openRecording starts call's recording: the metadata now, the file from
@@ -186,16 +206,11 @@ func (r *Recorder) openRecording(s *session, call Call) {
 		slot = &fileSlot{call: call}
 	}
 	slot.call = call
-	slot.meta = Meta{
-		CallID: call.ID, Calling: call.Calling, Called: call.Called, Extension: s.ext,
-		Model: s.dev.Model, PhoneIP: s.dev.IP.String(), RecordingPort: s.dev.RecordingPort,
-		Mapping: r.cfg.Mapping.String(), SIPCallID: s.sipCallID, Codec: s.answer.Codec.String(),
-		Start: r.labTime(),
-	}
+	slot.meta = r.metaFor(s, call)
 	s.file = slot
 	switch {
 	case fresh:
-		r.submit(fileJob{s: s, slot: slot, callID: call.ID, ext: s.ext})
+		r.submit(fileJob{s: s, slot: slot, callID: call.ID, ext: s.ext, meta: slot.meta})
 	case slot.f != nil:
 		r.install(s, slot) // opened ahead: the ACK need not wait
 	}
@@ -254,6 +269,9 @@ func (r *Recorder) onFileDone(ev fileDoneEvent) {
 		return
 	}
 	defer r.ackIfWaiting(s)
+	if ev.sidecarErr != nil {
+		r.net.Errorf(r.node.Name(), netip.AddrPort{}, "%s of %s: %v (the WAV records on)", slot.call, s.ext, ev.sidecarErr)
+	}
 	if ev.err != nil {
 		r.net.Errorf(r.node.Name(), netip.AddrPort{}, "%s of %s not recorded: %v", slot.call, s.ext, ev.err)
 		if s.file == slot {

@@ -102,24 +102,41 @@ func (o *openFile) finish() (Recording, error) {
 	if err != nil {
 		err = fmt.Errorf("recorder: finish %s: %w", o.path, err)
 	}
-	rec := Recording{WAV: o.path, JSON: strings.TrimSuffix(o.path, ".wav") + ".json", Meta: o.meta}
-	doc, jerr := json.MarshalIndent(o.meta, "", "  ")
-	if jerr == nil {
-		tmp := rec.JSON + ".tmp"
-		if jerr = os.WriteFile(tmp, append(doc, '\n'), 0o644); jerr == nil {
-			jerr = os.Rename(tmp, rec.JSON)
-		}
-	}
-	if jerr != nil && err == nil {
-		err = fmt.Errorf("recorder: write %s: %w", rec.JSON, jerr)
+	rec := Recording{WAV: o.path, JSON: o.sidecarPath(), Meta: o.meta}
+	if jerr := o.writeSidecar(o.meta); jerr != nil && err == nil {
+		err = jerr
 	}
 	return rec, err
+}
+
+func (o *openFile) sidecarPath() string { return strings.TrimSuffix(o.path, ".wav") + ".json" }
+
+// writeSidecar writes the JSON beside the WAV, to a temporary name then
+// renamed, so a reader never sees half a file. It is written when the file
+// opens (reason ReasonUnfinished: a recording whose process was killed
+// still says what it is) and again when it closes.
+func (o *openFile) writeSidecar(m Meta) error {
+	path := o.sidecarPath()
+	doc, err := json.MarshalIndent(m, "", "  ")
+	if err == nil {
+		tmp := path + ".tmp"
+		if err = os.WriteFile(tmp, append(doc, '\n'), 0o644); err == nil {
+			err = os.Rename(tmp, path)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("recorder: write %s: %w", path, err)
+	}
+	return nil
 }
 
 // discard closes a file that never became a recording and removes it.
 func (o *openFile) discard() error {
 	err := o.file.Close()
 	if rerr := os.Remove(o.path); err == nil {
+		err = rerr
+	}
+	if rerr := os.Remove(o.sidecarPath()); err == nil && !errors.Is(rerr, fs.ErrNotExist) {
 		err = rerr
 	}
 	return err

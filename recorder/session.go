@@ -157,6 +157,9 @@ const (
 	ReasonOutOfService = "device out of service"
 	ReasonClosed       = "recorder closed"
 	ReasonNextCall     = "next call started"
+	// ReasonUnfinished is the JSON's reason while the recording is open: a
+	// file whose recorder was killed keeps it.
+	ReasonUnfinished = "unfinished"
 	// ReasonNoAnswer: UPDATE, re-INVITE and the recovery INVITE all went
 	// unanswered (spec §3.2.2): the phone is gone, e.g. its power was cut
 	// (spec §3.2.4), and the dead session is dropped.

@@ -34,8 +34,9 @@ type sink struct {
 
 	mu         sync.Mutex
 	wav        *media.StereoWAV
-	malformed  int64 // packets StereoWAV refused, for the current file
-	unrecorded int64 // packets forked to us that no file got
+	malformed  int64         // packets StereoWAV refused, for the current file
+	synced     time.Duration // lab time of the WAV's last Sync
+	unrecorded int64         // packets forked to us that no file got
 	held       []heldPacket
 	heldBytes  []byte // the held packets' bytes, back to back
 
@@ -46,6 +47,10 @@ type sink struct {
 
 	readers sync.WaitGroup
 }
+
+// syncEvery is how often a WAV's header is made true to its data while
+// audio flows.
+const syncEvery = time.Second
 
 // rtpBufSize holds any RTP packet a phone sends over loopback (MTU 65535 on
 // lo, but G.711 at 20 ms is 172 bytes); a larger datagram is truncated and
@@ -101,7 +106,14 @@ func (s *sink) push(ch int, pkt []byte, src netip.AddrPort) {
 		}
 		return
 	}
-	err := s.wav.PushAt(ch, pkt, s.net.Now())
+	now := s.net.Now()
+	err := s.wav.PushAt(ch, pkt, now)
+	if now-s.synced >= syncEvery {
+		// Against a killed process: the header declares what the file
+		// holds, at most a second behind (issue 11 item 5).
+		s.synced = now
+		s.wav.Sync() // a write error is sticky: Close reports it in finish
+	}
 	first := false
 	if err != nil {
 		s.malformed++

@@ -225,7 +225,24 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 		tw, jw := bufio.NewWriter(tf), bufio.NewWriter(jf)
 		defer tw.Flush()
 		defer jw.Flush()
-		for e := range sub.C {
+		// trace.txt and trace.jsonl reach their files at least once a
+		// second, whole lines only: a run that is killed leaves them at
+		// most a second behind (issue 11 item 5).
+		flush := l.Net.Clock().NewTicker(time.Second)
+		defer flush.Stop()
+		for {
+			var e sim.Event
+			select {
+			case <-flush.C:
+				tw.Flush()
+				jw.Flush()
+				continue
+			case ev, ok := <-sub.C:
+				if !ok {
+					return
+				}
+				e = ev
+			}
 			// A state event is the typed twin of a note: its value goes
 			// to trace.jsonl; the printed flow has the note's words.
 			if e.Kind != sim.KindState {

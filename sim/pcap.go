@@ -414,10 +414,22 @@ func (p *PcapWriter) pcapWrite(ts time.Time, stack []gopacket.SerializableLayer,
 		frame = frame[:pcapSnapLen]
 		ci.CaptureLength = pcapSnapLen
 	}
+	// A record goes to the file whole: with no room left for it in the
+	// buffer, what is buffered goes first, so the file (read live, or left
+	// by a killed process) always ends at a record's end.
+	if need := pcapRecordHeader + len(frame); p.bw.Available() < need && p.bw.Buffered() > 0 {
+		if err := p.bw.Flush(); err != nil {
+			p.err = fmt.Errorf("sim: pcap: %w", err)
+			return
+		}
+	}
 	if err := p.w.WritePacket(ci, frame); err != nil {
 		p.err = fmt.Errorf("sim: pcap: %w", err)
 	}
 }
+
+// pcapRecordHeader is a classic pcap record's header: time, lengths.
+const pcapRecordHeader = 16
 
 // pcapMaxIPPayload is the largest transport segment one IP packet can carry.
 func pcapMaxIPPayload(v6 bool) int {

@@ -111,12 +111,20 @@ func (n *Network) sweepStreams() {
 	defer n.done.Done()
 	tick := n.clock.NewTicker(n.cfg.StreamIdle / 4)
 	defer tick.Stop()
+	pcapFailed := false
 	for {
 		select {
 		case <-n.stop:
 			return
 		case <-tick.C:
 			n.streams.sweep(n, n.cfg.StreamIdle)
+			// The pcap reaches its file at least this often (StreamIdle/4,
+			// 250 ms by default), whole records only: a live reader or a
+			// killed process finds it at most that far behind.
+			if err := n.pcap.Flush(); err != nil && !pcapFailed {
+				pcapFailed = true // the error is sticky: say it once
+				n.Errorf("pcap", netip.AddrPort{}, "%v", err)
+			}
 		}
 	}
 }

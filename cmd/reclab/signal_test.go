@@ -134,3 +134,95 @@ func checkFinished(t *testing.T, out, ext string, own, far float64) {
 		t.Fatalf("%s: %v %s", ext, err, js)
 	}
 }
+
+// Against SIGKILL nothing can be finished, so files are kept true as they
+// are written (issue 11 item 5): each WAV's header declares at most the
+// data the file holds and lags it by at most about a second (two allowed,
+// for a loaded machine), each recording has its JSON with reason
+// "unfinished", and the pcap ends at a whole record.
+func TestKilledRunLeavesTrueFiles(t *testing.T) {
+	dir := t.TempDir()
+	story := filepath.Join(dir, "long.yaml")
+	if err := os.WriteFile(story, []byte(strings.Replace(longCall, "wait: 1s", "wait: 3s", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	cmd := exec.Command(os.Args[0], "run", story, "--out", out)
+	cmd.Env = append(os.Environ(), "RECLAB_AS_MAIN=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	talked := false
+	sc := bufio.NewScanner(stdout)
+	for !talked && sc.Scan() {
+		talked = strings.Contains(sc.Text(), "both parties have talked for a second")
+	}
+	if !talked {
+		t.Fatalf("the run ended before the call talked (%v)", sc.Err())
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
+	wavs, _ := filepath.Glob(filepath.Join(out, "recordings", "*.wav"))
+	if len(wavs) != 2 {
+		t.Fatalf("recordings after the kill: %v", wavs)
+	}
+	const second = media.SampleRate * 4 // stereo 16-bit
+	for _, w := range wavs {
+		b, err := os.ReadFile(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		declared, held := int(binary.LittleEndian.Uint32(b[40:])), len(b)-44
+		if declared > held || held-declared > 2*second || declared < second {
+			t.Errorf("%s: header declares %d bytes of data, the file holds %d", filepath.Base(w), declared, held)
+		}
+		js, err := os.ReadFile(strings.TrimSuffix(w, ".wav") + ".json")
+		if err != nil {
+			t.Fatalf("no JSON for %s after the kill: %v", filepath.Base(w), err)
+		}
+		var meta struct {
+			Reason    string `json:"reason"`
+			Extension string `json:"extension"`
+		}
+		if err := json.Unmarshal(js, &meta); err != nil || meta.Reason != "unfinished" || meta.Extension == "" {
+			t.Errorf("%s's JSON: %v %s", filepath.Base(w), err, js)
+		}
+	}
+	checkWholePcap(t, filepath.Join(out, "lab.pcap"))
+}
+
+// checkWholePcap walks a classic pcap's records: the file ends at a
+// record's end.
+func checkWholePcap(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 24 {
+		t.Fatalf("%s: %d bytes, no pcap header", path, len(b))
+	}
+	p, records := 24, 0
+	for p < len(b) {
+		if len(b)-p < 16 {
+			t.Fatalf("%s: %d bytes of a record header at the end", path, len(b)-p)
+		}
+		n := int(binary.LittleEndian.Uint32(b[p+8:]))
+		if len(b)-p-16 < n {
+			t.Fatalf("%s: the last record is cut: %d of %d bytes", path, len(b)-p-16, n)
+		}
+		p += 16 + n
+		records++
+	}
+	if records == 0 {
+		t.Fatalf("%s: no record", path)
+	}
+}

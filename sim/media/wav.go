@@ -346,6 +346,43 @@ func (s *StereoWAV) flush(upto int64) error {
 	return nil
 }
 
+// Sync makes the header declare the frames written so far, so that a file
+// cut short (the process killed) declares no more than it holds and plays
+// up to its last Sync. It seeks, so a buffered writer below flushes first.
+// Frames still in the reorder window are not written; Close writes them.
+func (s *StereoWAV) Sync() error {
+	if s.closed || s.err != nil {
+		return s.err
+	}
+	if err := s.writeSizes(); err != nil {
+		s.err = err
+	}
+	return s.err
+}
+
+// writeSizes writes the RIFF and data sizes of what is written and seeks
+// back to the end of the data.
+func (s *StereoWAV) writeSizes() error {
+	data := uint32((s.written - s.fileStart) * 4)
+	var b [4]byte
+	for _, f := range []struct {
+		off int64
+		v   uint32
+	}{{4, data + wavHeaderSize - 8}, {40, data}} {
+		binary.LittleEndian.PutUint32(b[:], f.v)
+		if _, err := s.w.Seek(s.start+f.off, io.SeekStart); err != nil {
+			return fmt.Errorf("media: wav: seek to fix sizes: %w", err)
+		}
+		if _, err := s.w.Write(b[:]); err != nil {
+			return fmt.Errorf("media: wav: fix sizes: %w", err)
+		}
+	}
+	if _, err := s.w.Seek(s.start+wavHeaderSize+int64(data), io.SeekStart); err != nil {
+		return fmt.Errorf("media: wav: seek to the end: %w", err)
+	}
+	return nil
+}
+
 // Samples is the length in samples per channel that the file has if closed
 // now.
 func (s *StereoWAV) Samples() int64 {
@@ -382,24 +419,7 @@ func (s *StereoWAV) Close() error {
 	if err := s.flush(s.fileStart + s.Samples()); err != nil {
 		return err
 	}
-	data := uint32((s.written - s.fileStart) * 4)
-	var b [4]byte
-	for _, f := range []struct {
-		off int64
-		v   uint32
-	}{{4, data + wavHeaderSize - 8}, {40, data}} {
-		binary.LittleEndian.PutUint32(b[:], f.v)
-		if _, err := s.w.Seek(s.start+f.off, io.SeekStart); err != nil {
-			return fmt.Errorf("media: wav: seek to fix sizes: %w", err)
-		}
-		if _, err := s.w.Write(b[:]); err != nil {
-			return fmt.Errorf("media: wav: fix sizes: %w", err)
-		}
-	}
-	if _, err := s.w.Seek(s.start+wavHeaderSize+int64(data), io.SeekStart); err != nil {
-		return fmt.Errorf("media: wav: seek to end: %w", err)
-	}
-	return nil
+	return s.writeSizes()
 }
 
 // WriteWAV writes a whole 16-bit PCM WAV: mono if right is nil, otherwise
