@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"slices"
 	"time"
 )
 
@@ -48,7 +50,41 @@ type ChannelStats struct {
 	Resyncs    int64  `json:"resyncs"`    // new SSRC, sequence restart or timestamp jump
 	FirstSeq   uint16 `json:"first_seq"`
 	LastSeq    uint16 `json:"last_seq"` // highest sequence number of the current source
+
+	// Time, so that the metadata accounts for every second of the file
+	// (lost counts sequence numbers, and a sender that sent nothing for a
+	// while leaves none missing): AudioSeconds came as audio, SilentSeconds
+	// of the file's length are silence on this channel (before its first
+	// packet, in its gaps, after its last), and Gaps are the holes inside
+	// the stream longer than a packet, with why. Lost adds to the
+	// sequence loss the packets a gap without missing sequence numbers
+	// stands for, so it is never 0 where audio is missing.
+	AudioSeconds  float64 `json:"audio_seconds"`
+	SilentSeconds float64 `json:"silent_seconds"`
+	Gaps          []Gap   `json:"gaps,omitempty"`
+	GapsOmitted   int     `json:"gaps_omitted,omitempty"` // beyond maxGapsKept
 }
+
+// Gap is a hole inside one channel's audio, filled with silence.
+type Gap struct {
+	At      float64 `json:"at"`      // seconds from the start of the file
+	Seconds float64 `json:"seconds"` // its length
+	// MissingSeq is how many sequence numbers the hole skipped: about its
+	// length in packets when packets were lost on the way; 0 when the
+	// sender sent nothing (forking stopped: a recording session lost and
+	// recovered, a call on hold).
+	MissingSeq int64  `json:"missing_seq"`
+	Why        string `json:"why"`
+}
+
+// Why a gap is silence.
+const (
+	GapLoss      = "packets lost on the way (sequence numbers missing)"
+	GapNoPackets = "no packets sent (forking stopped: the session was lost and recovered, or the sender paused)"
+)
+
+// maxGapsKept bounds the gaps a channel lists; the rest are counted.
+const maxGapsKept = 64
 
 // wavChannel is one side's reorder buffer and sequence state.
 type wavChannel struct {
@@ -69,6 +105,16 @@ type wavChannel struct {
 	anchorPos int64  // its sample position in the file
 	end       int64  // sample position just past the newest audio
 	hasAudio  bool
+	audio     int64     // samples of audio placed
+	gaps      []gapSpan // holes inside the stream, oldest first; late packets fill them
+	omitted   int       // gaps beyond maxGapsKept
+}
+
+// gapSpan is a Gap in samples, while late packets may still fill it.
+type gapSpan struct {
+	start, n  int64 // sample positions [start, start+n)
+	noPackets bool  // the sender skipped no sequence number: it sent nothing
+	packet    int64 // samples per packet around it
 }
 
 // newSource starts sequence and timestamp tracking afresh for a new SSRC
@@ -199,6 +245,7 @@ func (s *StereoWAV) push(ch int, pkt []byte, at int64, haveAt bool) error {
 
 	// Sequence numbers: duplicates, reordering, loss, restarts.
 	newest := true
+	advance := int64(0) // sequence numbers this packet moves the newest on by
 	switch {
 	case !c.started:
 		c.stats.FirstSeq = h.Seq
@@ -221,6 +268,7 @@ func (s *StereoWAV) push(ch int, pkt []byte, at int64, haveAt bool) error {
 			c.seen |= 1
 			c.highest += delta
 			c.hasBad = false
+			advance = delta
 		case delta < 0 && -delta < seqHistory:
 			if c.seen&(1<<uint(-delta)) != 0 {
 				c.stats.Duplicates++
@@ -263,6 +311,9 @@ func (s *StereoWAV) push(ch int, pkt []byte, at int64, haveAt bool) error {
 			}
 			pos = s.place(ch, n, at, haveAt)
 		}
+		if c.hasAudio && pos-c.end >= n {
+			s.noteGap(c, pos, n, advance)
+		}
 		c.anchored, c.anchorTS, c.anchorPos = true, h.TS, pos
 	} else if !c.anchored || pos+n > c.end || !s.reachable(pos) {
 		c.stats.Late++
@@ -276,9 +327,52 @@ func (s *StereoWAV) push(ch int, pkt []byte, at int64, haveAt bool) error {
 	for i, b := range payload {
 		c.ring[(pos+int64(i))&windowMask] = h.PT.decodeSample(b)
 	}
+	if !newest {
+		c.fillGap(pos, n)
+	}
 	c.end = max(c.end, pos+n)
 	c.hasAudio = true
+	c.audio += n
 	return nil
+}
+
+// noteGap records the hole before a newest packet of n samples at pos:
+// the packets between it and the channel's end did not come (yet).
+func (s *StereoWAV) noteGap(c *wavChannel, pos, n, advance int64) {
+	if len(c.gaps) >= maxGapsKept {
+		c.omitted++
+		return
+	}
+	c.gaps = append(c.gaps, gapSpan{start: c.end, n: pos - c.end, noPackets: advance <= 1, packet: n})
+}
+
+// fillGap takes a late packet's [pos, pos+n) out of the gap it lands in
+// (reordering closes what it opened): the gap shrinks, splits or goes.
+func (c *wavChannel) fillGap(pos, n int64) {
+	for i := len(c.gaps) - 1; i >= 0; i-- {
+		g := &c.gaps[i]
+		if pos >= g.start+g.n || pos+n <= g.start {
+			continue
+		}
+		lo, hi := max(pos, g.start), min(pos+n, g.start+g.n)
+		switch {
+		case lo == g.start && hi == g.start+g.n:
+			c.gaps = slices.Delete(c.gaps, i, i+1)
+		case lo == g.start:
+			g.n, g.start = g.start+g.n-hi, hi
+		case hi == g.start+g.n:
+			g.n = lo - g.start
+		default:
+			tail := gapSpan{start: hi, n: g.start + g.n - hi, noPackets: g.noPackets, packet: g.packet}
+			g.n = lo - g.start
+			c.gaps = slices.Insert(c.gaps, i+1, tail)
+		}
+		return
+	}
+}
+
+func seconds(samples int64) float64 {
+	return math.Round(float64(samples)/SampleRate*1000) / 1000
 }
 
 // reachable reports whether an older packet at pos can still be placed.
@@ -402,6 +496,24 @@ func (s *StereoWAV) Stats(ch int) ChannelStats {
 		st.LastSeq = uint16(c.highest)
 	}
 	st.Lost = max(0, st.Expected-st.Received)
+	for _, g := range c.gaps {
+		if g.n <= 2*g.packet && !g.noPackets {
+			continue // a packet or two lost: Lost counts them; not worth a line
+		}
+		why := GapLoss
+		if g.noPackets {
+			why = GapNoPackets
+			st.Lost += g.n / max(g.packet, 1) // none of these are in the sequence loss
+		}
+		missing := int64(0)
+		if !g.noPackets {
+			missing = g.n / max(g.packet, 1) // the packets of its length: none came late into it
+		}
+		st.Gaps = append(st.Gaps, Gap{At: seconds(g.start - s.fileStart), Seconds: seconds(g.n), MissingSeq: missing, Why: why})
+	}
+	st.GapsOmitted = c.omitted
+	st.AudioSeconds = seconds(c.audio)
+	st.SilentSeconds = seconds(max(s.Samples()-c.audio, 0))
 	return st
 }
 

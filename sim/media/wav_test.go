@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -130,8 +131,8 @@ func TestWAVToneOnEachChannel(t *testing.T) {
 			t.Errorf("%s: dominant %v Hz (ratio %.0f), want %v Hz", name, f, ratio, ch.want)
 		}
 	}
-	want := ChannelStats{Received: 100, Expected: 100, FirstSeq: 100, LastSeq: 199}
-	if st := w.Stats(ChannelTX); st != want {
+	want := ChannelStats{Received: 100, Expected: 100, FirstSeq: 100, LastSeq: 199, AudioSeconds: 2}
+	if st := w.Stats(ChannelTX); !reflect.DeepEqual(st, want) {
 		t.Errorf("tx stats %+v, want %+v", st, want)
 	}
 	if st := w.Stats(ChannelRX); st.Received != 100 || st.Lost != 0 || st.FirstSeq != 60000 || st.LastSeq != 60099 {
@@ -237,7 +238,8 @@ func TestWAVDuplicatesAndReorder(t *testing.T) {
 			}
 			st := w.Stats(ChannelTX)
 			tt.want.FirstSeq, tt.want.LastSeq = st.FirstSeq, uint16((65530+59)%65536)
-			if st != tt.want {
+			tt.want.AudioSeconds = 1.2 // 60 packets of 20 ms, every one placed
+			if !reflect.DeepEqual(st, tt.want) {
 				t.Errorf("stats %+v, want %+v", st, tt.want)
 			}
 		})
@@ -323,8 +325,12 @@ func TestWAVTimestampGaps(t *testing.T) {
 	if len(left) != 20*FrameSamples+2*SampleRate || !isSilent(left[10*FrameSamples:10*FrameSamples+2*SampleRate]) {
 		t.Errorf("%d samples, want %d with 2 s of silence", len(left), 20*FrameSamples+2*SampleRate)
 	}
-	if st := w.Stats(ChannelTX); st.Resyncs != 0 || st.Lost != 0 {
-		t.Errorf("stats %+v", st)
+	// No sequence number is missing, yet two seconds of audio are: the
+	// metadata says so (issue 11 item 6: "lost": 0 over a 14 s gap).
+	st := w.Stats(ChannelTX)
+	want := []Gap{{At: 0.2, Seconds: 2, MissingSeq: 0, Why: GapNoPackets}}
+	if st.Resyncs != 0 || st.Lost != 100 || !reflect.DeepEqual(st.Gaps, want) || st.AudioSeconds != 0.4 || st.SilentSeconds != 2 {
+		t.Errorf("stats %+v; want 100 lost, gaps %+v, 0.4 s of audio and 2 s of silence", st, want)
 	}
 
 	// Beyond MaxGap the jump is a restarted clock: no silence is added.
@@ -447,10 +453,10 @@ func TestWAVErrors(t *testing.T) {
 			t.Errorf("Push(%d, %d bytes) = %v, want %q", tc.ch, len(tc.pkt), err, tc.want)
 		}
 	}
-	if st := w.Stats(ChannelTX); st != (ChannelStats{}) {
+	if st := w.Stats(ChannelTX); !reflect.DeepEqual(st, ChannelStats{}) {
 		t.Errorf("refused packets changed the stats: %+v", st)
 	}
-	if st := w.Stats(5); st != (ChannelStats{}) {
+	if st := w.Stats(5); !reflect.DeepEqual(st, ChannelStats{}) {
 		t.Errorf("Stats(5) = %+v", st)
 	}
 
@@ -535,5 +541,29 @@ func TestReadWAV(t *testing.T) {
 	}
 	if err := WriteWAV(io.Discard, 8000, []int16{1}, []int16{}); err == nil {
 		t.Error("WriteWAV accepted channels of different lengths")
+	}
+}
+
+// A gap of lost packets names how many sequence numbers it skipped, and
+// the packets that come late take their place out of it.
+func TestWAVGapsOfLoss(t *testing.T) {
+	s := newStream(1, 0, 0, PCMA, 1000)
+	pkts := s.packets(60)
+	var tx [][]byte
+	tx = append(tx, pkts[:10]...)
+	tx = append(tx, pkts[30:32]...)     // 20 missing: 400 ms …
+	tx = append(tx, pkts[14], pkts[15]) // … two of which come late, within the reorder window
+	tx = append(tx, pkts[32:]...)
+	_, _, w := record(t, tx, nil)
+	st := w.Stats(ChannelTX)
+	want := []Gap{
+		{At: 0.2, Seconds: 0.08, MissingSeq: 4, Why: GapLoss},
+		{At: 0.32, Seconds: 0.28, MissingSeq: 14, Why: GapLoss},
+	}
+	if st.Lost != 18 || !reflect.DeepEqual(st.Gaps, want) {
+		t.Fatalf("stats %+v; want 18 lost in gaps %+v", st, want)
+	}
+	if st.AudioSeconds != 0.84 || st.SilentSeconds != 0.36 {
+		t.Errorf("audio %v s and silence %v s, want 0.84 and 0.36 (the file's 1.2 s)", st.AudioSeconds, st.SilentSeconds)
 	}
 }
