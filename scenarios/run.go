@@ -519,6 +519,9 @@ func (r *Run) do(st Step) error {
 		return r.impair(st.Impair)
 	case "lift":
 		return r.lift(st.Impair)
+	case "rogue-register":
+		_, err := r.rogue.StealRegistration(r.Ctx, st.Ext, l.PBX.Addr(), st.Guess)
+		return err
 	}
 	if why, ok := notImplemented[st.Kind]; ok {
 		return fmt.Errorf("not implemented yet: %s (%s)", st.Kind, why)

@@ -137,7 +137,8 @@ type Step struct {
 
 	Phone  string            // the phone acted on
 	To     string            // dial: the number dialled (a phone's extension or any digits)
-	Ext    string            // register-as: the extension taken
+	Ext    string            // register-as, rogue-register: the extension taken
+	Guess  string            // rogue-register: the password the rogue tries
 	Config map[string]string // firmware-update: parameters written to the phone's file first
 	Pause  time.Duration     // wait: a duration
 	Wait   *WaitSpec

@@ -35,6 +35,7 @@ var Actions = []Action{
 	{"impair", "impair: {between: [A, B] | from: A, to: B, proto: P|all, drop: F|all, delay: D, duplicate: F, count: N}", "network impairment between two nodes, both ways (from/to: one way; count: the next N packets only)", parseImpair},
 	{"lift", "lift: {between: [A, B], proto: P|all} | lift:", "lift the impairments between A and B (all of them with no argument)", parseLift},
 	{"forged-invite", "forged-invite: PHONE", "the rogue host sends a recording INVITE to the phone's recording port", parseForged},
+	{"rogue-register", "rogue-register: {ext: EXT, guess: PASSWORD}", "the rogue host REGISTERs the extension with its own Contact, answering the challenge with a guessed password if given", parseRogueRegister},
 	{"wait", "wait: DURATION | {MATCH, count: N, timeout: D}", "pause, or wait until events match", parseWait},
 	{"expect", "expect: {MATCH, count|at-least|at-most: N, seen: BOOL}", "check the messages seen so far", parseExpect},
 	{"expect-order", "expect-order: [MATCH, MATCH, ...]", "check that messages were seen in this order", parseOrder},
@@ -173,6 +174,23 @@ func parseForged(d *decoder, v ast.Node, st *Step) {
 	st.Phone = d.phoneName(v, "forged-invite")
 	if !d.rogue {
 		d.fail(v, "forged-invite: the lab has no rogue host; add `rogue: true` under `lab:`")
+	}
+}
+
+func parseRogueRegister(d *decoder, v ast.Node, st *Step) {
+	d.fields(v, "rogue-register", []string{"ext", "guess"}, func(k string, x ast.Node) {
+		switch k {
+		case "ext":
+			st.Ext = d.str(x, "rogue-register.ext")
+		case "guess":
+			st.Guess = d.str(x, "rogue-register.guess")
+		}
+	})
+	if st.Ext == "" {
+		d.fail(v, "rogue-register: needs ext")
+	}
+	if !d.rogue {
+		d.fail(v, "rogue-register: the lab has no rogue host; add `rogue: true` under `lab:`")
 	}
 }
 
