@@ -32,6 +32,14 @@ func (e *ParseError) Error() string { return strings.Join(e.Problems, "\n") }
 // file:line:column and what was expected there, and unknown actions, phone
 // names, models and protocols with the valid choices; nothing runs.
 func Parse(file string, src []byte) (*Scenario, error) {
+	// Bounded input (issue 11 item 8): a 200 KB file of nested brackets
+	// took the YAML parser to 4.4 GB before this.
+	if len(src) > MaxScenarioBytes {
+		return nil, &ParseError{[]string{fmt.Sprintf("%s: %d bytes: a scenario file may have at most %d (the library's largest has under 4,000)", file, len(src), MaxScenarioBytes)}}
+	}
+	if line, col, depth := flowDepth(src); depth > MaxScenarioNesting {
+		return nil, &ParseError{[]string{fmt.Sprintf("%s:%d:%d: brackets nested %d deep; a scenario nests at most %d", file, line, col, depth, MaxScenarioNesting)}}
+	}
 	f, err := parser.ParseBytes(src, 0)
 	if err != nil {
 		var se *yaml.SyntaxError
@@ -50,6 +58,52 @@ func Parse(file string, src []byte) (*Scenario, error) {
 		return nil, &ParseError{d.problems}
 	}
 	return s, nil
+}
+
+// Limits of a scenario file.
+const (
+	MaxScenarioBytes   = 1 << 20 // 1 MiB
+	MaxScenarioNesting = 32      // [ and { inside each other
+	MaxDuration        = 24 * time.Hour
+)
+
+// flowDepth finds the deepest nesting of YAML flow brackets ([ and {)
+// outside quotes and comments, and where it first reaches past
+// MaxScenarioNesting.
+func flowDepth(src []byte) (line, col, deepest int) {
+	depth, ln, c := 0, 1, 0
+	var quote byte
+	comment := false
+	for _, b := range src {
+		c++
+		switch {
+		case b == '\n':
+			ln, c, comment = ln+1, 0, false
+			if quote == '"' || quote == '\'' {
+				continue // a quoted scalar may span lines
+			}
+		case comment:
+		case quote != 0:
+			if b == quote {
+				quote = 0
+			}
+		case b == '"' || b == '\'':
+			quote = b
+		case b == '#':
+			comment = true
+		case b == '[' || b == '{':
+			depth++
+			if depth > deepest {
+				deepest = depth
+				if depth == MaxScenarioNesting+1 {
+					line, col = ln, c
+				}
+			}
+		case b == ']' || b == '}':
+			depth = max(depth-1, 0)
+		}
+	}
+	return line, col, deepest
 }
 
 type decoder struct {
@@ -207,6 +261,10 @@ func (d *decoder) duration(n ast.Node, what string) time.Duration {
 	v, err := time.ParseDuration(s)
 	if err != nil || v < 0 {
 		d.fail(n, "%s: want a duration such as 500ms, 3s or 1m, got %q", what, s)
+		return 0
+	}
+	if v > MaxDuration {
+		d.fail(n, "%s: %s is longer than a scenario's longest duration, %s", what, s, MaxDuration)
 		return 0
 	}
 	return v

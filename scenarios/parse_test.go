@@ -17,6 +17,15 @@ func TestParseRefusesBrokenFiles(t *testing.T) {
 	}{
 		{"yaml syntax", "steps:\n  - dial: {phone: \"7434\", to: [1\n",
 			[]string{"t.yaml:2:31: sequence end token ']' not found"}},
+		// Bounded input (issue 11 item 8).
+		{"nesting", "steps:\n  - say: " + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + "\n",
+			[]string{"t.yaml:2:42: brackets nested 5000 deep; a scenario nests at most 32"}},
+		{"brackets in quotes and comments do not count", "steps:\n  - say: \"" + strings.Repeat("[", 100) + "\"   # " + strings.Repeat("{", 100) + "\n  - dail: x\n",
+			[]string{`t.yaml:3:5: step: unknown action "dail"`}},
+		{"size", "steps:\n  - say: \"" + strings.Repeat("x", MaxScenarioBytes) + "\"\n",
+			[]string{"t.yaml: 1048595 bytes: a scenario file may have at most 1048576"}},
+		{"duration", "steps:\n  - wait: 2562047h\n",
+			[]string{"t.yaml:2:11: wait: 2562047h is longer than a scenario's longest duration, 24h0m0s"}},
 		{"unknown action", "steps:\n  - dail: {phone: \"7434\", to: 6867i}\n",
 			[]string{`t.yaml:2:5: step: unknown action "dail" (did you mean "dial"?); valid: say, register, unregister, dial,`}},
 		{"unknown phone", "steps:\n  - answer: 6868i\n",
