@@ -219,7 +219,8 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 		exts = append(exts, p.Ext)
 		passwords[p.Ext] = p.Password
 	}
-	if l.PBX, err = pbx.New(pbxNode, pbx.Config{Extensions: exts, Passwords: passwords, CSTAKeepAlive: topo.Timers.CSTAKeepAlive}); err != nil {
+	if l.PBX, err = pbx.New(pbxNode, pbx.Config{Extensions: exts, Passwords: passwords,
+		CSTAClients: []netip.Addr{topo.RecorderAddr}, CSTAKeepAlive: topo.Timers.CSTAKeepAlive}); err != nil {
 		return fail(err)
 	}
 

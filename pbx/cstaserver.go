@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -96,6 +98,13 @@ func (s *cstaServer) accept() {
 		raw, err := s.l.Accept()
 		if err != nil {
 			return
+		}
+		if from := addrPortOf(raw.RemoteAddr()); !s.allowed(from.Addr()) {
+			// CSTA has no login: the link is refused by address, before
+			// it can monitor anything (issue 11 item 4).
+			s.p.node.Network().Errorf(s.p.node.Name(), from, "CSTA link refused: %s is not among the PBX's allowed CSTA clients %v", from.Addr(), s.p.cfg.CSTAClients)
+			raw.Close()
+			continue
 		}
 		c := newCSTAClient(raw)
 		s.mu.Lock()
@@ -192,6 +201,12 @@ func (s *cstaServer) monitorStart(c *cstaClient, id int, m csta.MonitorStart) {
 		return
 	}
 	s.mu.Lock()
+	if n := s.monitorsOf(c); n >= s.p.cfg.MaxMonitors {
+		s.mu.Unlock()
+		s.p.node.Network().Errorf(s.p.node.Name(), addrPortOf(c.conn.NetConn().RemoteAddr()), "CSTA MonitorStart %s refused: the link holds %d monitors, the most one link may", m.Device, n)
+		s.respond(c, id, csta.ErrorResponse{Category: csta.CategorySystemResourceAvailability, Value: csta.ResourceOverallMonitorLimit})
+		return
+	}
 	s.nextRef++
 	ref := strconv.Itoa(s.nextRef)
 	s.monitors[m.Device] = append(s.monitors[m.Device], monitor{client: c, ref: ref})
@@ -460,4 +475,22 @@ func (s *cstaServer) callEvent(c *call, kind callEventKind, cause, releasing str
 	for _, e := range callEvents(c, kind, cause, releasing) {
 		s.send(e.device, e.build)
 	}
+}
+
+// allowed reports whether a CSTA link from a is allowed.
+func (s *cstaServer) allowed(a netip.Addr) bool {
+	return len(s.p.cfg.CSTAClients) == 0 || slices.Contains(s.p.cfg.CSTAClients, a.Unmap())
+}
+
+// monitorsOf counts c's monitors; s.mu is held.
+func (s *cstaServer) monitorsOf(c *cstaClient) int {
+	n := 0
+	for _, ms := range s.monitors {
+		for _, m := range ms {
+			if m.client == c {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"syscall"
@@ -363,4 +364,33 @@ func TestCSTARequestWithEventInvokeID(t *testing.T) {
 	if ref := rec.monitor("1001"); ref == "" {
 		t.Fatal("no monitor after the refused request")
 	}
+}
+
+// The CSTA port takes links only from its allowed clients, and one link
+// only so many monitors (issue 11 item 4); each refusal names what it is.
+func TestCSTAAccessControl(t *testing.T) {
+	l := newTestLabWith(t, func(l *testLab) Config {
+		return Config{CSTAClients: []netip.Addr{l.ip(2)}, MaxMonitors: 2}
+	})
+
+	refused := l.watch(func(e sim.Event) bool {
+		return e.Kind == sim.KindError && e.From == "pbx" && strings.Contains(e.Summary, "CSTA link refused: "+l.ip(9).String()+" is not among the PBX's allowed CSTA clients")
+	})
+	stranger := l.recorder("stranger", 9)
+	refused()
+	if err := <-stranger.errs; err == nil {
+		t.Fatal("the stranger's link stayed open")
+	}
+
+	rec := l.recorder("rec", 2)
+	rec.monitor("1001")
+	rec.monitor("1002")
+	limit := l.watch(func(e sim.Event) bool {
+		return e.Kind == sim.KindError && e.From == "pbx" && strings.Contains(e.Summary, "MonitorStart 1003 refused: the link holds 2 monitors")
+	})
+	res := rec.request(csta.MonitorStart{Device: "1003"})
+	if er, ok := res.(csta.ErrorResponse); !ok || er.Category != csta.CategorySystemResourceAvailability || er.Value != csta.ResourceOverallMonitorLimit {
+		t.Fatalf("a third MonitorStart: %s, want systemResourceAvailability/overallMonitorLimitExceeded", res)
+	}
+	limit()
 }

@@ -38,6 +38,13 @@ type testLab struct {
 
 func newTestLab(t *testing.T, cfg Config) *testLab {
 	t.Helper()
+	return newTestLabWith(t, func(*testLab) Config { return cfg })
+}
+
+// newTestLabWith is newTestLab with a Config made once the lab's addresses
+// are known.
+func newTestLabWith(t *testing.T, config func(*testLab) Config) *testLab {
+	t.Helper()
 	n, err := sim.NewNetwork(sim.Config{Summarizers: map[sim.Proto]func([]byte) []string{sim.ProtoCSTA: csta.SummarizeFrames}})
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +62,7 @@ func newTestLab(t *testing.T, cfg Config) *testLab {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg := config(l)
 	if len(cfg.Extensions) == 0 {
 		cfg.Extensions = []string{"1001", "1002", "1003"}
 	}

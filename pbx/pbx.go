@@ -28,8 +28,13 @@ type Config struct {
 	// extension's (RFC 3261 §22, RFC 8760) and bind only the address it
 	// came from. Empty: no authentication (a lab for protocol tests only).
 	Passwords map[string]string
-	Realm     string        // digest realm; default "reclab"
-	NonceLife time.Duration // a challenge's nonce expires after this; default 5m
+	// CSTAClients are the addresses allowed on the CSTA port; a link from
+	// any other is closed with an error naming it. Empty: any.
+	CSTAClients []netip.Addr
+	// MaxMonitors bounds the monitors one CSTA link may hold; default 10,000.
+	MaxMonitors int
+	Realm       string        // digest realm; default "reclab"
+	NonceLife   time.Duration // a challenge's nonce expires after this; default 5m
 }
 
 func (c *Config) validate() error {
@@ -59,6 +64,9 @@ func (c *Config) validate() error {
 	}
 	if c.Realm == "" {
 		c.Realm = "reclab"
+	}
+	if c.MaxMonitors <= 0 {
+		c.MaxMonitors = 10000
 	}
 	if c.NonceLife <= 0 {
 		c.NonceLife = 5 * time.Minute
