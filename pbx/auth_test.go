@@ -76,3 +76,28 @@ func TestDigestAuth(t *testing.T) {
 		t.Errorf("%d nonces kept, at most %d", len(a.nonces), maxNonces)
 	}
 }
+
+// FuzzDigestCheck: any Authorization header; the check never panics and
+// never lets in anything but the answer computed with the password.
+func FuzzDigestCheck(f *testing.F) {
+	f.Add(`Digest username="1001", realm="reclab", nonce="n1", uri="sip:x", response="00", qop=auth, nc=00000001, cnonce="c"`)
+	f.Add(`Digest username="1001", realm="reclab", nonce="n1", uri="sip:x", response="00", algorithm=SHA-256, qop=auth, nc=ffffffff, cnonce="c"`)
+	f.Add("Basic dXNlcjpwYXNz")
+	f.Fuzz(func(t *testing.T, header string) {
+		a := newDigestAuth("reclab", time.Minute)
+		a.newID = func() string { return "n1" }
+		a.challenges(0, false)
+		if v, _ := a.check(time.Second, "REGISTER", header, "1001", "s3cret"); v == authOK {
+			// Only a real answer passes: it must be the digest of the password.
+			cr, err := digest.ParseCredentials(header)
+			if err != nil {
+				t.Fatalf("passed but does not parse: %q", header)
+			}
+			want, _ := digest.Digest(&digest.Challenge{Realm: "reclab", Nonce: "n1", Algorithm: cr.Algorithm, QOP: []string{"auth"}},
+				digest.Options{Method: "REGISTER", URI: cr.URI, Username: "1001", Password: "s3cret", Cnonce: cr.Cnonce, Count: cr.Nc})
+			if want == nil || want.Response != cr.Response {
+				t.Fatalf("passed without the password: %q", header)
+			}
+		}
+	})
+}

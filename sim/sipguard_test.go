@@ -108,3 +108,24 @@ func FuzzSIPGuard(f *testing.F) {
 		}
 	})
 }
+
+// FuzzClassifySummarize: any datagram or TCP chunk the trace may see is
+// classified and summarised without a panic, in lines without a newline
+// (a trace line stays one line, whatever a peer sent).
+func FuzzClassifySummarize(f *testing.F) {
+	f.Add([]byte("INVITE sip:1001@127.20.1.1:7300 SIP/2.0\r\nCSeq: 1 INVITE\r\n\r\n"))
+	f.Add([]byte("SIP/2.0 200 OK\r\nCSeq: 7 UPDATE\r\n\r\n"))
+	f.Add([]byte("GET /record?page=START HTTP/1.1\r\nHost: x\r\n\r\n"))
+	f.Add([]byte{0x80, 8, 0, 1, 0, 0, 0, 160, 0, 0, 0, 1, 0xd5})
+	n := &Network{summarizers: defaultSummarizers}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := classifyUDP(b)
+		for _, proto := range []Proto{p, ProtoHTTP, ProtoSIP, ProtoOther} {
+			for _, line := range n.summarize(proto, b) {
+				if strings.ContainsAny(line, "\r\n") {
+					t.Fatalf("%s summary %q has a line break", proto, line)
+				}
+			}
+		}
+	})
+}
