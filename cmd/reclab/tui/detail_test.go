@@ -64,7 +64,13 @@ func TestMermaid(t *testing.T) {
 
 func TestReport(t *testing.T) {
 	b := newFakeBackend()
-	got := report(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), "out/x", b.snap, sessionEvents(), 3)
+	var problems []sim.Event
+	for _, e := range sessionEvents() {
+		if e.Kind == sim.KindError {
+			problems = append(problems, e)
+		}
+	}
+	got := report(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), "out/x", b.snap, sessionEvents(), problems, len(problems)+2, 3)
 	for _, want := range []string{
 		"Written 2026-01-02T03:04:05Z",
 		"| 7434 | 1002 | 7434 | 127.20.1.2:7300 | yes | yes | idle | idle | 0 | 0 |",
@@ -72,6 +78,7 @@ func TestReport(t *testing.T) {
 		"| SIP dropped | 1 |",
 		"missed 3 events",
 		"- 0.600 6867i: from 127.20.9.9:5060: recording INVITE refused: 403",
+		"- … and 2 more",
 		"| 3.561 | 7434 | recorder | HTTP | GET /record?page=START&OPN=1002 |",
 	} {
 		if !strings.Contains(got, want) {

@@ -46,7 +46,9 @@ func mermaid(cols []string, events []sim.Event) string {
 
 // report writes a Markdown report of the session: the nodes as they stand,
 // counts per protocol, problems, and every message.
-func report(now time.Time, out string, snap Snapshot, events []sim.Event, lost uint64) string {
+// problems are the session's error events (the model keeps the first
+// maxProblems of them), total how many there were in all.
+func report(now time.Time, out string, snap Snapshot, events, problems []sim.Event, total int, lost uint64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# reclab session report\n\nWritten %s. Output directory `%s` (the pcap of every packet is `lab.pcap` there).\n\n",
 		now.UTC().Format(time.RFC3339), out)
@@ -63,13 +65,9 @@ func report(now time.Time, out string, snap Snapshot, events []sim.Event, lost u
 	fmt.Fprintf(&b, "\n## PBX and recorder\n\n- PBX: %d registrations, %d calls in progress\n- recorder: %s mapping, %d devices known over CSTA, %d sessions up, %d recordings written\n",
 		snap.PBXRegs, len(snap.PBXCalls), snap.RecMapping, snap.RecDevices, snap.RecSessions, snap.RecFiles)
 	counts := map[string]int{}
-	var problems []sim.Event
 	for _, e := range events {
-		switch {
-		case isLadder(e):
+		if isLadder(e) {
 			counts[e.Proto.String()+" "+e.Kind.String()]++
-		case e.Kind == sim.KindError:
-			problems = append(problems, e)
 		}
 	}
 	b.WriteString("\n## Counts\n\n| protocol / kind | events |\n|---|---|\n")
@@ -83,12 +81,15 @@ func report(now time.Time, out string, snap Snapshot, events []sim.Event, lost u
 	if lost > 0 {
 		fmt.Fprintf(&b, "\nThe display missed %d events while it was busy; the pcap has every packet.\n", lost)
 	}
-	b.WriteString("\n## Problems\n\n")
-	if len(problems) == 0 {
+	fmt.Fprintf(&b, "\n## Problems\n\n")
+	if total == 0 {
 		b.WriteString("None.\n")
 	}
 	for _, e := range problems {
 		fmt.Fprintf(&b, "- %.3f %s: %s\n", e.At.Seconds(), e.From, e.Summary)
+	}
+	if more := total - len(problems); more > 0 {
+		fmt.Fprintf(&b, "- … and %d more (the first %d are listed; trace the pcap for the rest)\n", more, len(problems))
 	}
 	b.WriteString("\n## Flow\n\n| time | from | to | protocol | message |\n|---|---|---|---|---|\n")
 	for _, e := range events {

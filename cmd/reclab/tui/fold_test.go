@@ -134,3 +134,20 @@ func TestPausedStoreIsBounded(t *testing.T) {
 		t.Fatalf("resume told nothing of the drop; last log line %q", l)
 	}
 }
+
+// Errors that reach the model reach the export's Problems (issue 12: "e"
+// wrote "Problems: None." after a session full of errors), also when there
+// are more than it lists.
+func TestExportListsTheSessionsProblems(t *testing.T) {
+	m, _ := ready(t)
+	var errs []sim.Event
+	for i := range maxProblems + 3 {
+		errs = append(errs, sim.Event{Kind: sim.KindError, Proto: sim.ProtoLab, From: "pbx", Summary: fmt.Sprintf("problem %d", i)})
+	}
+	m.Update(batchMsg{events: errs})
+	rep := report(time.Now(), "out", m.snap, m.events, m.problems, m.problemTotal, 0)
+	more := fmt.Sprintf("… and %d more", m.problemTotal-maxProblems) // the session had one error already
+	if strings.Contains(rep, "None.") || !strings.Contains(rep, "pbx: problem 0") || !strings.Contains(rep, more) {
+		t.Fatalf("report's problems:\n%s", rep[strings.Index(rep, "## Problems"):strings.Index(rep, "## Flow")])
+	}
+}

@@ -18,12 +18,13 @@ import (
 
 // Bounds of what the UI keeps; the trace and the pcap keep the rest.
 const (
-	subBuffer  = 8192  // events between the lab and the UI
-	maxBatch   = 4096  // events taken per drain
-	maxEvents  = 20000 // ladder events kept
-	maxLogs    = 1000  // log lines kept
-	drainEvery = 50 * time.Millisecond
-	liveEvery  = 500 * time.Millisecond // Nodes refresh while RTP flows
+	subBuffer   = 8192  // events between the lab and the UI
+	maxBatch    = 4096  // events taken per drain
+	maxEvents   = 20000 // ladder events kept
+	maxProblems = 500   // error events kept for the report
+	maxLogs     = 1000  // log lines kept
+	drainEvery  = 50 * time.Millisecond
+	liveEvery   = 500 * time.Millisecond // Nodes refresh while RTP flows
 )
 
 type focus uint8
@@ -91,6 +92,10 @@ type Model struct {
 	follow  bool
 	paused  bool
 	frozen  int // len(events) when the display was paused
+	// problems are the session's error events, the first maxProblems of
+	// them, for the report (e); problemTotal counts them all.
+	problems     []sim.Event
+	problemTotal int
 	// heldDropped counts events that came while paused and were dropped
 	// to keep the store bounded (add); told in the Log on resume.
 	heldDropped int
@@ -300,6 +305,12 @@ func (m *Model) trimLogs() {
 
 // add takes one trace event: ladder rows to the flow, the rest to the log.
 func (m *Model) add(e sim.Event) {
+	if e.Kind == sim.KindError {
+		m.problemTotal++
+		if len(m.problems) < maxProblems {
+			m.problems = append(m.problems, e)
+		}
+	}
 	if !isLadder(e) {
 		switch e.Kind {
 		case sim.KindNote, sim.KindError:
@@ -749,7 +760,7 @@ func (m *Model) find(dir int) {
 func (m *Model) export() tea.Cmd {
 	dir := m.b.OutDir()
 	flow := mermaid(m.cols.names, m.events)
-	rep := report(time.Now(), dir, m.snap, m.events, m.lost)
+	rep := report(time.Now(), dir, m.snap, m.events, m.problems, m.problemTotal, m.lost)
 	mmd, md := filepath.Join(dir, "session-flow.mmd"), filepath.Join(dir, "session-report.md")
 	return func() tea.Msg {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
