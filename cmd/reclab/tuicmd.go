@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 
 	"github.com/reclab/reclab/cmd/reclab/tui"
 	"github.com/reclab/reclab/scenarios"
@@ -64,6 +68,14 @@ Flags:`)
 		}
 		dir = filepath.Join(*out, s.Name)
 	}
+	// A class's capture is not overwritten by the next start (issue 12: an
+	// 8 MB capture became 24 bytes, even when the start then failed).
+	if kept, err := keepPrevious(dir); err != nil {
+		fmt.Fprintln(stderr, "reclab tui:", err)
+		return exitLabFail
+	} else if kept != "" {
+		fmt.Fprintf(stderr, "reclab tui: the previous session's files are kept in %s\n", kept)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	req := tui.ScenarioRequest{Name: *scen, Step: *step, Speed: *speed}
@@ -73,4 +85,42 @@ Flags:`)
 	}
 	fmt.Fprintf(stdout, "lab closed; pcap, recordings and exports are in %s\n", dir)
 	return exitOK
+}
+
+// keepPrevious moves a previous session's outputs in dir (its lab.pcap and
+// everything beside it but earlier kept sessions) into
+// dir/previous-<time of that pcap>, and returns that directory; "" when
+// dir holds no session.
+func keepPrevious(dir string) (string, error) {
+	info, err := os.Stat(filepath.Join(dir, "lab.pcap"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	base := filepath.Join(dir, "previous-"+info.ModTime().Format("20060102-150405"))
+	kept := base
+	for i := 2; ; i++ {
+		if _, err := os.Stat(kept); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		kept = fmt.Sprintf("%s-%d", base, i)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	if err := os.Mkdir(kept, 0o755); err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "previous-") {
+			continue
+		}
+		if err := os.Rename(filepath.Join(dir, e.Name()), filepath.Join(kept, e.Name())); err != nil {
+			return "", fmt.Errorf("keeping the previous session's %s: %w", e.Name(), err)
+		}
+	}
+	return kept, nil
 }
