@@ -302,7 +302,12 @@ func (t *Trace) Close() {
 // WatchState fires on the next state event (KindState) whose State is a T
 // that match accepts; a nil match accepts any T.
 func WatchState[T State](tr *Trace, match func(T) bool) *Watch {
-	return tr.Watch(func(e Event) bool {
+	return WatchStateN(tr, 1, match)
+}
+
+// WatchStateN fires on the n-th such state event.
+func WatchStateN[T State](tr *Trace, n int, match func(T) bool) *Watch {
+	return tr.WatchN(n, func(e Event) bool {
 		st, ok := e.State.(T)
 		return ok && (match == nil || match(st))
 	})

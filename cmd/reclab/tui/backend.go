@@ -127,14 +127,12 @@ func (b *labBackend) Available(ActionKind) bool { return true }
 const actionTimeout = 32 * time.Second
 
 func (b *labBackend) Do(ctx context.Context, a Action) (string, error) {
+	if a.Kind == ActPBXRestart {
+		return b.restartPBX(ctx) // bounded by the phones' keep-alive, not actionTimeout
+	}
 	ctx, cancel := context.WithTimeout(ctx, actionTimeout)
 	defer cancel()
 	switch a.Kind {
-	case ActPBXRestart:
-		if err := b.l.PBX.Restart(ctx); err != nil {
-			return "", err
-		}
-		return "PBX restarted: registrations and calls forgotten (spec §3.2.6)", nil
 	case ActImpair:
 		id, err := b.l.Net.Impair(a.Impair)
 		if err != nil {
@@ -215,4 +213,44 @@ func (b *labBackend) Do(ctx context.Context, a Action) (string, error) {
 		return fmt.Sprintf("%s registered %s: the phone that had it is logged off (spec §3.2.3)", p.Name(), a.Arg), nil
 	}
 	return "", fmt.Errorf("%s: %w", a.Kind, errNotAvailable)
+}
+
+// restartPBX plays spec §3.2.6: the PBX goes down and stays down until
+// every phone that was registered has noticed through its keep-alive
+// towards the gatekeeper (each logs off, BYE to the recorder if a session
+// is up, and retries REGISTER), then comes back; the phones register again
+// at their next retry. An instant restart went unnoticed by the phones,
+// which stayed "registered" with a PBX that knew none of them.
+func (b *labBackend) restartPBX(ctx context.Context) (string, error) {
+	var watches []*sim.Watch
+	for _, p := range b.l.Phones {
+		if !p.State().Registered {
+			continue
+		}
+		name := p.Name()
+		watches = append(watches, sim.WatchState(b.l.Net.Trace(), func(s phones.RegistrationState) bool {
+			return s.Phone == name && !s.Registered
+		}))
+	}
+	b.l.PBX.Stop()
+	ka := b.l.Topology.Timers.PhoneKeepAlive
+	if ka == 0 {
+		ka = phones.DefaultKeepAlive
+	}
+	// A keep-alive to miss and its answer timeout, with room to spare.
+	wctx, cancel := context.WithTimeout(ctx, 2*max(ka, time.Second)+10*time.Second)
+	noticed := 0
+	for _, w := range watches {
+		if _, err := w.Wait(wctx); err == nil {
+			noticed++
+		} else {
+			w.Cancel()
+		}
+	}
+	cancel()
+	if err := b.l.PBX.Start(); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("PBX restarted (spec §3.2.6): down until %d of %d registered phones noticed it through their keep-alive; they register again at their next retry",
+		noticed, len(watches)), nil
 }

@@ -1,0 +1,54 @@
+package tui
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reclab/reclab/lab"
+	"github.com/reclab/reclab/phones"
+	"github.com/reclab/reclab/sim"
+)
+
+// B plays spec §3.2.6 (issue 12: the restart was instant, the phones never
+// noticed and stayed "registered" with a PBX that knew none of them): the
+// PBX stays down until every registered phone has noticed through its
+// keep-alive, then comes back, and every phone registers again.
+func TestPBXRestartIsNoticed(t *testing.T) {
+	topo := lab.Default()
+	topo.PBXAddr, topo.RecorderAddr, topo.PhoneBase = netip.MustParseAddr("127.22.5.1"), netip.MustParseAddr("127.22.5.2"), netip.MustParseAddr("127.22.6.1")
+	topo.Timers = lab.Timers{PhoneKeepAlive: 300 * time.Millisecond, RegisterRetry: 200 * time.Millisecond}
+	l, err := lab.Build(topo, lab.Options{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var back []*sim.Watch
+	for _, p := range l.Phones {
+		name := p.Name()
+		back = append(back, sim.WatchStateN(l.Net.Trace(), 2, func(s phones.RegistrationState) bool { return s.Phone == name }))
+	}
+	text, err := NewLabBackend(l, t.TempDir()).Do(ctx, Action{Kind: ActPBXRestart})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text, "down until 2 of 2 registered phones noticed") {
+		t.Fatalf("restart said %q", text)
+	}
+	for i, w := range back {
+		e, err := w.Wait(ctx) // the second change: lost, then registered again
+		if err != nil {
+			t.Fatalf("%s did not register again: %v", l.Phones[i].Name(), err)
+		}
+		if st := e.State.(phones.RegistrationState); !st.Registered {
+			t.Fatalf("%s: %s", l.Phones[i].Name(), st)
+		}
+	}
+}
