@@ -297,7 +297,8 @@ func putCentered(buf []rune, lo, hi int, s string) {
 	put(buf, lo+(hi-lo-n)/2, s)
 }
 
-// clip shortens s to n runes.
+// clip shortens s to n runes; a cut text ends in "…", so a cut number is
+// never read as another (issue 12: "127.20.1.1:730" was port 7300).
 func clip(s string, n int) string {
 	if n <= 0 {
 		return ""
@@ -306,5 +307,8 @@ func clip(s string, n int) string {
 	if len(r) <= n {
 		return s
 	}
-	return string(r[:n])
+	if n == 1 {
+		return "…"
+	}
+	return string(r[:n-1]) + "…"
 }
