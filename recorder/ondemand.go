@@ -286,3 +286,37 @@ func (r *Recorder) keptOrDiscarded(rec Recording, keep bool) {
 func recordingName(rec Recording) string {
 	return strings.TrimSuffix(filepath.Base(rec.WAV), ".wav")
 }
+
+// setOnDemandEvent changes the record on demand mode (the loop's).
+type setOnDemandEvent struct {
+	mode  OnDemand
+	reply chan struct{}
+}
+
+// SetOnDemand changes the recorder's record on demand mode while it runs
+// (spec §3.3; the TUI's M): calls established from now on follow it.
+func (r *Recorder) SetOnDemand(mode OnDemand) {
+	ev := setOnDemandEvent{mode: mode, reply: make(chan struct{})}
+	r.post(ev)
+	select {
+	case <-ev.reply:
+	case <-r.loopDone: // closed: no mode to change
+	}
+}
+
+// OnDemandMode is the record on demand mode in force.
+func (r *Recorder) OnDemandMode() OnDemand {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.onDemandShown
+}
+
+func (r *Recorder) onSetOnDemand(ev setOnDemandEvent) {
+	r.cfg.OnDemand = ev.mode
+	r.policy.onDemand = ev.mode
+	r.mu.Lock()
+	r.onDemandShown = ev.mode
+	r.mu.Unlock()
+	r.node.Note("record on demand is now %s (spec §3.3)", ev.mode)
+	close(ev.reply)
+}

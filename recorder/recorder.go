@@ -61,10 +61,11 @@ type Recorder struct {
 	closeErr             error
 
 	// Published views, written by the loop, read by anyone.
-	mu         sync.Mutex
-	devices    map[string]DeviceInfo
-	recordings []Recording
-	live       int
+	mu            sync.Mutex
+	devices       map[string]DeviceInfo
+	recordings    []Recording
+	onDemandShown OnDemand // cfg.OnDemand as the loop last set it
+	live          int
 
 	// Loop-owned.
 	sessions    map[string]*session // by key: "d/<callID>/<ext>" or "s/<ext>"
@@ -89,19 +90,20 @@ func New(node *sim.Node, cfg Config) (*Recorder, error) {
 	}
 	cfg.Monitored = append([]string(nil), cfg.Monitored...)
 	return &Recorder{
-		node:        node,
-		net:         node.Network(),
-		cfg:         cfg,
-		events:      make(chan any, 256),
-		quit:        make(chan struct{}),
-		loopDone:    make(chan struct{}),
-		drained:     make(chan struct{}),
-		cstaDone:    make(chan struct{}),
-		devices:     map[string]DeviceInfo{},
-		sessions:    map[string]*session{},
-		bySIPCallID: map[string]*session{},
-		policy:      NewPolicy(cfg.Mapping, cfg.OnDemand),
-		ports:       newPortPlan(cfg.RTPPort),
+		node:          node,
+		net:           node.Network(),
+		cfg:           cfg,
+		events:        make(chan any, 256),
+		quit:          make(chan struct{}),
+		loopDone:      make(chan struct{}),
+		drained:       make(chan struct{}),
+		cstaDone:      make(chan struct{}),
+		devices:       map[string]DeviceInfo{},
+		sessions:      map[string]*session{},
+		bySIPCallID:   map[string]*session{},
+		policy:        NewPolicy(cfg.Mapping, cfg.OnDemand),
+		onDemandShown: cfg.OnDemand,
+		ports:         newPortPlan(cfg.RTPPort),
 	}, nil
 }
 
@@ -288,6 +290,8 @@ func (r *Recorder) handle(ev any) {
 		}
 	case keyPressEvent:
 		r.onKeyPress(ev)
+	case setOnDemandEvent:
+		r.onSetOnDemand(ev)
 	case fileDoneEvent:
 		r.onFileDone(ev)
 	case closeEvent:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/phones"
+	"github.com/reclab/reclab/recorder"
 	"github.com/reclab/reclab/sim"
 )
 
@@ -29,10 +30,12 @@ const (
 	ActPBXRestart
 	ActImpair
 	ActLift
+	ActRecordMode // the recorder's record on demand mode: off → start → save → off
 )
 
 var actionNames = [...]string{"register", "unregister", "dial", "answer", "hang up", "power",
-	"record key", "firmware update", "forced log-off", "PBX restart", "impair", "lift impairment"}
+	"record key", "firmware update", "forced log-off", "PBX restart", "impair", "lift impairment",
+	"recorder mode"}
 
 func (k ActionKind) String() string {
 	if int(k) < len(actionNames) {
@@ -130,6 +133,11 @@ func (b *labBackend) Do(ctx context.Context, a Action) (string, error) {
 	if a.Kind == ActPBXRestart {
 		return b.restartPBX(ctx) // bounded by the phones' keep-alive, not actionTimeout
 	}
+	if a.Kind == ActRecordMode {
+		next := (b.l.Recorder.OnDemandMode() + 1) % 3 // off, start, save
+		b.l.Recorder.SetOnDemand(next)
+		return fmt.Sprintf("recorder: record on demand is now %s (spec §3.3); calls established from now on follow it", next), nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, actionTimeout)
 	defer cancel()
 	switch a.Kind {
@@ -199,7 +207,13 @@ func (b *labBackend) Do(ctx context.Context, a Action) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%s pressed the record key: the recorder answered %d %s", who, status, http.StatusText(status)), nil
+		text := fmt.Sprintf("%s pressed the record key: the recorder answered %d %s", who, status, http.StatusText(status))
+		if status == http.StatusForbidden && b.l.Recorder.OnDemandMode() == recorder.OnDemandOff {
+			// Say why (issue 12: R always got 403 in the default lab, and
+			// nothing said why).
+			text += ": record on demand is off, the recorder records by policy (spec §3.1); M switches it to start or save on demand"
+		}
+		return text, nil
 	case ActFirmwareUpdate:
 		if err := b.l.PBX.OrderUpdate(p.Ext()); err != nil {
 			return "", err

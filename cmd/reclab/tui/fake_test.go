@@ -28,7 +28,7 @@ type fakeBackend struct {
 func newFakeBackend() *fakeBackend {
 	b := &fakeBackend{trace: sim.NewTrace(1000), avail: map[ActionKind]bool{}}
 	// As the real lab: everything.
-	for k := ActRegister; k <= ActLift; k++ {
+	for k := ActRegister; k <= ActRecordMode; k++ {
 		b.avail[k] = true
 	}
 	models := []struct{ name, model string }{{"4422", "4422"}, {"7434", "7434"}, {"7444", "7444"}, {"6737i", "6737i"}, {"6867i", "6867i"}, {"6920", "6920"}}

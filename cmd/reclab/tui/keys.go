@@ -27,6 +27,7 @@ const (
 	kPBXRestart
 	kImpair
 	kLift
+	kRecordMode
 	kPause
 	kClear
 	kFilter
@@ -76,6 +77,7 @@ var bindings = []binding{
 	{kPBXRestart, []string{"B"}, "B", "restart the PBX", "Lab"},
 	{kImpair, []string{"I"}, "I", "impair the network", "Lab"},
 	{kLift, []string{"O"}, "O", "lift impairments", "Lab"},
+	{kRecordMode, []string{"M"}, "M", "recorder: record on demand off/start/save", "Lab"},
 	{kScenario, []string{"s"}, "s", "run a scenario (list)", "Lab"},
 	{kStep, []string{"."}, ".", "scenario: next step", "Lab"},
 
@@ -121,4 +123,5 @@ var gatedKeys = map[keyID]ActionKind{
 	kPBXRestart:   ActPBXRestart,
 	kImpair:       ActImpair,
 	kLift:         ActLift,
+	kRecordMode:   ActRecordMode,
 }

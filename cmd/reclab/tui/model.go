@@ -574,6 +574,8 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.openLogOffPrompt()
 	case kPBXRestart:
 		return m, m.labAction(ActPBXRestart)
+	case kRecordMode:
+		return m, m.labAction(ActRecordMode)
 	case kImpair:
 		if !m.available(ActImpair) {
 			break

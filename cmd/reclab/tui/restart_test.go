@@ -9,6 +9,7 @@ import (
 
 	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/phones"
+	"github.com/reclab/reclab/recorder"
 	"github.com/reclab/reclab/sim"
 )
 
@@ -49,6 +50,35 @@ func TestPBXRestartIsNoticed(t *testing.T) {
 		}
 		if st := e.State.(phones.RegistrationState); !st.Registered {
 			t.Fatalf("%s: %s", l.Phones[i].Name(), st)
+		}
+	}
+}
+
+// R in a lab whose recorder records by policy says why it got 403, and M
+// cycles the recorder's record on demand mode (issue 12: "R always gets
+// 403 in the default lab, and nothing says why").
+func TestRecordModeKey(t *testing.T) {
+	topo := lab.Default()
+	topo.PBXAddr, topo.RecorderAddr, topo.PhoneBase = netip.MustParseAddr("127.22.7.1"), netip.MustParseAddr("127.22.7.2"), netip.MustParseAddr("127.22.8.1")
+	l, err := lab.Build(topo, lab.Options{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := NewLabBackend(l, t.TempDir())
+	text, err := b.Do(ctx, Action{Kind: ActRecordKey, Phone: "7434"})
+	if err != nil || !strings.Contains(text, "403 Forbidden: record on demand is off") || !strings.Contains(text, "M switches it") {
+		t.Fatalf("R in a policy-recording lab: %q, %v", text, err)
+	}
+	for _, want := range []recorder.OnDemand{recorder.StartOnDemand, recorder.SaveOnDemand, recorder.OnDemandOff} {
+		text, err := b.Do(ctx, Action{Kind: ActRecordMode})
+		if err != nil || !strings.Contains(text, "record on demand is now "+want.String()) || l.Recorder.OnDemandMode() != want {
+			t.Fatalf("M: %q, %v; mode %s, want %s", text, err, l.Recorder.OnDemandMode(), want)
 		}
 	}
 }
