@@ -151,3 +151,22 @@ func TestExportListsTheSessionsProblems(t *testing.T) {
 		t.Fatalf("report's problems:\n%s", rep[strings.Index(rep, "## Problems"):strings.Index(rep, "## Flow")])
 	}
 }
+
+// Search names its match and the message's own number, the one Detail
+// shows (issue 12: "message 48 of 72" where Detail said #91).
+func TestSearchNumbersAsDetailDoes(t *testing.T) {
+	m, _ := ready(t)
+	for i := range m.events { // trace numbers, unlike row numbers, as a real trace has
+		m.events[i].Seq = uint64(1000 + 7*i)
+	}
+	m.search = "INVITE"
+	m.find(1)
+	e := m.events[m.rows[m.cursor]]
+	want := fmt.Sprintf("message #%d", e.Seq)
+	if !strings.Contains(m.status, want) || !strings.Contains(m.status, "match ") {
+		t.Fatalf("status %q, want it to name %s", m.status, want)
+	}
+	if d := detail(e); !strings.HasPrefix(d, fmt.Sprintf("#%d ", e.Seq)) {
+		t.Fatalf("Detail begins %q, not with #%d", d[:min(len(d), 20)], e.Seq)
+	}
+}

@@ -742,17 +742,33 @@ func (m *Model) find(dir int) {
 	}
 	n := len(m.rows)
 	needle := strings.ToLower(m.search)
+	matches := func(r int) bool {
+		e := m.events[m.rows[r]]
+		return strings.Contains(strings.ToLower(e.Summary+" "+e.From+" "+e.To), needle) ||
+			strings.Contains(strings.ToLower(string(e.Bytes)), needle)
+	}
 	for i := 1; i <= n; i++ {
 		r := ((m.cursor+dir*i)%n + n) % n
-		e := m.events[m.rows[r]]
-		if strings.Contains(strings.ToLower(e.Summary+" "+e.From+" "+e.To), needle) ||
-			strings.Contains(strings.ToLower(string(e.Bytes)), needle) {
-			m.cursor = r
-			m.follow = false
-			m.place()
-			m.setStatus(false, "/%s: message %d of %d", m.search, r+1, n)
-			return
+		if !matches(r) {
+			continue
 		}
+		m.cursor = r
+		m.follow = false
+		m.place()
+		// Which match this is, and the message's own number, as Detail
+		// shows it (issue 12: search said "message 48 of 72" where Detail
+		// numbered the same message #91).
+		k, total := 0, 0
+		for j := 0; j < n; j++ {
+			if matches(j) {
+				total++
+				if j <= r {
+					k = total
+				}
+			}
+		}
+		m.setStatus(false, "/%s: match %d of %d, message #%d", m.search, k, total, m.events[m.rows[r]].Seq)
+		return
 	}
 	m.setStatus(true, "no message matches %q", m.search)
 }
