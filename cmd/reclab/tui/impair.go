@@ -88,6 +88,11 @@ func parseImpairment(s string, snap Snapshot) (sim.Impairment, error) {
 			im.Proto, im.AllProtos = p, false
 		}
 	}
+	// In the prompt's own words (issue 12: sim's "Jitter 20ms must lie
+	// between 0 and Delay 0s" leaked through).
+	if im.Jitter > im.Delay {
+		return im, fmt.Errorf("impair: jitter %s needs a delay at least as long, e.g. delay %s jitter %s", im.Jitter, max(im.Jitter*4, 100*time.Millisecond), im.Jitter)
+	}
 	return im, nil
 }
 

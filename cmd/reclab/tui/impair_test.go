@@ -26,6 +26,7 @@ func TestParseImpairment(t *testing.T) {
 		{in: "7434 pbx drop 5% sip rtp", err: "one protocol per impairment"},
 		{in: "7434 pbx drop", err: `"drop" needs a value`},
 		{in: "7434 pbx wobble", err: `"wobble" is not understood`},
+		{in: "7434 pbx jitter 20ms", err: "impair: jitter 20ms needs a delay at least as long, e.g. delay 100ms jitter 20ms"},
 	} {
 		got, err := parseImpairment(tc.in, snap)
 		if tc.err != "" {
