@@ -51,6 +51,7 @@ type PcapWriter struct {
 	w      *pcapgo.Writer
 	err    error
 	closed bool
+	last   time.Time // the latest record's timestamp
 
 	// Serialisation state reused for every frame so that UDP() does not
 	// allocate once warm: the layer structs, their address storage and one
@@ -401,6 +402,14 @@ func (p *PcapWriter) pcapIP(src, dst netip.Addr, proto layers.IPProtocol) (v6, o
 
 // pcapWrite serialises stack around payload and writes the frame.
 func (p *PcapWriter) pcapWrite(ts time.Time, stack []gopacket.SerializableLayer, payload []byte) {
+	// Records in time order (issue 17: a run's pcap stepped backward up to
+	// 1.32 s): each sender reads the clock before it takes the lock, so
+	// two sends can come in the other order; a record is never stamped
+	// before the one written ahead of it.
+	if ts.Before(p.last) {
+		ts = p.last
+	}
+	p.last = ts
 	p.payload = payload
 	err := gopacket.SerializeLayers(p.buf, gopacket.SerializeOptions{ComputeChecksums: true, FixLengths: true}, stack...)
 	p.payload = nil // do not keep the caller's buffer alive

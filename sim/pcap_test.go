@@ -614,3 +614,41 @@ func BenchmarkPcapUDP(b *testing.B) {
 		p.UDP(ts, src, dst, rtp)
 	}
 }
+
+// Records come out in time order whatever order their senders read the
+// clock in (issue 17: up to 1.32 s backward steps).
+func TestPcapRecordsInTimeOrder(t *testing.T) {
+	var buf bytes.Buffer
+	p, err := NewPcapWriter(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := netip.MustParseAddrPort("127.20.1.1:40000"), netip.MustParseAddrPort("127.20.1.2:40000")
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for _, ms := range []int{10, 30, 20, 25, 40, 5} {
+		p.UDP(t0.Add(time.Duration(ms)*time.Millisecond), a, b, []byte("payload"))
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := pcapgo.NewReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last time.Time
+	n := 0
+	for {
+		_, ci, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		if ci.Timestamp.Before(last) {
+			t.Fatalf("record %d at %s, before the previous at %s", n, ci.Timestamp, last)
+		}
+		last = ci.Timestamp
+		n++
+	}
+	if n != 6 {
+		t.Fatalf("%d records, want 6", n)
+	}
+}
