@@ -315,4 +315,34 @@ func checkPcapWithTshark(t *testing.T, pcap string) {
 	if !strings.Contains(string(out), "<EstablishedEvent xmlns=\"http://www.ecma-international.org/standards/ecma-323/csta/ed4\"") {
 		t.Errorf("pcap: the CSTA stream does not reassemble to an EstablishedEvent document")
 	}
+	checkCSTADissector(t, pcap)
+}
+
+// checkCSTADissector: with tools/wireshark/csta.lua, tshark decodes every
+// CSTA message of the run by name and invokeID, the XML inside through its
+// own dissector, with no malformed frame or warning (issue 17: CSTA was
+// plain data, and decode-as XML warned on every frame).
+func checkCSTADissector(t *testing.T, pcap string) {
+	t.Helper()
+	lua := "lua_script:" + filepath.Join("..", "tools", "wireshark", "csta.lua")
+	out, err := exec.Command("tshark", "-r", pcap, "-X", lua, "-Y", "reclab_csta", "-T", "fields",
+		"-e", "reclab_csta.message", "-e", "reclab_csta.invokeid", "-e", "xml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tshark with the CSTA dissector: %v\n%s", err, out)
+	}
+	text := string(out)
+	for _, want := range []string{"MonitorStart\t0001", "MonitorStartResponse\t0001", "BackInServiceEvent\t9999",
+		"EstablishedEvent\t9999\txml", "ConnectionClearedEvent\t9999\txml"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the CSTA dissector's messages lack %q:\n%s", want, text)
+		}
+	}
+	bad, err := exec.Command("tshark", "-r", pcap, "-X", lua, "-Y", "reclab_csta && (_ws.malformed || _ws.expert.severity >= 0x00600000)",
+		"-T", "fields", "-e", "frame.number").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(strings.Fields(string(bad))); n != 0 {
+		t.Errorf("%d CSTA frames malformed or with a warning under the dissector", n)
+	}
 }
