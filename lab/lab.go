@@ -125,6 +125,9 @@ type Options struct {
 	// TraceCapacity bounds the trace's ring of recent events; 0 is sim's
 	// default. A bench keeps it small: it reads the trace as it flows.
 	TraceCapacity int
+	// HEP, if set, is a HEP collector (sngrep -L udp:ADDR, Homer) that
+	// gets every SIP message of the lab as it flows.
+	HEP netip.AddrPort
 }
 
 // Lab is a running lab.
@@ -137,6 +140,7 @@ type Lab struct {
 	// CA is the lab's certificate authority, made at Build: the phones
 	// trust it, the recorder's HTTPS certificate is its (record key, spec §3.3).
 	CA     *sim.LabCA
+	hep    *sim.HEPExporter
 	pcap   *os.File
 	keyLog *os.File // OutDir/tls-keys.log beside the pcap, for Wireshark
 }
@@ -207,6 +211,11 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 	}
 	if err := l.makeCA(opt); err != nil {
 		return fail(err)
+	}
+	if opt.HEP.IsValid() {
+		if l.hep, err = n.ExportHEP(opt.HEP); err != nil {
+			return fail(err)
+		}
 	}
 
 	pbxNode, err := n.AddNode("pbx", topo.PBXAddr)
@@ -412,6 +421,9 @@ func (l *Lab) Close() error {
 	}
 	if l.Net != nil {
 		errs = append(errs, l.Net.Close())
+	}
+	if l.hep != nil {
+		errs = append(errs, l.hep.Close())
 	}
 	errs = append(errs, l.closeFiles())
 	return errors.Join(errs...)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +27,8 @@ type Options struct {
 	// Gate, when set, is called before each step and holds it until it
 	// returns (the UI's step mode); it also raises SIP T1 to StepT1.
 	Gate Gate
+	// HEP, if set, gets every SIP message of the run (lab.Options.HEP).
+	HEP netip.AddrPort
 	// Topology, when set, adjusts the scenario's lab before it is built
 	// (a test moves it to loopback addresses of its own).
 	Topology func(*lab.Topology)
@@ -201,7 +204,7 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 	if opt.Topology != nil {
 		opt.Topology(&topo)
 	}
-	l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true})
+	l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true, HEP: opt.HEP})
 	if err != nil {
 		return res, err
 	}

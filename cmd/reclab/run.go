@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os/signal"
 	"path/filepath"
 
@@ -50,6 +51,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "output directory (default out/NAME; with several scenarios, DIR/NAME each)")
 	all := fs.Bool("all", false, "run every library scenario")
 	speed := fs.Float64("speed", 1, "a factor on the scenario's timers and pauses: 2 runs twice as fast")
+	hepFlag := fs.String("hep", "", "send every SIP message as HEP to a collector at ADDR:PORT (loopback), e.g. for sngrep -L udp:127.0.0.1:9060")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `Usage: reclab run NAME|FILE... [--all] [--out DIR] [--speed F]
 
@@ -87,6 +89,11 @@ Flags:`)
 	}
 	if *speed <= 0 {
 		fmt.Fprintf(stderr, "reclab run: --speed %g: want a factor above 0\n", *speed)
+		return exitUsage
+	}
+	hep, err := parseHEP(*hepFlag)
+	if err != nil {
+		fmt.Fprintln(stderr, "reclab run:", err)
 		return exitUsage
 	}
 	var list []*scenarios.Scenario
@@ -130,7 +137,7 @@ Flags:`)
 				dir = filepath.Join(*out, s.Name)
 			}
 		}
-		res, err := scenarios.Execute(ctx, s, scenarios.Options{OutDir: dir, Log: stdout, Speed: *speed})
+		res, err := scenarios.Execute(ctx, s, scenarios.Options{OutDir: dir, Log: stdout, Speed: *speed, HEP: hep})
 		fmt.Fprintf(stdout, "\nwrote %s: lab.pcap trace.txt trace.jsonl flow.md report.md recordings/\n", dir)
 		verdict := "PASS"
 		if err != nil {
@@ -155,4 +162,19 @@ Flags:`)
 		}
 	}
 	return code
+}
+
+// parseHEP reads --hep: "" for none, else a loopback ADDR:PORT.
+func parseHEP(v string) (netip.AddrPort, error) {
+	if v == "" {
+		return netip.AddrPort{}, nil
+	}
+	ap, err := netip.ParseAddrPort(v)
+	if err != nil {
+		return ap, fmt.Errorf("--hep %q: want ADDR:PORT, e.g. 127.0.0.1:9060", v)
+	}
+	if !ap.Addr().IsLoopback() {
+		return ap, fmt.Errorf("--hep %s: the collector must be on loopback (127.0.0.0/8)", v)
+	}
+	return ap, nil
 }

@@ -25,6 +25,7 @@ func cmdTUI(args []string, stdout, stderr io.Writer) int {
 	scen := fs.String("scenario", "", "run this library scenario (or .yaml file) at once, on a lab of its own; output in DIR/NAME")
 	step := fs.Bool("step", false, "with --scenario: one step per press of the . key")
 	speed := fs.Float64("speed", 1, "with --scenario: a factor on its timers and pauses (2 runs twice as fast)")
+	hepFlag := fs.String("hep", "", "send every SIP message as HEP to a collector at ADDR:PORT (loopback), e.g. for sngrep -L udp:127.0.0.1:9060")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `Usage: reclab tui [--out DIR] [--scenario NAME|FILE [--step] [--speed F]]
        reclab
@@ -57,6 +58,11 @@ Flags:`)
 		fmt.Fprintln(stderr, "reclab tui: --step and --speed go with --scenario NAME")
 		return exitUsage
 	}
+	hep, err := parseHEP(*hepFlag)
+	if err != nil {
+		fmt.Fprintln(stderr, "reclab tui:", err)
+		return exitUsage
+	}
 	dir := *out
 	if *scen != "" {
 		// A name that is not in the library, or a broken file, is a usage
@@ -79,7 +85,7 @@ Flags:`)
 	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	req := tui.ScenarioRequest{Name: *scen, Step: *step, Speed: *speed}
-	if err := tui.Run(ctx, tui.Options{OutDir: *out, Scenario: req}); err != nil {
+	if err := tui.Run(ctx, tui.Options{OutDir: *out, Scenario: req, HEP: hep}); err != nil {
 		fmt.Fprintln(stderr, "reclab tui:", err)
 		return exitLabFail
 	}

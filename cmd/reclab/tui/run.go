@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -24,6 +25,7 @@ type Options struct {
 	// Scenario, when named, is run at once on a lab of its own instead of
 	// the UI's lab; its files go to OutDir/NAME.
 	Scenario ScenarioRequest
+	HEP      netip.AddrPort // a HEP collector for the lab's SIP (lab.Options.HEP)
 }
 
 // Run builds the lab, opens the UI on the terminal and returns when the user
@@ -56,7 +58,7 @@ func Run(ctx context.Context, opt Options) error {
 		m = New(ctx, run.Backend)
 		m.StartScenario(run)
 	} else {
-		l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true})
+		l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true, HEP: opt.HEP})
 		if err != nil {
 			return err
 		}
