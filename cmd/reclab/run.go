@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"os/signal"
 	"path/filepath"
+	"unicode/utf8"
 
 	"github.com/reclab/reclab/scenarios"
 )
@@ -39,8 +41,14 @@ Flags:`)
 		fmt.Fprintln(stderr, "reclab list:", err)
 		return exitLabFail
 	}
+	// Columns as wide as their widest entry (issue 19: a long name shifted
+	// the section column).
+	nameW, secW := 0, 0
 	for _, s := range lib {
-		fmt.Fprintf(stdout, "%-22s %-12s %s\n", s.Name, s.Section, s.Description)
+		nameW, secW = max(nameW, utf8.RuneCountInString(s.Name)), max(secW, utf8.RuneCountInString(s.Section))
+	}
+	for _, s := range lib {
+		fmt.Fprintf(stdout, "%-*s  %-*s  %s\n", nameW, s.Name, secW, s.Section, s.Description)
 	}
 	return exitOK
 }
@@ -96,6 +104,13 @@ Flags:`)
 		fmt.Fprintln(stderr, "reclab run:", err)
 		return exitUsage
 	}
+	// An output directory that cannot be written is the user's to fix, said
+	// before any lab starts (issue 19: a read-only --out claimed files it
+	// never wrote, then FAIL with exit 3).
+	if err := writableDir(*out); err != nil {
+		fmt.Fprintf(stderr, "reclab run: --out %s: %v\n", *out, err)
+		return exitUsage
+	}
 	var list []*scenarios.Scenario
 	if *all {
 		lib, err := scenarios.Library()
@@ -138,7 +153,9 @@ Flags:`)
 			}
 		}
 		res, err := scenarios.Execute(ctx, s, scenarios.Options{OutDir: dir, Log: stdout, Speed: *speed, HEP: hep})
-		fmt.Fprintf(stdout, "\nwrote %s: lab.pcap trace.txt trace.jsonl flow.md report.md recordings/\n", dir)
+		if res.Started {
+			fmt.Fprintf(stdout, "\nwrote %s: lab.pcap trace.txt trace.jsonl flow.md report.md recordings/\n", dir)
+		}
 		verdict := "PASS"
 		if err != nil {
 			verdict = "FAIL"
@@ -177,4 +194,22 @@ func parseHEP(v string) (netip.AddrPort, error) {
 		return ap, fmt.Errorf("--hep %s: the collector must be on loopback (127.0.0.0/8)", v)
 	}
 	return ap, nil
+}
+
+// writableDir makes dir if it is missing ("" is "out") and checks that a
+// file can be made in it.
+func writableDir(dir string) error {
+	if dir == "" {
+		dir = "out"
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".reclab-write-check-*")
+	if err != nil {
+		return fmt.Errorf("cannot write there: %w", err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // TestListShowsTheLibrary: name, spec section and description per scenario.
@@ -18,6 +19,18 @@ func TestListShowsTheLibrary(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("reclab list lacks %q:\n%s", want, out.String())
 		}
+	}
+	// Every description starts in the same column, the longest name's too.
+	col := -1
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		f := strings.SplitN(line, "  ", 2) // name, then the rest
+		rest := strings.TrimLeft(f[1], " ")
+		sec := strings.SplitN(rest, "  ", 2)
+		at := utf8.RuneCountInString(line) - utf8.RuneCountInString(strings.TrimLeft(sec[1], " "))
+		if col >= 0 && at != col {
+			t.Errorf("the description of %q starts at column %d, the others at %d", f[0], at, col)
+		}
+		col = at
 	}
 	out.Reset()
 	if code := run([]string{"list", "--actions"}, &out, &errb); code != exitOK || !strings.Contains(out.String(), "expect-recording") {
@@ -68,5 +81,23 @@ func TestRunRefusesBrokenFilesBeforeTheLab(t *testing.T) {
 	}
 	if code := run([]string{"run", "basic-call", "--speed", "0"}, &out, &errb); code != exitUsage {
 		t.Errorf("--speed 0: exit %d", code)
+	}
+}
+
+// An --out that cannot be written is a usage error said before any lab,
+// and no run claims files it never wrote (issue 19).
+func TestRunRefusesAnUnwritableOut(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"run", "basic-call", "--out", filepath.Join(file, "out")}, &out, &errb)
+	if code != exitUsage || !strings.Contains(errb.String(), "--out "+filepath.Join(file, "out")) {
+		t.Fatalf("exit %d, stderr %q; want %d naming --out", code, errb.String(), exitUsage)
+	}
+	if strings.Contains(out.String(), "wrote") || strings.Contains(out.String(), "FAIL") {
+		t.Fatalf("stdout claims a run: %q", out.String())
 	}
 }

@@ -63,6 +63,12 @@ Flags:`)
 		fmt.Fprintln(stderr, "reclab tui:", err)
 		return exitUsage
 	}
+	// A directory that cannot be written is said before the screen
+	// changes, once (issue 19: "tui: tui: mkdir…", exit 3).
+	if err := writableDir(*out); err != nil {
+		fmt.Fprintf(stderr, "reclab tui: --out %s: %v\n", *out, err)
+		return exitUsage
+	}
 	dir := *out
 	if *scen != "" {
 		// A name that is not in the library, or a broken file, is a usage
