@@ -34,7 +34,9 @@ import (
 //
 // Order: a flow's delayed packets leave in the order sent, whatever the
 // jitter. Once a delay is lifted, new datagrams go at once and may overtake
-// held ones, as on a real link whose queue drains; TCP writes never do.
+// held ones, as on a real link whose queue drains; TCP writes never do. A
+// held datagram whose socket closes meanwhile is on the wire already: it is
+// still delivered (sendOnWire).
 type Impairment struct {
 	From, To string // node names; "" is any node (and any address outside the lab)
 	Both     bool   // also impair To → From
@@ -155,6 +157,9 @@ type impairState struct {
 	list  []*impairRule
 	rules atomic.Pointer[[]*impairRule]
 	line  delayLine
+
+	wireMu sync.Mutex
+	wires  map[netip.Addr]*net.UDPConn // sendOnWire's sockets, one per node address
 }
 
 // impairRule is one impairment in force.
@@ -421,6 +426,7 @@ func (c *PacketConn) writeImpaired(rules []*impairRule, proto Proto, b []byte, d
 	n := c.node.net
 	v := judge(rules, proto, c.local, dst, false)
 	defer n.liftSpent(v.spent)
+
 	switch {
 	case !v.matched:
 		return c.send(proto, b, dst, packetMark{})
@@ -446,11 +452,12 @@ func (c *PacketConn) writeImpaired(rules []*impairRule, proto Proto, b []byte, d
 }
 
 // sendCopies sends a datagram and then its duplicates. A held datagram
-// whose socket closed meanwhile (a power cut) is lost, and traced as dropped.
+// whose socket closed meanwhile (a hang-up closes the call's RTP socket, a
+// power cut or a restart every socket) was on the wire already, and a link
+// does not call it back: it is delivered from the node's address (wire).
 func (c *PacketConn) sendCopies(proto Proto, b []byte, dst netip.AddrPort, m packetMark, copies int) (int, error) {
 	if c.closed.Load() {
-		c.node.net.tracePacket(proto, c.local, dst, b, packetMark{dropped: true})
-		return 0, net.ErrClosed
+		return c.node.net.impairs.sendOnWire(c.node.net, proto, c.local, b, dst, m, copies)
 	}
 	k, err := c.send(proto, b, dst, m)
 	m.duplicate = true
@@ -458,6 +465,65 @@ func (c *PacketConn) sendCopies(proto Proto, b []byte, dst netip.AddrPort, m pac
 		c.send(proto, b, dst, m)
 	}
 	return k, err
+}
+
+// sendOnWire delivers a held datagram whose socket has closed. The trace
+// and the pcap show it from its socket's address; the kernel sees it come
+// from a port of the node's address that only the delay line uses (the old
+// one may be bound again already), which no lab receiver tells apart: the
+// recorder's sink and the phones' media read any source, and a SIP answer
+// goes by its Via. RTP is not counted into a stream: the socket's streams
+// were reported stopped when it closed.
+func (s *impairState) sendOnWire(n *Network, proto Proto, src netip.AddrPort, b []byte, dst netip.AddrPort, m packetMark, copies int) (int, error) {
+	w, err := s.wire(src.Addr())
+	if err != nil {
+		n.tracePacket(proto, src, dst, b, packetMark{dropped: true})
+		return 0, err
+	}
+	var k int
+	for i := range copies + 1 {
+		if i > 0 {
+			m.duplicate = true
+		}
+		if proto != ProtoRTP {
+			n.tracePacket(proto, src, dst, b, m)
+		}
+		if n.pcap != nil {
+			n.pcap.UDP(n.start.Add(n.Now()), src, dst, b)
+		}
+		if k, err = w.WriteToUDPAddrPort(b, dst); err != nil {
+			return k, err
+		}
+	}
+	return k, nil
+}
+
+// wire is the delay line's socket on a node's address, opened on first use.
+func (s *impairState) wire(ip netip.Addr) (*net.UDPConn, error) {
+	s.wireMu.Lock()
+	defer s.wireMu.Unlock()
+	if w := s.wires[ip]; w != nil {
+		return w, nil
+	}
+	w, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+	if err != nil {
+		return nil, fmt.Errorf("sim: delayed datagram from %s: %w", ip, err)
+	}
+	if s.wires == nil {
+		s.wires = map[netip.Addr]*net.UDPConn{}
+	}
+	s.wires[ip] = w
+	return w, nil
+}
+
+// closeWires closes the delay line's sockets once it has stopped.
+func (s *impairState) closeWires() {
+	s.wireMu.Lock()
+	defer s.wireMu.Unlock()
+	for ip, w := range s.wires {
+		w.Close()
+		delete(s.wires, ip)
+	}
 }
 
 // packetMark is what an impairment did to a packet; the zero value is a
@@ -489,6 +555,7 @@ func (c *Conn) writeImpaired(b []byte) (int, error) {
 		n.tracePacket(c.proto, c.local, c.remote, b, packetMark{dropped: true})
 		return 0, c.cutBy(v.drop)
 	}
+
 	if !v.hold && c.held.Load() == 0 {
 		return c.send(b, packetMark{})
 	}
