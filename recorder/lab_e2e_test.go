@@ -194,9 +194,13 @@ func TestLabPowerOffStatic(t *testing.T) {
 	rtp()
 
 	dropped := o.watchNote("recorder", "recording session 1002 ended: "+recorder.ReasonNoAnswer)
+	// The file is finished on a worker after the session ends: wait for
+	// its note, not only the session's.
+	closed := o.watchNote("recorder", "-1002 closed ("+recorder.ReasonNoAnswer)
 	ph := o.phone("6867i")
 	ph.PowerOff()
 	dropped()
+	closed()
 	o.hangUp("7434")
 
 	events := net.Trace().Recent()

@@ -204,13 +204,11 @@ func (r *Run) checkRecording(name string, c *RecordingCheck) {
 }
 
 // inFlightAtClose bounds, per stream and static-mapping recording, the
-// packets a phone may fork after the recorder closed the call's file: in
-// static mapping the session outlives the call, so the file closes at CSTA
-// ConnectionCleared while the phone's media may still be on its way — a
-// packet, two on a loaded machine. A dynamic recording stays open until the
-// recorder's BYE is answered (spec §3.2: the phone forks until it gets the
-// BYE), so there it must be exact.
-const inFlightAtClose = 2
+// packets a phone may fork that reach no file. None: the recorder keeps a
+// file past its end (a cleared call, an answered BYE, the phone's BYE) open
+// until what the phone forked before it stopped has arrived (the drain
+// grace, wire.md "Recording session"), on any link delay.
+const inFlightAtClose = 0
 
 // checkForked: every packet the phone forked is in one of the recordings
 // made from its address, none twice — one file per call, nothing lost on the
