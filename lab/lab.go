@@ -114,6 +114,9 @@ type Options struct {
 	// TraceCapacity bounds the trace's ring of recent events; 0 is sim's
 	// default. A bench keeps it small: it reads the trace as it flows.
 	TraceCapacity int
+	// NetDelay gives every link of the lab its own delay (sim.LinkDelays,
+	// `reclab run --net-delay MIN-MAX --seed N`); zero: none.
+	NetDelay sim.LinkDelays
 }
 
 // Lab is a running lab.
@@ -174,6 +177,9 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 	fail := func(err error) (*Lab, error) {
 		l.Close()
 		return nil, err
+	}
+	if err := n.SetLinkDelays(opt.NetDelay); err != nil {
+		return fail(err)
 	}
 	if err := l.makeCA(opt); err != nil {
 		return fail(err)

@@ -10,9 +10,30 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reclab/reclab/sim"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/golden/*.txt from this run")
+var (
+	update = flag.Bool("update", false, "rewrite testdata/golden/*.txt from this run")
+	// go test ./scenarios -net-delay 0-300ms -seed 3: every story on a
+	// network with latency (sim.LinkDelays); the goldens must still match.
+	netDelay = flag.String("net-delay", "", "MIN-MAX: every link of each test lab its own delay (reclab run --net-delay)")
+	seed     = flag.Int64("seed", 1, "with -net-delay: the seed of the links' delays")
+)
+
+// testNetDelay is the -net-delay flag's link delays (zero without it).
+func testNetDelay(t *testing.T) sim.LinkDelays {
+	t.Helper()
+	if *netDelay == "" {
+		return sim.LinkDelays{}
+	}
+	d, err := sim.ParseLinkDelays(*netDelay, *seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
 
 // run executes a scenario with a bounded context and returns the result
 // and what it printed.
@@ -21,7 +42,7 @@ func run(t *testing.T, s *Scenario) (Result, string, error) {
 	var log bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := Execute(ctx, s, Options{OutDir: t.TempDir(), Log: &log})
+	res, err := Execute(ctx, s, Options{OutDir: t.TempDir(), Log: &log, NetDelay: testNetDelay(t)})
 	return res, log.String(), err
 }
 

@@ -33,6 +33,10 @@ type Options struct {
 	// starts: a UI subscribes to its trace here and misses nothing. An
 	// error stops the run before it starts.
 	OnLab func(*lab.Lab) error
+	// NetDelay gives every link of the lab its own delay, drawn from a
+	// range with a seed (sim.LinkDelays); zero: none. A story's flow must
+	// differ only in timing with it.
+	NetDelay sim.LinkDelays
 }
 
 // Result of a run.
@@ -195,7 +199,7 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 	if opt.Topology != nil {
 		opt.Topology(&topo)
 	}
-	l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true})
+	l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true, NetDelay: opt.NetDelay})
 	if err != nil {
 		return res, err
 	}
@@ -209,6 +213,9 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 	fmt.Fprintf(opt.Log, "scenario %s (spec %s): %s\n", s.Name, s.Section, s.Description)
 	if opt.Speed != 1 {
 		fmt.Fprintf(opt.Log, "speed ×%g: timers and pauses divided by %g\n", opt.Speed, opt.Speed)
+	}
+	if opt.NetDelay.Max > 0 {
+		fmt.Fprintf(opt.Log, "network: %s\n", opt.NetDelay)
 	}
 	// The printer is a blocking subscriber: trace.txt and the run's own
 	// event log must hold every line.

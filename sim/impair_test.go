@@ -665,3 +665,69 @@ func BenchmarkWriteToAddrPort(b *testing.B) {
 		})
 	}
 }
+
+func TestParseLinkDelays(t *testing.T) {
+	for _, tc := range []struct {
+		in       string
+		min, max time.Duration
+		bad      bool
+	}{
+		{"0-300ms", 0, 300 * time.Millisecond, false},
+		{"20ms-50ms", 20 * time.Millisecond, 50 * time.Millisecond, false},
+		{"1-2s", time.Second, 2 * time.Second, false},
+		{"40ms", 40 * time.Millisecond, 40 * time.Millisecond, false},
+		{"300ms-0", 0, 0, true},
+		{"fast", 0, 0, true},
+	} {
+		d, err := ParseLinkDelays(tc.in, 7)
+		if tc.bad {
+			if err == nil {
+				t.Errorf("%q: no error, got %v", tc.in, d)
+			}
+			continue
+		}
+		if err != nil || d.Min != tc.min || d.Max != tc.max || d.Seed != 7 {
+			t.Errorf("%q: %v, %v; want %s-%s seed 7", tc.in, d, err, tc.min, tc.max)
+		}
+	}
+}
+
+// TestLinkDelays: every link gets its own base delay from the range, the
+// same for a seed whatever the addresses, each direction on its own; a
+// flow keeps its order under the jitter; Lift leaves link delays alone.
+func TestLinkDelays(t *testing.T) {
+	n := newTestNet(t)
+	a, b, got := impairTestPair(t, n, "127.20.60.71", "127.20.60.72")
+	d := LinkDelays{Min: 20 * time.Millisecond, Max: 80 * time.Millisecond, Seed: 5}
+	if err := n.SetLinkDelays(d); err != nil {
+		t.Fatal(err)
+	}
+	n.LiftAll()
+	ab, ok := n.linkDelay(n.impairs.links.Load(), a.LocalAddrPort(), b.LocalAddrPort())
+	if !ok || ab < d.Min-d.Max/10 || ab > d.Max+d.Max/10 {
+		t.Fatalf("a → b delay %s (%v), want within %s", ab, ok, d)
+	}
+	start := time.Now()
+	for i := range 30 {
+		impairTestSend(t, a, b, fmt.Sprintf("pkt %02d", i))
+	}
+	for i := range 30 {
+		if s, want := impairTestRecv(t, got), fmt.Sprintf("pkt %02d", i); s != want {
+			t.Fatalf("got %q, want %q", s, want)
+		}
+	}
+	if el := time.Since(start); el < ab*8/10 {
+		t.Errorf("30 datagrams through in %s: not delayed (link %s)", el, ab)
+	}
+	// The same seed on another network, other addresses, same names: the
+	// same base delay.
+	n2 := newTestNet(t)
+	a2, b2, _ := impairTestPair(t, n2, "127.20.60.73", "127.20.60.74")
+	n2.SetLinkDelays(d)
+	l1, _ := n.impairs.links.Load().links.Load([2]netip.Addr{a.LocalAddrPort().Addr(), b.LocalAddrPort().Addr()})
+	n2.linkDelay(n2.impairs.links.Load(), a2.LocalAddrPort(), b2.LocalAddrPort())
+	l2, _ := n2.impairs.links.Load().links.Load([2]netip.Addr{a2.LocalAddrPort().Addr(), b2.LocalAddrPort().Addr()})
+	if l1.(*linkState).base != l2.(*linkState).base {
+		t.Errorf("base delays %s and %s for the same seed and names", l1.(*linkState).base, l2.(*linkState).base)
+	}
+}

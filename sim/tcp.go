@@ -129,7 +129,7 @@ func newConn(nd *Node, tc *net.TCPConn, local, remote netip.AddrPort, proto Prot
 
 func (c *Conn) Write(b []byte) (int, error) {
 	// Held writes go first even once the delay is lifted: a stream keeps its order.
-	if c.node.net.impairs.rules.Load() != nil || c.held.Load() > 0 || c.cut.Load() != nil {
+	if c.node.net.impairs.active() || c.held.Load() > 0 || c.cut.Load() != nil {
 		return c.writeImpaired(b)
 	}
 	return c.send(b, packetMark{})

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/reclab/reclab/scenarios"
+	"github.com/reclab/reclab/sim"
 )
 
 func cmdList(args []string, stdout, stderr io.Writer) int {
@@ -51,8 +52,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "output directory (default out/NAME; with several scenarios, DIR/NAME each)")
 	all := fs.Bool("all", false, "run every library scenario")
 	speed := fs.Float64("speed", 1, "a factor on the scenario's timers and pauses: 2 runs twice as fast")
+	netDelay := fs.String("net-delay", "", "give every link of the lab (each node pair, each way) its own delay drawn from `MIN-MAX`, e.g. 0-300ms, plus jitter; each flow keeps its order (default: none)")
+	seed := fs.Int64("seed", 1, "with --net-delay: the seed of the links' delays and jitter (the same seed, the same delays)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `Usage: reclab run NAME|FILE... [--all] [--out DIR] [--speed F]
+		fmt.Fprintln(stderr, `Usage: reclab run NAME|FILE... [--all] [--out DIR] [--speed F] [--net-delay MIN-MAX [--seed N]]
 
 Runs scenarios headless: a library scenario by name ('reclab list'), or a
 scenario file (NAME.yaml, format in scenarios/README.md). Each builds its lab
@@ -62,6 +65,12 @@ and PASS/FAIL per check with the reason.
 
 Every file is read and checked before any lab starts: a broken one is
 refused with file:line:column and what was expected there.
+
+--net-delay 0-300ms --seed 3 plays the stories on a network with latency:
+each link (PBX → recorder, 7434 → recorder, recorder → 7434, …) gets its
+own fixed delay from the range, drawn with the seed, plus a jitter of up
+to a tenth of it; SIP, RTP, CSTA and HTTP alike. A story's flow differs
+only in timing, and its recordings still hold every packet.
 
 Writes to DIR: lab.pcap, trace.txt, trace.jsonl (one event a line), flow.md
 (Mermaid sequence diagram), report.md, recordings/*.wav with a .json each,
@@ -89,6 +98,15 @@ Flags:`)
 	if *speed <= 0 {
 		fmt.Fprintf(stderr, "reclab run: --speed %g: want a factor above 0\n", *speed)
 		return exitUsage
+	}
+	var delays sim.LinkDelays
+	if *netDelay != "" {
+		d, err := sim.ParseLinkDelays(*netDelay, *seed)
+		if err != nil {
+			fmt.Fprintf(stderr, "reclab run: --net-delay: %v\n", err)
+			return exitUsage
+		}
+		delays = d
 	}
 	var list []*scenarios.Scenario
 	if *all {
@@ -131,7 +149,7 @@ Flags:`)
 				dir = filepath.Join(*out, s.Name)
 			}
 		}
-		res, err := scenarios.Execute(ctx, s, scenarios.Options{OutDir: dir, Log: stdout, Speed: *speed})
+		res, err := scenarios.Execute(ctx, s, scenarios.Options{OutDir: dir, Log: stdout, Speed: *speed, NetDelay: delays})
 		fmt.Fprintf(stdout, "\nwrote %s: lab.pcap trace.txt trace.jsonl flow.md report.md recordings/\n", dir)
 		verdict := "PASS"
 		if err != nil {

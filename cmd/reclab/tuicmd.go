@@ -11,6 +11,7 @@ import (
 
 	"github.com/reclab/reclab/cmd/reclab/tui"
 	"github.com/reclab/reclab/scenarios"
+	"github.com/reclab/reclab/sim"
 )
 
 // cmdTUI opens the terminal UI on the default lab (lab.UIDefault). It is
@@ -22,8 +23,10 @@ func cmdTUI(args []string, stdout, stderr io.Writer) int {
 	scen := fs.String("scenario", "", "run this library scenario (or .yaml file) at once, on a lab of its own; output in DIR/NAME")
 	step := fs.Bool("step", false, "with --scenario: one step per press of the . key")
 	speed := fs.Float64("speed", 1, "with --scenario: a factor on its timers and pauses (2 runs twice as fast)")
+	netDelay := fs.String("net-delay", "", "give every link of the lab and of each scenario's lab (each node pair, each way) its own delay drawn from `MIN-MAX`, e.g. 0-300ms, plus jitter (default: none)")
+	seed := fs.Int64("seed", 1, "with --net-delay: the seed of the links' delays and jitter")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `Usage: reclab tui [--out DIR] [--scenario NAME|FILE [--step] [--speed F]]
+		fmt.Fprintln(stderr, `Usage: reclab tui [--out DIR] [--scenario NAME|FILE [--step] [--speed F]] [--net-delay MIN-MAX [--seed N]]
        reclab
 
 Opens the terminal UI on the default lab: the PBX, the recorder and one
@@ -54,6 +57,15 @@ Flags:`)
 		fmt.Fprintln(stderr, "reclab tui: --step and --speed go with --scenario NAME")
 		return exitUsage
 	}
+	var delays sim.LinkDelays
+	if *netDelay != "" {
+		d, err := sim.ParseLinkDelays(*netDelay, *seed)
+		if err != nil {
+			fmt.Fprintf(stderr, "reclab tui: --net-delay: %v\n", err)
+			return exitUsage
+		}
+		delays = d
+	}
 	dir := *out
 	if *scen != "" {
 		// A name that is not in the library, or a broken file, is a usage
@@ -68,7 +80,7 @@ Flags:`)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	req := tui.ScenarioRequest{Name: *scen, Step: *step, Speed: *speed}
-	if err := tui.Run(ctx, tui.Options{OutDir: *out, Scenario: req}); err != nil {
+	if err := tui.Run(ctx, tui.Options{OutDir: *out, Scenario: req, NetDelay: delays}); err != nil {
 		fmt.Fprintln(stderr, "reclab tui:", err)
 		return exitLabFail
 	}

@@ -11,6 +11,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/reclab/reclab/lab"
+	"github.com/reclab/reclab/sim"
 )
 
 // drawFPS is the renderer's frame rate: the model changes at most every
@@ -24,6 +25,9 @@ type Options struct {
 	// Scenario, when named, is run at once on a lab of its own instead of
 	// the UI's lab; its files go to OutDir/NAME.
 	Scenario ScenarioRequest
+	// NetDelay gives every link of the lab, and of each scenario's lab,
+	// its own delay (sim.LinkDelays); zero: none.
+	NetDelay sim.LinkDelays
 }
 
 // Run builds the lab, opens the UI on the terminal and returns when the user
@@ -46,7 +50,7 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	scens := Library(dir, nil)
+	scens := libraryScenarios{out: dir, netDelay: opt.NetDelay}
 	var m *Model
 	if opt.Scenario.Name != "" {
 		run, err := LaunchScenario(ctx, scens, opt.Scenario)
@@ -56,7 +60,7 @@ func Run(ctx context.Context, opt Options) error {
 		m = New(ctx, run.Backend)
 		m.StartScenario(run)
 	} else {
-		l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true})
+		l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true, NetDelay: opt.NetDelay})
 		if err != nil {
 			return err
 		}
