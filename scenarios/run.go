@@ -194,6 +194,7 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 	if opt.Gate != nil {
 		t1 = max(t1, StepT1)
 	}
+	t1 = max(t1, netDelayT1(opt.NetDelay))
 	lab.SetSIPTimers(t1)
 	topo := s.Topology(opt.Speed)
 	if opt.Topology != nil {
@@ -215,7 +216,7 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 		fmt.Fprintf(opt.Log, "speed ×%g: timers and pauses divided by %g\n", opt.Speed, opt.Speed)
 	}
 	if opt.NetDelay.Max > 0 {
-		fmt.Fprintf(opt.Log, "network: %s\n", opt.NetDelay)
+		fmt.Fprintf(opt.Log, "network: %s; SIP T1 %s\n", opt.NetDelay, max(t1, 500*time.Millisecond))
 	}
 	// The printer is a blocking subscriber: trace.txt and the run's own
 	// event log must hold every line.
@@ -278,6 +279,19 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 		return res, nil
 	}
 	return res, errors.New("scenarios: " + s.Name + ": " + strings.Join(res.Failures, "; "))
+}
+
+// netDelayT1 is the least SIP T1 for a lab with link delays d: RFC 3261
+// §17.1.1.1 makes T1 an estimate of the round trip, and a T1 below it
+// retransmits every request over UDP, which no story means to show. The
+// longest round trip is twice the slowest link with its jitter; T1 is half
+// as much again. 0 without link delays, or when 500 ms covers them.
+func netDelayT1(d sim.LinkDelays) time.Duration {
+	rtt := 2 * (d.Max + d.Max/10)
+	if t1 := rtt * 3 / 2; t1 > 500*time.Millisecond {
+		return t1
+	}
+	return 0
 }
 
 // Say narrates: the line goes into the trace as a note of "scenario".
