@@ -240,6 +240,10 @@ func (r *Run) checkForked(p *phones.Phone, what string, recs []recorder.Recordin
 	within := func(got int64, forked uint64) bool {
 		return got >= 0 && uint64(got) <= forked && forked-uint64(got) <= slack
 	}
+	// The figures, for sweeps that count what was recorded (a note of its
+	// own: the golden flow keeps only the check's verdict).
+	r.Lab.Net.Note("checks", "%s: forked tx %d rx %d, recorded tx %d rx %d in %d recording(s), %d duplicates",
+		p.Name(), st.ForkedTX, st.ForkedRX, tx, rx, n, dups)
 	r.Check(n > 0 && within(tx, st.ForkedTX) && within(rx, st.ForkedRX) && dups == 0, label,
 		"sidecars tx %d rx %d (%d duplicates) in %d recording(s), phone forked tx %d rx %d (at most %d a stream may be in flight when calls clear)",
 		tx, rx, dups, n, st.ForkedTX, st.ForkedRX, slack)
