@@ -574,7 +574,7 @@ func (c *Conn) writeImpaired(b []byte) (int, error) {
 			n.tracePacket(c.proto, c.local, c.remote, held, packetMark{dropped: true})
 			return
 		}
-		if _, err := c.send(held, packetMark{delayed: n.Now() - sent}); err != nil {
+		if _, err := c.sendHeld(held, packetMark{delayed: n.Now() - sent}); err != nil {
 			n.Errorf(c.node.name, netip.AddrPort{}, "delayed %s bytes to %s lost: %v", c.proto, c.remote, err)
 		}
 	})

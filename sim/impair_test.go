@@ -594,6 +594,28 @@ func TestImpairTCPDelay(t *testing.T) {
 	}
 }
 
+// TestImpairTCPDelayOutlivesWriteDeadline: a delayed write returned to its
+// writer at once; a write deadline the writer sets afterwards (tls.Conn's
+// Close sets one to now after its close_notify) does not fail the bytes
+// on the wire.
+func TestImpairTCPDelayOutlivesWriteDeadline(t *testing.T) {
+	n := newTestNet(t)
+	_, client, server, _ := impairTestTCP(t, n, "127.20.60.93", "127.20.60.94")
+	defer server.Close()
+	impairTestSet(t, n, Impairment{From: "recorder", To: "pbx", Proto: ProtoCSTA, Delay: 50 * time.Millisecond})
+	if _, err := client.Write([]byte("<MonitorStart/>")); err != nil {
+		t.Fatal(err)
+	}
+	client.SetWriteDeadline(time.Now())
+	if err := client.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(server)
+	if err != nil || string(got) != "<MonitorStart/>" {
+		t.Fatalf("server read %q, %v", got, err)
+	}
+}
+
 // TestImpairAllocs: with no impairment, or one that does not match, the UDP
 // send path allocates nothing (spec budget: 150,000 RTP packets/s).
 func TestImpairAllocs(t *testing.T) {
