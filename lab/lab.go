@@ -128,6 +128,9 @@ type Options struct {
 	// HEP, if set, is a HEP collector (sngrep -L udp:ADDR, Homer) that
 	// gets every SIP message of the lab as it flows.
 	HEP netip.AddrPort
+	// NetDelay gives every link of the lab its own delay (sim.LinkDelays,
+	// `reclab run --net-delay MIN-MAX --seed N`); zero: none.
+	NetDelay sim.LinkDelays
 }
 
 // Lab is a running lab.
@@ -208,6 +211,9 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 	fail := func(err error) (*Lab, error) {
 		l.Close()
 		return nil, err
+	}
+	if err := n.SetLinkDelays(opt.NetDelay); err != nil {
+		return fail(err)
 	}
 	if err := l.makeCA(opt); err != nil {
 		return fail(err)

@@ -80,6 +80,13 @@ func (p *PBX) onInvite(r *run, req *sip.Request, tx sip.ServerTransaction) {
 		p.respond(req, tx, 480, "Temporarily Unavailable")
 		return
 	}
+	// RFC 3261 §17.2.1: the B-leg's answer takes a round trip to the
+	// callee, so the A-leg gets 100 Trying now, whatever the callee's
+	// distance; left to sipgo's 200 ms timer it would come or not with the
+	// network's latency and the machine's load.
+	if err := tx.Respond(sip.NewResponseFromRequest(req, sip.StatusTrying, "Trying", nil)); err != nil {
+		p.node.Network().Errorf(p.node.Name(), src, "100 Trying to %s: %v", caller, err)
+	}
 	a, err := r.dlgSrv.ReadInvite(req, tx)
 	if err != nil {
 		p.reject(req, tx, 400, "Bad Request", fmt.Errorf("pbx: INVITE %s → %s: %w", caller, callee, err))

@@ -93,6 +93,9 @@ func (p *Phone) regPerform(pw *powerCycle, acts []RegAction, recSteps []recStep)
 		case RegSendRegister:
 			granted, err := p.sendRegister(ctx, pw, a)
 			cancel()
+			if err != nil { // a refresh or a retry (the owner's Register says its own)
+				p.node.Note("registration as %s failed: %v", p.Ext(), strings.TrimPrefix(err.Error(), "phones: "+p.Ext()+" "))
+			}
 			p.regStep(pw, registerAnswer(granted, err))
 		case RegSendUnregister:
 			_, err := p.sendRegister(ctx, pw, a)

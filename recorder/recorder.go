@@ -218,6 +218,7 @@ type (
 		dialog    *sipgo.DialogClientSession // InAnswered, InBadAnswer
 		answer    media.RecordingAnswer      // InAnswered
 		sipCallID string                     // InAnswered, InBadAnswer: the Call-ID of the INVITE answered (spec §3.2.1)
+		rtt       time.Duration              // the round trip of the transaction that answered, when measured
 	}
 	phoneByeEvent struct{ sipCallID string }
 	closeEvent    struct{}
@@ -282,6 +283,9 @@ func (r *Recorder) handle(ev any) {
 		}
 		if ev.sipCallID != "" {
 			r.setSIPCallID(ev.s, ev.sipCallID)
+		}
+		if ev.rtt > 0 {
+			ev.s.sipRTT = ev.rtt
 		}
 		r.step(ev.s, ev.in)
 	case phoneByeEvent:
@@ -381,6 +385,11 @@ type session struct {
 	file     *fileSlot // the current call's recording (files.go)
 	prepared *fileSlot // a file opened ahead for the call being INVITEd for
 	timer    *sim.Timer
+	drain    *sim.Timer // the drain grace of a file past its end (drain.go)
+
+	// sipRTT is the round trip of the session's latest answered SIP
+	// transaction (INVITE, UPDATE, re-INVITE, BYE → 200), on the lab clock.
+	sipRTT time.Duration
 
 	ackWaiting bool // the ACK waits for the file's open to complete
 }
@@ -489,6 +498,8 @@ func (r *Recorder) perform(s *session, a Action) {
 		r.openRecording(s, a.Call)
 	case ActCloseRecording:
 		r.closeRecording(s, a.Reason)
+	case ActDrainRecording:
+		r.armDrain(s, a.Call) // drain.go
 	case ActReport:
 		r.net.Errorf(r.node.Name(), r.phoneAddr(s), "recording session %s: %s", s.name, a.Reason)
 	case ActFinish:
@@ -565,6 +576,7 @@ type inviter struct {
 }
 
 type inviteResult struct {
+	rtt    time.Duration // INVITE sent → final answer
 	callID string
 	dt     *sipgo.DialogClientSession // nil when the INVITE could not be sent
 	err    error
@@ -577,12 +589,13 @@ func (inv *inviter) attempt(ctx context.Context, callID string) {
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: inv.s.ext, Host: inv.target.Host}}
 	cid := sip.CallIDHeader(callID)
+	sent := inv.r.net.Now()
 	dt, err := inv.dialogs.Invite(ctx, inv.target, inv.body, from, to, &cid,
 		sip.NewHeader("Content-Type", "application/sdp"), sip.NewHeader("User-Agent", userAgent))
 	if err == nil {
 		err = dt.WaitAnswer(ctx, sipgo.AnswerOptions{})
 	}
-	inv.results <- inviteResult{callID: callID, dt: dt, err: err}
+	inv.results <- inviteResult{callID: callID, dt: dt, err: err, rtt: inv.r.net.Now() - sent}
 }
 
 func (inv *inviter) run(firstCallID string) {
@@ -603,6 +616,7 @@ func (inv *inviter) run(firstCallID string) {
 	}
 	attempts := map[string]context.CancelCauseFunc{}
 	dialogs := map[string]*sipgo.DialogClientSession{}
+	rtts := map[string]time.Duration{} // INVITE sent → final answer, by Call-ID (drain.go)
 	perform := func(acts []RaceAction) {
 		for _, a := range acts {
 			switch a.Kind {
@@ -620,9 +634,9 @@ func (inv *inviter) run(firstCallID string) {
 				dt := dialogs[a.CallID]
 				ans, err := media.ParseRecordingAnswerMedia(dt.InviteResponse.Body())
 				if err != nil {
-					r.post(sessionEvent{s: s, in: Input{Kind: InBadAnswer, Reason: err.Error()}, dialog: dt, sipCallID: a.CallID})
+					r.post(sessionEvent{s: s, in: Input{Kind: InBadAnswer, Reason: err.Error()}, dialog: dt, sipCallID: a.CallID, rtt: rtts[a.CallID]})
 				} else {
-					r.post(sessionEvent{s: s, in: Input{Kind: InAnswered}, dialog: dt, answer: ans, sipCallID: a.CallID})
+					r.post(sessionEvent{s: s, in: Input{Kind: InAnswered}, dialog: dt, answer: ans, sipCallID: a.CallID, rtt: rtts[a.CallID]})
 				}
 			case RaceExtra:
 				go func(dt *sipgo.DialogClientSession) {
@@ -646,6 +660,7 @@ func (inv *inviter) run(firstCallID string) {
 		case <-giveUp.C:
 			perform(race.Step(RaceInput{Kind: RaceGiveUp}))
 		case res := <-inv.results:
+			rtts[res.callID] = res.rtt
 			if res.err == nil {
 				dialogs[res.callID] = res.dt
 				perform(race.Step(RaceInput{Kind: RaceAnswered, CallID: res.callID}))
@@ -673,6 +688,11 @@ func (r *Recorder) sendAck(s *session) {
 	if s.dialog == nil {
 		return
 	}
+	if s.file != nil {
+		// The phone forks from the ACK: the first copy's arrival measures
+		// the round trip recorder → phone (SIP) → recorder (RTP) (drain.go).
+		s.sink.ackSent(r.net.Now())
+	}
 	if err := s.dialog.Ack(r.ctx); err != nil {
 		r.net.Errorf(r.node.Name(), r.phoneAddr(s), "recording session %s: ACK: %v", s.name, err)
 		return
@@ -694,29 +714,35 @@ func target(dt *sipgo.DialogClientSession) sip.Uri {
 // sendUpdate is the keep-alive check (spec §3.2.2): UPDATE without body.
 func (r *Recorder) sendUpdate(s *session, dt *sipgo.DialogClientSession) {
 	in := Input{Kind: InKeepAliveOK}
+	var rtt time.Duration
 	if dt == nil {
 		in = Input{Kind: InKeepAliveFailed, Reason: "no dialog"}
-	} else if why := r.askInDialog(dt, sip.NewRequest(sip.UPDATE, target(dt))); why != "" {
+	} else if why, took := r.askInDialog(dt, sip.NewRequest(sip.UPDATE, target(dt))); why != "" {
 		in = Input{Kind: InKeepAliveFailed, Reason: why}
+	} else {
+		rtt = took
 	}
-	r.post(sessionEvent{s: s, in: in})
+	r.post(sessionEvent{s: s, in: in, rtt: rtt})
 }
 
 // askInDialog sends req in dt and waits up to Config.AnswerTimeout for
-// the answer; it returns "" for a 200 OK, else why not.
-func (r *Recorder) askInDialog(dt *sipgo.DialogClientSession, req *sip.Request) (failed string) {
+// the answer; it returns "" for a 200 OK, else why not, and how long the
+// answer took (the transaction's round trip, drain.go).
+func (r *Recorder) askInDialog(dt *sipgo.DialogClientSession, req *sip.Request) (failed string, took time.Duration) {
 	ctx, cancel := sim.WithTimeout(r.ctx, r.node.Clock(), r.answerTimeout())
 	defer cancel()
+	sent := r.net.Now()
 	res, err := dt.Do(ctx, req)
+	took = r.net.Now() - sent
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Sprintf("no answer within %s", r.answerTimeout())
+		return fmt.Sprintf("no answer within %s", r.answerTimeout()), took
 	case err != nil:
-		return err.Error()
+		return err.Error(), took
 	case res.StatusCode != sip.StatusOK:
-		return fmt.Sprintf("phone answered %d %s", res.StatusCode, res.Reason)
+		return fmt.Sprintf("phone answered %d %s", res.StatusCode, res.Reason), took
 	}
-	return ""
+	return "", took
 }
 
 // sendReInvite is the session refresher (spec §3.2.2): a re-INVITE in the
@@ -731,29 +757,36 @@ func (r *Recorder) sendReInvite(s *session, dt *sipgo.DialogClientSession, offer
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("User-Agent", userAgent))
 	req.SetBody(offer)
-	if why := r.askInDialog(dt, req); why != "" {
-		in = Input{Kind: InRefreshFailed, Reason: why}
-	} else if err := dt.WriteRequest(sip.NewRequest(sip.ACK, target(dt))); err != nil {
+	why, took := r.askInDialog(dt, req)
+	if why != "" {
+		r.post(sessionEvent{s: s, in: Input{Kind: InRefreshFailed, Reason: why}})
+		return
+	}
+	if err := dt.WriteRequest(sip.NewRequest(sip.ACK, target(dt))); err != nil {
 		// RFC 3261 §13.2.2.4: a 2xx to a re-INVITE is ACKed too, with its CSeq.
 		r.net.Errorf(r.node.Name(), r.phoneAddr(s), "recording session %s: ACK of re-INVITE: %v", s.name, err)
 	}
-	r.post(sessionEvent{s: s, in: in})
+	r.post(sessionEvent{s: s, in: in, rtt: took})
 }
 
 // sendBye ends the dialog; the phone stops forking (spec §3.2).
 func (r *Recorder) sendBye(s *session, dt *sipgo.DialogClientSession) {
 	in := Input{Kind: InByeDone}
+	var rtt time.Duration
 	if dt == nil {
 		in.Reason = "no dialog"
 	} else {
 		// Not bound to r.ctx: Close sends BYEs before it cancels that.
 		ctx, cancel := sim.WithTimeout(context.Background(), r.node.Clock(), r.answerTimeout())
+		sent := r.net.Now()
 		if err := dt.Bye(ctx); err != nil {
 			in.Reason = err.Error()
+		} else {
+			rtt = r.net.Now() - sent
 		}
 		cancel()
 	}
-	r.post(sessionEvent{s: s, in: in})
+	r.post(sessionEvent{s: s, in: in, rtt: rtt})
 }
 
 // onBye takes a BYE from a phone (spec §3.2: it sends one when it
@@ -787,6 +820,9 @@ func (r *Recorder) finish(s *session, reason string) {
 	}
 	if s.timer != nil {
 		s.timer.Stop()
+	}
+	if s.drain != nil {
+		s.drain.Stop()
 	}
 	for _, c := range []*sim.PacketConn{s.tx, s.rx} {
 		ap := c.LocalAddrPort()

@@ -30,10 +30,11 @@ const (
 	SessionRefreshing                     // UPDATE failed; re-INVITE out as session refresher (spec §3.2.2)
 	SessionRecovering                     // re-INVITE failed; recovery INVITE (new Call-ID) out (spec §3.2.2)
 	SessionEnding                         // BYE sent; waiting for its answer
+	SessionDraining                       // dialog over; the file takes what the phone forked before it stopped, then closes
 	SessionEnded                          // over; the driver has released everything
 )
 
-var sessionStateNames = [...]string{"idle", "inviting", "recording", "refreshing", "recovering", "ending", "ended"}
+var sessionStateNames = [...]string{"idle", "inviting", "recording", "refreshing", "recovering", "ending", "draining", "ended"}
 
 func (s SessionState) String() string {
 	if int(s) < len(sessionStateNames) {
@@ -74,11 +75,12 @@ const (
 	InByeDone                          // our BYE was answered, or failed (Reason holds the failure)
 	InRefreshOK                        // the re-INVITE (session refresher) was answered 200 and ACKed
 	InRefreshFailed                    // the re-INVITE failed or went unanswered (Reason)
+	InDrained                          // the grace armed by ActDrainRecording for Call is over
 )
 
 var inputKindNames = [...]string{"start", "answered", "bad-answer", "rejected", "keep-alive-due",
 	"keep-alive-ok", "keep-alive-failed", "call-started", "call-cleared", "stop", "phone-bye", "bye-done",
-	"refresh-ok", "refresh-failed"}
+	"refresh-ok", "refresh-failed", "drained"}
 
 func (k InputKind) String() string {
 	if int(k) < len(inputKindNames) {
@@ -120,10 +122,11 @@ const (
 	ActFinish                           // the session is over (Reason): release its sockets, forget it
 	ActSendReInvite                     // re-INVITE in the dialog with the same offer, as session refresher (spec §3.2.2)
 	ActRecover                          // drop the dialog without BYE; INVITE again with a new Call-ID and SDP session id (spec §3.2.2)
+	ActDrainRecording                   // keep Call's file open for the drain grace, then feed InDrained with Call
 )
 
 var actionKindNames = [...]string{"send-invite", "send-ack", "arm-keep-alive", "send-update", "send-bye",
-	"open-recording", "close-recording", "report", "finish", "send-re-invite", "recover"}
+	"open-recording", "close-recording", "report", "finish", "send-re-invite", "recover", "drain-recording"}
 
 func (k ActionKind) String() string {
 	if int(k) < len(actionKindNames) {
@@ -175,6 +178,13 @@ type Session struct {
 	pending  Call   // the call waiting for the session to come up; ID "" for none
 	updating bool   // an UPDATE is outstanding
 	stop     string // why the session ends, once that is decided
+
+	// draining is the call whose file is past its end (the call cleared,
+	// the dialog ended) but still open for what the phone forked before it
+	// stopped and is still on the wire; ID "" for none. drainReason is the
+	// reason its file will be closed with.
+	draining    Call
+	drainReason string
 }
 
 // NewSession makes an idle session for the given mapping.
@@ -192,6 +202,15 @@ func (s *Session) Current() (Call, bool) { return s.current, s.current.ID != "" 
 // Step feeds one input and returns what to do, in order. Inputs that do not
 // apply in the current state change nothing and return nil.
 func (s *Session) Step(in Input) []Action {
+	if in.Kind == InDrained && s.state != SessionDraining {
+		// A file drained while the session goes on (static mapping, a
+		// cleared call); a stale grace (the file was closed early) is
+		// ignored.
+		if s.draining.ID == "" || in.Call.ID != s.draining.ID {
+			return nil
+		}
+		return s.closeDraining()
+	}
 	switch s.state {
 	case SessionIdle:
 		return s.stepIdle(in)
@@ -205,6 +224,8 @@ func (s *Session) Step(in Input) []Action {
 		return s.stepRecovering(in)
 	case SessionEnding:
 		return s.stepEnding(in)
+	case SessionDraining:
+		return s.stepDraining(in)
 	}
 	return nil
 }
@@ -302,7 +323,7 @@ func (s *Session) stepDialogUp(in Input) []Action {
 	case InStop:
 		return s.stopWithBye(in.Reason)
 	case InPhoneBye:
-		return append(s.closeCurrent(ReasonPhoneBye), s.finish(ReasonPhoneBye)...)
+		return s.endAfterDrain(ReasonPhoneBye)
 	}
 	return nil
 }
@@ -361,7 +382,7 @@ func (s *Session) stepRecovering(in Input) []Action {
 		}
 		return s.closeCurrent(in.Reason)
 	case InPhoneBye:
-		return append(s.closeCurrent(ReasonPhoneBye), s.finish(ReasonPhoneBye)...)
+		return s.endAfterDrain(ReasonPhoneBye)
 	}
 	return nil
 }
@@ -375,7 +396,9 @@ func (s *Session) callChange(in Input, haveDialog bool) []Action {
 		if s.mapping != Static || s.current.ID == in.Call.ID {
 			return nil // a dynamic session records only the call it was made for
 		}
-		var acts []Action
+		// The previous call's file, still draining, closes now: from
+		// here on the phone forks the new call.
+		acts := s.closeDraining()
 		if s.current.ID != "" {
 			acts = append(acts, Action{Kind: ActCloseRecording, Call: s.current, Reason: ReasonNextCall})
 		}
@@ -386,11 +409,14 @@ func (s *Session) callChange(in Input, haveDialog bool) []Action {
 			return nil
 		}
 		if s.mapping == Static {
-			return s.closeCurrent(ReasonCallCleared) // spec §3.1: the session outlives the call
+			// Spec §3.1: the session outlives the call. The phone stopped
+			// forking when its call ended; what it forked last is still
+			// on its way, so the file drains before it closes.
+			return s.drainCurrent(ReasonCallCleared)
 		}
 		if !haveDialog {
 			s.stop = ReasonCallCleared // BYE once the recovery INVITE is answered
-			return s.closeCurrent(ReasonCallCleared)
+			return s.drainCurrent(ReasonCallCleared)
 		}
 		// Spec §3.2: the phone "continues to send the packets until a SIP
 		// BYE message is received", so the file stays open until the BYE is
@@ -402,9 +428,16 @@ func (s *Session) callChange(in Input, haveDialog bool) []Action {
 	return nil
 }
 
-// stopWithBye closes the file and ends the dialog with BYE.
+// stopWithBye ends the dialog with BYE. The file drains from now (the
+// phone has stopped, or stops on the BYE); when the recorder itself closes
+// it closes at once.
 func (s *Session) stopWithBye(reason string) []Action {
-	acts := s.closeCurrent(reason)
+	var acts []Action
+	if reason == ReasonClosed {
+		acts = append(s.closeDraining(), s.closeCurrent(reason)...)
+	} else {
+		acts = s.drainCurrent(reason)
+	}
 	s.state = SessionEnding
 	s.stop = reason
 	return append(acts, Action{Kind: ActSendBye})
@@ -417,15 +450,67 @@ func (s *Session) stepEnding(in Input) []Action {
 		if in.Reason != "" {
 			acts = append(acts, Action{Kind: ActReport, Reason: "BYE failed: " + in.Reason})
 		}
-		acts = append(acts, s.closeCurrent(s.stop)...)
-		return append(acts, s.finish(s.stop)...)
+		return append(acts, s.endAfterDrain(s.stop)...)
 	case InPhoneBye:
 		// Our BYE and the phone's crossed; either ends the dialog.
-		return append(s.closeCurrent(s.stop), s.finish(s.stop)...)
+		return s.endAfterDrain(s.stop)
 	case InKeepAliveOK, InKeepAliveFailed, InRefreshOK, InRefreshFailed:
 		s.updating = false
 	}
 	return nil
+}
+
+// stepDraining: the dialog is over and the last file takes what the phone
+// forked before it stopped (spec §3.2: it "continues to send the packets
+// until a SIP BYE message is received"; those packets are still on the
+// wire when the BYE is answered). Then the session ends.
+func (s *Session) stepDraining(in Input) []Action {
+	switch in.Kind {
+	case InDrained:
+		if in.Call.ID != s.draining.ID {
+			return nil
+		}
+	case InStop: // the recorder closes: no more waiting
+	default:
+		return nil
+	}
+	return append(s.closeDraining(), s.finish(s.stop)...)
+}
+
+// drainCurrent moves the current call's file to draining: it stays open for
+// the drain grace (ActDrainRecording) and closes with reason on InDrained.
+func (s *Session) drainCurrent(reason string) []Action {
+	if s.current.ID == "" {
+		return nil
+	}
+	acts := s.closeDraining() // at most one file drains at a time
+	s.draining, s.drainReason = s.current, reason
+	s.current = Call{}
+	return append(acts, Action{Kind: ActDrainRecording, Call: s.draining})
+}
+
+// closeDraining closes the draining file now, if there is one.
+func (s *Session) closeDraining() []Action {
+	if s.draining.ID == "" {
+		return nil
+	}
+	c, reason := s.draining, s.drainReason
+	s.draining, s.drainReason = Call{}, ""
+	return []Action{{Kind: ActCloseRecording, Call: c, Reason: reason}}
+}
+
+// endAfterDrain ends the session with reason once its last file has
+// drained, at once when there is none.
+func (s *Session) endAfterDrain(reason string) []Action {
+	if s.stop == "" {
+		s.stop = reason
+	}
+	acts := s.drainCurrent(reason)
+	if s.draining.ID == "" {
+		return append(acts, s.finish(s.stop)...)
+	}
+	s.state = SessionDraining
+	return acts
 }
 
 func (s *Session) closeCurrent(reason string) []Action {
@@ -440,5 +525,6 @@ func (s *Session) closeCurrent(reason string) []Action {
 func (s *Session) finish(reason string) []Action {
 	s.state = SessionEnded
 	s.pending = Call{}
+	s.draining, s.drainReason = Call{}, ""
 	return []Action{{Kind: ActFinish, Reason: reason}}
 }

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSessionMachine(t *testing.T) {
@@ -34,13 +35,27 @@ func TestSessionMachine(t *testing.T) {
 			// spec §3.2: the phone forks until it gets the BYE, so the file
 			// stays open until the BYE is answered.
 			{withCall(InCallCleared, c1), "send-bye"},
-			{in(InByeDone), "close-recording " + c1.ID + ": call cleared; finish: call cleared"},
+			// What the phone forked before the BYE reached it is still on
+			// the wire when the 200 OK is in: the file drains first.
+			{in(InByeDone), "drain-recording " + c1.ID},
+			{in(InKeepAliveDue), ""},
+			{withCall(InDrained, c2), ""}, // not the draining call
+			{withCall(InDrained, c1), "close-recording " + c1.ID + ": call cleared; finish: call cleared"},
 		}, SessionEnded},
 		{"dynamic: phone sends BYE while recording", Dynamic, []step{
 			{withCall(InStart, c1), "send-invite " + c1.ID},
 			{in(InAnswered), "open-recording " + c1.ID + "; send-ack; arm-keep-alive"},
-			{in(InPhoneBye), "close-recording " + c1.ID + ": phone sent BYE; finish: phone sent BYE"},
+			{in(InPhoneBye), "drain-recording " + c1.ID},
 			{withCall(InCallCleared, c1), ""},
+			{withCall(InDrained, c1), "close-recording " + c1.ID + ": phone sent BYE; finish: phone sent BYE"},
+		}, SessionEnded},
+		{"dynamic: the recorder closes while a file drains", Dynamic, []step{
+			{withCall(InStart, c1), "send-invite " + c1.ID},
+			{in(InAnswered), "open-recording " + c1.ID + "; send-ack; arm-keep-alive"},
+			{withCall(InCallCleared, c1), "send-bye"},
+			{in(InByeDone), "drain-recording " + c1.ID},
+			{because(InStop, ReasonClosed), "close-recording " + c1.ID + ": call cleared; finish: call cleared"},
+			{withCall(InDrained, c1), ""},
 		}, SessionEnded},
 		{"dynamic: call clears before the answer", Dynamic, []step{
 			{withCall(InStart, c1), "send-invite " + c1.ID},
@@ -78,7 +93,8 @@ func TestSessionMachine(t *testing.T) {
 			// spec §3.2: the phone forks until it gets the BYE, so the file
 			// stays open until the BYE is answered.
 			{withCall(InCallCleared, c1), "send-bye"},
-			{in(InByeDone), "close-recording " + c1.ID + ": call cleared; finish: call cleared"},
+			{in(InByeDone), "drain-recording " + c1.ID},
+			{withCall(InDrained, c1), "close-recording " + c1.ID + ": call cleared; finish: call cleared"},
 		}, SessionEnded},
 		{"dead phone: recovery INVITE unanswered, file closed, session dropped (spec §3.2.4)", Static, []step{
 			{withCall(InStart, c1), "send-invite " + c1.ID},
@@ -95,7 +111,8 @@ func TestSessionMachine(t *testing.T) {
 			{in(InKeepAliveDue), "send-update"},
 			{because(InKeepAliveFailed, "timeout"), "report: keep-alive UPDATE failed: timeout, re-INVITE as session refresher (spec §3.2.2); send-re-invite"},
 			{because(InRefreshFailed, "481"), "report: session refresher re-INVITE failed: 481, recovery with a new INVITE (spec §3.2.2); recover"},
-			{withCall(InCallCleared, c1), "close-recording " + c1.ID + ": call cleared"},
+			{withCall(InCallCleared, c1), "drain-recording " + c1.ID},
+			{withCall(InDrained, c1), "close-recording " + c1.ID + ": call cleared"},
 			{in(InAnswered), "send-ack; send-bye"},
 			{in(InByeDone), "finish: call cleared"},
 		}, SessionEnded},
@@ -105,9 +122,10 @@ func TestSessionMachine(t *testing.T) {
 			{in(InKeepAliveDue), "send-update"},
 			{because(InKeepAliveFailed, "timeout"), "report: keep-alive UPDATE failed: timeout, re-INVITE as session refresher (spec §3.2.2); send-re-invite"},
 			{withCall(InCallStarted, c2), "close-recording " + c1.ID + ": next call started; open-recording " + c2.ID},
-			{because(InStop, ReasonOutOfService), "close-recording " + c2.ID + ": device out of service; send-bye"},
+			{because(InStop, ReasonOutOfService), "drain-recording " + c2.ID + "; send-bye"},
 			{in(InRefreshFailed), ""},
-			{in(InByeDone), "finish: device out of service"},
+			{in(InByeDone), ""}, // the file still drains
+			{withCall(InDrained, c2), "close-recording " + c2.ID + ": device out of service; finish: device out of service"},
 		}, SessionEnded},
 		{"static: stop during recovery ends without BYE when the INVITE fails", Static, []step{
 			{withCall(InStart, c1), "send-invite " + c1.ID},
@@ -127,9 +145,18 @@ func TestSessionMachine(t *testing.T) {
 			{withCall(InStart, c1), "send-invite " + c1.ID},
 			{in(InAnswered), "open-recording " + c1.ID + "; send-ack; arm-keep-alive"},
 			{withCall(InCallStarted, c1), ""},
-			{withCall(InCallCleared, c1), "close-recording " + c1.ID + ": call cleared"},
+			// The phone stopped forking with its call; its last copies
+			// are on the wire: the file drains, the session stays.
+			{withCall(InCallCleared, c1), "drain-recording " + c1.ID},
+			{withCall(InDrained, c1), "close-recording " + c1.ID + ": call cleared"},
 			{withCall(InCallStarted, c2), "open-recording " + c2.ID},
-			{withCall(InCallCleared, c2), "close-recording " + c2.ID + ": call cleared"},
+			{withCall(InCallCleared, c2), "drain-recording " + c2.ID},
+			// The next call starts while the previous file drains: it
+			// closes at once, the new call's copies go to the new file.
+			{withCall(InCallStarted, c1), "close-recording " + c2.ID + ": call cleared; open-recording " + c1.ID},
+			{withCall(InDrained, c2), ""},
+			{withCall(InCallCleared, c1), "drain-recording " + c1.ID},
+			{withCall(InDrained, c1), "close-recording " + c1.ID + ": call cleared"},
 			{because(InStop, ReasonOutOfService), "send-bye"},
 			{in(InPhoneBye), "finish: device out of service"}, // BYEs crossed
 			{in(InByeDone), ""},
@@ -146,7 +173,8 @@ func TestSessionMachine(t *testing.T) {
 			{withCall(InCallCleared, c1), ""},
 			{in(InAnswered), "send-ack; arm-keep-alive"},
 			{withCall(InCallStarted, c2), "open-recording " + c2.ID},
-			{in(InPhoneBye), "close-recording " + c2.ID + ": phone sent BYE; finish: phone sent BYE"},
+			{in(InPhoneBye), "drain-recording " + c2.ID},
+			{withCall(InDrained, c2), "close-recording " + c2.ID + ": phone sent BYE; finish: phone sent BYE"},
 		}, SessionEnded},
 		{"static: a newer call while inviting is the one recorded", Static, []step{
 			{withCall(InStart, c1), "send-invite " + c1.ID},
@@ -242,6 +270,21 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%+v: %v", tc.cfg, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%+v: error %v, want one containing %q", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+func TestDrainGrace(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct{ sip, fork, want time.Duration }{
+		{0, 0, drainMin},              // nothing measured: the floor
+		{1 * ms, 5 * ms, drainMin},    // loopback: the floor
+		{2 * ms, 110 * ms, 240 * ms},  // slow media path: 2 × 110 ms + 20 ms
+		{150 * ms, 20 * ms, 320 * ms}, // slow signalling
+		{1500 * ms, 0, drainMax},      // bounded
+	} {
+		if got := drainGrace(tc.sip, tc.fork); got != tc.want {
+			t.Errorf("drainGrace(%s, %s) = %s, want %s", tc.sip, tc.fork, got, tc.want)
 		}
 	}
 }

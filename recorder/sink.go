@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/reclab/reclab/sim"
@@ -46,6 +47,26 @@ type sink struct {
 	pushed func(ch int)
 
 	readers sync.WaitGroup
+
+	// ackAt is when the session's latest ACK went out (lab clock + 1, 0 for
+	// none pending) and forkRTT how long after it the first forked copy
+	// arrived: a round trip recorder → phone (SIP) → recorder (RTP),
+	// which bounds how long forked packets are on the wire (drain.go).
+	ackAt   atomic.Int64
+	forkRTT atomic.Int64
+}
+
+// ackSent notes that an ACK went out at now: the next packet times the
+// round trip.
+func (s *sink) ackSent(now time.Duration) { s.ackAt.Store(int64(now) + 1) }
+
+// timeFork takes the round trip from the pending ACK to this packet.
+func (s *sink) timeFork() {
+	a := s.ackAt.Load()
+	if a == 0 || !s.ackAt.CompareAndSwap(a, 0) {
+		return
+	}
+	s.forkRTT.Store(int64(s.net.Now()) - (a - 1))
 }
 
 // syncEvery is how often a WAV's header is made true to its data while
@@ -97,6 +118,9 @@ type heldPacket struct {
 const maxHeld = 200
 
 func (s *sink) push(ch int, pkt []byte, src netip.AddrPort) {
+	if s.ackAt.Load() != 0 {
+		s.timeFork()
+	}
 	s.mu.Lock()
 	if s.wav == nil {
 		held := s.hold(ch, pkt)

@@ -8,12 +8,36 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reclab/reclab/sim"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/golden/*.txt from this run")
+var (
+	update = flag.Bool("update", false, "rewrite testdata/golden/*.txt from this run")
+	// go test ./scenarios -net-delay 0-300ms -seed 3: every story on a
+	// network with latency (sim.LinkDelays); the goldens must still match.
+	netDelay = flag.String("net-delay", "", "MIN-MAX: every link of each test lab its own delay (reclab run --net-delay)")
+	seed     = flag.Int64("seed", 1, "with -net-delay: the seed of the links' delays")
+)
+
+var delayMark = regexp.MustCompile(`DELAYED [0-9.]+(ns|µs|ms|s) `)
+
+// testNetDelay is the -net-delay flag's link delays (zero without it).
+func testNetDelay(t *testing.T) sim.LinkDelays {
+	t.Helper()
+	if *netDelay == "" {
+		return sim.LinkDelays{}
+	}
+	d, err := sim.ParseLinkDelays(*netDelay, *seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
 
 // run executes a scenario with a bounded context and returns the result
 // and what it printed.
@@ -22,7 +46,7 @@ func run(t *testing.T, s *Scenario) (Result, string, error) {
 	var log bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := Execute(ctx, s, Options{OutDir: t.TempDir(), Log: &log})
+	res, err := Execute(ctx, s, Options{OutDir: t.TempDir(), Log: &log, NetDelay: testNetDelay(t)})
 	return res, log.String(), err
 }
 
@@ -94,6 +118,9 @@ func TestBasicCallRecordedEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("basic-call failed: %v\n%s", err, out)
 	}
+	// With -net-delay, delayed messages print "DELAYED 42ms " before their
+	// summary: the flow is the same.
+	out = delayMark.ReplaceAllString(out, "")
 	for _, want := range []string{
 		"7434      → pbx       SIP   REGISTER",
 		"6867i     → pbx       SIP   REGISTER",

@@ -36,6 +36,10 @@ type Options struct {
 	// starts: a UI subscribes to its trace here and misses nothing. An
 	// error stops the run before it starts.
 	OnLab func(*lab.Lab) error
+	// NetDelay gives every link of the lab its own delay, drawn from a
+	// range with a seed (sim.LinkDelays); zero: none. A story's flow must
+	// differ only in timing with it.
+	NetDelay sim.LinkDelays
 }
 
 // Result of a run.
@@ -199,12 +203,13 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 	if opt.Gate != nil {
 		t1 = max(t1, StepT1)
 	}
+	t1 = max(t1, netDelayT1(opt.NetDelay))
 	lab.SetSIPTimers(t1)
 	topo := s.Topology(opt.Speed)
 	if opt.Topology != nil {
 		opt.Topology(&topo)
 	}
-	l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true, HEP: opt.HEP})
+	l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true, HEP: opt.HEP, NetDelay: opt.NetDelay})
 	if err != nil {
 		return res, err
 	}
@@ -218,6 +223,9 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 	fmt.Fprintf(opt.Log, "scenario %s (spec %s): %s\n", s.Name, s.Section, s.Description)
 	if opt.Speed != 1 {
 		fmt.Fprintf(opt.Log, "speed ×%g: timers and pauses divided by %g\n", opt.Speed, opt.Speed)
+	}
+	if opt.NetDelay.Max > 0 {
+		fmt.Fprintf(opt.Log, "network: %s; SIP T1 %s\n", opt.NetDelay, max(t1, 500*time.Millisecond))
 	}
 	// The printer is a blocking subscriber: trace.txt and the run's own
 	// event log must hold every line.
@@ -301,6 +309,19 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 		return res, nil
 	}
 	return res, errors.New("scenarios: " + s.Name + ": " + strings.Join(res.Failures, "; "))
+}
+
+// netDelayT1 is the least SIP T1 for a lab with link delays d: RFC 3261
+// §17.1.1.1 makes T1 an estimate of the round trip, and a T1 below it
+// retransmits every request over UDP, which no story means to show. The
+// longest round trip is twice the slowest link with its jitter; T1 is half
+// as much again. 0 without link delays, or when 500 ms covers them.
+func netDelayT1(d sim.LinkDelays) time.Duration {
+	rtt := 2 * (d.Max + d.Max/10)
+	if t1 := rtt * 3 / 2; t1 > 500*time.Millisecond {
+		return t1
+	}
+	return 0
 }
 
 // Say narrates: the line goes into the trace as a note of "scenario".

@@ -77,24 +77,37 @@ type TimerSpec struct {
 	PhoneKeepAlive, AnswerTimeout, InviteRetransmit time.Duration
 }
 
+// Story defaults of the periodic keep-alives (recorder UPDATE, CSTA
+// SystemStatus, the phones' OPTIONS): longer than any library story, also
+// on a network with latency, so they fire only in a story that sets them
+// (scenarios/README.md "Network delay"). The recorder's answer timeout
+// stays what it was with the nodes' 30 s keep-alive.
+const (
+	storyKeepAlive     = 120 * time.Second
+	storyAnswerTimeout = 30 * time.Second
+)
+
 // Topology turns the lab section into a sim/lab topology; speed divides
 // every timer (a speed of 2 halves them).
 func (s *Scenario) Topology(speed float64) lab.Topology {
+	tm := s.Lab.Timers
 	t := lab.Topology{
 		Recorder: lab.RecorderSpec{
 			Monitored: s.Lab.Recorder.Monitored,
 			Mapping:   s.Lab.Recorder.Mapping,
 			OnDemand:  s.Lab.Recorder.OnDemand,
-			KeepAlive: scale(firstNonZero(s.Lab.Timers.KeepAlive, s.Lab.Recorder.KeepAlive), speed),
+			KeepAlive: scale(firstNonZero(tm.KeepAlive, s.Lab.Recorder.KeepAlive, storyKeepAlive), speed),
 		},
-		RegisterExpiry: scale(s.Lab.Timers.RegisterExpiry, speed),
+		RegisterExpiry: scale(tm.RegisterExpiry, speed),
 		Timers: lab.Timers{
-			RegisterRetry: scale(s.Lab.Timers.RegisterRetry, speed),
-			CSTAKeepAlive: scale(s.Lab.Timers.CSTAKeepAlive, speed),
-			StreamIdle:    scale(s.Lab.Timers.StreamIdle, speed),
+			RegisterRetry: scale(tm.RegisterRetry, speed),
+			CSTAKeepAlive: scale(firstNonZero(tm.CSTAKeepAlive, storyKeepAlive), speed),
+			StreamIdle:    scale(tm.StreamIdle, speed),
 
-			PhoneKeepAlive:   scale(s.Lab.Timers.PhoneKeepAlive, speed),
-			AnswerTimeout:    scale(s.Lab.Timers.AnswerTimeout, speed),
+			PhoneKeepAlive: scale(firstNonZero(tm.PhoneKeepAlive, storyKeepAlive), speed),
+			// The node's default is max(keep-alive, 1s): with a keep-alive
+			// set it follows it, else it stays 30s.
+			AnswerTimeout:    scale(firstNonZero(tm.AnswerTimeout, answerDefault(tm.KeepAlive, s.Lab.Recorder.KeepAlive)), speed),
 			InviteRetransmit: scale(s.Lab.Timers.InviteRetransmit, speed),
 		},
 	}
@@ -104,11 +117,22 @@ func (s *Scenario) Topology(speed float64) lab.Topology {
 	return t
 }
 
-func firstNonZero(a, b time.Duration) time.Duration {
-	if a != 0 {
-		return a
+func firstNonZero(ds ...time.Duration) time.Duration {
+	for _, d := range ds {
+		if d != 0 {
+			return d
+		}
 	}
-	return b
+	return 0
+}
+
+// answerDefault is the recorder's answer timeout when a story sets none:
+// the node's own default for the keep-alive it set, else storyAnswerTimeout.
+func answerDefault(keepAlives ...time.Duration) time.Duration {
+	if ka := firstNonZero(keepAlives...); ka != 0 {
+		return max(ka, time.Second)
+	}
+	return storyAnswerTimeout
 }
 
 func scale(d time.Duration, speed float64) time.Duration {

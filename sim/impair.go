@@ -34,7 +34,9 @@ import (
 //
 // Order: a flow's delayed packets leave in the order sent, whatever the
 // jitter. Once a delay is lifted, new datagrams go at once and may overtake
-// held ones, as on a real link whose queue drains; TCP writes never do.
+// held ones, as on a real link whose queue drains; TCP writes never do. A
+// held datagram whose socket closes meanwhile is on the wire already: it is
+// still delivered (sendOnWire).
 type Impairment struct {
 	From, To string // node names; "" is any node (and any address outside the lab)
 	Both     bool   // also impair To → From
@@ -154,7 +156,11 @@ type impairState struct {
 	next  int
 	list  []*impairRule
 	rules atomic.Pointer[[]*impairRule]
+	links atomic.Pointer[linkDelays] // SetLinkDelays; nil: none
 	line  delayLine
+
+	wireMu sync.Mutex
+	wires  map[netip.Addr]*net.UDPConn // sendOnWire's sockets, one per node address
 }
 
 // impairRule is one impairment in force.
@@ -421,6 +427,11 @@ func (c *PacketConn) writeImpaired(rules []*impairRule, proto Proto, b []byte, d
 	n := c.node.net
 	v := judge(rules, proto, c.local, dst, false)
 	defer n.liftSpent(v.spent)
+	if v.drop == nil {
+		if d, ok := n.linkDelay(n.impairs.links.Load(), c.local, dst); ok {
+			v.matched, v.hold, v.delay = true, true, v.delay+d
+		}
+	}
 	switch {
 	case !v.matched:
 		return c.send(proto, b, dst, packetMark{})
@@ -446,11 +457,12 @@ func (c *PacketConn) writeImpaired(rules []*impairRule, proto Proto, b []byte, d
 }
 
 // sendCopies sends a datagram and then its duplicates. A held datagram
-// whose socket closed meanwhile (a power cut) is lost, and traced as dropped.
+// whose socket closed meanwhile (a hang-up closes the call's RTP socket, a
+// power cut or a restart every socket) was on the wire already, and a link
+// does not call it back: it is delivered from the node's address (wire).
 func (c *PacketConn) sendCopies(proto Proto, b []byte, dst netip.AddrPort, m packetMark, copies int) (int, error) {
 	if c.closed.Load() {
-		c.node.net.tracePacket(proto, c.local, dst, b, packetMark{dropped: true})
-		return 0, net.ErrClosed
+		return c.node.net.impairs.sendOnWire(c.node.net, proto, c.local, b, dst, m, copies)
 	}
 	k, err := c.send(proto, b, dst, m)
 	m.duplicate = true
@@ -458,6 +470,65 @@ func (c *PacketConn) sendCopies(proto Proto, b []byte, dst netip.AddrPort, m pac
 		c.send(proto, b, dst, m)
 	}
 	return k, err
+}
+
+// sendOnWire delivers a held datagram whose socket has closed. The trace
+// and the pcap show it from its socket's address; the kernel sees it come
+// from a port of the node's address that only the delay line uses (the old
+// one may be bound again already), which no lab receiver tells apart: the
+// recorder's sink and the phones' media read any source, and a SIP answer
+// goes by its Via. RTP is not counted into a stream: the socket's streams
+// were reported stopped when it closed.
+func (s *impairState) sendOnWire(n *Network, proto Proto, src netip.AddrPort, b []byte, dst netip.AddrPort, m packetMark, copies int) (int, error) {
+	w, err := s.wire(src.Addr())
+	if err != nil {
+		n.tracePacket(proto, src, dst, b, packetMark{dropped: true})
+		return 0, err
+	}
+	var k int
+	for i := range copies + 1 {
+		if i > 0 {
+			m.duplicate = true
+		}
+		if proto != ProtoRTP {
+			n.tracePacket(proto, src, dst, b, m)
+		}
+		if n.pcap != nil {
+			n.pcap.UDP(n.start.Add(n.Now()), src, dst, b)
+		}
+		if k, err = w.WriteToUDPAddrPort(b, dst); err != nil {
+			return k, err
+		}
+	}
+	return k, nil
+}
+
+// wire is the delay line's socket on a node's address, opened on first use.
+func (s *impairState) wire(ip netip.Addr) (*net.UDPConn, error) {
+	s.wireMu.Lock()
+	defer s.wireMu.Unlock()
+	if w := s.wires[ip]; w != nil {
+		return w, nil
+	}
+	w, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+	if err != nil {
+		return nil, fmt.Errorf("sim: delayed datagram from %s: %w", ip, err)
+	}
+	if s.wires == nil {
+		s.wires = map[netip.Addr]*net.UDPConn{}
+	}
+	s.wires[ip] = w
+	return w, nil
+}
+
+// closeWires closes the delay line's sockets once it has stopped.
+func (s *impairState) closeWires() {
+	s.wireMu.Lock()
+	defer s.wireMu.Unlock()
+	for ip, w := range s.wires {
+		w.Close()
+		delete(s.wires, ip)
+	}
 }
 
 // packetMark is what an impairment did to a packet; the zero value is a
@@ -489,6 +560,9 @@ func (c *Conn) writeImpaired(b []byte) (int, error) {
 		n.tracePacket(c.proto, c.local, c.remote, b, packetMark{dropped: true})
 		return 0, c.cutBy(v.drop)
 	}
+	if d, ok := n.linkDelay(n.impairs.links.Load(), c.local, c.remote); ok {
+		v.hold, v.delay = true, v.delay+d
+	}
 	if !v.hold && c.held.Load() == 0 {
 		return c.send(b, packetMark{})
 	}
@@ -500,7 +574,7 @@ func (c *Conn) writeImpaired(b []byte) (int, error) {
 			n.tracePacket(c.proto, c.local, c.remote, held, packetMark{dropped: true})
 			return
 		}
-		if _, err := c.send(held, packetMark{delayed: n.Now() - sent}); err != nil {
+		if _, err := c.sendHeld(held, packetMark{delayed: n.Now() - sent}); err != nil {
 			n.Errorf(c.node.name, netip.AddrPort{}, "delayed %s bytes to %s lost: %v", c.proto, c.remote, err)
 		}
 	})
@@ -715,4 +789,144 @@ func (l *delayLine) stopAll() {
 			p.deliver()
 		}
 	}
+}
+
+// LinkDelays gives every link of the lab — each ordered pair of nodes, each
+// direction on its own — a base delay drawn from [Min, Max] with Seed, as a
+// real network's paths each have their own latency, and each packet a
+// jitter of up to a tenth of its link's base delay either way. A flow (one
+// socket to one destination) keeps its order: a later packet never
+// overtakes an earlier one (the delay line). It applies to every protocol:
+// datagrams (SIP, RTP) and TCP writes (CSTA, HTTP) alike, and adds to any
+// Impairment in force; Lift and LiftAll leave it alone. What nodes send to
+// themselves, and what comes from or goes outside the lab, is not delayed.
+type LinkDelays struct {
+	Min, Max time.Duration
+	Seed     int64
+}
+
+func (d LinkDelays) String() string {
+	return fmt.Sprintf("link delays %s-%s (seed %d)", d.Min, d.Max, d.Seed)
+}
+
+func (d LinkDelays) validate() error {
+	if d.Min < 0 || d.Max < d.Min {
+		return fmt.Errorf("sim: link delays %s-%s: want 0 ≤ MIN ≤ MAX", d.Min, d.Max)
+	}
+	return nil
+}
+
+// linkDelays is the Network's LinkDelays in force.
+type linkDelays struct {
+	cfg   LinkDelays
+	links sync.Map // [2]netip.Addr → *linkState
+}
+
+// linkState is one link's base delay and its per-flow draw counters.
+type linkState struct {
+	base  time.Duration // < 0: not a lab link (no delay)
+	mu    sync.Mutex
+	flows map[streamKey]uint64
+}
+
+// SetLinkDelays gives every link of the lab its own delay (LinkDelays).
+// The zero value turns them off. Set it before the nodes start: a link's
+// delay is drawn on its first packet and fixed from then on.
+func (n *Network) SetLinkDelays(d LinkDelays) error {
+	if err := d.validate(); err != nil {
+		return err
+	}
+	s := &n.impairs
+	if d.Max == 0 {
+		s.links.Store(nil)
+		return nil
+	}
+	s.mu.Lock()
+	err := s.line.start(n)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	s.links.Store(&linkDelays{cfg: d})
+	n.Note("network", "%s: every link its own delay, jitter ±10%%, each flow in order", d)
+	return nil
+}
+
+// LinkDelays returns the link delays in force (zero: none).
+func (n *Network) LinkDelays() LinkDelays {
+	if l := n.impairs.links.Load(); l != nil {
+		return l.cfg
+	}
+	return LinkDelays{}
+}
+
+// active reports whether a write must go through writeImpaired.
+func (s *impairState) active() bool { return s.rules.Load() != nil || s.links.Load() != nil }
+
+// linkDelay is the delay of one packet src → dst under l: its link's base
+// delay and this packet's jitter; false when the link is not delayed.
+func (n *Network) linkDelay(l *linkDelays, src, dst netip.AddrPort) (time.Duration, bool) {
+	if l == nil || src.Addr() == dst.Addr() {
+		return 0, false
+	}
+	key := [2]netip.Addr{src.Addr(), dst.Addr()}
+	v, ok := l.links.Load(key)
+	if !ok {
+		st := &linkState{base: -1, flows: map[streamKey]uint64{}}
+		a, b := n.NameOf(src.Addr()), n.NameOf(dst.Addr())
+		if n.isLab(src) && n.isLab(dst) && a != "" && b != "" {
+			// Drawn from the node names, so a seed gives the same delays
+			// whatever addresses the lab uses.
+			h := mix64(uint64(l.cfg.Seed) ^ mix64(hashString(a)) ^ mix64(mix64(hashString(b))))
+			u := float64(h>>11) / (1 << 53)
+			st.base = l.cfg.Min + time.Duration(u*float64(l.cfg.Max-l.cfg.Min))
+		}
+		v, _ = l.links.LoadOrStore(key, st)
+	}
+	st := v.(*linkState)
+	if st.base < 0 {
+		return 0, false
+	}
+	jitter := st.base / 10
+	if jitter == 0 {
+		return st.base, true
+	}
+	k := streamKey{src, dst}
+	st.mu.Lock()
+	i := st.flows[k]
+	st.flows[k] = i + 1
+	st.mu.Unlock()
+	salt := mix64(uint64(l.cfg.Seed)^addrPortKey(src)) ^ addrPortKey(dst)
+	u := float64(mix64(salt+i)>>11) / (1 << 53)
+	return st.base + time.Duration((2*u-1)*float64(jitter)), true
+}
+
+func hashString(s string) uint64 {
+	var h uint64 = 14695981039346656037 // FNV-1a
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// ParseLinkDelays reads a --net-delay value: "MIN-MAX" ("0-300ms",
+// "20ms-50ms"; a bare number takes the other end's unit) or one duration
+// for every link alike. The seed is set apart.
+func ParseLinkDelays(s string, seed int64) (LinkDelays, error) {
+	lo, hi, ranged := strings.Cut(strings.TrimSpace(s), "-")
+	unit := func(v string) string { return strings.TrimLeft(v, "0123456789.") }
+	if ranged && unit(lo) == "" {
+		lo += unit(hi)
+	}
+	if !ranged {
+		hi = lo
+	}
+	min, err1 := time.ParseDuration(lo)
+	max, err2 := time.ParseDuration(hi)
+	if err := errors.Join(err1, err2); err != nil {
+		return LinkDelays{}, fmt.Errorf("sim: net delay %q: want MIN-MAX such as 0-300ms or 20ms-50ms: %w", s, err)
+	}
+	d := LinkDelays{Min: min, Max: max, Seed: seed}
+	return d, d.validate()
 }

@@ -368,18 +368,23 @@ func TestImpairCount(t *testing.T) {
 }
 
 // TestImpairDelayedSenderGone: a datagram held while its socket closes (a
-// power cut) is lost, and traced as dropped.
+// hang-up closes the call's RTP socket, a power cut every socket) was on the
+// wire already: it still arrives, traced from the closed socket's address.
 func TestImpairDelayedSenderGone(t *testing.T) {
 	n := newTestNet(t)
-	a, b, _ := impairTestPair(t, n, "127.20.60.47", "127.20.60.48")
+	a, b, got := impairTestPair(t, n, "127.20.60.47", "127.20.60.48")
 	impairTestSet(t, n, Impairment{From: "a", To: "b", Proto: ProtoOther, Delay: 50 * time.Millisecond})
-	lost := n.Trace().Watch(func(e Event) bool { return e.Kind == KindDropped && e.Summary == "in flight" })
+	src := a.LocalAddrPort()
+	traced := n.Trace().Watch(func(e Event) bool { return e.Kind == KindMessage && e.Summary == "in flight" && e.Src == src })
 	impairTestSend(t, a, b, "in flight")
 	a.Close()
+	if s := impairTestRecv(t, got); s != "in flight" {
+		t.Fatalf("got %q, want the held datagram", s)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), impairTestWait)
 	defer cancel()
-	if _, err := lost.Wait(ctx); err != nil {
-		t.Fatal("held datagram of a closed socket not traced dropped:", err)
+	if _, err := traced.Wait(ctx); err != nil {
+		t.Fatal("held datagram of a closed socket not traced from its address:", err)
 	}
 }
 
@@ -589,6 +594,28 @@ func TestImpairTCPDelay(t *testing.T) {
 	}
 }
 
+// TestImpairTCPDelayOutlivesWriteDeadline: a delayed write returned to its
+// writer at once; a write deadline the writer sets afterwards (tls.Conn's
+// Close sets one to now after its close_notify) does not fail the bytes
+// on the wire.
+func TestImpairTCPDelayOutlivesWriteDeadline(t *testing.T) {
+	n := newTestNet(t)
+	_, client, server, _ := impairTestTCP(t, n, "127.20.60.93", "127.20.60.94")
+	defer server.Close()
+	impairTestSet(t, n, Impairment{From: "recorder", To: "pbx", Proto: ProtoCSTA, Delay: 50 * time.Millisecond})
+	if _, err := client.Write([]byte("<MonitorStart/>")); err != nil {
+		t.Fatal(err)
+	}
+	client.SetWriteDeadline(time.Now())
+	if err := client.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(server)
+	if err != nil || string(got) != "<MonitorStart/>" {
+		t.Fatalf("server read %q, %v", got, err)
+	}
+}
+
 // TestImpairAllocs: with no impairment, or one that does not match, the UDP
 // send path allocates nothing (spec budget: 150,000 RTP packets/s).
 func TestImpairAllocs(t *testing.T) {
@@ -658,5 +685,71 @@ func BenchmarkWriteToAddrPort(b *testing.B) {
 				src.WriteToAddrPort(pkt, to)
 			}
 		})
+	}
+}
+
+func TestParseLinkDelays(t *testing.T) {
+	for _, tc := range []struct {
+		in       string
+		min, max time.Duration
+		bad      bool
+	}{
+		{"0-300ms", 0, 300 * time.Millisecond, false},
+		{"20ms-50ms", 20 * time.Millisecond, 50 * time.Millisecond, false},
+		{"1-2s", time.Second, 2 * time.Second, false},
+		{"40ms", 40 * time.Millisecond, 40 * time.Millisecond, false},
+		{"300ms-0", 0, 0, true},
+		{"fast", 0, 0, true},
+	} {
+		d, err := ParseLinkDelays(tc.in, 7)
+		if tc.bad {
+			if err == nil {
+				t.Errorf("%q: no error, got %v", tc.in, d)
+			}
+			continue
+		}
+		if err != nil || d.Min != tc.min || d.Max != tc.max || d.Seed != 7 {
+			t.Errorf("%q: %v, %v; want %s-%s seed 7", tc.in, d, err, tc.min, tc.max)
+		}
+	}
+}
+
+// TestLinkDelays: every link gets its own base delay from the range, the
+// same for a seed whatever the addresses, each direction on its own; a
+// flow keeps its order under the jitter; Lift leaves link delays alone.
+func TestLinkDelays(t *testing.T) {
+	n := newTestNet(t)
+	a, b, got := impairTestPair(t, n, "127.20.60.71", "127.20.60.72")
+	d := LinkDelays{Min: 20 * time.Millisecond, Max: 80 * time.Millisecond, Seed: 5}
+	if err := n.SetLinkDelays(d); err != nil {
+		t.Fatal(err)
+	}
+	n.LiftAll()
+	ab, ok := n.linkDelay(n.impairs.links.Load(), a.LocalAddrPort(), b.LocalAddrPort())
+	if !ok || ab < d.Min-d.Max/10 || ab > d.Max+d.Max/10 {
+		t.Fatalf("a → b delay %s (%v), want within %s", ab, ok, d)
+	}
+	start := time.Now()
+	for i := range 30 {
+		impairTestSend(t, a, b, fmt.Sprintf("pkt %02d", i))
+	}
+	for i := range 30 {
+		if s, want := impairTestRecv(t, got), fmt.Sprintf("pkt %02d", i); s != want {
+			t.Fatalf("got %q, want %q", s, want)
+		}
+	}
+	if el := time.Since(start); el < ab*8/10 {
+		t.Errorf("30 datagrams through in %s: not delayed (link %s)", el, ab)
+	}
+	// The same seed on another network, other addresses, same names: the
+	// same base delay.
+	n2 := newTestNet(t)
+	a2, b2, _ := impairTestPair(t, n2, "127.20.60.73", "127.20.60.74")
+	n2.SetLinkDelays(d)
+	l1, _ := n.impairs.links.Load().links.Load([2]netip.Addr{a.LocalAddrPort().Addr(), b.LocalAddrPort().Addr()})
+	n2.linkDelay(n2.impairs.links.Load(), a2.LocalAddrPort(), b2.LocalAddrPort())
+	l2, _ := n2.impairs.links.Load().links.Load([2]netip.Addr{a2.LocalAddrPort().Addr(), b2.LocalAddrPort().Addr()})
+	if l1.(*linkState).base != l2.(*linkState).base {
+		t.Errorf("base delays %s and %s for the same seed and names", l1.(*linkState).base, l2.(*linkState).base)
 	}
 }

@@ -127,6 +127,7 @@ func (n *Network) Close() error {
 	}
 	close(n.stop)
 	n.done.Wait()
+	n.impairs.closeWires()
 	n.streams.stopAll(n)
 	err := n.pcap.Close()
 	n.trace.Close()

@@ -117,6 +117,10 @@ type Conn struct {
 	once       sync.Once
 	held       atomic.Int32          // writes an impairment delays, not yet delivered (impair.go)
 	cut        atomic.Pointer[error] // set when a blackhole reset the connection (impair.go)
+	// wdl is the user's write deadline (unix nanoseconds, 0 for none). A
+	// delayed write has returned to its writer long ago; the deadline it
+	// set must not fail the bytes on the wire (sendHeld).
+	wdl atomic.Int64
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -129,7 +133,7 @@ func newConn(nd *Node, tc *net.TCPConn, local, remote netip.AddrPort, proto Prot
 
 func (c *Conn) Write(b []byte) (int, error) {
 	// Held writes go first even once the delay is lifted: a stream keeps its order.
-	if c.node.net.impairs.rules.Load() != nil || c.held.Load() > 0 || c.cut.Load() != nil {
+	if c.node.net.impairs.active() || c.held.Load() > 0 || c.cut.Load() != nil {
 		return c.writeImpaired(b)
 	}
 	return c.send(b, packetMark{})
@@ -186,9 +190,40 @@ func (c *Conn) closeNow() error {
 	return err
 }
 
-func (c *Conn) LocalAddr() net.Addr                { return c.c.LocalAddr() }
-func (c *Conn) RemoteAddr() net.Addr               { return c.c.RemoteAddr() }
-func (c *Conn) RemoteAddrPort() netip.AddrPort     { return c.remote }
-func (c *Conn) SetDeadline(t time.Time) error      { return c.c.SetDeadline(t) }
-func (c *Conn) SetReadDeadline(t time.Time) error  { return c.c.SetReadDeadline(t) }
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.c.SetWriteDeadline(t) }
+func (c *Conn) LocalAddr() net.Addr               { return c.c.LocalAddr() }
+func (c *Conn) RemoteAddr() net.Addr              { return c.c.RemoteAddr() }
+func (c *Conn) RemoteAddrPort() netip.AddrPort    { return c.remote }
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.c.SetReadDeadline(t) }
+
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.wdl.Store(deadlineNanos(t))
+	return c.c.SetDeadline(t)
+}
+
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.wdl.Store(deadlineNanos(t))
+	return c.c.SetWriteDeadline(t)
+}
+
+func deadlineNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// sendHeld writes bytes a delay held, with no write deadline: their
+// writer returned long ago, as from a kernel's send buffer, and a deadline
+// it set since (an HTTP or TLS timeout) is not the network's. The user's
+// deadline is back in force afterwards.
+func (c *Conn) sendHeld(b []byte, m packetMark) (int, error) {
+	c.c.SetWriteDeadline(time.Time{})
+	defer func() {
+		var t time.Time
+		if ns := c.wdl.Load(); ns != 0 {
+			t = time.Unix(0, ns)
+		}
+		c.c.SetWriteDeadline(t)
+	}()
+	return c.send(b, m)
+}

@@ -64,8 +64,12 @@ func (c *PacketConn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) 
 	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
 	proto := classifyUDP(b)
 	// With no impairment set, this atomic load is all it costs (impair.go).
-	if rules := c.node.net.impairs.rules.Load(); rules != nil {
-		return c.writeImpaired(*rules, proto, b, dst)
+	if s := &c.node.net.impairs; s.active() {
+		var rules []*impairRule
+		if p := s.rules.Load(); p != nil {
+			rules = *p
+		}
+		return c.writeImpaired(rules, proto, b, dst)
 	}
 	return c.send(proto, b, dst, packetMark{})
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -12,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/reclab/reclab/scenarios"
+	"github.com/reclab/reclab/sim"
 )
 
 func cmdList(args []string, stdout, stderr io.Writer) int {
@@ -60,8 +63,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	all := fs.Bool("all", false, "run every library scenario")
 	speed := fs.Float64("speed", 1, "a factor on the scenario's timers and pauses: 2 runs twice as fast")
 	hepFlag := fs.String("hep", "", "send every SIP message as HEP to a collector at ADDR:PORT (loopback), e.g. for sngrep -L udp:127.0.0.1:9060")
+	netDelay := fs.String("net-delay", "", "give every link of the lab (each node pair, each way) its own delay drawn from `MIN-MAX`, e.g. 0-300ms, plus jitter; each flow keeps its order (default: none)")
+	seed := fs.Int64("seed", 1, "with --net-delay: the seed of the links' delays and jitter (the same seed, the same delays)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `Usage: reclab run NAME|FILE... [--all] [--out DIR] [--speed F]
+		fmt.Fprintln(stderr, `Usage: reclab run NAME|FILE... [--all] [--out DIR] [--speed F] [--net-delay MIN-MAX [--seed N]]
 
 Runs scenarios headless: a library scenario by name ('reclab list'), or a
 scenario file (NAME.yaml, format in scenarios/README.md). Each builds its lab
@@ -71,6 +76,12 @@ and PASS/FAIL per check with the reason.
 
 Every file is read and checked before any lab starts: a broken one is
 refused with file:line:column and what was expected there.
+
+--net-delay 0-300ms --seed 3 plays the stories on a network with latency:
+each link (PBX → recorder, 7434 → recorder, recorder → 7434, …) gets its
+own fixed delay from the range, drawn with the seed, plus a jitter of up
+to a tenth of it; SIP, RTP, CSTA and HTTP alike. A story's flow differs
+only in timing, and its recordings still hold every packet.
 
 Writes to DIR: lab.pcap, trace.txt, trace.jsonl (one event a line), flow.md
 (Mermaid sequence diagram), report.md, recordings/*.wav with a .json each,
@@ -110,6 +121,15 @@ Flags:`)
 	if err := writableDir(*out); err != nil {
 		fmt.Fprintf(stderr, "reclab run: --out %s: %v\n", *out, err)
 		return exitUsage
+	}
+	var delays sim.LinkDelays
+	if *netDelay != "" {
+		d, err := sim.ParseLinkDelays(*netDelay, *seed)
+		if err != nil {
+			fmt.Fprintf(stderr, "reclab run: --net-delay: %v\n", err)
+			return exitUsage
+		}
+		delays = d
 	}
 	var list []*scenarios.Scenario
 	if *all {
@@ -152,7 +172,7 @@ Flags:`)
 				dir = filepath.Join(*out, s.Name)
 			}
 		}
-		res, err := scenarios.Execute(ctx, s, scenarios.Options{OutDir: dir, Log: stdout, Speed: *speed, HEP: hep})
+		res, err := scenarios.Execute(ctx, s, scenarios.Options{OutDir: dir, Log: stdout, Speed: *speed, HEP: hep, NetDelay: delays})
 		if res.Started {
 			fmt.Fprintf(stdout, "\nwrote %s: lab.pcap trace.txt trace.jsonl flow.md report.md recordings/\n", dir)
 		}
@@ -196,18 +216,34 @@ func parseHEP(v string) (netip.AddrPort, error) {
 	return ap, nil
 }
 
-// writableDir makes dir if it is missing ("" is "out") and checks that a
-// file can be made in it.
+// writableDir checks that dir ("" is "out") can be made and written,
+// without making it: a file is made and removed in its nearest existing
+// ancestor, which must be a directory.
 func writableDir(dir string) error {
 	if dir == "" {
 		dir = "out"
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	at := dir
+	for {
+		fi, err := os.Stat(at)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("%s is not a directory", at)
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		parent := filepath.Dir(at)
+		if parent == at {
+			return err
+		}
+		at = parent
 	}
-	f, err := os.CreateTemp(dir, ".reclab-write-check-*")
+	f, err := os.CreateTemp(at, ".reclab-write-check-*")
 	if err != nil {
-		return fmt.Errorf("cannot write there: %w", err)
+		return fmt.Errorf("cannot write in %s: %w", at, err)
 	}
 	name := f.Name()
 	f.Close()

@@ -94,7 +94,7 @@ func TestRunRefusesAnUnwritableOut(t *testing.T) {
 	}
 	var out, errb bytes.Buffer
 	code := run([]string{"run", "basic-call", "--out", filepath.Join(file, "out")}, &out, &errb)
-	if code != exitUsage || !strings.Contains(errb.String(), "--out "+filepath.Join(file, "out")) {
+	if code != exitUsage || !strings.Contains(errb.String(), "--out "+filepath.Join(file, "out")) || !strings.Contains(errb.String(), "not a directory") {
 		t.Fatalf("exit %d, stderr %q; want %d naming --out", code, errb.String(), exitUsage)
 	}
 	if strings.Contains(out.String(), "wrote") || strings.Contains(out.String(), "FAIL") {

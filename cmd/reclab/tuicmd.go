@@ -14,6 +14,7 @@ import (
 
 	"github.com/reclab/reclab/cmd/reclab/tui"
 	"github.com/reclab/reclab/scenarios"
+	"github.com/reclab/reclab/sim"
 )
 
 // cmdTUI opens the terminal UI on the default lab (lab.UIDefault). It is
@@ -26,8 +27,10 @@ func cmdTUI(args []string, stdout, stderr io.Writer) int {
 	step := fs.Bool("step", false, "with --scenario: one step per press of the . key")
 	speed := fs.Float64("speed", 1, "with --scenario: a factor on its timers and pauses (2 runs twice as fast)")
 	hepFlag := fs.String("hep", "", "send every SIP message as HEP to a collector at ADDR:PORT (loopback), e.g. for sngrep -L udp:127.0.0.1:9060")
+	netDelay := fs.String("net-delay", "", "give every link of the lab and of each scenario's lab (each node pair, each way) its own delay drawn from `MIN-MAX`, e.g. 0-300ms, plus jitter (default: none)")
+	seed := fs.Int64("seed", 1, "with --net-delay: the seed of the links' delays and jitter")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `Usage: reclab tui [--out DIR] [--scenario NAME|FILE [--step] [--speed F]]
+		fmt.Fprintln(stderr, `Usage: reclab tui [--out DIR] [--scenario NAME|FILE [--step] [--speed F]] [--net-delay MIN-MAX [--seed N]]
        reclab
 
 Opens the terminal UI on the default lab: the PBX, the recorder and one
@@ -69,6 +72,15 @@ Flags:`)
 		fmt.Fprintf(stderr, "reclab tui: --out %s: %v\n", *out, err)
 		return exitUsage
 	}
+	var delays sim.LinkDelays
+	if *netDelay != "" {
+		d, err := sim.ParseLinkDelays(*netDelay, *seed)
+		if err != nil {
+			fmt.Fprintf(stderr, "reclab tui: --net-delay: %v\n", err)
+			return exitUsage
+		}
+		delays = d
+	}
 	dir := *out
 	if *scen != "" {
 		// A name that is not in the library, or a broken file, is a usage
@@ -91,7 +103,7 @@ Flags:`)
 	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	req := tui.ScenarioRequest{Name: *scen, Step: *step, Speed: *speed}
-	if err := tui.Run(ctx, tui.Options{OutDir: *out, Scenario: req, HEP: hep}); err != nil {
+	if err := tui.Run(ctx, tui.Options{OutDir: *out, Scenario: req, HEP: hep, NetDelay: delays}); err != nil {
 		fmt.Fprintln(stderr, "reclab tui:", err)
 		return exitLabFail
 	}

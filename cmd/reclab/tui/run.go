@@ -12,6 +12,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/reclab/reclab/lab"
+	"github.com/reclab/reclab/sim"
 )
 
 // drawFPS is the renderer's frame rate: the model changes at most every
@@ -26,6 +27,9 @@ type Options struct {
 	// the UI's lab; its files go to OutDir/NAME.
 	Scenario ScenarioRequest
 	HEP      netip.AddrPort // a HEP collector for the lab's SIP (lab.Options.HEP)
+	// NetDelay gives every link of the lab, and of each scenario's lab,
+	// its own delay (sim.LinkDelays); zero: none.
+	NetDelay sim.LinkDelays
 }
 
 // Run builds the lab, opens the UI on the terminal and returns when the user
@@ -48,7 +52,7 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	scens := Library(dir, nil)
+	scens := libraryScenarios{out: dir, netDelay: opt.NetDelay}
 	var m *Model
 	if opt.Scenario.Name != "" {
 		run, err := LaunchScenario(ctx, scens, opt.Scenario)
@@ -58,7 +62,7 @@ func Run(ctx context.Context, opt Options) error {
 		m = New(ctx, run.Backend)
 		m.StartScenario(run)
 	} else {
-		l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true, HEP: opt.HEP})
+		l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true, HEP: opt.HEP, NetDelay: opt.NetDelay})
 		if err != nil {
 			return err
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/scenarios"
+	"github.com/reclab/reclab/sim"
 )
 
 // Scenarios in the UI (issue 6): a library scenario runs on a lab of its
@@ -72,8 +73,9 @@ func Library(out string, place func(*lab.Topology)) Scenarios {
 }
 
 type libraryScenarios struct {
-	out   string
-	place func(*lab.Topology)
+	out      string
+	place    func(*lab.Topology)
+	netDelay sim.LinkDelays // every link its own delay (Options.NetDelay)
 }
 
 func infoOf(s *scenarios.Scenario) ScenarioInfo {
@@ -103,7 +105,7 @@ func (ls libraryScenarios) Launch(ctx context.Context, req ScenarioRequest, gate
 	go func() {
 		defer close(finished)
 		res, err := scenarios.Execute(ctx, s, scenarios.Options{OutDir: dir, Log: io.Discard, Speed: req.Speed,
-			Gate: gate, Topology: ls.place,
+			Gate: gate, Topology: ls.place, NetDelay: ls.netDelay,
 			OnLab: func(l *lab.Lab) error {
 				built <- l
 				select {
