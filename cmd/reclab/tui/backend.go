@@ -211,7 +211,7 @@ func (b *labBackend) Do(ctx context.Context, a Action) (string, error) {
 		if status == http.StatusForbidden && b.l.Recorder.OnDemandMode() == recorder.OnDemandOff {
 			// Say why (issue 12: R always got 403 in the default lab, and
 			// nothing said why).
-			text += ": record on demand is off, the recorder records by policy (spec §3.1); M switches it to start or save on demand"
+			text += ": record on demand is off; M switches it"
 		}
 		return text, nil
 	case ActFirmwareUpdate:
