@@ -2,8 +2,13 @@
 // the recorder and the phones, each on its own loopback address, with the
 // phones' configuration files written out in Mitel's text form.
 //
-// It lives beside sim, not in it, because it imports the nodes that import
-// sim. It holds no protocol logic.
+// It is the top of the package graph: it imports sim and the nodes (pbx,
+// phones, recorder), and nothing below imports it. It passes the lab's
+// settings down (the CSTA summariser, SIP timers, passwords, the recorder
+// as the only CSTA client) and starts the nodes in causal order: the
+// phones power on once the recorder monitors them all (CSTALinkState).
+// Protocol logic lives in the nodes; the rogue host (rogue.go) is the one
+// SIP client here, a security demo.
 //
 // Example:
 //

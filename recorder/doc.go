@@ -7,6 +7,11 @@
 //
 // # What it owns
 //
+//   - Policy (policy.go): the recording policy as a pure core: the device
+//     table, dynamic and static mapping, start on demand, moved and
+//     out-of-service phones (transcripts in testdata/policy).
+//   - InviteRace (invite_race.go): spec §3.2.1 as a pure core: the second
+//     INVITE with the same session id, which 200 OK wins.
 //   - Session (session.go): the pure state machine of one recording session.
 //     Inputs in (InStart, InAnswered, InCallCleared, InPhoneBye, …), Actions
 //     out (ActSendInvite, ActOpenRecording, ActSendBye, …); no sockets,

@@ -1,6 +1,9 @@
 // Package sim is the lab world: the address plan, the traced sockets every
-// node gets its network through, the lab clock, the event bus (Trace) and
-// the pcap writer.
+// node gets its network through, the lab clock (clock.go: Real, a scaled
+// clock whose rate can change while the lab runs, a manual clock for
+// tests; node code takes every timer from it, TestNodeCodeUsesTheLabClock
+// keeps it so), the event bus (Trace, with typed state events: State,
+// WatchState), the pcap writer and the HEP export.
 //
 // It owns every socket of the lab. A node asks its *Node for a UDP socket
 // (ListenPacket), a TCP listener (Listen), a TCP connection (Dial) or a
