@@ -110,26 +110,10 @@ Flags:`)
 		fmt.Fprintf(stderr, "reclab run: --speed %g: want a factor above 0\n", *speed)
 		return exitUsage
 	}
-	hep, err := parseHEP(*hepFlag)
+	hep, delays, err := labFlags(*hepFlag, *out, *netDelay, *seed)
 	if err != nil {
-		fmt.Fprintln(stderr, "reclab run:", err)
+		fmt.Fprintf(stderr, "reclab run: %v\n", err)
 		return exitUsage
-	}
-	// An output directory that cannot be written is the user's to fix, said
-	// before any lab starts (issue 19: a read-only --out claimed files it
-	// never wrote, then FAIL with exit 3).
-	if err := writableDir(*out); err != nil {
-		fmt.Fprintf(stderr, "reclab run: --out %s: %v\n", *out, err)
-		return exitUsage
-	}
-	var delays sim.LinkDelays
-	if *netDelay != "" {
-		d, err := sim.ParseLinkDelays(*netDelay, *seed)
-		if err != nil {
-			fmt.Fprintf(stderr, "reclab run: --net-delay: %v\n", err)
-			return exitUsage
-		}
-		delays = d
 	}
 	var list []*scenarios.Scenario
 	if *all {
@@ -248,4 +232,25 @@ func writableDir(dir string) error {
 	name := f.Name()
 	f.Close()
 	return os.Remove(name)
+}
+
+// labFlags reads the flags run and tui share: --hep, --out (writable, said
+// before any lab starts; issue 19: a read-only --out claimed files it
+// never wrote, and the TUI said "tui: tui: mkdir…") and --net-delay with
+// --seed.
+func labFlags(hepFlag, out, netDelay string, seed int64) (netip.AddrPort, sim.LinkDelays, error) {
+	var delays sim.LinkDelays
+	hep, err := parseHEP(hepFlag)
+	if err != nil {
+		return hep, delays, err
+	}
+	if err := writableDir(out); err != nil {
+		return hep, delays, fmt.Errorf("--out %s: %w", out, err)
+	}
+	if netDelay != "" {
+		if delays, err = sim.ParseLinkDelays(netDelay, seed); err != nil {
+			return hep, delays, fmt.Errorf("--net-delay: %w", err)
+		}
+	}
+	return hep, delays, nil
 }

@@ -39,32 +39,8 @@ steps:
 func TestRunFinishesRecordingsOnSignal(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
-			dir := t.TempDir()
-			story := filepath.Join(dir, "long.yaml")
-			if err := os.WriteFile(story, []byte(longCall), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			out := filepath.Join(dir, "out")
-			cmd := exec.Command(os.Args[0], "run", story, "--out", out) // reclab itself (TestMain)
-			cmd.Env = append(os.Environ(), "RECLAB_AS_MAIN=1")
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
+			cmd, sc, out := startTalkingRun(t, longCall)
 			defer cmd.Process.Kill()
-			// Both parties' recordings hold a second of audio: the story
-			// waits two minutes now.
-			talked := false
-			sc := bufio.NewScanner(stdout)
-			for !talked && sc.Scan() {
-				talked = strings.Contains(sc.Text(), "both parties have talked for a second")
-			}
-			if !talked {
-				t.Fatalf("the run ended before the call talked (%v)", sc.Err())
-			}
 			go func() {
 				for sc.Scan() { // keep the pipe drained
 				}
@@ -141,30 +117,12 @@ func checkFinished(t *testing.T, out, ext string, own, far float64) {
 // for a loaded machine), each recording has its JSON with reason
 // "unfinished", and the pcap ends at a whole record.
 func TestKilledRunLeavesTrueFiles(t *testing.T) {
-	dir := t.TempDir()
-	story := filepath.Join(dir, "long.yaml")
-	if err := os.WriteFile(story, []byte(strings.Replace(longCall, "wait: 1s", "wait: 3s", 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "out")
-	cmd := exec.Command(os.Args[0], "run", story, "--out", out)
-	cmd.Env = append(os.Environ(), "RECLAB_AS_MAIN=1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, sc, out := startTalkingRun(t, strings.Replace(longCall, "wait: 1s", "wait: 3s", 1))
 	defer cmd.Process.Kill()
-	talked := false
-	sc := bufio.NewScanner(stdout)
-	for !talked && sc.Scan() {
-		talked = strings.Contains(sc.Text(), "both parties have talked for a second")
-	}
-	if !talked {
-		t.Fatalf("the run ended before the call talked (%v)", sc.Err())
-	}
+	go func() {
+		for sc.Scan() { // keep the pipe drained
+		}
+	}()
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -225,4 +183,35 @@ func checkWholePcap(t *testing.T, path string) {
 	if records == 0 {
 		t.Fatalf("%s: no record", path)
 	}
+}
+
+// startTalkingRun runs reclab (the test binary as main, TestMain) on story
+// and returns once its narration says both parties have talked: the
+// process, its output from there on, and its --out directory.
+func startTalkingRun(t *testing.T, story string) (*exec.Cmd, *bufio.Scanner, string) {
+	t.Helper()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "long.yaml")
+	if err := os.WriteFile(file, []byte(story), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	cmd := exec.Command(os.Args[0], "run", file, "--out", out)
+	cmd.Env = append(os.Environ(), "RECLAB_AS_MAIN=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "both parties have talked for a second") {
+			return cmd, sc, out
+		}
+	}
+	cmd.Process.Kill()
+	t.Fatalf("the run ended before the call talked (%v)", sc.Err())
+	return nil, nil, ""
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/reclab/reclab/cmd/reclab/tui"
 	"github.com/reclab/reclab/scenarios"
-	"github.com/reclab/reclab/sim"
 )
 
 // cmdTUI opens the terminal UI on the default lab (lab.UIDefault). It is
@@ -61,25 +60,10 @@ Flags:`)
 		fmt.Fprintln(stderr, "reclab tui: --step and --speed go with --scenario NAME")
 		return exitUsage
 	}
-	hep, err := parseHEP(*hepFlag)
+	hep, delays, err := labFlags(*hepFlag, *out, *netDelay, *seed)
 	if err != nil {
-		fmt.Fprintln(stderr, "reclab tui:", err)
+		fmt.Fprintf(stderr, "reclab tui: %v\n", err)
 		return exitUsage
-	}
-	// A directory that cannot be written is said before the screen
-	// changes, once (issue 19: "tui: tui: mkdir…", exit 3).
-	if err := writableDir(*out); err != nil {
-		fmt.Fprintf(stderr, "reclab tui: --out %s: %v\n", *out, err)
-		return exitUsage
-	}
-	var delays sim.LinkDelays
-	if *netDelay != "" {
-		d, err := sim.ParseLinkDelays(*netDelay, *seed)
-		if err != nil {
-			fmt.Fprintf(stderr, "reclab tui: --net-delay: %v\n", err)
-			return exitUsage
-		}
-		delays = d
 	}
 	dir := *out
 	if *scen != "" {

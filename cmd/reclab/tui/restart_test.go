@@ -18,19 +18,7 @@ import (
 // PBX stays down until every registered phone has noticed through its
 // keep-alive, then comes back, and every phone registers again.
 func TestPBXRestartIsNoticed(t *testing.T) {
-	topo := lab.Default()
-	topo.PBXAddr, topo.RecorderAddr, topo.PhoneBase = netip.MustParseAddr("127.22.5.1"), netip.MustParseAddr("127.22.5.2"), netip.MustParseAddr("127.22.6.1")
-	topo.Timers = lab.Timers{PhoneKeepAlive: 300 * time.Millisecond, RegisterRetry: 200 * time.Millisecond}
-	l, err := lab.Build(topo, lab.Options{OutDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := l.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	l, ctx := startLab(t, 5, lab.Timers{PhoneKeepAlive: 300 * time.Millisecond, RegisterRetry: 200 * time.Millisecond})
 	var back []*sim.Watch
 	for _, p := range l.Phones {
 		name := p.Name()
@@ -58,18 +46,7 @@ func TestPBXRestartIsNoticed(t *testing.T) {
 // cycles the recorder's record on demand mode (issue 12: "R always gets
 // 403 in the default lab, and nothing says why").
 func TestRecordModeKey(t *testing.T) {
-	topo := lab.Default()
-	topo.PBXAddr, topo.RecorderAddr, topo.PhoneBase = netip.MustParseAddr("127.22.7.1"), netip.MustParseAddr("127.22.7.2"), netip.MustParseAddr("127.22.8.1")
-	l, err := lab.Build(topo, lab.Options{OutDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := l.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	l, ctx := startLab(t, 7, lab.Timers{})
 	b := NewLabBackend(l, t.TempDir())
 	text, err := b.Do(ctx, Action{Kind: ActRecordKey, Phone: "7434"})
 	if err != nil || !strings.Contains(text, "403 Forbidden: record on demand is off") || !strings.Contains(text, "M switches it") {
@@ -81,4 +58,26 @@ func TestRecordModeKey(t *testing.T) {
 			t.Fatalf("M: %q, %v; mode %s, want %s", text, err, l.Recorder.OnDemandMode(), want)
 		}
 	}
+}
+
+// startLab builds and starts the default lab on 127.22.<block>.x (phones on
+// block+1) with timers; it closes with the test.
+func startLab(t *testing.T, block byte, timers lab.Timers) (*lab.Lab, context.Context) {
+	t.Helper()
+	topo := lab.Default()
+	topo.PBXAddr = netip.AddrFrom4([4]byte{127, 22, block, 1})
+	topo.RecorderAddr = netip.AddrFrom4([4]byte{127, 22, block, 2})
+	topo.PhoneBase = netip.AddrFrom4([4]byte{127, 22, block + 1, 1})
+	topo.Timers = timers
+	l, err := lab.Build(topo, lab.Options{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return l, ctx
 }
