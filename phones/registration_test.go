@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/datadriven"
+	"github.com/reclab/reclab/internal/labtest"
 )
 
 // TestRegistrationTranscripts plays testdata/registration/*.txt: events in,
@@ -23,14 +24,7 @@ func TestRegistrationTranscripts(t *testing.T) {
 	datadriven.Walk(t, "testdata/registration", func(t *testing.T, path string) {
 		var r *Registration
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
-			arg := func(key string) string {
-				for _, a := range d.CmdArgs {
-					if a.Key == key {
-						return strings.Join(a.Vals, " ")
-					}
-				}
-				return ""
-			}
+			arg := func(key string) string { return labtest.Arg(d, key) }
 			dur := func(key string) time.Duration {
 				v, err := time.ParseDuration(arg(key))
 				if err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/datadriven"
+	"github.com/reclab/reclab/internal/labtest"
 )
 
 // TestPolicyTranscripts plays testdata/policy/*.txt: CSTA events in, what
@@ -23,14 +24,7 @@ func TestPolicyTranscripts(t *testing.T) {
 	datadriven.Walk(t, "testdata/policy", func(t *testing.T, path string) {
 		var p *Policy
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
-			arg := func(key string) string {
-				for _, a := range d.CmdArgs {
-					if a.Key == key {
-						return strings.Join(a.Vals, " ")
-					}
-				}
-				return ""
-			}
+			arg := func(key string) string { return labtest.Arg(d, key) }
 			if d.Cmd == "new" {
 				m, err := ParseMapping(arg("mapping"))
 				if err != nil {

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
+
+	"github.com/cockroachdb/datadriven"
 )
 
 // insideEnv marks a test process that already runs in its own namespace.
@@ -69,4 +72,15 @@ func namespaced() (*exec.Cmd, error) {
 	cmd := exec.Command(unshare, args...)
 	cmd.Env = append(os.Environ(), insideEnv+"=1")
 	return cmd, nil
+}
+
+// Arg is a datadriven command's argument key, its values joined by spaces
+// ("" when absent): `power-on call-id=a@1`, `refused status=(403 Forbidden)`.
+func Arg(d *datadriven.TestData, key string) string {
+	for _, a := range d.CmdArgs {
+		if a.Key == key {
+			return strings.Join(a.Vals, " ")
+		}
+	}
+	return ""
 }
