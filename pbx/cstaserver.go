@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/reclab/reclab/pbx/csta"
 	"github.com/reclab/reclab/sim"
@@ -145,7 +146,16 @@ func (s *cstaServer) serve(c *cstaClient) {
 	defer s.drop(c)
 	src := addrPortOf(c.conn.NetConn().RemoteAddr())
 	for {
+		// A link that sends nothing, not even the keep-alive SystemStatus,
+		// for three keep-alive periods is dead, and a frame begun and never
+		// finished holds nothing open longer (issue 11 item 4).
+		c.conn.NetConn().SetReadDeadline(sim.SocketDeadline(3*s.p.cfg.CSTAKeepAlive + time.Second))
 		id, m, err := c.conn.Recv()
+		if isTimeout(err) {
+			s.p.node.Network().Errorf(s.p.node.Name(), src, "CSTA link idle or a frame unfinished for %s: closed", 3*s.p.cfg.CSTAKeepAlive+time.Second)
+			s.gone(c, err)
+			return
+		}
 		if err != nil {
 			if peerGone(err) {
 				s.gone(c, err)
@@ -332,7 +342,16 @@ func (s *cstaServer) write(c *cstaClient) {
 			return
 		case q = <-c.out:
 		}
+		// A client that takes no byte for this long does not read: cut, as
+		// a full queue is (issue 11 item 4).
+		c.conn.NetConn().SetWriteDeadline(sim.SocketDeadline(cstaWriteTimeout))
 		err := c.conn.Send(q.id, q.m)
+		if isTimeout(err) {
+			s.p.node.Network().Errorf(s.p.node.Name(), addrPortOf(c.conn.NetConn().RemoteAddr()),
+				"CSTA client does not read: a %s waited %s to be written; link cut", q.m.Kind(), cstaWriteTimeout)
+			s.gone(c, err)
+			return
+		}
 		switch {
 		case err == nil:
 		case peerGone(err):
@@ -493,4 +512,13 @@ func (s *cstaServer) monitorsOf(c *cstaClient) int {
 		}
 	}
 	return n
+}
+
+// cstaWriteTimeout bounds one write to a CSTA client.
+const cstaWriteTimeout = 10 * time.Second
+
+// isTimeout reports whether err is a socket deadline passing.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

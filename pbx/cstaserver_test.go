@@ -394,3 +394,20 @@ func TestCSTAAccessControl(t *testing.T) {
 	}
 	limit()
 }
+
+// A client that begins a frame and never finishes it holds nothing open
+// past three keep-alive periods (issue 11 item 4: held open forever).
+func TestCSTAPartialFrameIsCut(t *testing.T) {
+	l := newTestLab(t, Config{CSTAKeepAlive: 100 * time.Millisecond})
+	cut := l.watch(func(e sim.Event) bool {
+		return e.Kind == sim.KindError && e.From == "pbx" && strings.Contains(e.Summary, "CSTA link idle or a frame unfinished")
+	})
+	rec := l.recorder("rec", 2)
+	if _, err := rec.conn.NetConn().Write([]byte{0, 0, 0, 200}); err != nil { // half a header, promising 200 bytes
+		t.Fatal(err)
+	}
+	cut()
+	if err := <-rec.errs; err == nil {
+		t.Fatal("the link stayed open")
+	}
+}

@@ -386,3 +386,9 @@ func WithTimeout(parent context.Context, c Clock, d time.Duration) (context.Cont
 		cancel(context.Canceled)
 	}
 }
+
+// SocketDeadline is the deadline d from now for a socket (net.Conn's
+// SetReadDeadline, SetWriteDeadline): the OS measures those on the
+// machine's clock, not the lab's, so they are the one machine-time read
+// node code may ask for.
+func SocketDeadline(d time.Duration) time.Time { return time.Now().Add(d) }
