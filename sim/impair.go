@@ -480,7 +480,7 @@ func (c *PacketConn) sendCopies(proto Proto, b []byte, dst netip.AddrPort, m pac
 // goes by its Via. RTP is not counted into a stream: the socket's streams
 // were reported stopped when it closed.
 func (s *impairState) sendOnWire(n *Network, proto Proto, src netip.AddrPort, b []byte, dst netip.AddrPort, m packetMark, copies int) (int, error) {
-	w, err := s.wire(src.Addr())
+	w, err := s.wire(n, src.Addr())
 	if err != nil {
 		n.tracePacket(proto, src, dst, b, packetMark{dropped: true})
 		return 0, err
@@ -504,7 +504,7 @@ func (s *impairState) sendOnWire(n *Network, proto Proto, src netip.AddrPort, b 
 }
 
 // wire is the delay line's socket on a node's address, opened on first use.
-func (s *impairState) wire(ip netip.Addr) (*net.UDPConn, error) {
+func (s *impairState) wire(n *Network, ip netip.Addr) (*net.UDPConn, error) {
 	s.wireMu.Lock()
 	defer s.wireMu.Unlock()
 	if w := s.wires[ip]; w != nil {
@@ -518,6 +518,12 @@ func (s *impairState) wire(ip netip.Addr) (*net.UDPConn, error) {
 		s.wires = map[netip.Addr]*net.UDPConn{}
 	}
 	s.wires[ip] = w
+	// The delay line's socket is the lab's: what it sends was traced.
+	if err := n.register(w.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+		w.Close()
+		delete(s.wires, ip)
+		return nil, err
+	}
 	return w, nil
 }
 

@@ -46,6 +46,9 @@ type Network struct {
 	labels    map[netip.AddrPort]string // extra names for ports, e.g. "recorder tx"
 	listeners map[netip.AddrPort]Proto  // TCP listeners and the protocol they serve
 	bound     map[netip.AddrPort]bool   // every address a lab socket holds
+	// closedAt is when a lab socket let go of an address (lab time):
+	// datagrams it sent just before still arrive from there (labSource).
+	closedAt map[netip.AddrPort]time.Duration
 
 	streams streamTable
 	impairs impairState // impair.go: loss, delay, duplication, blackholes
@@ -75,6 +78,7 @@ func NewNetwork(cfg Config) (*Network, error) {
 		labels:    map[netip.AddrPort]string{},
 		listeners: map[netip.AddrPort]Proto{},
 		bound:     map[netip.AddrPort]bool{},
+		closedAt:  map[netip.AddrPort]time.Duration{},
 		stop:      make(chan struct{}),
 	}
 	n.summarizers = maps.Clone(defaultSummarizers)
@@ -275,6 +279,38 @@ func (n *Network) unregister(ap netip.AddrPort) {
 	defer n.mu.Unlock()
 	delete(n.bound, ap)
 	delete(n.listeners, ap)
+	now := n.Now()
+	if len(n.closedAt) > 4096 {
+		for a, at := range n.closedAt {
+			if now-at > closedGrace {
+				delete(n.closedAt, a)
+			}
+		}
+	}
+	n.closedAt[ap] = now
+}
+
+// closedGrace is how long after a lab socket closed a datagram from its
+// address still counts as its own: the longest a datagram is on its way
+// (the lab's delays are at most a few hundred milliseconds).
+const closedGrace = 5 * time.Second
+
+// labSource reports whether a datagram from ap came from a lab socket, and
+// so was traced when it was sent: a lab node's address and a port a lab
+// socket holds, or held moments ago. Anything else that reaches a lab
+// socket — another process, or a datagram whose source address was forged
+// to be a node's — is traced and captured where it arrives (issue 11).
+func (n *Network) labSource(ap netip.AddrPort) bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if _, ok := n.byAddr[ap.Addr()]; !ok {
+		return false
+	}
+	if n.bound[ap] {
+		return true
+	}
+	at, ok := n.closedAt[ap]
+	return ok && n.Now()-at <= closedGrace
 }
 
 // Node is one host of the lab: a name and its own loopback address. Its

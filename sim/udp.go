@@ -32,10 +32,8 @@ type PacketConn struct {
 	served     chan struct{}
 	servedOnce sync.Once
 
-	// labAddr caches the last source address found to belong to a lab node
-	// (its IPv4 bits + 1; 0 is none). Nodes are never removed, so the answer
-	// stands, and an RTP socket's next datagram from it skips the network's
-	// lock (fromLab).
+	// labAddr caches the last source found to be a lab socket (fromLab), so
+	// an RTP socket's next datagram from it skips the network's lock.
 	labAddr atomic.Uint64
 
 	// The RTP streams this socket sends, by destination (streams.go).
@@ -133,17 +131,19 @@ func (c *PacketConn) readOne(b []byte) (int, netip.AddrPort, error) {
 	return k, src, nil
 }
 
-// fromLab is Network.isLab with a one-address cache, for the RTP read path.
+// fromLab is Network.labSource with a one-source cache, for the RTP read
+// path: the last source found to be a lab socket (its IPv4 address and
+// port, plus one; 0 is none) skips the network's lock.
 func (c *PacketConn) fromLab(src netip.AddrPort) bool {
 	if !src.Addr().Is4() {
-		return c.node.net.isLab(src)
+		return c.node.net.labSource(src)
 	}
 	a := src.Addr().As4()
-	key := uint64(binary.BigEndian.Uint32(a[:])) + 1
+	key := uint64(binary.BigEndian.Uint32(a[:]))<<16 | uint64(src.Port()) + 1
 	if c.labAddr.Load() == key {
 		return true
 	}
-	if !c.node.net.isLab(src) {
+	if !c.node.net.labSource(src) {
 		return false
 	}
 	c.labAddr.Store(key)
