@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -67,15 +66,7 @@ func TestHEPToSngrep(t *testing.T) {
 	n := newTestNet(t)
 	a := addNode(t, n, "alice", "127.20.53.1")
 	b := addNode(t, n, "bob", "127.20.53.2")
-	sb, err := b.StartSIP(5060, "bob", func(s *sipgo.Server) {
-		s.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
-			tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	optionsStack(t, b, 5060, nil)
 	sa, err := a.StartSIP(5060, "alice", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -494,7 +494,7 @@ func (s *impairState) sendOnWire(n *Network, proto Proto, src netip.AddrPort, b 
 			n.tracePacket(proto, src, dst, b, m)
 		}
 		if n.pcap != nil {
-			n.pcap.UDP(n.start.Add(n.Now()), src, dst, b)
+			n.pcap.UDP(n.wallNow(), src, dst, b)
 		}
 		if k, err = w.WriteToUDPAddrPort(b, dst); err != nil {
 			return k, err

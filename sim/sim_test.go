@@ -22,6 +22,25 @@ func newTestNet(t *testing.T) *Network {
 	return n
 }
 
+// optionsStack starts a SIP stack on nd:port that answers OPTIONS 200 OK
+// (counting them in served, if set); it closes with the test.
+func optionsStack(t *testing.T, nd *Node, port uint16, served *atomic.Int32) *SIPStack {
+	t.Helper()
+	st, err := nd.StartSIP(port, nd.Name(), func(s *sipgo.Server) {
+		s.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+			if served != nil {
+				served.Add(1)
+			}
+			tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 func addNode(t *testing.T, n *Network, name, ip string) *Node {
 	t.Helper()
 	nd, err := n.AddNode(name, netip.MustParseAddr(ip))
@@ -176,15 +195,7 @@ func TestMalformedSIPIsNamed(t *testing.T) {
 	n := newTestNet(t)
 	a := addNode(t, n, "rogue", "127.20.50.9")
 	b := addNode(t, n, "bob", "127.20.50.10")
-	sb, err := b.StartSIP(5060, "bob", func(s *sipgo.Server) {
-		s.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
-			tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	optionsStack(t, b, 5060, nil)
 	ca, err := a.ListenPacket(5099)
 	if err != nil {
 		t.Fatal(err)

@@ -6,9 +6,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/emiago/sipgo"
-	"github.com/emiago/sipgo/sip"
 )
 
 // A SIP stack's socket answers what RFC 3261 says no stack takes, before
@@ -20,16 +17,7 @@ func TestSIPGuard(t *testing.T) {
 	pbx := addNode(t, n, "pbx", "127.20.51.1")
 	rogue := addNode(t, n, "rogue", "127.20.51.9")
 	var served atomic.Int32
-	st, err := pbx.StartSIP(5060, "pbx", func(s *sipgo.Server) {
-		s.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
-			served.Add(1)
-			tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := optionsStack(t, pbx, 5060, &served)
 	c, err := rogue.ListenPacket(6001)
 	if err != nil {
 		t.Fatal(err)
