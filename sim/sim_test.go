@@ -195,7 +195,7 @@ func TestMalformedSIPIsNamed(t *testing.T) {
 	n := newTestNet(t)
 	a := addNode(t, n, "rogue", "127.20.50.9")
 	b := addNode(t, n, "bob", "127.20.50.10")
-	optionsStack(t, b, 5060, nil)
+	sb := optionsStack(t, b, 5060, nil)
 	ca, err := a.ListenPacket(5099)
 	if err != nil {
 		t.Fatal(err)
