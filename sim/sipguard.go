@@ -27,6 +27,11 @@ func sipGuard(b []byte) (reply []byte, why string) {
 	if len(f) != 3 {
 		return nil, ""
 	}
+	// Nearly every request is well-formed: a scan of the header names
+	// passes it on without a second parse (sipgo parses it anyway).
+	if f[2] == "SIP/2.0" && hasMandatoryHeaders(b) {
+		return nil, ""
+	}
 	msg, err := sip.ParseMessage(b)
 	if err != nil {
 		return nil, ""
@@ -89,4 +94,36 @@ func (c *PacketConn) guardSIP(b []byte, src netip.AddrPort) bool {
 	}
 	c.node.net.Errorf(c.node.name, src, "sip: %s", why)
 	return true
+}
+
+// hasMandatoryHeaders reports whether a SIP message's header section names
+// Via, From, To, Call-ID and CSeq (RFC 3261 §8.1.1), long or compact form.
+func hasMandatoryHeaders(b []byte) bool {
+	var seen uint8
+	_, rest, _ := bytes.Cut(b, []byte("\n"))
+	for len(rest) > 0 {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte("\n"))
+		line = bytes.TrimRight(line, "\r")
+		if len(line) == 0 {
+			break // end of the headers
+		}
+		name, _, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		name = bytes.TrimSpace(name)
+		for i, h := range mandatoryHeaders {
+			if bytes.EqualFold(name, h.long) || (len(h.short) > 0 && bytes.EqualFold(name, h.short)) {
+				seen |= 1 << i
+			}
+		}
+	}
+	return seen == 31
+}
+
+// mandatoryHeaders are RFC 3261 §8.1.1's, with their compact forms.
+var mandatoryHeaders = [...]struct{ long, short []byte }{
+	{[]byte("Via"), []byte("v")}, {[]byte("From"), []byte("f")}, {[]byte("To"), []byte("t")},
+	{[]byte("Call-ID"), []byte("i")}, {[]byte("CSeq"), nil},
 }
