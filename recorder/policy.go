@@ -2,7 +2,6 @@ package recorder
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 )
 
@@ -113,9 +112,6 @@ func NewPolicy(m Mapping, od OnDemand) *Policy {
 	return &Policy{mapping: m, onDemand: od, devices: map[string]DeviceInfo{}, seen: map[string]bool{},
 		wanted: map[string]bool{}, sessions: map[string]policySession{}}
 }
-
-// Devices is a copy of the device table: extension → phone.
-func (p *Policy) Devices() map[string]DeviceInfo { return maps.Clone(p.devices) }
 
 // Device is where CSTA last said ext is.
 func (p *Policy) Device(ext string) (DeviceInfo, bool) {

@@ -357,9 +357,16 @@ func (r *Recorder) policyStep(ev PolicyEvent) error {
 		}
 	}
 	if ev.Kind == PolicyBackInService || ev.Kind == PolicyOutOfService {
-		devices := r.policy.Devices()
+		// The published view follows the policy's table for this one
+		// extension (a copy of the whole table per event was O(n²) while a
+		// large lab registers).
+		d, known := r.policy.Device(ev.Ext)
 		r.mu.Lock()
-		r.devices = devices
+		if known {
+			r.devices[ev.Ext] = d
+		} else {
+			delete(r.devices, ev.Ext)
+		}
 		r.mu.Unlock()
 	}
 	return first
