@@ -41,6 +41,7 @@ type cstaClient struct {
 	out      chan queued
 	stop     chan struct{} // closed when the client is dropped or the server closes
 	stopOnce sync.Once
+	monitors int // how many monitors the link holds (cstaServer.mu)
 }
 
 type queued struct {
@@ -211,7 +212,7 @@ func (s *cstaServer) monitorStart(c *cstaClient, id int, m csta.MonitorStart) {
 		return
 	}
 	s.mu.Lock()
-	if n := s.monitorsOf(c); n >= s.p.cfg.MaxMonitors {
+	if n := c.monitors; n >= s.p.cfg.MaxMonitors {
 		s.mu.Unlock()
 		s.p.node.Network().Errorf(s.p.node.Name(), addrPortOf(c.conn.NetConn().RemoteAddr()), "CSTA MonitorStart %s refused: the link holds %d monitors, the most one link may", m.Device, n)
 		s.respond(c, id, csta.ErrorResponse{Category: csta.CategorySystemResourceAvailability, Value: csta.ResourceOverallMonitorLimit})
@@ -220,6 +221,7 @@ func (s *cstaServer) monitorStart(c *cstaClient, id int, m csta.MonitorStart) {
 	s.nextRef++
 	ref := strconv.Itoa(s.nextRef)
 	s.monitors[m.Device] = append(s.monitors[m.Device], monitor{client: c, ref: ref})
+	c.monitors++
 	s.mu.Unlock()
 	s.respond(c, id, csta.MonitorStartResponse{CrossRefID: ref})
 	if registered {
@@ -236,6 +238,7 @@ func (s *cstaServer) monitorStop(c *cstaClient, id int, m csta.MonitorStop) {
 		for i, x := range ms {
 			if x.client == c && x.ref == m.CrossRefID {
 				s.monitors[dev] = append(ms[:i], ms[i+1:]...)
+				c.monitors--
 				found = true
 				break
 			}
@@ -499,19 +502,6 @@ func (s *cstaServer) callEvent(c *call, kind callEventKind, cause, releasing str
 // allowed reports whether a CSTA link from a is allowed.
 func (s *cstaServer) allowed(a netip.Addr) bool {
 	return len(s.p.cfg.CSTAClients) == 0 || slices.Contains(s.p.cfg.CSTAClients, a.Unmap())
-}
-
-// monitorsOf counts c's monitors; s.mu is held.
-func (s *cstaServer) monitorsOf(c *cstaClient) int {
-	n := 0
-	for _, ms := range s.monitors {
-		for _, m := range ms {
-			if m.client == c {
-				n++
-			}
-		}
-	}
-	return n
 }
 
 // cstaWriteTimeout bounds one write to a CSTA client.
