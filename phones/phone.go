@@ -437,6 +437,7 @@ func (p *Phone) PowerOn() error {
 	p.reg.Step(RegEvent{Kind: RegPowerOn, CallID: p.newRegCallID()})
 	p.mu.Unlock()
 	close(pw.ready)
+	p.node.Publish(PowerState{Phone: p.Name(), Ext: p.ext, On: true})
 	if separate {
 		p.node.Note("%s powered on: SIP %s, recording SIP %s", p.model.Name, pbxStack.Addr, recStack.Addr)
 	} else {
@@ -487,6 +488,10 @@ func (p *Phone) PowerOff() {
 		}
 		p.stopMedia(c)
 	}
+	if c != nil {
+		p.publishCall(c, CallIdle, "power off")
+	}
+	p.node.Publish(PowerState{Phone: p.Name(), Ext: p.ext})
 	p.node.Note("powered off")
 }
 
@@ -555,6 +560,7 @@ func (p *Phone) Dial(ctx context.Context, number string) error {
 	c := newCall(outgoing, number, CallDialing)
 	p.call = c
 	p.mu.Unlock()
+	p.publishCall(c, CallDialing, "dialled")
 
 	fail := func(err error) error {
 		p.endCall(c, "")
@@ -654,7 +660,7 @@ func (p *Phone) awaitAnswer(ctx context.Context, pw *powerCycle, c *call, dlg *s
 		p.endCall(c, fmt.Sprintf("call to %s dropped: unusable answer", c.remote))
 		return
 	}
-	p.talking(c, answer)
+	p.talking(c, answer, fmt.Sprintf("%d %s", dlg.InviteResponse.StatusCode, dlg.InviteResponse.Reason))
 }
 
 // Answer answers the ringing call: 200 OK with the SDP answer. The call is
@@ -749,6 +755,7 @@ func (p *Phone) incomingCall(pw *powerCycle, req *sip.Request, tx sip.ServerTran
 	p.call = c
 	p.callErr = ""
 	p.mu.Unlock()
+	p.publishCall(c, CallRinging, "INVITE")
 	defer close(c.setupDone)
 
 	dlg, err := pw.dlgSrv.ReadInvite(req, tx)
@@ -793,7 +800,7 @@ func (p *Phone) incomingCall(pw *powerCycle, req *sip.Request, tx sip.ServerTran
 			}
 			return
 		}
-		p.talking(c, offer)
+		p.talking(c, offer, "ACK")
 	case <-c.reject:
 		// Straight to the transaction, not dlg.Respond, which would hold us
 		// until the ACK: the transaction outlives this handler and absorbs
@@ -807,7 +814,7 @@ func (p *Phone) incomingCall(pw *powerCycle, req *sip.Request, tx sip.ServerTran
 }
 
 // talking brings the call up: state, counters and RTP.
-func (p *Phone) talking(c *call, far media.CallMedia) {
+func (p *Phone) talking(c *call, far media.CallMedia, cause string) {
 	p.mu.Lock()
 	if c.ended || p.call != c {
 		p.mu.Unlock()
@@ -838,6 +845,7 @@ func (p *Phone) talking(c *call, far media.CallMedia) {
 	c.pump.start()
 	fork := p.fork.Load()
 	p.mu.Unlock()
+	p.publishCall(c, CallTalking, cause)
 	p.node.Note("talking with %s (%s, RTP %s → %s)", c.remote, far.Codec, local, far.Remote)
 	if fork != nil {
 		p.node.Note("forking to recorder tx %s / rx %s", fork.tx, fork.rx)
@@ -864,6 +872,11 @@ func (p *Phone) endCall(c *call, why string) {
 	}
 	forking := wasTalking && p.fork.Load() != nil
 	p.mu.Unlock()
+	cause := why
+	if cause == "" {
+		cause = "ended"
+	}
+	p.publishCall(c, CallIdle, cause)
 	if c.cliDlg != nil {
 		c.cliDlg.Close()
 	}
@@ -876,6 +889,11 @@ func (p *Phone) endCall(c *call, why string) {
 	if why != "" {
 		p.node.Note("%s", why)
 	}
+}
+
+// publishCall publishes the call's new state (CallChanged).
+func (p *Phone) publishCall(c *call, st CallState, cause string) {
+	p.node.Publish(CallChanged{Phone: p.Name(), Ext: p.ext, State: st, Remote: c.remote, Cause: cause})
 }
 
 // talkingLocked reports whether the phone has a call up that is not

@@ -44,3 +44,31 @@ func (s RecordingState) String() string {
 
 // MarshalText makes the state a name in JSON (trace.jsonl).
 func (s RecState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// CallChanged is the phone's call: dialing, ringing, talking, and idle
+// again when it ends.
+type CallChanged struct {
+	Phone  string    `json:"phone"`
+	Ext    string    `json:"ext"`
+	State  CallState `json:"state"`
+	Remote string    `json:"remote"` // the other party's number
+	Cause  string    `json:"cause"`  // e.g. "dialled", "200 OK", "hung up on 1002", "486 Busy Here"
+}
+
+func (s CallChanged) String() string {
+	return fmt.Sprintf("%s call with %s %s (%s)", s.Phone, s.Remote, s.State, s.Cause)
+}
+
+// PowerState is whether the phone has power (spec §3.2.4).
+type PowerState struct {
+	Phone string `json:"phone"`
+	Ext   string `json:"ext"`
+	On    bool   `json:"on"`
+}
+
+func (s PowerState) String() string {
+	if s.On {
+		return fmt.Sprintf("%s powered on", s.Phone)
+	}
+	return fmt.Sprintf("%s powered off", s.Phone)
+}
