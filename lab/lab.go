@@ -131,6 +131,9 @@ type Options struct {
 	// NetDelay gives every link of the lab its own delay (sim.LinkDelays,
 	// `reclab run --net-delay MIN-MAX --seed N`); zero: none.
 	NetDelay sim.LinkDelays
+	// Clock is the lab clock; nil: the machine's (sim.Real). A
+	// sim.ScaledClock runs the whole lab faster or slower (--speed).
+	Clock sim.Clock
 }
 
 // Lab is a running lab.
@@ -193,7 +196,7 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 	}
 	l := &Lab{Topology: topo}
 	cfg := sim.Config{TraceCapacity: opt.TraceCapacity, StreamIdle: topo.Timers.StreamIdle,
-		Summarizers: Summarizers()}
+		Summarizers: Summarizers(), Clock: opt.Clock}
 	if opt.Pcap {
 		f, err := os.Create(filepath.Join(opt.OutDir, "lab.pcap"))
 		if err != nil {

@@ -41,7 +41,7 @@ steps:
 	if st := s.Steps[3]; st.Phone != "6867i" || st.Ext != "1001" {
 		t.Errorf("register-as: %+v", st)
 	}
-	tm := s.Topology(1).Timers
+	tm := s.Topology().Timers
 	if tm.PhoneKeepAlive != 2*time.Second || tm.AnswerTimeout != 3*time.Second || tm.InviteRetransmit != 300*time.Millisecond {
 		t.Errorf("timers %+v", tm)
 	}

@@ -95,9 +95,9 @@ steps:
 	if w := s.Steps[1].Wait; w == nil || w.Count != 2 || !w.Match.Stopped || w.Timeout.Seconds() != 5 {
 		t.Errorf("wait step %+v", s.Steps[1])
 	}
-	topo := s.Topology(2)
-	if topo.Recorder.KeepAlive.Seconds() != 1.5 || topo.RegisterExpiry.Seconds() != 30 {
-		t.Errorf("speed 2 should halve timers: %+v", topo)
+	topo := s.Topology()
+	if topo.Recorder.KeepAlive.Seconds() != 3 || topo.RegisterExpiry.Seconds() != 60 {
+		t.Errorf("the story's timers should reach the topology as written: %+v", topo)
 	}
 	d, err := Parse("d.yaml", []byte("steps:\n  - answer: 6867i\n"))
 	if err != nil {

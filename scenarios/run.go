@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,8 +22,11 @@ import (
 type Options struct {
 	OutDir string
 	Log    io.Writer // where the flow and the check results are printed; nil for none
-	// Speed is a factor on the scenario's timers and pauses: 2 runs a story
-	// twice as fast (a 30 s keep-alive becomes 15 s). 0 means 1.
+	// Speed is the rate of the lab clock against the machine's: 2 runs a
+	// story twice as fast (a 30 s keep-alive fires after 15 s of machine
+	// time, and reads 30 s in the trace). Every timer, pause and link delay
+	// of the lab follows it; sipgo's transaction timers, which are machine
+	// time, are divided by it. 0 means 1.
 	Speed float64
 	// Gate, when set, is called before each step and holds it until it
 	// returns (the UI's step mode); it also raises SIP T1 to StepT1.
@@ -158,7 +162,7 @@ func Preflight(s *Scenario) error {
 	// Every configuration value of the lab is checked here, before any lab
 	// starts: a run of several files stops at a bad one before running the
 	// good ones.
-	if err := lab.Check(s.Topology(1)); err != nil {
+	if err := lab.Check(s.Topology()); err != nil {
 		errs = append(errs, fmt.Sprintf("%s: %v", s.Source, err))
 	}
 	if len(errs) > 0 {
@@ -199,17 +203,24 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 	}
 	defer jf.Close()
 
-	t1 := scale(s.Lab.Timers.SIPT1, opt.Speed)
+	// T1 in lab time; sipgo counts it on the machine's clock.
+	t1 := max(s.Lab.Timers.SIPT1, netDelayT1(opt.NetDelay))
 	if opt.Gate != nil {
 		t1 = max(t1, StepT1)
 	}
-	t1 = max(t1, netDelayT1(opt.NetDelay))
+	if opt.Speed != 1 {
+		t1 = time.Duration(float64(cmp.Or(t1, 500*time.Millisecond)) / opt.Speed)
+	}
 	lab.SetSIPTimers(t1)
-	topo := s.Topology(opt.Speed)
+	topo := s.Topology()
 	if opt.Topology != nil {
 		opt.Topology(&topo)
 	}
-	l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true, HEP: opt.HEP, NetDelay: opt.NetDelay})
+	var clock sim.Clock
+	if opt.Speed != 1 {
+		clock = sim.NewScaledClock(opt.Speed)
+	}
+	l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true, HEP: opt.HEP, NetDelay: opt.NetDelay, Clock: clock})
 	if err != nil {
 		return res, err
 	}
@@ -222,7 +233,7 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 
 	fmt.Fprintf(opt.Log, "scenario %s (spec %s): %s\n", s.Name, s.Section, s.Description)
 	if opt.Speed != 1 {
-		fmt.Fprintf(opt.Log, "speed ×%g: timers and pauses divided by %g\n", opt.Speed, opt.Speed)
+		fmt.Fprintf(opt.Log, "speed ×%g: the lab clock runs %g times the machine's\n", opt.Speed, opt.Speed)
 	}
 	if opt.NetDelay.Max > 0 {
 		fmt.Fprintf(opt.Log, "network: %s; SIP T1 %s\n", opt.NetDelay, max(t1, 500*time.Millisecond))
@@ -403,9 +414,12 @@ func (r *Run) start() error {
 	return nil
 }
 
+// timeout is a wait's bound in lab time: its length in lab time and at
+// least as long in machine time, so a faster clock does not cut the time
+// the machine has to do the work.
 func (r *Run) timeout(d time.Duration) time.Duration {
-	if r.speed < 1 {
-		return time.Duration(float64(d) / r.speed)
+	if r.speed > 1 {
+		return time.Duration(float64(d) * r.speed)
 	}
 	return d
 }
@@ -508,7 +522,7 @@ func (r *Run) do(st Step) error {
 	switch st.Kind {
 	case "wait":
 		if st.Wait == nil {
-			pause := r.Lab.Net.Clock().NewTimer(scale(st.Pause, r.speed))
+			pause := r.Lab.Net.Clock().NewTimer(st.Pause)
 			defer pause.Stop()
 			select {
 			case <-pause.C:

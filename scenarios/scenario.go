@@ -87,28 +87,28 @@ const (
 	storyAnswerTimeout = 30 * time.Second
 )
 
-// Topology turns the lab section into a sim/lab topology; speed divides
-// every timer (a speed of 2 halves them).
-func (s *Scenario) Topology(speed float64) lab.Topology {
+// Topology turns the lab section into a sim/lab topology. Its timers are
+// lab time: --speed changes the rate of the lab clock, not them.
+func (s *Scenario) Topology() lab.Topology {
 	tm := s.Lab.Timers
 	t := lab.Topology{
 		Recorder: lab.RecorderSpec{
 			Monitored: s.Lab.Recorder.Monitored,
 			Mapping:   s.Lab.Recorder.Mapping,
 			OnDemand:  s.Lab.Recorder.OnDemand,
-			KeepAlive: scale(firstNonZero(tm.KeepAlive, s.Lab.Recorder.KeepAlive, storyKeepAlive), speed),
+			KeepAlive: firstNonZero(tm.KeepAlive, s.Lab.Recorder.KeepAlive, storyKeepAlive),
 		},
-		RegisterExpiry: scale(tm.RegisterExpiry, speed),
+		RegisterExpiry: tm.RegisterExpiry,
 		Timers: lab.Timers{
-			RegisterRetry: scale(tm.RegisterRetry, speed),
-			CSTAKeepAlive: scale(firstNonZero(tm.CSTAKeepAlive, storyKeepAlive), speed),
-			StreamIdle:    scale(tm.StreamIdle, speed),
+			RegisterRetry: tm.RegisterRetry,
+			CSTAKeepAlive: firstNonZero(tm.CSTAKeepAlive, storyKeepAlive),
+			StreamIdle:    tm.StreamIdle,
 
-			PhoneKeepAlive: scale(firstNonZero(tm.PhoneKeepAlive, storyKeepAlive), speed),
+			PhoneKeepAlive: firstNonZero(tm.PhoneKeepAlive, storyKeepAlive),
 			// The node's default is max(keep-alive, 1s): with a keep-alive
 			// set it follows it, else it stays 30s.
-			AnswerTimeout:    scale(firstNonZero(tm.AnswerTimeout, answerDefault(tm.KeepAlive, s.Lab.Recorder.KeepAlive)), speed),
-			InviteRetransmit: scale(s.Lab.Timers.InviteRetransmit, speed),
+			AnswerTimeout:    firstNonZero(tm.AnswerTimeout, answerDefault(tm.KeepAlive, s.Lab.Recorder.KeepAlive)),
+			InviteRetransmit: s.Lab.Timers.InviteRetransmit,
 		},
 	}
 	for _, p := range s.Lab.Phones {
@@ -133,13 +133,6 @@ func answerDefault(keepAlives ...time.Duration) time.Duration {
 		return max(ka, time.Second)
 	}
 	return storyAnswerTimeout
-}
-
-func scale(d time.Duration, speed float64) time.Duration {
-	if d == 0 || speed <= 0 || speed == 1 {
-		return d
-	}
-	return time.Duration(float64(d) / speed)
 }
 
 // phoneStart is how a phone of the lab begins the story.

@@ -29,7 +29,7 @@
 // steps on its own goroutine; the narration shows in the Log pane. In step
 // mode a gate (scenarios.Options.Gate) holds each step until `.` is
 // pressed: the story waits, the lab does not. Speed (the list's +/-, or
-// --speed) divides the scenario's timers and pauses when its lab is built.
+// --speed) is the rate of the scenario lab's clock (sim.ScaledClock).
 //
 // One table (keys.go) lists the keys: the help screen prints it and Update
 // dispatches on it, and a test presses every key it lists.

@@ -28,7 +28,7 @@ import (
 type ScenarioRequest struct {
 	Name  string  // a library name, or a .yaml file
 	Step  bool    // one step per key press
-	Speed float64 // divides the scenario's timers and pauses; 0 means 1
+	Speed float64 // the lab clock's rate (scenarios.Options.Speed); 0 means 1
 }
 
 // ScenarioInfo is one line of the scenario list.
@@ -461,7 +461,7 @@ func (m *Model) pickerLines(h int) []string {
 	}
 	foot := []string{"",
 		fmt.Sprintf("  step mode (t)  %s", step),
-		fmt.Sprintf("  speed (+/-)    ×%g: timers and pauses divided by %g", speeds[p.speed], speeds[p.speed])}
+		fmt.Sprintf("  speed (+/-)    ×%g: the lab clock runs %g times the machine's", speeds[p.speed], speeds[p.speed])}
 	if h-1-len(foot)-3 >= len(p.list) {
 		foot = append(foot, "",
 			"  A scenario runs on a lab of its own: this lab is closed first. Its trace,",

@@ -42,7 +42,7 @@ func TestScenarioPickerGolden(t *testing.T) {
 	for _, k := range []string{"s", "j", "t", "+"} {
 		tm.Send(key(k))
 	}
-	s.waitFor(t, "×2: timers and pauses divided by 2", "on: one step per press of .")
+	s.waitFor(t, "×2: the lab clock runs 2 times the machine's", "on: one step per press of .")
 	tm.Send(key("q")) // closes the list, not the UI
 	tm.Send(key("s"))
 	tm.Send(key("enter"))
