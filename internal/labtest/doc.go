@@ -5,7 +5,9 @@
 // their own, so whole-lab tests of different packages (which all use the
 // lab's address plan, 127.20.x) run in parallel under `go test ./...`, and
 // beside a lab a person is running on the same machine. It must not know
-// the nodes: it imports nothing of reclab.
+// the nodes: it imports nothing of reclab. Apart goes one step further for
+// a table of whole-lab subtests (the story library): each in a child
+// process and namespace of its own, several at a time.
 //
 // Example, in a package's main_test.go:
 //

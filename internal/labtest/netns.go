@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cockroachdb/datadriven"
@@ -47,31 +48,58 @@ func Main(m *testing.M) {
 // namespaced is the command that runs this binary again in a new network
 // namespace, after a probe showed that one can be made here.
 func namespaced() (*exec.Cmd, error) {
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		return nil, err
-	}
-	ip, err := exec.LookPath("ip")
-	if err != nil {
-		return nil, err
-	}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	flags := []string{"-n"}
-	if os.Geteuid() != 0 {
-		flags = []string{"-r", "-n"}
+	cmd, err := inNamespace(self, os.Args[1:])
+	if err != nil {
+		return nil, err
 	}
-	up := ip + ` link set lo up && exec "$0" "$@"`
-	probe := exec.Command(unshare, append(flags, "--", "sh", "-c", up, "true")...)
-	if out, err := probe.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("%s %v: %v: %s", unshare, flags, err, out)
-	}
-	args := append(append(flags, "--", "sh", "-c", up, self), os.Args[1:]...)
-	cmd := exec.Command(unshare, args...)
 	cmd.Env = append(os.Environ(), insideEnv+"=1")
 	return cmd, nil
+}
+
+var probe struct {
+	once    sync.Once
+	unshare string
+	flags   []string
+	up      string
+	err     error
+}
+
+// inNamespace is the command that runs prog with args in a new network
+// namespace whose loopback is up. The first call probes that one can be
+// made here (unshare and ip exist, the kernel lets us).
+func inNamespace(prog string, args []string) (*exec.Cmd, error) {
+	probe.once.Do(func() {
+		unshare, err := exec.LookPath("unshare")
+		if err != nil {
+			probe.err = err
+			return
+		}
+		ip, err := exec.LookPath("ip")
+		if err != nil {
+			probe.err = err
+			return
+		}
+		flags := []string{"-n"}
+		if os.Geteuid() != 0 {
+			flags = []string{"-r", "-n"}
+		}
+		up := ip + ` link set lo up && exec "$0" "$@"`
+		c := exec.Command(unshare, append(flags, "--", "sh", "-c", up, "true")...)
+		if out, err := c.CombinedOutput(); err != nil {
+			probe.err = fmt.Errorf("%s %v: %v: %s", unshare, flags, err, out)
+			return
+		}
+		probe.unshare, probe.flags, probe.up = unshare, flags, up
+	})
+	if probe.err != nil {
+		return nil, probe.err
+	}
+	full := append(append(append([]string{}, probe.flags...), "--", "sh", "-c", probe.up, prog), args...)
+	return exec.Command(probe.unshare, full...), nil
 }
 
 // Arg is a datadriven command's argument key, its values joined by spaces

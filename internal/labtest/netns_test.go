@@ -3,6 +3,8 @@ package labtest
 import (
 	"net"
 	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -26,4 +28,40 @@ func TestPrivateLoopback(t *testing.T) {
 	if os.Getenv(insideEnv) != "" && len(ifs) != 1 {
 		t.Errorf("%d interfaces in the test namespace, want only lo: %v", len(ifs), ifs)
 	}
+}
+
+// Apart runs each subtest in a child process of its own, in a namespace of
+// its own: both bind the lab's PBX address, and neither is this process.
+func TestApart(t *testing.T) {
+	const dirEnv = "LABTEST_APART_DIR"
+	dir := os.Getenv(dirEnv)
+	if dir == "" {
+		dir = t.TempDir()
+		t.Setenv(dirEnv, dir)
+	}
+	if os.Getenv(shardEnv) == "" {
+		t.Cleanup(func() {
+			pids := map[string]bool{}
+			for _, name := range []string{"one", "two"} {
+				b, err := os.ReadFile(filepath.Join(dir, name))
+				if err != nil {
+					t.Fatalf("subtest %s left no mark: %v", name, err)
+				}
+				pids[string(b)] = true
+			}
+			if _, err := inNamespace("true", nil); err == nil && (len(pids) != 2 || pids[strconv.Itoa(os.Getpid())]) {
+				t.Errorf("subtests ran in processes %v; this one is %d", pids, os.Getpid())
+			}
+		})
+	}
+	Apart(t, []string{"one", "two"}, 2, func(t *testing.T, name string) {
+		c, err := net.ListenPacket("udp4", "127.20.0.1:5060")
+		if err != nil {
+			t.Fatalf("the lab's PBX address: %v", err)
+		}
+		defer c.Close()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
