@@ -120,8 +120,8 @@ func (t *Topology) defaults() error {
 
 // Options are the run's outputs.
 type Options struct {
-	OutDir string // recordings/, lab.pcap and config/ go here; required
-	Pcap   bool   // write OutDir/lab.pcap
+	OutDir string // recordings/, lab.pcapng and config/ go here; required
+	Pcap   bool   // write OutDir/lab.pcapng
 	// TraceCapacity bounds the trace's ring of recent events; 0 is sim's
 	// default. A bench keeps it small: it reads the trace as it flows.
 	TraceCapacity int
@@ -198,7 +198,7 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 	cfg := sim.Config{TraceCapacity: opt.TraceCapacity, StreamIdle: topo.Timers.StreamIdle,
 		Summarizers: Summarizers(), Clock: opt.Clock}
 	if opt.Pcap {
-		f, err := os.Create(filepath.Join(opt.OutDir, "lab.pcap"))
+		f, err := os.Create(filepath.Join(opt.OutDir, "lab.pcapng"))
 		if err != nil {
 			return nil, fmt.Errorf("lab: %w", err)
 		}

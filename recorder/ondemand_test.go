@@ -277,7 +277,7 @@ func TestStartOnDemandHTTPGet(t *testing.T) {
 	if n := countInvites(o.lab.Net.Trace().Recent(), "6867i"); n != 0 {
 		t.Errorf("%d INVITEs to 1002, which never pressed", n)
 	}
-	pcap := filepath.Join(o.dir, "lab.pcap")
+	pcap := filepath.Join(o.dir, "lab.pcapng")
 	o.close()
 	if n := tshark(t, pcap, `http.request.method == "GET" && http.request.uri contains "OPN=1001" && http.user_agent contains "7434 MAC:"`); n != 2 {
 		t.Errorf("pcap: %d record-key GETs decoded, want 2", n)
@@ -351,7 +351,7 @@ func TestStartOnDemandHTTPSSOAP(t *testing.T) {
 		t.Errorf("recordings of 1001: %v, want 1", got)
 	}
 
-	pcap := filepath.Join(o.dir, "lab.pcap")
+	pcap := filepath.Join(o.dir, "lab.pcapng")
 	keys := filepath.Join(o.dir, "tls-keys.log")
 	o.close()
 	tlsOpts := []string{"-o", "tls.keylog_file:" + keys}

@@ -7,7 +7,7 @@
 // narration. Parse refuses a broken file with file:line:column and the
 // valid choices before any lab starts. Execute builds the lab, runs the
 // steps, prints every trace event and PASS/FAIL per check, and writes
-// lab.pcap, trace.txt, trace.jsonl, flow.md (Mermaid), report.md and the
+// lab.pcapng, trace.txt, trace.jsonl, flow.md (Mermaid), report.md and the
 // recordings. The library is embedded (library/*.yaml); each scenario has a
 // golden flow under testdata/golden, refreshed with `go test -update`.
 //

@@ -183,7 +183,7 @@ func (r *Run) report(res Result, flow string) string {
 		}
 	}
 	b.WriteString("\n## Message flow\n\n```mermaid\n" + flow + "```\n")
-	b.WriteString("\nFiles: `lab.pcap` (Wireshark), `trace.txt`, `trace.jsonl`, `flow.md`, `recordings/`.\n")
+	b.WriteString("\nFiles: `lab.pcapng` (Wireshark), `trace.txt`, `trace.jsonl`, `flow.md`, `recordings/`.\n")
 	return b.String()
 }
 

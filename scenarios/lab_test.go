@@ -307,7 +307,7 @@ func TestNotImplementedRefusedBeforeTheLab(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "later.yaml:2:5: not implemented yet: register-as") {
 		t.Fatalf("got %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "lab.pcap")); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, "lab.pcapng")); err == nil {
 		t.Error("a lab was built for a scenario that cannot run")
 	}
 }
@@ -342,8 +342,30 @@ func checkPcapWithTshark(t *testing.T, pcap string) {
 	if n := count("_ws.malformed || _ws.expert.severity >= 0x00600000"); n != 0 {
 		t.Errorf("pcap: %d malformed or warning frames", n)
 	}
+	// One interface per node, named after it: each packet where it left
+	// its sender, so an interface holds the packets of one address.
+	out, err := exec.Command("tshark", "-r", pcap, "-T", "fields", "-e", "frame.interface_name", "-e", "ip.src").Output()
+	if err != nil {
+		t.Fatalf("tshark interfaces: %v", err)
+	}
+	srcs := map[string]map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		name, src, _ := strings.Cut(line, "\t")
+		if srcs[name] == nil {
+			srcs[name] = map[string]bool{}
+		}
+		srcs[name][src] = true
+	}
+	for name, want := range map[string]string{"pbx": "127.20.0.1", "recorder": "127.20.0.2", "7434": "127.20.1.1", "6867i": "127.20.1.2"} {
+		if len(srcs[name]) != 1 || !srcs[name][want] {
+			t.Errorf("pcap: interface %s holds packets from %v, want only %s", name, srcs[name], want)
+		}
+	}
+	if len(srcs) != 4 {
+		t.Errorf("pcap: packets on interfaces %v, want the 4 nodes'", srcs)
+	}
 	// The CSTA stream reassembles into whole ECMA-323 documents.
-	out, err := exec.Command("tshark", "-r", pcap, "-q", "-z", "follow,tcp,ascii,0").Output()
+	out, err = exec.Command("tshark", "-r", pcap, "-q", "-z", "follow,tcp,ascii,0").Output()
 	if err != nil {
 		t.Fatal(err)
 	}

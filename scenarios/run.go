@@ -54,7 +54,7 @@ type Result struct {
 	JSONL    string // trace.jsonl
 	Flow     string // flow.md
 	Report   string // report.md
-	Pcap     string // lab.pcap
+	Pcap     string // lab.pcapng
 	Golden   string // the flow as the golden files hold it (Run.Golden)
 	Started  bool   // the lab came up; false: it could not (a bound port, a node that failed)
 }
@@ -184,7 +184,7 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 	dir := opt.OutDir
 	res := Result{
 		Trace: filepath.Join(dir, "trace.txt"), JSONL: filepath.Join(dir, "trace.jsonl"),
-		Flow: filepath.Join(dir, "flow.md"), Report: filepath.Join(dir, "report.md"), Pcap: filepath.Join(dir, "lab.pcap"),
+		Flow: filepath.Join(dir, "flow.md"), Report: filepath.Join(dir, "report.md"), Pcap: filepath.Join(dir, "lab.pcapng"),
 	}
 	if err := Preflight(s); err != nil {
 		return res, err

@@ -236,7 +236,7 @@ func TestImpairBlackholeThenLift(t *testing.T) {
 // impairTestPcap calls each with every frame of a pcap and its timestamp.
 func impairTestPcap(t *testing.T, file []byte, each func(gopacket.Packet, time.Time)) {
 	t.Helper()
-	r, err := pcapgo.NewReader(bytes.NewReader(file))
+	r, err := pcapgo.NewNgReader(bytes.NewReader(file), pcapgo.DefaultNgReaderOptions)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -157,6 +157,7 @@ func (n *Network) AddNode(name string, ip netip.Addr) (*Node, error) {
 	nd := &Node{net: n, name: name, ip: ip, socks: map[io.Closer]struct{}{}}
 	n.nodes[name] = nd
 	n.byAddr[ip] = nd
+	n.pcap.AddNode(name, ip)
 	return nd, nil
 }
 

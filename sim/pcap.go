@@ -31,11 +31,14 @@ const (
 	pcapACK
 )
 
-// PcapWriter writes the lab's packets as a pcap file (nanosecond timestamps,
-// LinkTypeEthernet, snaplen 65535) that Wireshark decodes like a capture
-// from a real network: every lab address gets its own MAC (02:00 followed by
-// the four bytes of the IPv4 address), IPv4 IDs count per source, and IP, UDP
-// and TCP checksums are valid.
+// PcapWriter writes the lab's packets as a pcapng file (nanosecond
+// timestamps, Ethernet, snaplen 65535) that Wireshark decodes like a capture
+// from a real network. Each node is an interface of its own, named after it
+// (AddNode): a packet is captured where it leaves its sender, or where it
+// arrives when no node has its source address (interface "other": spoofed
+// and foreign datagrams). Every lab address gets its own MAC (02:00 followed
+// by the four bytes of the IPv4 address), IPv4 IDs count per source, and IP,
+// UDP and TCP checksums are valid.
 //
 // The lab's TCP runs over real loopback sockets whose segments it never sees,
 // so the writer synthesises the TCP stream from what the application wrote:
@@ -48,10 +51,13 @@ const (
 type PcapWriter struct {
 	mu     sync.Mutex
 	bw     *bufio.Writer
-	w      *pcapgo.Writer
+	w      *pcapgo.NgWriter
 	err    error
 	closed bool
 	last   time.Time // the latest record's timestamp
+
+	ifaces map[netip.Addr]int // a node's address → its interface (AddNode)
+	iface  int                // the interface of the frame being written
 
 	// Serialisation state reused for every frame so that UDP() does not
 	// allocate once warm: the layer structs, their address storage and one
@@ -104,16 +110,20 @@ func NewPcapWriter(w io.Writer) (*PcapWriter, error) {
 		return nil, errors.New("sim: pcap: nil writer")
 	}
 	p := &PcapWriter{
-		bw:    bufio.NewWriterSize(w, pcapBufferSize),
-		buf:   gopacket.NewSerializeBufferExpectedSize(2048, 64),
-		ipID:  make(map[netip.Addr]uint16),
-		flows: make(map[pcapFlowKey]*pcapFlow),
+		bw:     bufio.NewWriterSize(w, pcapBufferSize),
+		buf:    gopacket.NewSerializeBufferExpectedSize(2048, 64),
+		ipID:   make(map[netip.Addr]uint16),
+		flows:  make(map[pcapFlowKey]*pcapFlow),
+		ifaces: make(map[netip.Addr]int),
 	}
-	p.w = pcapgo.NewWriterNanos(p.bw)
-	if err := p.w.WriteFileHeader(pcapSnapLen, layers.LinkTypeEthernet); err != nil {
+	ng, err := pcapgo.NewNgWriterInterface(p.bw, pcapInterface("other", "addresses no node of the lab has"),
+		pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{Application: "reclab",
+			Comment: "reclab lab capture: one interface per node, each packet where it leaves its sender"}})
+	if err != nil {
 		return nil, fmt.Errorf("sim: pcap: write header: %w", err)
 	}
-	if err := p.bw.Flush(); err != nil {
+	p.w = ng
+	if err := p.flushAll(); err != nil {
 		return nil, fmt.Errorf("sim: pcap: write header: %w", err)
 	}
 
@@ -131,9 +141,45 @@ func NewPcapWriter(w io.Writer) (*PcapWriter, error) {
 	return p, nil
 }
 
-// UDP writes one datagram. Addresses of different families, or invalid
-// ones, are dropped; a payload that cannot fit one IP packet is cut to fit.
+// pcapInterface describes one capture interface: a node, or "other".
+func pcapInterface(name, desc string) pcapgo.NgInterface {
+	return pcapgo.NgInterface{Name: name, Description: desc, LinkType: layers.LinkTypeEthernet,
+		SnapLength: pcapSnapLen, TimestampResolution: 9}
+}
+
+// AddNode gives the node at addr an interface of its own, named after it;
+// its packets are captured there from now on.
+func (p *PcapWriter) AddNode(name string, addr netip.Addr) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil || p.closed {
+		return
+	}
+	id, err := p.w.AddInterface(pcapInterface(name, "reclab node "+addr.String()))
+	if err != nil {
+		p.err = fmt.Errorf("sim: pcap: interface %s: %w", name, err)
+		return
+	}
+	p.ifaces[addr.Unmap()] = id
+}
+
+// UDP writes one datagram a lab socket sent, on its sender's interface.
+// Addresses of different families, or invalid ones, are dropped; a payload
+// that cannot fit one IP packet is cut to fit.
 func (p *PcapWriter) UDP(ts time.Time, src, dst netip.AddrPort, payload []byte) {
+	p.udpAt(ts, src, dst, payload, false)
+}
+
+// UDPArrived writes a datagram no lab socket sent (a foreign host, or one
+// spoofing a lab address) on the interface of the node it reached.
+func (p *PcapWriter) UDPArrived(ts time.Time, src, dst netip.AddrPort, payload []byte) {
+	p.udpAt(ts, src, dst, payload, true)
+}
+
+func (p *PcapWriter) udpAt(ts time.Time, src, dst netip.AddrPort, payload []byte, atDst bool) {
 	if p == nil {
 		return
 	}
@@ -146,6 +192,9 @@ func (p *PcapWriter) UDP(ts time.Time, src, dst netip.AddrPort, payload []byte) 
 	v6, ok := p.pcapIP(src.Addr(), dst.Addr(), layers.IPProtocolUDP)
 	if !ok {
 		return
+	}
+	if id, known := p.ifaces[dst.Addr()]; atDst && known {
+		p.iface = id
 	}
 	p.udp.SrcPort, p.udp.DstPort = layers.UDPPort(src.Port()), layers.UDPPort(dst.Port())
 	stack := p.udp4
@@ -298,9 +347,16 @@ func (p *PcapWriter) pcapFlush() {
 	if p.err != nil || p.closed {
 		return
 	}
-	if err := p.bw.Flush(); err != nil {
+	if err := p.flushAll(); err != nil {
 		p.err = fmt.Errorf("sim: pcap: %w", err)
 	}
+}
+
+// flushAll pushes the buffer to the file. The pcapng writer writes into
+// p.bw itself: bufio.NewWriter hands back a *bufio.Writer that is already
+// big enough, so p.bw alone decides where the file ends (whole records).
+func (p *PcapWriter) flushAll() error {
+	return p.bw.Flush()
 }
 
 // pcapFlow finds the open connection between a and b and the index of a's
@@ -384,6 +440,10 @@ func (p *PcapWriter) pcapIP(src, dst netip.Addr, proto layers.IPProtocol) (v6, o
 	}
 	pcapMAC(&p.srcMAC, src)
 	pcapMAC(&p.dstMAC, dst)
+	var known bool
+	if p.iface, known = p.ifaces[src]; !known {
+		p.iface = p.ifaces[dst] // 0, "other", when neither is a node
+	}
 	p.ipID[src]++
 	if src.Is4() {
 		p.eth.EthernetType = layers.EthernetTypeIPv4
@@ -418,7 +478,7 @@ func (p *PcapWriter) pcapWrite(ts time.Time, stack []gopacket.SerializableLayer,
 		return
 	}
 	frame := p.buf.Bytes()
-	ci := gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(frame), Length: len(frame)}
+	ci := gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(frame), Length: len(frame), InterfaceIndex: p.iface}
 	if len(frame) > pcapSnapLen {
 		frame = frame[:pcapSnapLen]
 		ci.CaptureLength = pcapSnapLen
@@ -437,8 +497,9 @@ func (p *PcapWriter) pcapWrite(ts time.Time, stack []gopacket.SerializableLayer,
 	}
 }
 
-// pcapRecordHeader is a classic pcap record's header: time, lengths.
-const pcapRecordHeader = 16
+// pcapRecordHeader is what an Enhanced Packet Block adds to a frame: its
+// 28-byte head, the trailing length, and up to 3 bytes of padding.
+const pcapRecordHeader = 28 + 4 + 3
 
 // pcapMaxIPPayload is the largest transport segment one IP packet can carry.
 func pcapMaxIPPayload(v6 bool) int {

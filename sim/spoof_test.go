@@ -50,16 +50,22 @@ func TestSpoofedSourceIsTraced(t *testing.T) {
 	waitWatch(t, traced)
 	rtp.Close()
 	n.Close()
-	r, err := pcapgo.NewReader(&pcap)
+	r, err := pcapgo.NewNgReader(&pcap, pcapgo.DefaultNgReaderOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
 	records := 0
 	for {
-		if _, _, err := r.ReadPacketData(); err != nil {
+		_, ci, err := r.ReadPacketData()
+		if err != nil {
 			break
 		}
 		records++
+		// Captured where it arrived: no lab socket sent it, whatever its
+		// source address says.
+		if intf, err := r.Interface(ci.InterfaceIndex); err != nil || intf.Name != "recorder" {
+			t.Errorf("record %d on interface %d %q (%v), want the recorder's", records, ci.InterfaceIndex, intf.Name, err)
+		}
 	}
 	if records != 2 {
 		t.Fatalf("%d records in the pcap, want the forger's 2", records)

@@ -126,7 +126,7 @@ func (c *PacketConn) readOne(b []byte) (int, netip.AddrPort, error) {
 	if !c.fromLab(src) {
 		n := c.node.net
 		n.packet(classifyUDP(b[:k]), src, c.local, b[:k])
-		n.pcap.UDP(n.wallNow(), src, c.local, b[:k])
+		n.pcap.UDPArrived(n.wallNow(), src, c.local, b[:k])
 	}
 	return k, src, nil
 }

@@ -83,7 +83,7 @@ own fixed delay from the range, drawn with the seed, plus a jitter of up
 to a tenth of it; SIP, RTP, CSTA and HTTP alike. A story's flow differs
 only in timing, and its recordings still hold every packet.
 
-Writes to DIR: lab.pcap, trace.txt, trace.jsonl (one event a line), flow.md
+Writes to DIR: lab.pcapng, trace.txt, trace.jsonl (one event a line), flow.md
 (Mermaid sequence diagram), report.md, recordings/*.wav with a .json each,
 and config/*.cfg (the phones' configuration files).
 
@@ -158,7 +158,7 @@ Flags:`)
 		}
 		res, err := scenarios.Execute(ctx, s, scenarios.Options{OutDir: dir, Log: stdout, Speed: *speed, HEP: hep, NetDelay: delays})
 		if res.Started {
-			fmt.Fprintf(stdout, "\nwrote %s: lab.pcap trace.txt trace.jsonl flow.md report.md recordings/\n", dir)
+			fmt.Fprintf(stdout, "\nwrote %s: lab.pcapng trace.txt trace.jsonl flow.md report.md recordings/\n", dir)
 		}
 		verdict := "PASS"
 		if err != nil {

@@ -154,34 +154,44 @@ func TestKilledRunLeavesTrueFiles(t *testing.T) {
 			t.Errorf("%s's JSON: %v %s", filepath.Base(w), err, js)
 		}
 	}
-	checkWholePcap(t, filepath.Join(out, "lab.pcap"))
+	checkWholePcap(t, filepath.Join(out, "lab.pcapng"))
 }
 
-// checkWholePcap walks a classic pcap's records: the file ends at a
-// record's end.
+// checkWholePcap walks a pcapng file's blocks: each one whole (its leading
+// and trailing lengths agree), the file ending at a block's end, with
+// packets in it.
 func checkWholePcap(t *testing.T, path string) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b) < 24 {
-		t.Fatalf("%s: %d bytes, no pcap header", path, len(b))
+	const shb, epb = 0x0A0D0D0A, 6
+	if len(b) < 28 || binary.LittleEndian.Uint32(b) != shb {
+		t.Fatalf("%s: %d bytes, no pcapng section header", path, len(b))
 	}
-	p, records := 24, 0
+	p, packets := 0, 0
 	for p < len(b) {
-		if len(b)-p < 16 {
-			t.Fatalf("%s: %d bytes of a record header at the end", path, len(b)-p)
+		if len(b)-p < 12 {
+			t.Fatalf("%s: %d bytes of a block header at the end", path, len(b)-p)
 		}
-		n := int(binary.LittleEndian.Uint32(b[p+8:]))
-		if len(b)-p-16 < n {
-			t.Fatalf("%s: the last record is cut: %d of %d bytes", path, len(b)-p-16, n)
+		kind, n := binary.LittleEndian.Uint32(b[p:]), int(binary.LittleEndian.Uint32(b[p+4:]))
+		if n < 12 || n%4 != 0 {
+			t.Fatalf("%s: block at %d has length %d", path, p, n)
 		}
-		p += 16 + n
-		records++
+		if len(b)-p < n {
+			t.Fatalf("%s: the last block is cut: %d of %d bytes", path, len(b)-p, n)
+		}
+		if trail := int(binary.LittleEndian.Uint32(b[p+n-4:])); trail != n {
+			t.Fatalf("%s: block at %d says %d bytes at its head, %d at its end", path, p, n, trail)
+		}
+		if kind == epb {
+			packets++
+		}
+		p += n
 	}
-	if records == 0 {
-		t.Fatalf("%s: no record", path)
+	if packets == 0 {
+		t.Fatalf("%s: no packet", path)
 	}
 }
 

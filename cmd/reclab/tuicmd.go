@@ -21,7 +21,7 @@ import (
 func cmdTUI(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tui", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	out := fs.String("out", filepath.Join("out", "tui"), "output directory: lab.pcap (written all along), recordings/, config/, exports")
+	out := fs.String("out", filepath.Join("out", "tui"), "output directory: lab.pcapng (written all along), recordings/, config/, exports")
 	scen := fs.String("scenario", "", "run this library scenario (or .yaml file) at once, on a lab of its own; output in DIR/NAME")
 	step := fs.Bool("step", false, "with --scenario: one step per press of the . key")
 	speed := fs.Float64("speed", 1, "with --scenario: the lab clock's rate (2 runs the lab twice as fast)")
@@ -95,12 +95,12 @@ Flags:`)
 	return exitOK
 }
 
-// keepPrevious moves a previous session's outputs in dir (its lab.pcap and
+// keepPrevious moves a previous session's outputs in dir (its lab.pcapng and
 // everything beside it but earlier kept sessions) into
 // dir/previous-<time of that pcap>, and returns that directory; "" when
 // dir holds no session.
 func keepPrevious(dir string) (string, error) {
-	info, err := os.Stat(filepath.Join(dir, "lab.pcap"))
+	info, err := os.Stat(filepath.Join(dir, "lab.pcapng"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}

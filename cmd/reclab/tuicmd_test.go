@@ -44,7 +44,7 @@ func TestTUICommandLine(t *testing.T) {
 // truncated the class's capture).
 func TestTUIStartKeepsThePreviousSession(t *testing.T) {
 	dir := t.TempDir()
-	for name, body := range map[string]string{"lab.pcap": "capture one", "recordings/a.wav": "audio", "tls-keys.log": "keys"} {
+	for name, body := range map[string]string{"lab.pcapng": "capture one", "recordings/a.wav": "audio", "tls-keys.log": "keys"} {
 		p := filepath.Join(dir, name)
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
@@ -55,18 +55,18 @@ func TestTUIStartKeepsThePreviousSession(t *testing.T) {
 	if err != nil || kept == "" {
 		t.Fatalf("keepPrevious: %q, %v", kept, err)
 	}
-	if b, err := os.ReadFile(filepath.Join(kept, "lab.pcap")); err != nil || string(b) != "capture one" {
+	if b, err := os.ReadFile(filepath.Join(kept, "lab.pcapng")); err != nil || string(b) != "capture one" {
 		t.Fatalf("the previous pcap in %s: %q, %v", kept, b, err)
 	}
 	if _, err := os.Stat(filepath.Join(kept, "recordings", "a.wav")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "lab.pcap")); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("lab.pcap still in the session's directory: %v", err)
+	if _, err := os.Stat(filepath.Join(dir, "lab.pcapng")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("lab.pcapng still in the session's directory: %v", err)
 	}
 	// A third start, a new capture of the same second: both are kept.
-	os.WriteFile(filepath.Join(dir, "lab.pcap"), []byte("capture two"), 0o644)
-	os.Chtimes(filepath.Join(dir, "lab.pcap"), time.Time{}, mustStat(t, filepath.Join(kept, "lab.pcap")).ModTime())
+	os.WriteFile(filepath.Join(dir, "lab.pcapng"), []byte("capture two"), 0o644)
+	os.Chtimes(filepath.Join(dir, "lab.pcapng"), time.Time{}, mustStat(t, filepath.Join(kept, "lab.pcapng")).ModTime())
 	again, err := keepPrevious(dir)
 	if err != nil || again == kept || !strings.HasPrefix(again, kept) {
 		t.Fatalf("second keep: %q (first %q), %v", again, kept, err)

@@ -7,8 +7,8 @@
 -- dissector; messages spanning TCP segments are reassembled; the Info column
 -- names each message and its invokeID.
 --
---   tshark -X lua_script:tools/wireshark/csta.lua -r out/run1/lab.pcap -Y reclab_csta
---   wireshark -X lua_script:tools/wireshark/csta.lua out/run1/lab.pcap
+--   tshark -X lua_script:tools/wireshark/csta.lua -r out/run1/lab.pcapng -Y reclab_csta
+--   wireshark -X lua_script:tools/wireshark/csta.lua out/run1/lab.pcapng
 --
 -- Or copy it to Wireshark's personal Lua plugins folder (Help > About > Folders).
 

@@ -50,7 +50,7 @@ func mermaid(cols []string, events []sim.Event) string {
 // maxProblems of them), total how many there were in all.
 func report(now time.Time, out string, snap Snapshot, events, problems []sim.Event, total int, lost uint64) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# reclab session report\n\nWritten %s. Output directory `%s` (the pcap of every packet is `lab.pcap` there).\n\n",
+	fmt.Fprintf(&b, "# reclab session report\n\nWritten %s. Output directory `%s` (the pcap of every packet is `lab.pcapng` there).\n\n",
 		now.UTC().Format(time.RFC3339), out)
 	b.WriteString("## Phones\n\n| phone | extension | model | recording address | powered | registered | call | recording | calls | recording sessions |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range snap.Phones {

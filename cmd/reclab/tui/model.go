@@ -239,7 +239,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err != nil {
 			m.setStatus(true, "the lab did not start: %v", msg.err)
 		} else {
-			m.setStatus(false, "lab up: %d phones registered; pcap %s", len(m.snap.Phones), filepath.Join(m.b.OutDir(), "lab.pcap"))
+			m.setStatus(false, "lab up: %d phones registered; pcap %s", len(m.snap.Phones), filepath.Join(m.b.OutDir(), "lab.pcapng"))
 		}
 		m.snap = m.b.Snapshot()
 		return m, nil
@@ -788,7 +788,7 @@ func (m *Model) export() tea.Cmd {
 		if err != nil {
 			return actionMsg{err: fmt.Errorf("export: %w", err)}
 		}
-		return actionMsg{text: fmt.Sprintf("exported %s and %s (pcap: %s)", mmd, md, filepath.Join(dir, "lab.pcap"))}
+		return actionMsg{text: fmt.Sprintf("exported %s and %s (pcap: %s)", mmd, md, filepath.Join(dir, "lab.pcapng"))}
 	}
 }
 
