@@ -73,7 +73,7 @@ type PhoneView struct {
 // Snapshot is the lab's state as the Nodes pane shows it.
 type Snapshot struct {
 	Phones      []PhoneView
-	PBXRegs     int      // phones registered, as they publish it
+	PBXRegs     int      // extensions the PBX has registered
 	PBXCalls    []string // calls as their callers publish them: "1002→1005 talking"
 	RecMapping  string
 	RecDevices  int // devices the recorder learnt over CSTA

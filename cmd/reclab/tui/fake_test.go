@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reclab/reclab/pbx"
 	"github.com/reclab/reclab/pbx/csta"
 	"github.com/reclab/reclab/phones"
 	"github.com/reclab/reclab/recorder"
@@ -53,7 +54,7 @@ func newFakeBackend() *fakeBackend {
 }
 
 // upEvents are the typed states of the lab come up: each phone powered on
-// and registered, and known to the recorder over CSTA.
+// and registered with the PBX, and known to the recorder over CSTA.
 func (b *fakeBackend) upEvents() []sim.Event {
 	var out []sim.Event
 	state := func(from string, st sim.State) {
@@ -61,6 +62,7 @@ func (b *fakeBackend) upEvents() []sim.Event {
 	}
 	for _, p := range b.nodes.Phones {
 		state(p.Name, phones.PowerState{Phone: p.Name, Ext: p.Ext, On: true})
+		state("pbx", pbx.BindingState{Ext: p.Ext, Registered: true, Contact: netip.AddrPortFrom(p.Addr, 5060), Model: p.Model, Cause: "new"})
 		state(p.Name, phones.RegistrationState{Phone: p.Name, Ext: p.Ext, Registered: true, Cause: "200 OK, expires 3600s"})
 		state("recorder", recorder.DeviceState{Ext: p.Ext, Known: true, Cause: "back-in-service"})
 	}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/reclab/reclab/pbx"
 	"github.com/reclab/reclab/phones"
 	"github.com/reclab/reclab/recorder"
 	"github.com/reclab/reclab/sim"
@@ -18,14 +19,16 @@ import (
 //
 // What no node publishes is derived from the transitions: a phone's calls
 // (CallChanged to talking), its recording sessions (RecordingState to
-// forking), the PBX's registrations and calls (the phones' own registration
-// and the calls they dialled), the recorder's sessions and recordings
+// forking), the PBX's registrations (its BindingState, all gone when its
+// ServiceState is down), the PBX's calls (those the phones dialled, as
+// their CallChanged says), the recorder's sessions and recordings
 // (SessionChanged, RecordingClosed). The RTP counters are the phones'
 // atomics, read by the backend (Backend.Media), not states.
 type nodeStore struct {
 	snap     Snapshot        // the lab as built, states as the events say
 	index    map[string]int  // phone node name → snap.Phones index
 	dialled  []bool          // per phone: its call is one it dialled (the PBX's A side)
+	bindings map[string]bool // extensions the PBX has registered
 	sessions map[string]bool // the recorder's sessions up, by session name
 	devices  map[string]bool // extensions the recorder knows in service
 	files    int             // recordings the recorder kept
@@ -36,7 +39,8 @@ type nodeStore struct {
 // off until its PowerState says otherwise. media reads the phones' RTP
 // counters in the same order; nil: none.
 func newNodeStore(built Snapshot, media func() []phones.MediaStats) *nodeStore {
-	s := &nodeStore{index: map[string]int{}, sessions: map[string]bool{}, devices: map[string]bool{}, media: media}
+	s := &nodeStore{index: map[string]int{}, bindings: map[string]bool{}, sessions: map[string]bool{},
+		devices: map[string]bool{}, media: media}
 	s.snap = built
 	s.snap.Phones = append([]PhoneView(nil), built.Phones...)
 	for i, p := range s.snap.Phones {
@@ -99,22 +103,20 @@ func (s *nodeStore) fold(e sim.Event) bool {
 			v.RecordingSessions++ // the recorder's ACK started it (spec §3.2)
 		}
 		v.Recording = st.State
-	case recorder.SessionChanged:
-		if st.Up {
-			s.sessions[st.Session] = true
-		} else {
-			delete(s.sessions, st.Session)
+	case pbx.BindingState:
+		setMember(s.bindings, st.Ext, st.Registered)
+	case pbx.ServiceState:
+		if !st.Up {
+			clear(s.bindings) // spec §3.2.6: a restart forgets them all
 		}
+	case recorder.SessionChanged:
+		setMember(s.sessions, st.Session, st.Up)
 	case recorder.RecordingClosed:
 		if st.Kept {
 			s.files++
 		}
 	case recorder.DeviceState:
-		if st.Known {
-			s.devices[st.Ext] = true
-		} else {
-			delete(s.devices, st.Ext)
-		}
+		setMember(s.devices, st.Ext, st.Known)
 	default:
 		return false
 	}
@@ -144,14 +146,11 @@ func (s *nodeStore) snapshot() Snapshot {
 	if s.media != nil {
 		media = s.media()
 	}
-	out.PBXRegs, out.PBXCalls = 0, nil
+	out.PBXRegs, out.PBXCalls = len(s.bindings), nil
 	for i := range out.Phones {
 		p := &out.Phones[i]
 		if i < len(media) {
 			p.State.Media = media[i]
-		}
-		if p.State.Registered {
-			out.PBXRegs++
 		}
 		if s.dialled[i] && p.State.Call != phones.CallIdle {
 			out.PBXCalls = append(out.PBXCalls, fmt.Sprintf("%s→%s %s", p.Ext, p.State.Remote, p.State.Call))
@@ -159,6 +158,15 @@ func (s *nodeStore) snapshot() Snapshot {
 	}
 	out.RecDevices, out.RecSessions, out.RecFiles = len(s.devices), len(s.sessions), s.files
 	return out
+}
+
+// setMember puts k in set or takes it out.
+func setMember(set map[string]bool, k string, in bool) {
+	if in {
+		set[k] = true
+	} else {
+		delete(set, k)
+	}
 }
 
 // sipStatus is the SIP status code a call's cause names ("call to 1005

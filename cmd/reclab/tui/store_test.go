@@ -8,6 +8,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/reclab/reclab/lab"
+	"github.com/reclab/reclab/pbx"
 	"github.com/reclab/reclab/phones"
 	"github.com/reclab/reclab/recorder"
 	"github.com/reclab/reclab/sim"
@@ -68,11 +69,17 @@ func TestStoreFoldsStates(t *testing.T) {
 	// Forced log-off (spec §3.2.3): 7434 takes 1005; 6867i is logged off.
 	fold("6867i", phones.RegistrationState{Phone: "6867i", Ext: "1005", Cause: "forced log-off (spec §3.2.3)"})
 	fold("7434", phones.RegistrationState{Phone: "7434", Ext: "1005", Registered: true, Cause: "200 OK"})
+	fold("pbx", pbx.BindingState{Ext: "1005", Registered: true, Cause: "moved"})
+	fold("pbx", pbx.BindingState{Ext: "1002", Cause: "expired"})
 	fold("recorder", recorder.DeviceState{Ext: "1002", Cause: "out-of-service"})
 	s = st.snapshot()
 	if s.Phones[1].Ext != "1005" || s.Phones[4].State.Registered || s.PBXRegs != 5 || s.RecDevices != 5 {
 		t.Fatalf("after the forced log-off: 7434 is %s, 6867i %+v, PBX %d registered, recorder %d devices",
 			s.Phones[1].Ext, s.Phones[4].State, s.PBXRegs, s.RecDevices)
+	}
+	fold("pbx", pbx.ServiceState{Cause: "stopped"})
+	if s := st.snapshot(); s.PBXRegs != 0 {
+		t.Errorf("the PBX is down with %d registrations", s.PBXRegs)
 	}
 	if st.fold(sim.Event{Kind: sim.KindNote, From: "7434", Summary: "powered off"}) {
 		t.Error("a note changed the store: only typed states may")
@@ -96,7 +103,14 @@ func TestStoreFollowsTheLab(t *testing.T) {
 	if err := l.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	follow(t, ctx, m, "every phone registered", func(s Snapshot) bool { return s.PBXRegs == len(s.Phones) })
+	follow(t, ctx, m, "every phone registered", func(s Snapshot) bool {
+		for _, p := range s.Phones {
+			if !p.State.Registered {
+				return false
+			}
+		}
+		return s.PBXRegs == len(s.Phones)
+	})
 	if v := m.View(); strings.Contains(v, "powered off") || strings.Contains(v, "unregistered") {
 		t.Fatalf("the lab is up, the screen says otherwise:\n%s", v)
 	}
@@ -104,7 +118,8 @@ func TestStoreFollowsTheLab(t *testing.T) {
 	follow(t, ctx, m, "7434 powered off", func(s Snapshot) bool {
 		return !s.Phones[0].State.Powered && !s.Phones[0].State.Registered
 	})
-	if v := m.View(); !strings.Contains(v, "powered off") || m.snap.PBXRegs != len(m.snap.Phones)-1 {
+	// Spec §3.2.4: no un-REGISTER, so the PBX keeps the binding.
+	if v := m.View(); !strings.Contains(v, "powered off") || !strings.Contains(v, "pbx: 2 registered") {
 		t.Fatalf("7434 is off, the screen says otherwise:\n%s", v)
 	}
 }
