@@ -401,13 +401,17 @@ func deviceInfo(r Registration) *csta.DeviceInfo {
 	return &csta.DeviceInfo{IP: r.Contact.Addr(), RecordingPort: r.RecordingPort, Model: model}
 }
 
-func (s *cstaServer) backInService(r Registration) {
+// backInService and outOfService tell the monitoring clients that ext's
+// binding changed, and the trace (BindingState); cause is why.
+func (s *cstaServer) backInService(r Registration, cause string) {
+	s.p.node.Publish(BindingState{Ext: r.Ext, Registered: true, Contact: r.Contact, Model: r.Model, Cause: cause})
 	s.send(r.Ext, func(ref string) csta.Message {
 		return csta.BackInServiceEvent{CrossRefID: ref, Device: r.Ext, Info: deviceInfo(r)}
 	})
 }
 
-func (s *cstaServer) outOfService(r Registration) {
+func (s *cstaServer) outOfService(r Registration, cause string) {
+	s.p.node.Publish(BindingState{Ext: r.Ext, Contact: r.Contact, Model: r.Model, Cause: cause})
 	s.send(r.Ext, func(ref string) csta.Message {
 		return csta.OutOfServiceEvent{CrossRefID: ref, Device: r.Ext, Info: deviceInfo(r)}
 	})

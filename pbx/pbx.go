@@ -165,6 +165,7 @@ func (p *PBX) Start() error {
 	p.cur = r
 	r.wg.Go(func() { p.expireLoop(r) })
 	p.node.Note("PBX up: SIP %s, CSTA %s, %d extensions", st.Addr, p.node.AddrPort(p.cfg.CSTAPort), len(p.cfg.Extensions))
+	p.node.Publish(ServiceState{Up: true, Cause: "started"})
 	return nil
 }
 
@@ -190,6 +191,7 @@ func (p *PBX) Stop() {
 	r.sip.Close()
 	r.wg.Wait()
 	p.node.Note("PBX down: registrations and calls forgotten")
+	p.node.Publish(ServiceState{Cause: "stopped: registrations and calls forgotten"})
 }
 
 // Restart is Stop then Start (spec §3.2.6). Binding again is retried until
@@ -273,7 +275,7 @@ func (p *PBX) expireLoop(r *run) {
 			p.mu.Unlock()
 			for _, g := range gone {
 				p.node.Note("registration of %s from %s expired", g.Ext, g.Contact)
-				r.csta.outOfService(g)
+				r.csta.outOfService(g, "expired")
 			}
 		}
 	}

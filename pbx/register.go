@@ -74,27 +74,27 @@ func (p *PBX) onRegister(r *run, req *sip.Request, tx sip.ServerTransaction) {
 	switch out {
 	case RegNew:
 		p.node.Note("%s registered from %s (model %s, recording port %d, %ss)", rr.Ext, rr.Contact, rr.Model, rr.RecordingPort, secs)
-		r.csta.backInService(reg)
+		r.csta.backInService(reg, out.String())
 	case RegRestarted:
 		p.node.Note("%s registered again from %s after a restart (new Call-ID)", rr.Ext, rr.Contact)
-		r.csta.backInService(reg)
+		r.csta.backInService(reg, out.String())
 	case RegRefresh:
 		if prev.Contact != reg.Contact || prev.Model != reg.Model || prev.RecordingPort != reg.RecordingPort {
 			// The same phone with a new port or model (a 6700 after a
 			// configuration update, spec §3.2.5): the recorder must know.
 			p.node.Note("%s re-registered from %s (was %s) as model %s, recording port %d", rr.Ext, rr.Contact, prev.Contact, rr.Model, rr.RecordingPort)
-			r.csta.backInService(reg)
+			r.csta.backInService(reg, out.String())
 		}
 	case RegMoved:
 		// spec §3.2.3: the first phone is logged off; CSTA tells the recorder
 		// the extension now has phone B's address.
 		p.node.Note("%s moved from %s to %s: logging %s off", rr.Ext, prev.Contact, rr.Contact, prev.Contact)
-		r.csta.outOfService(prev)
-		r.csta.backInService(reg)
+		r.csta.outOfService(prev, out.String())
+		r.csta.backInService(reg, out.String())
 		r.wg.Go(func() { p.notifyLogOff(r, prev) }) // Stop waits for it
 	case RegRemoved:
 		p.node.Note("%s unregistered from %s", rr.Ext, rr.Contact)
-		r.csta.outOfService(prev)
+		r.csta.outOfService(prev, out.String())
 	}
 }
 

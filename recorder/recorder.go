@@ -368,6 +368,7 @@ func (r *Recorder) policyStep(ev PolicyEvent) error {
 			delete(r.devices, ev.Ext)
 		}
 		r.mu.Unlock()
+		r.node.Publish(DeviceState{Ext: ev.Ext, Known: known, Device: d, Cause: ev.Kind.String()})
 	}
 	return first
 }

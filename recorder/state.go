@@ -55,3 +55,21 @@ func (s CSTALinkState) String() string {
 	}
 	return fmt.Sprintf("CSTA link to %s down (%s)", s.PBX, s.Cause)
 }
+
+// DeviceState is what the recorder knows of one extension after the PBX's
+// CSTA BackInServiceEvent or OutOfServiceEvent for it (spec §3.2.4): Known
+// with the phone's address, recording port and model while it is in
+// service. Cause is the policy's input, "back-in-service" or "out-of-service".
+type DeviceState struct {
+	Ext    string     `json:"ext"`
+	Known  bool       `json:"known"`
+	Device DeviceInfo `json:"device,omitzero"`
+	Cause  string     `json:"cause"`
+}
+
+func (s DeviceState) String() string {
+	if s.Known {
+		return fmt.Sprintf("device %s known at %s (%s)", s.Ext, s.Device, s.Cause)
+	}
+	return fmt.Sprintf("device %s unknown (%s)", s.Ext, s.Cause)
+}

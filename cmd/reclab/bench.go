@@ -251,7 +251,7 @@ func pct(d []time.Duration, p int) string {
 }
 
 // benchWatcher reads the trace as it flows: it answers ringing callees,
-// counts talking calls, and pairs the recorder's INVITE, 200 and ACK (and
+// counts talking calls and calls up (the phones' CallChanged states), and pairs the recorder's INVITE, 200 and ACK (and
 // BYE and 200) by Call-ID with their lab-clock times.
 type benchWatcher struct {
 	sub      *sim.Subscription
@@ -271,7 +271,9 @@ type benchWatcher struct {
 	finished    map[string]bool // Call-IDs already measured: retransmissions do not count twice
 	setup       setupFigures
 	talking     int
-	hungUp      int // callers the watcher hung up (hangOnTalk)
+	call        map[string]phones.CallState // by phone node name; absent: idle
+	busy        int                         // phones whose call is not idle
+	hungUp      int                         // callers the watcher hung up (hangOnTalk)
 	lastTalking time.Duration
 	errors      uint64
 	firstErrors []string
@@ -288,6 +290,7 @@ func newBenchWatcher(l *lab.Lab, size, calls int) *benchWatcher {
 		ok:       map[string]time.Duration{},
 		bye:      map[string]time.Duration{},
 		finished: map[string]bool{},
+		call:     map[string]phones.CallState{},
 	}
 	for _, p := range l.Phones {
 		w.byName[p.Name()] = p
@@ -321,33 +324,9 @@ func (w *benchWatcher) handle(e sim.Event) bool {
 		}
 		w.mu.Unlock()
 		return false
-	case sim.KindNote:
-		switch {
-		case strings.HasPrefix(e.Summary, "ringing from "):
-			if p := w.byName[e.From]; p != nil {
-				p.Answer() // an error here means the caller gave up; the figures show it
-			}
-			return false
-		case strings.HasPrefix(e.Summary, "talking with "):
-			// The callee talks once the ACK reached it: the caller can hang
-			// up without cutting the INVITE transaction short.
-			if p := w.callerOf[e.From]; p != nil && w.hangOnTalk.Load() {
-				w.mu.Lock()
-				w.hungUp++
-				w.mu.Unlock()
-				w.hangs.Add(1)
-				go func() {
-					defer w.hangs.Done()
-					ctx, cancel := context.WithTimeout(context.Background(), phaseTimeout)
-					defer cancel()
-					p.HangUp(ctx)
-				}()
-			}
-			w.mu.Lock()
-			w.talking++
-			w.lastTalking = e.At
-			w.mu.Unlock()
-			return true
+	case sim.KindState:
+		if c, ok := e.State.(phones.CallChanged); ok {
+			return w.callChanged(e.At, c)
 		}
 		return false
 	case sim.KindMessage:
@@ -406,6 +385,49 @@ func (w *benchWatcher) handle(e sim.Event) bool {
 		}
 	}
 	return false
+}
+
+// callChanged follows one phone's call: a ringing callee is answered, a
+// talking one counted (and its caller hung up, hangOnTalk), and the phones
+// with a call up counted, so a phase can wait for every call to be over.
+// O(1) per event: the bench's 1,000 phones are never walked.
+func (w *benchWatcher) callChanged(at time.Duration, c phones.CallChanged) bool {
+	w.mu.Lock()
+	was := w.call[c.Phone]
+	w.call[c.Phone] = c.State
+	switch {
+	case was == phones.CallIdle && c.State != phones.CallIdle:
+		w.busy++
+	case was != phones.CallIdle && c.State == phones.CallIdle:
+		w.busy--
+	}
+	w.mu.Unlock()
+	switch c.State {
+	case phones.CallRinging:
+		if p := w.byName[c.Phone]; p != nil {
+			p.Answer() // an error here means the caller gave up; the figures show it
+		}
+	case phones.CallTalking:
+		// The callee talks once the ACK reached it: the caller can hang
+		// up without cutting the INVITE transaction short.
+		if p := w.callerOf[c.Phone]; p != nil && w.hangOnTalk.Load() {
+			w.mu.Lock()
+			w.hungUp++
+			w.mu.Unlock()
+			w.hangs.Add(1)
+			go func() {
+				defer w.hangs.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), phaseTimeout)
+				defer cancel()
+				p.HangUp(ctx)
+			}()
+		}
+		w.mu.Lock()
+		w.talking++
+		w.lastTalking = at
+		w.mu.Unlock()
+	}
+	return true
 }
 
 // waitFor returns when cond holds (checked under the watcher's lock after
@@ -534,7 +556,7 @@ func runBench(ctx context.Context, c benchConfig, log io.Writer) (*benchResult, 
 		w.hangs.Wait()
 		// The callees hear the BYE a moment after their callers: a second
 		// call before that would get 486 Busy Here.
-		if !allIdle(ctx, l, 2*c.calls, phaseTimeout) {
+		if !w.waitFor(ctx, phaseTimeout, func(w *benchWatcher) bool { return w.busy == 0 }) {
 			fmt.Fprintf(log, "bench: some first calls still up after %s\n", phaseTimeout)
 		}
 		fmt.Fprintf(log, "bench: %d static sessions up %s after the first REGISTER\n", res.sessionsUp, res.allSinceRegister.Round(time.Millisecond))
@@ -659,24 +681,6 @@ func forEachCall(calls, workers int, call func(i int) bool) {
 		}()
 	}
 	wg.Wait()
-}
-
-// allIdle reports whether the first n phones have no call, polling until
-// timeout: the phones publish no event for "idle" as such, and this is a
-// command's wait between phases, not a test.
-func allIdle(ctx context.Context, l *lab.Lab, n int, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for i := 0; i < n; {
-		if l.Phones[i].State().Call == phones.CallIdle {
-			i++
-			continue
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return true
 }
 
 func phoneStats(l *lab.Lab) phones.MediaStats {

@@ -46,11 +46,18 @@ func (k ActionKind) String() string {
 
 // Action is one request from the UI: a kind, the selected phone (node name)
 // and what was typed in a prompt (the number to dial, the impairment).
+// What the action depends on of the lab's state is what the UI shows, from
+// the nodes' typed states: the backend asks no node.
 type Action struct {
 	Kind   ActionKind
 	Phone  string
 	Arg    string
 	Impair sim.Impairment
+	// Powered: ActPower on a phone the UI shows powered, so it is cut.
+	Powered bool
+	// Registered: ActPBXRestart, the phones the UI shows registered (node
+	// names), which must notice the PBX is gone.
+	Registered []string
 }
 
 // PhoneView is what the Nodes pane shows of a phone.
@@ -58,14 +65,16 @@ type PhoneView struct {
 	Name, Ext, Model string
 	Addr             netip.Addr
 	RecPort          uint16
-	State            phones.State
+	// State is folded from the phone's typed states on the trace
+	// (nodeStore); Media alone is read from the phone's counters.
+	State phones.State
 }
 
 // Snapshot is the lab's state as the Nodes pane shows it.
 type Snapshot struct {
 	Phones      []PhoneView
-	PBXRegs     int
-	PBXCalls    []string
+	PBXRegs     int      // extensions the PBX has registered
+	PBXCalls    []string // calls as their callers publish them: "1002→1005 talking"
 	RecMapping  string
 	RecDevices  int // devices the recorder learnt over CSTA
 	RecSessions int // recording sessions up
@@ -76,7 +85,14 @@ type Snapshot struct {
 // a fake with a trace they publish into.
 type Backend interface {
 	Trace() *sim.Trace
-	Snapshot() Snapshot
+	// Nodes is the lab as built, read once when the UI attaches: its
+	// phones in order (name, extension, model, recording address) and the
+	// recorder's mapping. Its states are zero: what the nodes are comes
+	// from the typed states they publish on the trace.
+	Nodes() Snapshot
+	// Media is the phones' RTP counters, in Nodes' order: atomics the media
+	// path counts, not states, so read as they are.
+	Media() []phones.MediaStats
 	// Start brings the lab up; the UI calls it from a command, never from
 	// Update.
 	Start(ctx context.Context) error
@@ -106,21 +122,24 @@ func (b *labBackend) Trace() *sim.Trace               { return b.l.Net.Trace() }
 func (b *labBackend) OutDir() string                  { return b.out }
 func (b *labBackend) Start(ctx context.Context) error { return b.l.Start(ctx) }
 
-func (b *labBackend) Snapshot() Snapshot {
-	s := Snapshot{
-		PBXRegs:     len(b.l.PBX.Registrations()),
-		PBXCalls:    b.l.PBX.Calls(),
-		RecMapping:  b.l.Recorder.Config().Mapping.String(),
-		RecDevices:  len(b.l.Recorder.Devices()),
-		RecSessions: b.l.Recorder.Sessions(),
-		RecFiles:    len(b.l.Recorder.Recordings()),
-	}
+// Nodes reads each phone's extension and recording address once, before
+// the lab runs; from then on the extension follows the phone's states.
+func (b *labBackend) Nodes() Snapshot {
+	s := Snapshot{RecMapping: b.l.Recorder.Config().Mapping.String()}
 	for _, p := range b.l.Phones {
 		ra := p.RecordingAddr()
 		s.Phones = append(s.Phones, PhoneView{Name: p.Name(), Ext: p.Ext(), Model: p.Model().Name,
-			Addr: ra.Addr(), RecPort: ra.Port(), State: p.State()})
+			Addr: ra.Addr(), RecPort: ra.Port()})
 	}
 	return s
+}
+
+func (b *labBackend) Media() []phones.MediaStats {
+	out := make([]phones.MediaStats, len(b.l.Phones))
+	for i, p := range b.l.Phones {
+		out[i] = p.Stats()
+	}
+	return out
 }
 
 func (b *labBackend) Available(ActionKind) bool { return true }
@@ -131,7 +150,7 @@ const actionTimeout = 32 * time.Second
 
 func (b *labBackend) Do(ctx context.Context, a Action) (string, error) {
 	if a.Kind == ActPBXRestart {
-		return b.restartPBX(ctx) // bounded by the phones' keep-alive, not actionTimeout
+		return b.restartPBX(ctx, a.Registered) // bounded by the phones' keep-alive, not actionTimeout
 	}
 	if a.Kind == ActRecordMode {
 		next := (b.l.Recorder.OnDemandMode() + 1) % 3 // off, start, save
@@ -189,7 +208,7 @@ func (b *labBackend) Do(ctx context.Context, a Action) (string, error) {
 		}
 		return who + " hung up", nil
 	case ActPower:
-		if p.State().Powered {
+		if a.Powered {
 			p.PowerOff()
 			return who + " powered off (no BYE, no un-REGISTER: spec §3.2.4)", nil
 		}
@@ -235,13 +254,11 @@ func (b *labBackend) Do(ctx context.Context, a Action) (string, error) {
 // is up, and retries REGISTER), then comes back; the phones register again
 // at their next retry. An instant restart went unnoticed by the phones,
 // which stayed "registered" with a PBX that knew none of them.
-func (b *labBackend) restartPBX(ctx context.Context) (string, error) {
+//
+// registered are the phones the UI shows registered: those must notice.
+func (b *labBackend) restartPBX(ctx context.Context, registered []string) (string, error) {
 	var watches []*sim.Watch
-	for _, p := range b.l.Phones {
-		if !p.State().Registered {
-			continue
-		}
-		name := p.Name()
+	for _, name := range registered {
 		watches = append(watches, sim.WatchState(b.l.Net.Trace(), func(s phones.RegistrationState) bool {
 			return s.Phone == name && !s.Registered
 		}))

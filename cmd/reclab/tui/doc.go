@@ -11,6 +11,15 @@
 // full screen on Enter); the Log pane of notes, errors and narration; a
 // status line that says what an action did or why it failed.
 //
+// The Nodes pane is a store (store.go) of the typed states the nodes
+// publish on the trace (sim.KindState: PowerState, RegistrationState,
+// CallChanged, RecordingState, the recorder's SessionChanged,
+// RecordingClosed, DeviceState), folded from the UI's one subscription on
+// the Update goroutine. No UI code asks a node what it is or takes a
+// node's lock; only the RTP counters (atomics) are read as they are.
+// Actions that depend on a state (power toggles, the PBX restart waits for
+// the registered phones) take it from the store.
+//
 // It owns only the display. The lab never waits for it: the Model
 // subscribes to the trace without blocking (a slow UI loses events and
 // shows how many), a command drains the subscription in batches at most

@@ -8,16 +8,20 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reclab/reclab/pbx"
 	"github.com/reclab/reclab/pbx/csta"
 	"github.com/reclab/reclab/phones"
+	"github.com/reclab/reclab/recorder"
 	"github.com/reclab/reclab/sim"
 )
 
-// fakeBackend is a lab of six idle registered phones whose trace the test
-// publishes into; Do records the actions instead of doing them.
+// fakeBackend is a lab of six phones whose trace the test publishes into
+// (upEvents brings them up: powered, registered, known to the recorder); Do
+// records the actions instead of doing them.
 type fakeBackend struct {
 	trace *sim.Trace
-	snap  Snapshot
+	nodes Snapshot // as built
+	snap  Snapshot // after upEvents, for the tests of what reads a snapshot
 	avail map[ActionKind]bool
 	gate  chan struct{} // when set, Start waits for it: the test orders the screen
 
@@ -37,16 +41,39 @@ func newFakeBackend() *fakeBackend {
 		if i >= 3 {
 			port = uint16(5067 + i)
 		}
-		b.snap.Phones = append(b.snap.Phones, PhoneView{Name: m.name, Ext: fmt.Sprint(1001 + i), Model: m.model,
-			Addr: netip.AddrFrom4([4]byte{127, 20, 1, byte(i + 1)}), RecPort: port,
-			State: phones.State{Powered: true, Registered: true}})
+		b.nodes.Phones = append(b.nodes.Phones, PhoneView{Name: m.name, Ext: fmt.Sprint(1001 + i), Model: m.model,
+			Addr: netip.AddrFrom4([4]byte{127, 20, 1, byte(i + 1)}), RecPort: port})
 	}
-	b.snap.PBXRegs, b.snap.RecMapping, b.snap.RecDevices = 6, "dynamic", 6
+	b.nodes.RecMapping = "dynamic"
+	st := newNodeStore(b.nodes, b.Media)
+	for _, e := range b.upEvents() {
+		st.fold(e)
+	}
+	b.snap = st.snapshot()
 	return b
 }
 
-func (b *fakeBackend) Trace() *sim.Trace  { return b.trace }
-func (b *fakeBackend) Snapshot() Snapshot { return b.snap }
+// upEvents are the typed states of the lab come up: each phone powered on
+// and registered with the PBX, and known to the recorder over CSTA.
+func (b *fakeBackend) upEvents() []sim.Event {
+	var out []sim.Event
+	state := func(from string, st sim.State) {
+		out = append(out, sim.Event{Kind: sim.KindState, Proto: sim.ProtoLab, From: from, Summary: st.String(), State: st})
+	}
+	for _, p := range b.nodes.Phones {
+		state(p.Name, phones.PowerState{Phone: p.Name, Ext: p.Ext, On: true})
+		state("pbx", pbx.BindingState{Ext: p.Ext, Registered: true, Contact: netip.AddrPortFrom(p.Addr, 5060), Model: p.Model, Cause: "new"})
+		state(p.Name, phones.RegistrationState{Phone: p.Name, Ext: p.Ext, Registered: true, Cause: "200 OK, expires 3600s"})
+		state("recorder", recorder.DeviceState{Ext: p.Ext, Known: true, Cause: "back-in-service"})
+	}
+	return out
+}
+
+func (b *fakeBackend) Trace() *sim.Trace { return b.trace }
+func (b *fakeBackend) Nodes() Snapshot   { return b.nodes }
+func (b *fakeBackend) Media() []phones.MediaStats {
+	return make([]phones.MediaStats, len(b.nodes.Phones))
+}
 func (b *fakeBackend) Start(context.Context) error {
 	if b.gate != nil {
 		<-b.gate

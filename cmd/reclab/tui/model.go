@@ -24,7 +24,7 @@ const (
 	maxProblems = 500   // error events kept for the report
 	maxLogs     = 1000  // log lines kept
 	drainEvery  = 50 * time.Millisecond
-	liveEvery   = 500 * time.Millisecond // Nodes refresh while RTP flows
+	liveEvery   = 500 * time.Millisecond // RTP counters refresh while a phone talks
 )
 
 type focus uint8
@@ -78,9 +78,10 @@ type Model struct {
 	sub *sim.Subscription
 	ctx context.Context
 
-	w, h int
-	snap Snapshot
-	cols *columns
+	w, h  int
+	store *nodeStore // the nodes' typed states, folded as they come
+	snap  Snapshot   // the Nodes pane: store.snapshot() after each batch
+	cols  *columns
 
 	events  []sim.Event // ladder events, unfiltered
 	retrans []bool      // per event: a SIP message sent again byte for byte
@@ -150,7 +151,8 @@ func (m *Model) attach(b Backend) {
 	*m = Model{ctx: m.ctx, w: m.w, h: m.h, gen: gen, scens: m.scens, scen: m.scen,
 		b: b, follow: true, seen: map[uint64]bool{}, dirty: true}
 	m.sub = b.Trace().Subscribe(subBuffer, false)
-	m.snap = b.Snapshot()
+	m.store = newNodeStore(b.Nodes(), b.Media)
+	m.snap = m.store.snapshot()
 	// The PBX and the recorder at either edge: CSTA between them spans the
 	// ladder and its event names read in full.
 	names := []string{"pbx"}
@@ -213,7 +215,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.add(e)
 		}
 		m.lost = max(m.lost, msg.lost)
-		m.snap = m.b.Snapshot()
+		m.snap = m.store.snapshot()
 		m.place()
 		m.dirty = true
 		if msg.closed {
@@ -232,7 +234,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.drain()
 	case liveMsg:
 		m.live = false
-		m.snap = m.b.Snapshot()
+		m.snap = m.store.snapshot()
 		m.dirty = true
 		return m, m.liveTick()
 	case startedMsg:
@@ -241,7 +243,6 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		} else {
 			m.setStatus(false, "lab up: %d phones registered; pcap %s", len(m.snap.Phones), filepath.Join(m.b.OutDir(), "lab.pcapng"))
 		}
-		m.snap = m.b.Snapshot()
 		return m, nil
 	case actionMsg:
 		if msg.err != nil {
@@ -249,7 +250,6 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		} else {
 			m.setStatus(false, "%s", msg.text)
 		}
-		m.snap = m.b.Snapshot()
 		return m, m.liveTick()
 	case tea.KeyMsg:
 		m.dirty = true
@@ -261,7 +261,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-// liveTick refreshes the Nodes pane (RTP counters) while a phone talks.
+// liveTick refreshes the RTP counters of the Nodes pane while a phone
+// talks: they are counters, not states, so no event says they moved.
 func (m *Model) liveTick() tea.Cmd {
 	if m.live || !m.talking() {
 		return nil
@@ -303,8 +304,10 @@ func (m *Model) trimLogs() {
 	}
 }
 
-// add takes one trace event: ladder rows to the flow, the rest to the log.
+// add takes one trace event: typed states to the store, ladder rows to the
+// flow, the rest to the log.
 func (m *Model) add(e sim.Event) {
+	m.store.fold(e)
 	if e.Kind == sim.KindError {
 		m.problemTotal++
 		if len(m.problems) < maxProblems {
@@ -644,7 +647,11 @@ func (m *Model) phoneAction(kind ActionKind, arg string) tea.Cmd {
 		return nil
 	}
 	m.setStatus(false, "%s (%s): %s…", p.Name, p.Ext, kind)
-	return m.run(Action{Kind: kind, Phone: p.Name, Arg: arg})
+	a := Action{Kind: kind, Phone: p.Name, Arg: arg}
+	if kind == ActPower {
+		a.Powered = p.State.Powered // the key cuts a phone the screen shows on
+	}
+	return m.run(a)
 }
 
 func (m *Model) labAction(kind ActionKind) tea.Cmd {
@@ -652,7 +659,15 @@ func (m *Model) labAction(kind ActionKind) tea.Cmd {
 		return nil
 	}
 	m.setStatus(false, "%s…", kind)
-	return m.run(Action{Kind: kind})
+	a := Action{Kind: kind}
+	if kind == ActPBXRestart {
+		for _, p := range m.snap.Phones {
+			if p.State.Registered {
+				a.Registered = append(a.Registered, p.Name)
+			}
+		}
+	}
+	return m.run(a)
 }
 
 // available says whether the lab can do kind; if not, the status line says so.

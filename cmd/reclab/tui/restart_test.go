@@ -20,11 +20,13 @@ import (
 func TestPBXRestartIsNoticed(t *testing.T) {
 	l, ctx := startLab(t, 5, lab.Timers{PhoneKeepAlive: 300 * time.Millisecond, RegisterRetry: 200 * time.Millisecond})
 	var back []*sim.Watch
+	var registered []string // Start returned: every phone registered
 	for _, p := range l.Phones {
 		name := p.Name()
+		registered = append(registered, name)
 		back = append(back, sim.WatchStateN(l.Net.Trace(), 2, func(s phones.RegistrationState) bool { return s.Phone == name }))
 	}
-	text, err := NewLabBackend(l, t.TempDir()).Do(ctx, Action{Kind: ActPBXRestart})
+	text, err := NewLabBackend(l, t.TempDir()).Do(ctx, Action{Kind: ActPBXRestart, Registered: registered})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +66,16 @@ func TestRecordModeKey(t *testing.T) {
 // block+1) with timers; it closes with the test.
 func startLab(t *testing.T, block byte, timers lab.Timers) (*lab.Lab, context.Context) {
 	t.Helper()
+	l, ctx := buildLab(t, block, timers)
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return l, ctx
+}
+
+// buildLab is startLab's lab, not started.
+func buildLab(t *testing.T, block byte, timers lab.Timers) (*lab.Lab, context.Context) {
+	t.Helper()
 	topo := lab.Default()
 	topo.PBXAddr = netip.AddrFrom4([4]byte{127, 22, block, 1})
 	topo.RecorderAddr = netip.AddrFrom4([4]byte{127, 22, block, 2})
@@ -76,8 +88,5 @@ func startLab(t *testing.T, block byte, timers lab.Timers) (*lab.Lab, context.Co
 	t.Cleanup(func() { l.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
-	if err := l.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
 	return l, ctx
 }

@@ -364,7 +364,7 @@ func (m *Model) scenarioEnded() {
 	default:
 		m.setStatus(false, "scenario %s: PASS, %d of %d checks passed; trace, pcap and report in %s", name, o.Passed, o.Checks, o.Dir)
 	}
-	m.snap = m.b.Snapshot()
+	m.snap = m.store.snapshot()
 }
 
 // stepKey lets the waiting step run.

@@ -112,8 +112,7 @@ func (m *Model) nodesLines() []string {
 		if s.Remote != "" {
 			call += " " + s.Remote
 		}
-		if s.Call == 0 && s.CallError != "" {
-			code, _, _ := strings.Cut(s.CallError, " ")
+		if code := sipStatus(s.CallError); s.Call == 0 && code != "" {
 			call += ", last " + code // "idle, last 404"; the log has the words
 		}
 		rec := "rec " + s.Recording.String()
