@@ -28,6 +28,10 @@ type Options struct {
 	// of the lab follows it; sipgo's transaction timers, which are machine
 	// time, are divided by it. 0 means 1.
 	Speed float64
+	// Clock, when set, is the lab clock instead of the one Speed makes: a
+	// UI passes a sim.ScaledClock at Speed to change its rate while the
+	// story runs. Nil: a ScaledClock when Speed is not 1, else the machine's.
+	Clock sim.Clock
 	// Gate, when set, is called before each step and holds it until it
 	// returns (the UI's step mode); it also raises SIP T1 to StepT1.
 	Gate Gate
@@ -216,8 +220,8 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 	if opt.Topology != nil {
 		opt.Topology(&topo)
 	}
-	var clock sim.Clock
-	if opt.Speed != 1 {
+	clock := opt.Clock
+	if clock == nil && opt.Speed != 1 {
 		clock = sim.NewScaledClock(opt.Speed)
 	}
 	l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true, HEP: opt.HEP, NetDelay: opt.NetDelay, Clock: clock})

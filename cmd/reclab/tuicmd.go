@@ -35,7 +35,7 @@ func cmdTUI(args []string, stdout, stderr io.Writer) int {
 Opens the terminal UI on the default lab: the PBX, the recorder and one
 phone of each family (4422, 7434, 7444, 6737i, 6867i, 6920), registered and
 monitored. Select a phone (1-9), dial (d), answer (a), hang up (x); ? lists
-every key, q quits.
+every key, + and - run the lab clock faster or slower, q quits.
 
 With --scenario, the UI runs that scenario instead, its narration in the
 Log pane; --step holds each step until you press '.', so a trainer can

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"sort"
 	"time"
 
 	"github.com/reclab/reclab/lab"
@@ -31,11 +32,12 @@ const (
 	ActImpair
 	ActLift
 	ActRecordMode // the recorder's record on demand mode: off → start → save → off
+	ActSpeed      // the lab clock one step faster (Arg "+") or slower ("-")
 )
 
 var actionNames = [...]string{"register", "unregister", "dial", "answer", "hang up", "power",
 	"record key", "firmware update", "forced log-off", "PBX restart", "impair", "lift impairment",
-	"recorder mode"}
+	"recorder mode", "lab clock"}
 
 func (k ActionKind) String() string {
 	if int(k) < len(actionNames) {
@@ -151,6 +153,9 @@ const actionTimeout = 32 * time.Second
 func (b *labBackend) Do(ctx context.Context, a Action) (string, error) {
 	if a.Kind == ActPBXRestart {
 		return b.restartPBX(ctx, a.Registered) // bounded by the phones' keep-alive, not actionTimeout
+	}
+	if a.Kind == ActSpeed {
+		return setSpeed(b.l.Net.Clock(), a.Arg)
 	}
 	if a.Kind == ActRecordMode {
 		next := (b.l.Recorder.OnDemandMode() + 1) % 3 // off, start, save
@@ -284,4 +289,26 @@ func (b *labBackend) restartPBX(ctx context.Context, registered []string) (strin
 	}
 	return fmt.Sprintf("PBX restarted (spec §3.2.6): down until %d of %d registered phones noticed it through their keep-alive; they register again at their next retry",
 		noticed, len(watches)), nil
+}
+
+// setSpeed moves a lab clock one step along speeds: faster with "+",
+// slower with "-". Only a sim.ScaledClock has a rate to change.
+func setSpeed(c sim.Clock, dir string) (string, error) {
+	sc, ok := c.(*sim.ScaledClock)
+	if !ok {
+		return "", errors.New("this lab runs on the machine's clock: its speed cannot change")
+	}
+	rate := sc.Rate()
+	i := sort.SearchFloat64s(speeds, rate) // the first step at or above the rate
+	switch {
+	case dir == "+" && i < len(speeds) && speeds[i] == rate:
+		i++
+	case dir == "-":
+		i--
+	}
+	if i < 0 || i >= len(speeds) {
+		return "", fmt.Errorf("the lab clock is at ×%g already, from ×%g to ×%g", rate, speeds[0], speeds[len(speeds)-1])
+	}
+	sc.SetRate(speeds[i])
+	return fmt.Sprintf("lab clock ×%g: timers, pauses, link delays %g× the machine's (SIP T1 as at start)", speeds[i], speeds[i]), nil
 }

@@ -38,7 +38,9 @@
 // steps on its own goroutine; the narration shows in the Log pane. In step
 // mode a gate (scenarios.Options.Gate) holds each step until `.` is
 // pressed: the story waits, the lab does not. Speed (the list's +/-, or
-// --speed) is the rate of the scenario lab's clock (sim.ScaledClock).
+// --speed) is the rate of the scenario lab's clock (sim.ScaledClock); + and
+// - outside the list change the rate of the running lab's clock, the UI's
+// own lab or a scenario's, one step at a time.
 //
 // One table (keys.go) lists the keys: the help screen prints it and Update
 // dispatches on it, and a test presses every key it lists.

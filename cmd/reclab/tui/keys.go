@@ -28,6 +28,8 @@ const (
 	kImpair
 	kLift
 	kRecordMode
+	kFaster
+	kSlower
 	kPause
 	kClear
 	kFilter
@@ -78,6 +80,8 @@ var bindings = []binding{
 	{kImpair, []string{"I"}, "I", "impair the network", "Lab"},
 	{kLift, []string{"O"}, "O", "lift impairments", "Lab"},
 	{kRecordMode, []string{"M"}, "M", "recorder: record on demand off/start/save", "Lab"},
+	{kFaster, []string{"+"}, "+", "lab clock faster", "Lab"},
+	{kSlower, []string{"-"}, "-", "lab clock slower", "Lab"},
 	{kScenario, []string{"s"}, "s", "run a scenario (list)", "Lab"},
 	{kStep, []string{"."}, ".", "scenario: next step", "Lab"},
 

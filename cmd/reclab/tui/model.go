@@ -586,6 +586,12 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, m.openPrompt(promptImpair, "impair (e.g. 7434 pbx drop 50% sip; pbx recorder blackhole csta): ", "")
 	case kLift:
 		return m, m.labAction(ActLift)
+	case kFaster, kSlower:
+		arg := "+"
+		if id == kSlower {
+			arg = "-"
+		}
+		return m, m.run(Action{Kind: ActSpeed, Arg: arg})
 	case kScenario:
 		m.openPicker()
 	case kStep:

@@ -62,7 +62,9 @@ func Run(ctx context.Context, opt Options) error {
 		m = New(ctx, run.Backend)
 		m.StartScenario(run)
 	} else {
-		l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true, HEP: opt.HEP, NetDelay: opt.NetDelay})
+		// A clock whose rate the user changes while the lab runs (+ and -).
+		l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true, HEP: opt.HEP, NetDelay: opt.NetDelay,
+			Clock: sim.NewScaledClock(1)})
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -105,7 +106,8 @@ func (ls libraryScenarios) Launch(ctx context.Context, req ScenarioRequest, gate
 	go func() {
 		defer close(finished)
 		res, err := scenarios.Execute(ctx, s, scenarios.Options{OutDir: dir, Log: io.Discard, Speed: req.Speed,
-			Gate: gate, Topology: ls.place, NetDelay: ls.netDelay,
+			Clock: sim.NewScaledClock(cmp.Or(req.Speed, 1)),
+			Gate:  gate, Topology: ls.place, NetDelay: ls.netDelay,
 			OnLab: func(l *lab.Lab) error {
 				built <- l
 				select {
