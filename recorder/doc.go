@@ -29,7 +29,8 @@
 //     "recorder rx" in the trace), one reader goroutine per socket reading
 //     into a reused buffer, each packet into media.StereoWAV (tx left, rx
 //     right) without allocating.
-//   - Recording files (recording.go): <OutDir>/<callID>-<ext>.wav and .json.
+//   - Recording files (recording.go): <OutDir>/<callID>-<ext>.wav and .json,
+//     and .xml, the JSON's facts as RFC 7865 recording metadata (rfc7865.go).
 //     Created and finished (WAV header sizes, close, JSON written and
 //     renamed) by a pool of fileWorkers goroutines (files.go) that post
 //     the result back to the loop; the loop decides, the workers do I/O.

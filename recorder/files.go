@@ -187,7 +187,7 @@ func (r *Recorder) metaFor(s *session, call Call) Meta {
 	return Meta{
 		CallID: call.ID, Calling: call.Calling, Called: call.Called, Extension: s.ext,
 		Model: s.dev.Model, PhoneIP: s.dev.IP.String(), RecordingPort: s.dev.RecordingPort,
-		Mapping: r.cfg.Mapping.String(), SIPCallID: s.sipCallID, Codec: s.answer.Codec.String(),
+		Mapping: r.cfg.Mapping.String(), PBX: r.cfg.CSTA.Addr().String(), SIPCallID: s.sipCallID, Codec: s.answer.Codec.String(),
 		Start: r.labTime(),
 	}
 }

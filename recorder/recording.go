@@ -25,6 +25,7 @@ type Meta struct {
 	PhoneIP       string             `json:"phone_ip"`
 	RecordingPort int                `json:"recording_port"`
 	Mapping       string             `json:"mapping"`
+	PBX           string             `json:"pbx"`         // the PBX's address: the parties' SIP domain
 	SIPCallID     string             `json:"sip_call_id"` // the recording session's dialog
 	Codec         string             `json:"codec"`       // from the phone's answer
 	Start         time.Time          `json:"start"`       // RFC 3339, lab clock
@@ -48,6 +49,7 @@ func (m Meta) Lost() int64 { return m.TX.Lost + m.RX.Lost }
 type Recording struct {
 	WAV  string // <OutDir>/<callID>-<ext>.wav
 	JSON string // the sidecar next to it
+	XML  string // the same as RFC 7865 recording metadata (rfc7865.go)
 	Meta Meta
 }
 
@@ -102,27 +104,42 @@ func (o *openFile) finish() (Recording, error) {
 	if err != nil {
 		err = fmt.Errorf("recorder: finish %s: %w", o.path, err)
 	}
-	rec := Recording{WAV: o.path, JSON: o.sidecarPath(), Meta: o.meta}
+	rec := Recording{WAV: o.path, JSON: o.sidecarPath(), XML: o.metadataPath(), Meta: o.meta}
 	if jerr := o.writeSidecar(o.meta); jerr != nil && err == nil {
 		err = jerr
 	}
 	return rec, err
 }
 
-func (o *openFile) sidecarPath() string { return strings.TrimSuffix(o.path, ".wav") + ".json" }
+func (o *openFile) sidecarPath() string  { return strings.TrimSuffix(o.path, ".wav") + ".json" }
+func (o *openFile) metadataPath() string { return strings.TrimSuffix(o.path, ".wav") + ".xml" }
 
-// writeSidecar writes the JSON beside the WAV, to a temporary name then
-// renamed, so a reader never sees half a file. It is written when the file
-// opens (reason ReasonUnfinished: a recording whose process was killed
-// still says what it is) and again when it closes.
+// writeSidecar writes the JSON and the RFC 7865 XML beside the WAV, each to
+// a temporary name then renamed, so a reader never sees half a file. They
+// are written when the file opens (reason ReasonUnfinished, datamode
+// partial: a recording whose process was killed still says what it is) and
+// again when it closes.
 func (o *openFile) writeSidecar(m Meta) error {
-	path := o.sidecarPath()
 	doc, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("recorder: write %s: %w", o.sidecarPath(), err)
+	}
+	if err := writeWhole(o.sidecarPath(), append(doc, '\n')); err != nil {
+		return err
+	}
+	xdoc, err := rfc7865Document(m)
+	if err != nil {
+		return fmt.Errorf("recorder: write %s: %w", o.metadataPath(), err)
+	}
+	return writeWhole(o.metadataPath(), xdoc)
+}
+
+// writeWhole writes b to path through a temporary file and a rename.
+func writeWhole(path string, b []byte) error {
+	tmp := path + ".tmp"
+	err := os.WriteFile(tmp, b, 0o644)
 	if err == nil {
-		tmp := path + ".tmp"
-		if err = os.WriteFile(tmp, append(doc, '\n'), 0o644); err == nil {
-			err = os.Rename(tmp, path)
-		}
+		err = os.Rename(tmp, path)
 	}
 	if err != nil {
 		return fmt.Errorf("recorder: write %s: %w", path, err)
@@ -136,8 +153,10 @@ func (o *openFile) discard() error {
 	if rerr := os.Remove(o.path); err == nil {
 		err = rerr
 	}
-	if rerr := os.Remove(o.sidecarPath()); err == nil && !errors.Is(rerr, fs.ErrNotExist) {
-		err = rerr
+	for _, side := range []string{o.sidecarPath(), o.metadataPath()} {
+		if rerr := os.Remove(side); err == nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = rerr
+		}
 	}
 	return err
 }

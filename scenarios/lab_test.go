@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/reclab/reclab/internal/labtest"
+	"github.com/reclab/reclab/recorder"
 	"github.com/reclab/reclab/sim"
 )
 
@@ -244,6 +245,29 @@ func checkOutputs(t *testing.T, res Result) {
 	for _, want := range []string{"# basic-call — PASS", "## Checks", "| PASS |", "## Recordings", "000000000000000000000001-1001.wav | 1001 | 7434 | 1001 → 1002"} {
 		if !bytes.Contains(rep, []byte(want)) {
 			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	// Beside each recording's JSON, its RFC 7865 metadata, complete, with
+	// the call's two parties at the PBX's domain.
+	wavs, _ := filepath.Glob(filepath.Join(filepath.Dir(res.Trace), "recordings", "*.wav"))
+	if len(wavs) != 2 {
+		t.Fatalf("recordings: %v", wavs)
+	}
+	for _, w := range wavs {
+		doc, err := os.ReadFile(strings.TrimSuffix(w, ".wav") + ".xml")
+		if err != nil {
+			t.Fatalf("no RFC 7865 metadata beside %s: %v", filepath.Base(w), err)
+		}
+		m, err := recorder.ParseRFC7865(doc)
+		if err != nil {
+			t.Fatalf("%s: %v", filepath.Base(w), err)
+		}
+		aors := map[string]bool{}
+		for _, p := range m.Participants {
+			aors[p.NameID.AOR] = true
+		}
+		if m.DataMode != "complete" || len(m.Streams) != 2 || !aors["sip:1001@127.20.0.1"] || !aors["sip:1002@127.20.0.1"] {
+			t.Errorf("%s's RFC 7865 metadata: %+v", filepath.Base(w), m)
 		}
 	}
 }
