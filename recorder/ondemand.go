@@ -264,7 +264,7 @@ func (r *Recorder) keepRecording(ext, callID string) bool {
 }
 
 // keptOrDiscarded carries out keepRecording's verdict once the files are
-// finished: a recording not kept is deleted, WAV and JSON.
+// finished: a recording not kept is deleted, WAV, JSON and XML.
 func (r *Recorder) keptOrDiscarded(rec Recording, keep bool) {
 	if r.cfg.OnDemand != SaveOnDemand {
 		return
@@ -273,7 +273,7 @@ func (r *Recorder) keptOrDiscarded(rec Recording, keep bool) {
 		r.node.Note("recording %s kept: record key pressed during the call", recordingName(rec))
 		return
 	}
-	for _, path := range []string{rec.WAV, rec.JSON} {
+	for _, path := range []string{rec.WAV, rec.JSON, rec.XML} {
 		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 			r.net.Errorf(r.node.Name(), netip.AddrPort{}, "recording %s: discard: %v", recordingName(rec), err)
 		}

@@ -445,8 +445,10 @@ func TestSaveOnDemand(t *testing.T) {
 	if got := o.recordingsOf("1002"); len(got) != 0 {
 		t.Errorf("WAVs of 1002 on disk: %v, want none", got)
 	}
-	if jsons, _ := filepath.Glob(filepath.Join(o.dir, "recordings", "*.json")); len(jsons) != 1 {
-		t.Errorf("JSON sidecars on disk: %v, want the kept one", jsons)
+	for _, ext := range []string{"*.json", "*.xml"} {
+		if sides, _ := filepath.Glob(filepath.Join(o.dir, "recordings", ext)); len(sides) != 1 {
+			t.Errorf("%s sidecars on disk: %v, want the kept one", ext, sides)
+		}
 	}
 	if !r.Meta.Start.Before(pressedAt) {
 		t.Errorf("kept recording starts at %s, after the key press at %s: want the call's start", r.Meta.Start, pressedAt)
