@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -125,4 +126,70 @@ func TestHEPToSngrep(t *testing.T) {
 
 func watchN(n *Network, count int, match func(Event) bool) *Watch {
 	return n.Trace().WatchN(count, match)
+}
+
+// hepChunks decodes one HEPv3 packet into its generic chunks, by type.
+func hepChunks(t *testing.T, b []byte) map[uint16][]byte {
+	t.Helper()
+	if len(b) < 6 || string(b[:4]) != "HEP3" || int(binary.BigEndian.Uint16(b[4:])) != len(b) {
+		t.Fatalf("not a HEPv3 packet: % x", b[:min(len(b), 16)])
+	}
+	out := map[uint16][]byte{}
+	for p := 6; p < len(b); {
+		if len(b)-p < 6 {
+			t.Fatalf("a chunk header cut at %d", p)
+		}
+		typ, n := binary.BigEndian.Uint16(b[p+2:]), int(binary.BigEndian.Uint16(b[p+4:]))
+		if n < 6 || p+n > len(b) {
+			t.Fatalf("chunk %#x of length %d at %d of %d", typ, n, p, len(b))
+		}
+		out[typ] = b[p+6 : p+n]
+		p += n
+	}
+	return out
+}
+
+// CSTA goes to the collector as HEP logs (type 100) with its XML, on the
+// link's TCP ports; RTP streams as RTCP-like JSON reports (type 5) with
+// their packet counts.
+func TestHEPCarriesCSTAAndStreams(t *testing.T) {
+	col, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.20.53.19:9060")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer col.Close()
+	n := newTestNet(t)
+	x, err := n.ExportHEP(netip.MustParseAddrPort("127.20.53.19:9060"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	pbx, rec := netip.MustParseAddrPort("127.20.53.11:8882"), netip.MustParseAddrPort("127.20.53.12:40312")
+	phone := netip.MustParseAddrPort("127.20.53.13:40000")
+	frame := append([]byte{0, 0, 0, 30, '0', '0', '0', '1'}, []byte(`<MonitorStart xmlns="x"/>`)...)
+	n.trace.Publish(Event{Kind: KindMessage, Proto: ProtoCSTA, Src: rec, Dst: pbx, Summary: "MonitorStart 1001", Bytes: frame})
+	n.trace.Publish(Event{Kind: KindStreamStop, Proto: ProtoRTP, Src: phone, Dst: rec, Packets: 321, Summary: "RTP stream stopped, 321 packets"})
+
+	buf := make([]byte, 4096)
+	col.SetReadDeadline(SocketDeadline(10 * time.Second))
+	for _, want := range []struct {
+		proto, ipProto byte
+		src, dst       netip.AddrPort
+		payload        string
+	}{
+		{100, 6, rec, pbx, "CSTA MonitorStart 1001\n<MonitorStart xmlns=\"x\"/>"},
+		{5, 17, phone, rec, `"sender_information":{"packets":321}`},
+	} {
+		k, err := col.Read(buf)
+		if err != nil {
+			t.Fatalf("collector: %v", err)
+		}
+		c := hepChunks(t, buf[:k])
+		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte(c[3])), binary.BigEndian.Uint16(c[7]))
+		dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte(c[4])), binary.BigEndian.Uint16(c[8]))
+		if c[0x0b][0] != want.proto || c[2][0] != want.ipProto || src != want.src || dst != want.dst || !strings.Contains(string(c[0x0f]), want.payload) {
+			t.Errorf("HEP type %d, IP protocol %d, %s → %s, payload %q; want type %d, %d, %s → %s, %q",
+				c[0x0b][0], c[2][0], src, dst, c[0x0f], want.proto, want.ipProto, want.src, want.dst, want.payload)
+		}
+	}
 }
