@@ -5,11 +5,12 @@
 // the recorder opens towards the phone (spec §3.2).
 //
 // It owns: Model and the model table (model.go), Config and the Mitel text
-// configuration format (config.go), two pure cores — the recording-session
-// state machine RecSession (recsession.go) and the registration with its
+// configuration format (config.go), three pure cores — the recording-session
+// state machine RecSession (recsession.go), the registration with its
 // gatekeeper keep-alive, Registration (registration.go; transcripts in
-// testdata/registration): events in, actions out, no sockets, goroutines
-// or clock —, their drivers (regdriver.go, and phone.go: sipgo stacks,
+// testdata/registration), and the phone's call, Call (call.go; transcripts
+// in testdata/call): events in, actions out, no sockets, goroutines or
+// clock —, their drivers (regdriver.go, calldriver.go, and phone.go: sipgo stacks,
 // dialogs, the recording dialog's RFC 3261 §12.2.2 matching in
 // recdialog.go, timers on the lab clock), the typed states it publishes
 // (state.go) and the RTP pump (media.go: one sender and one reader goroutine per

@@ -125,10 +125,9 @@ type Phone struct {
 	reg         *Registration // the registration core (registration.go)
 	regTimers   [regTimers]*sim.Timer
 	regTag      string
-	staged      *Config // StageConfig: taken by the next update instead of the file
-	call        *call
-	callErr     string
-	calls       int
+	staged      *Config  // StageConfig: taken by the next update instead of the file
+	call        Call     // the call core (call.go)
+	leg         *callLeg // the driver's side of the call in progress (calldriver.go)
 	rec         RecSession
 	recDialogs  map[string]*recDialog // by Call-ID
 	recSessions int
@@ -171,43 +170,6 @@ func (pw *powerCycle) wait() bool {
 type stackRole struct {
 	calls     bool // the PBX-side stack: calls, NOTIFY
 	recording bool // takes the recorder's INVITE, ACK, UPDATE, BYE
-}
-
-// recDialog is a recording session's SIP dialog, the phone being the UAS.
-type callDir uint8
-
-const (
-	outgoing callDir = iota
-	incoming
-)
-
-// call is the phone's one call. Fields are guarded by Phone.mu unless noted.
-type call struct {
-	dir    callDir
-	state  CallState
-	remote string
-	callID string
-	ended  bool
-
-	cliDlg *sipgo.DialogClientSession // outgoing
-	srvDlg *sipgo.DialogServerSession // incoming
-	cancel context.CancelFunc         // outgoing: cancels WaitAnswer, which sends CANCEL
-
-	answer   chan struct{} // incoming: closed by Answer
-	reject   chan struct{} // incoming: closed by HangUp while ringing
-	answered bool
-	rejected bool
-
-	setupDone chan struct{} // closed when the call is up or failed to come up
-	talkingAt time.Duration // lab clock when the call connected ($$CALLDURATION$$)
-
-	rtp   *sim.PacketConn
-	codec media.Codec
-	pump  *mediaPump
-}
-
-func newCall(dir callDir, remote string, state CallState) *call {
-	return &call{dir: dir, remote: remote, state: state, answer: make(chan struct{}), reject: make(chan struct{}), setupDone: make(chan struct{})}
 }
 
 // New makes a phone of model on node with its configuration file. cfg is
@@ -370,12 +332,11 @@ func (p *Phone) State() State {
 		Powered:           p.pw != nil,
 		Registered:        p.reg.Registered(),
 		Recording:         p.rec.State(),
-		CallError:         p.callErr,
-		Calls:             p.calls,
+		Call:              p.call.State(),
+		Remote:            p.call.Remote(),
+		CallError:         p.call.Err(),
+		Calls:             p.call.Calls(),
 		RecordingSessions: p.recSessions,
-	}
-	if c := p.call; c != nil {
-		s.Call, s.Remote = c.state, c.remote
 	}
 	p.mu.Unlock()
 	s.Media = p.Stats()
@@ -465,11 +426,6 @@ func (p *Phone) PowerOff() {
 	p.regApplyLocked(pw, p.reg.Step(RegEvent{Kind: RegPowerOff})) // nothing is sent (spec §3.2.4)
 	steps := p.recStepLocked(RecEvent{Kind: RecPowerOff})
 	p.recDialogs = map[string]*recDialog{}
-	c := p.call
-	p.call = nil
-	if c != nil {
-		c.ended, c.state = true, CallIdle
-	}
 	p.mu.Unlock()
 	for _, s := range steps {
 		if s.act.Kind == RecNote {
@@ -482,15 +438,7 @@ func (p *Phone) PowerOff() {
 	if pw.rec != pw.pbx {
 		pw.rec.Close()
 	}
-	if c != nil {
-		if c.cancel != nil {
-			c.cancel()
-		}
-		p.stopMedia(c)
-	}
-	if c != nil {
-		p.publishCall(c, CallIdle, "power off")
-	}
+	p.callPowerOff()
 	p.node.Publish(PowerState{Phone: p.Name(), Ext: p.ext})
 	p.node.Note("powered off")
 }
@@ -530,400 +478,6 @@ func uriPort(ap netip.AddrPort) int {
 		return 0
 	}
 	return int(ap.Port())
-}
-
-// ---- calls ----
-
-// Dial calls number through the PBX: INVITE sip:<number>@<pbx> with the
-// phone's SDP offer (docs/wire.md). It returns once the INVITE is sent; the
-// answer is handled in the background (State, Notes). A refusal such as
-// 404 or 480 ends the call, goes to the trace as an error and to
-// State().CallError.
-func (p *Phone) Dial(ctx context.Context, number string) error {
-	if number == "" || strings.Trim(number, "0123456789*#") != "" {
-		return p.errorf("dial: bad number %q", number)
-	}
-	p.mu.Lock()
-	pw := p.pw
-	switch {
-	case pw == nil:
-		p.mu.Unlock()
-		return p.errorf("is powered off")
-	case !p.reg.Registered():
-		p.mu.Unlock()
-		return p.errorf("is not registered")
-	case p.call != nil:
-		remote := p.call.remote
-		p.mu.Unlock()
-		return p.errorf("is busy (call with %s)", remote)
-	}
-	c := newCall(outgoing, number, CallDialing)
-	p.call = c
-	p.mu.Unlock()
-	p.publishCall(c, CallDialing, "dialled")
-
-	fail := func(err error) error {
-		p.endCall(c, "")
-		close(c.setupDone)
-		return err
-	}
-	conn, err := p.node.ListenPacket(p.opts.RTPPort)
-	if err != nil {
-		return fail(p.errorf("dial %s: rtp: %w", number, err))
-	}
-	p.mu.Lock()
-	c.rtp = conn
-	p.mu.Unlock()
-	offer, err := media.CallOffer(rand.Uint64()>>1, p.node.Addr(), p.opts.RTPPort, []media.Codec{media.PCMA, media.PCMU})
-	if err != nil {
-		return fail(p.errorf("dial %s: %w", number, err))
-	}
-	pbx := p.opts.PBX
-	req := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: number, Host: pbx.Addr().String(), Port: uriPort(pbx)})
-	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: p.ext, Host: pbx.Addr().String()}}
-	from.Params.Add("tag", sip.GenerateTagN(16))
-	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: number, Host: pbx.Addr().String()}})
-	req.AppendHeader(pw.pbx.Contact(p.ext))
-	req.AppendHeader(sip.NewHeader("User-Agent", p.ua))
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(offer)
-	req.SetDestination(pbx.String())
-	p.node.Note("dialing %s", number)
-	dlg, err := pw.dlgCli.WriteInvite(ctx, req)
-	if err != nil {
-		return fail(p.errorf("dial %s: %w", number, err))
-	}
-	waitCtx, cancel := context.WithCancel(context.Background())
-	p.mu.Lock()
-	c.cliDlg, c.cancel, c.callID = dlg, cancel, req.CallID().Value()
-	p.callErr = ""
-	p.mu.Unlock()
-	go p.awaitAnswer(waitCtx, pw, c, dlg)
-	return nil
-}
-
-// awaitAnswer follows an outgoing INVITE to its final response.
-func (p *Phone) awaitAnswer(ctx context.Context, pw *powerCycle, c *call, dlg *sipgo.DialogClientSession) {
-	defer close(c.setupDone)
-	defer c.cancel()
-	rang := false
-	err := dlg.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
-		if (r.StatusCode == 180 || r.StatusCode == 183) && !rang {
-			rang = true
-			p.node.Note("%s is ringing", c.remote)
-		}
-		return nil
-	}})
-	if pw.isOff() {
-		return
-	}
-	if err != nil {
-		var refused *sipgo.ErrDialogResponse
-		switch {
-		case ctx.Err() != nil:
-			if r := dlg.InviteResponse; r != nil && r.IsSuccess() {
-				// The 200 OK crossed our CANCEL (RFC 3261 §9.1): the call
-				// was answered, so ACK it (§13.2.2.4) and end it with BYE.
-				p.node.Note("call to %s answered as we cancelled: ACK and BYE", c.remote)
-				dlg.Ack(context.Background())
-				byeCtx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), byeTimeout)
-				dlg.Bye(byeCtx)
-				cancel()
-			}
-			p.endCall(c, fmt.Sprintf("call to %s cancelled", c.remote))
-		case errors.As(err, &refused):
-			status := fmt.Sprintf("%d %s", refused.Res.StatusCode, refused.Res.Reason)
-			p.mu.Lock()
-			p.callErr = status
-			p.mu.Unlock()
-			p.problem(p.opts.PBX, "call to %s failed: %s", c.remote, status)
-			p.endCall(c, fmt.Sprintf("call to %s failed: %s", c.remote, status))
-		default:
-			p.mu.Lock()
-			p.callErr = err.Error()
-			p.mu.Unlock()
-			p.problem(p.opts.PBX, "call to %s failed: %v", c.remote, err)
-			p.endCall(c, fmt.Sprintf("call to %s failed", c.remote))
-		}
-		return
-	}
-	answer, perr := media.ParseCall(dlg.InviteResponse.Body())
-	if err := dlg.Ack(context.Background()); err != nil {
-		p.problem(p.opts.PBX, "call to %s: ACK: %v", c.remote, err)
-	}
-	if perr != nil {
-		p.problem(sourceOf(dlg.InviteResponse.Source()), "call to %s: answer SDP: %v", c.remote, perr)
-		byeCtx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), byeTimeout)
-		dlg.Bye(byeCtx)
-		cancel()
-		p.endCall(c, fmt.Sprintf("call to %s dropped: unusable answer", c.remote))
-		return
-	}
-	p.talking(c, answer, fmt.Sprintf("%d %s", dlg.InviteResponse.StatusCode, dlg.InviteResponse.Reason))
-}
-
-// Answer answers the ringing call: 200 OK with the SDP answer. The call is
-// talking once the PBX's ACK arrives.
-func (p *Phone) Answer() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	c := p.call
-	if c == nil || c.dir != incoming || c.state != CallRinging || c.answered || c.rejected || c.ended {
-		return p.errorf("is not ringing")
-	}
-	c.answered = true
-	close(c.answer)
-	return nil
-}
-
-// HangUp ends the call: CANCEL while dialing, 603 Decline while ringing,
-// BYE once talking. It returns when the call is over.
-func (p *Phone) HangUp(ctx context.Context) error {
-	p.mu.Lock()
-	c := p.call
-	if c == nil || c.ended {
-		p.mu.Unlock()
-		return p.errorf("has no call")
-	}
-	if c.state != CallTalking {
-		if c.dir == incoming && !c.answered && !c.rejected {
-			c.rejected = true
-			close(c.reject)
-		}
-		cancel := c.cancel
-		p.mu.Unlock()
-		if cancel != nil {
-			cancel() // WaitAnswer sends CANCEL (RFC 3261 §9.1)
-		}
-		select {
-		case <-c.setupDone:
-		case <-ctx.Done():
-			return p.errorf("hang up: %w", ctx.Err())
-		}
-		p.mu.Lock()
-	}
-	if c.ended || c.state != CallTalking {
-		p.mu.Unlock()
-		return nil
-	}
-	cli, srv := c.cliDlg, c.srvDlg
-	p.mu.Unlock()
-	var err error
-	if cli != nil {
-		err = cli.Bye(ctx)
-	} else if srv != nil {
-		err = srv.Bye(ctx)
-	}
-	p.endCall(c, fmt.Sprintf("hung up on %s", c.remote))
-	if err != nil {
-		return p.errorf("hang up: BYE: %w", err)
-	}
-	return nil
-}
-
-// incomingCall serves an INVITE from the PBX: 180 Ringing, then waits for
-// Answer, HangUp, a CANCEL or the power. It runs on sipgo's goroutine for
-// the request, which the INVITE transaction needs alive until the final
-// response.
-func (p *Phone) incomingCall(pw *powerCycle, req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort) {
-	remote := req.From().Address.User
-	offer, err := media.ParseCall(req.Body())
-	if err != nil {
-		p.problem(src, "call INVITE from %s: %v", remote, err)
-		respond(tx, req, 488, "Not Acceptable Here")
-		return
-	}
-	p.mu.Lock()
-	switch {
-	case p.pw != pw:
-		p.mu.Unlock()
-		return
-	case !p.reg.Registered():
-		p.mu.Unlock()
-		respond(tx, req, 480, "Temporarily Unavailable")
-		return
-	case p.call != nil:
-		busyWith := p.call.remote
-		p.mu.Unlock()
-		p.node.Note("busy (call with %s): refused call from %s", busyWith, remote)
-		respond(tx, req, 486, "Busy Here")
-		return
-	}
-	c := newCall(incoming, remote, CallRinging)
-	c.callID = req.CallID().Value()
-	p.call = c
-	p.callErr = ""
-	p.mu.Unlock()
-	p.publishCall(c, CallRinging, "INVITE")
-	defer close(c.setupDone)
-
-	dlg, err := pw.dlgSrv.ReadInvite(req, tx)
-	if err != nil {
-		p.problem(src, "call INVITE from %s: %v", remote, err)
-		respond(tx, req, 400, "Bad Request")
-		p.endCall(c, "")
-		return
-	}
-	p.mu.Lock()
-	c.srvDlg = dlg
-	p.mu.Unlock()
-	conn, err := p.node.ListenPacket(p.opts.RTPPort)
-	if err != nil {
-		p.problem(netip.AddrPort{}, "call from %s: rtp: %v", remote, err)
-		respond(tx, dlg.InviteRequest, 500, "Server Internal Error")
-		p.endCall(c, "")
-		return
-	}
-	p.mu.Lock()
-	c.rtp = conn
-	p.mu.Unlock()
-	if err := dlg.Respond(180, "Ringing", nil); err != nil {
-		p.endCall(c, fmt.Sprintf("call from %s lost: %v", remote, err))
-		return
-	}
-	p.node.Note("ringing from %s", remote)
-	select {
-	case <-c.answer:
-		body, err := media.CallAnswer(offer, rand.Uint64()>>1, p.node.Addr(), p.opts.RTPPort)
-		if err != nil {
-			p.problem(src, "call from %s: %v", remote, err)
-			respond(tx, dlg.InviteRequest, 488, "Not Acceptable Here")
-			p.endCall(c, fmt.Sprintf("call from %s refused: %v", remote, err))
-			return
-		}
-		// RespondSDP retransmits the 200 OK until the ACK (RFC 3261 §13.3.1.4).
-		if err := dlg.RespondSDP(body); err != nil {
-			if !pw.isOff() {
-				p.problem(src, "call from %s: no ACK for 200 OK: %v", remote, err)
-				p.endCall(c, fmt.Sprintf("call from %s lost", remote))
-			}
-			return
-		}
-		p.talking(c, offer, "ACK")
-	case <-c.reject:
-		// Straight to the transaction, not dlg.Respond, which would hold us
-		// until the ACK: the transaction outlives this handler and absorbs
-		// the ACK and retransmissions itself (RFC 3261 §17.2.1).
-		respond(tx, dlg.InviteRequest, 603, "Decline")
-		p.endCall(c, fmt.Sprintf("declined call from %s", remote))
-	case <-dlg.Context().Done():
-		p.endCall(c, fmt.Sprintf("call from %s cancelled", remote))
-	case <-pw.off:
-	}
-}
-
-// talking brings the call up: state, counters and RTP.
-func (p *Phone) talking(c *call, far media.CallMedia, cause string) {
-	p.mu.Lock()
-	if c.ended || p.call != c {
-		p.mu.Unlock()
-		return
-	}
-	c.state = CallTalking
-	c.talkingAt = p.node.Network().Now()
-	c.codec = far.Codec
-	p.calls++
-	p.callErr = ""
-	// We send unless the far end said it will not receive (RFC 3264 §6.1).
-	send := far.Direction != media.SendOnly && far.Direction != media.Inactive
-	local := c.rtp.LocalAddrPort()
-	c.pump = newMediaPump(mediaParams{
-		conn:   c.rtp,
-		remote: far.Remote,
-		codec:  far.Codec,
-		send:   send,
-		toneHz: p.opts.ToneHz,
-		fork:   &p.fork,
-		count:  &p.count,
-		now:    p.node.Network().Now,
-		clock:  p.node.Clock(),
-		bad: func(src netip.AddrPort, err error) {
-			p.problem(src, "RTP on %s: %v", local, err)
-		},
-	})
-	c.pump.start()
-	fork := p.fork.Load()
-	p.mu.Unlock()
-	p.publishCall(c, CallTalking, cause)
-	p.node.Note("talking with %s (%s, RTP %s → %s)", c.remote, far.Codec, local, far.Remote)
-	if fork != nil {
-		p.node.Note("forking to recorder tx %s / rx %s", fork.tx, fork.rx)
-	}
-}
-
-// endCall takes the call down once; why, if not empty, is noted.
-func (p *Phone) endCall(c *call, why string) {
-	p.mu.Lock()
-	if c.ended {
-		p.mu.Unlock()
-		return
-	}
-	c.ended = true
-	wasTalking := c.state == CallTalking
-	p.mu.Unlock()
-	p.stopMedia(c)
-	p.mu.Lock()
-	// Idle only now, with the phone free: State must not say idle while an
-	// INVITE would still get 486 Busy Here (the RTP port is released first).
-	c.state = CallIdle
-	if p.call == c {
-		p.call = nil
-	}
-	forking := wasTalking && p.fork.Load() != nil
-	p.mu.Unlock()
-	cause := why
-	if cause == "" {
-		cause = "ended"
-	}
-	p.publishCall(c, CallIdle, cause)
-	if c.cliDlg != nil {
-		c.cliDlg.Close()
-	}
-	if c.srvDlg != nil {
-		c.srvDlg.Close()
-	}
-	if forking {
-		p.node.Note("forking paused: no call (the recording session stays up)")
-	}
-	if why != "" {
-		p.node.Note("%s", why)
-	}
-}
-
-// publishCall publishes the call's new state (CallChanged).
-func (p *Phone) publishCall(c *call, st CallState, cause string) {
-	p.node.Publish(CallChanged{Phone: p.Name(), Ext: p.ext, State: st, Remote: c.remote, Cause: cause})
-}
-
-// talkingLocked reports whether the phone has a call up that is not
-// being taken down.
-func (p *Phone) talkingLocked() bool {
-	return p.call != nil && !p.call.ended && p.call.state == CallTalking
-}
-
-// stopMedia halts the call's RTP and closes its socket, waiting for the
-// goroutines, so the forkers are free for the next call.
-func (p *Phone) stopMedia(c *call) {
-	p.mu.Lock()
-	pump, conn := c.pump, c.rtp
-	c.pump, c.rtp = nil, nil
-	p.mu.Unlock()
-	if pump != nil {
-		pump.halt()
-	} else if conn != nil {
-		conn.Close()
-	}
-}
-
-// callByID returns the current call if it has this Call-ID.
-func (p *Phone) callByID(callID string) *call {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.call != nil && p.call.callID == callID {
-		return p.call
-	}
-	return nil
 }
 
 // ---- SIP handlers ----
@@ -1003,9 +557,7 @@ func (p *Phone) onBye(pw *powerCycle, role stackRole, req *sip.Request, tx sip.S
 		}
 		switch {
 		case err == nil:
-			if c := p.callByID(callID); c != nil {
-				p.endCall(c, fmt.Sprintf("call with %s ended by the far end", c.remote))
-			}
+			p.callStep(CallEvent{Kind: CallRemoteBye, CallID: callID}, src)
 			return
 		case !errors.Is(err, sipgo.ErrDialogDoesNotExists):
 			// No tags, or a CSeq below the dialog's: malformed, and the
@@ -1019,7 +571,7 @@ func (p *Phone) onBye(pw *powerCycle, role stackRole, req *sip.Request, tx sip.S
 }
 
 func (p *Phone) onUpdate(pw *powerCycle, role stackRole, req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort) {
-	if role.calls && p.callByID(req.CallID().Value()) != nil {
+	if role.calls && p.callIDInProgress(req.CallID().Value()) {
 		respond(tx, req, 200, "OK")
 		return
 	}
@@ -1480,8 +1032,8 @@ func (p *Phone) recordingAnswer(offer media.RecordingOffer) ([]byte, error) {
 	p.mu.Lock()
 	var callCodec media.Codec
 	have := false
-	if c := p.call; p.talkingLocked() {
-		callCodec, have = c.codec, true
+	if p.talkingLocked() && p.leg != nil {
+		callCodec, have = p.leg.far.Codec, true
 	}
 	p.mu.Unlock()
 	codec := codecs[0]
@@ -1494,6 +1046,9 @@ func (p *Phone) recordingAnswer(offer media.RecordingOffer) ([]byte, error) {
 	port := p.opts.RTPPort
 	return media.BuildRecordingAnswer(offer, rand.Uint64()>>1, p.node.Addr(), port, port, codec)
 }
+
+// talkingLocked reports whether the phone has a call up.
+func (p *Phone) talkingLocked() bool { return p.call.Talking() }
 
 // ---- helpers ----
 

@@ -233,18 +233,18 @@ func (p *Phone) recordKeyVars() RecordKeyVars {
 	now := p.node.Network().Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	c := p.call
-	if c == nil || c.ended {
+	c := &p.call
+	if c.State() == CallIdle {
 		return v
 	}
-	v.RemoteNumber = c.remote
-	v.LineState = lineState(c.state)
+	v.RemoteNumber = c.Remote()
+	v.LineState = lineState(c.State())
 	v.CallDirection = "Outgoing"
-	if c.dir == incoming {
+	if c.Incoming() {
 		v.CallDirection = "Incoming"
 	}
-	if c.state == CallTalking {
-		v.CallDuration = strconv.Itoa(int((now - c.talkingAt) / time.Second))
+	if c.State() == CallTalking {
+		v.CallDuration = strconv.Itoa(int((now - c.TalkingAt()) / time.Second))
 	}
 	return v
 }

@@ -31,7 +31,7 @@ func (p *Phone) RegisterAs(ctx context.Context, ext, password string) error {
 	}
 	defer p.update.Unlock()
 	p.mu.Lock()
-	cur, registered, busy := p.ext, p.reg.Registered(), p.call != nil
+	cur, registered, busy := p.ext, p.reg.Registered(), p.call.State() != CallIdle
 	next, err := ownConfig(&p.cfg, p.model, p.opts.PBX)
 	p.mu.Unlock()
 	switch {
