@@ -469,3 +469,6 @@ func (p *Phone) callIDInProgress(callID string) bool {
 func (p *Phone) callPowerOff() {
 	p.callStep(CallEvent{Kind: CallPowerOff}, netip.AddrPort{})
 }
+
+// talkingLocked reports whether the phone has a call up.
+func (p *Phone) talkingLocked() bool { return p.call.Talking() }

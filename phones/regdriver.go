@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -290,4 +291,30 @@ func (p *Phone) sendRegister(ctx context.Context, pw *powerCycle, a RegAction) (
 // newRegCallID is a boot cycle's REGISTER Call-ID (RFC 3261 §10.2.4).
 func (p *Phone) newRegCallID() string {
 	return fmt.Sprintf("%016x@%s", rand.Uint64(), p.node.Addr())
+}
+
+// grantedExpiry reads the expiry the registrar granted: the Contact's
+// expires parameter, else the Expires header, else what was asked.
+func grantedExpiry(res *sip.Response, asked time.Duration) time.Duration {
+	if c := res.Contact(); c != nil {
+		if v, ok := c.Params.Get("expires"); ok {
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				return time.Duration(n) * time.Second
+			}
+		}
+	}
+	if h := res.GetHeader("Expires"); h != nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil && n > 0 {
+			return time.Duration(n) * time.Second
+		}
+	}
+	return asked
+}
+
+// uriPort leaves the port out of a URI when it is SIP's default.
+func uriPort(ap netip.AddrPort) int {
+	if ap.Port() == 5060 {
+		return 0
+	}
+	return int(ap.Port())
 }
