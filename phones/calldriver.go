@@ -21,7 +21,7 @@ import (
 
 // callLeg is what the driver holds for the core's call number n: dialogs,
 // the RTP socket and pump, and the goroutines that wait on the network.
-// Fields are guarded by Phone.mu.
+// Fields are the loop's.
 type callLeg struct {
 	n      uint64
 	pw     *powerCycle
@@ -40,36 +40,36 @@ type callLeg struct {
 }
 
 // callStep steps the call core with ev and performs what it decides;
-// problems are reported from src (else the PBX). Called without p.mu.
+// problems are reported from src (else the PBX). It posts to the loop.
 func (p *Phone) callStep(ev CallEvent, src netip.AddrPort) []CallAction {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.callStepLocked(ev, src)
+	var acts []CallAction
+	p.do(func() { acts = p.callStepOnLoop(ev, src) })
+	return acts
 }
 
-// callStepLocked is callStep under p.mu. Nothing it performs blocks: what
+// callStepOnLoop is callStep on the loop. Nothing it performs blocks: what
 // would runs on a goroutine that steps the core again with the outcome.
-func (p *Phone) callStepLocked(ev CallEvent, src netip.AddrPort) []CallAction {
+func (p *Phone) callStepOnLoop(ev CallEvent, src netip.AddrPort) []CallAction {
 	if !src.IsValid() {
 		src = p.opts.PBX
 	}
 	acts := p.call.Step(p.node.Network().Now(), ev)
 	for _, a := range acts {
-		p.callPerformLocked(a, src)
+		p.callPerformOnLoop(a, src)
 	}
 	return acts
 }
 
-// legLocked is the driver's side of call n, made at the core's first
+// legOnLoop is the driver's side of call n, made at the core's first
 // action for it.
-func (p *Phone) legLocked(n uint64) *callLeg {
+func (p *Phone) legOnLoop(n uint64) *callLeg {
 	if p.leg == nil || p.leg.n != n {
 		p.leg = &callLeg{n: n, pw: p.pw, invite: make(chan CallAction, 4), done: make(chan struct{})}
 	}
 	return p.leg
 }
 
-func (p *Phone) callPerformLocked(a CallAction, src netip.AddrPort) {
+func (p *Phone) callPerformOnLoop(a CallAction, src netip.AddrPort) {
 	if a.Kind == CallRefuse || a.Call == 0 {
 		// A refusal, or an answer to an INVITE that starts no call: the
 		// caller in hand (Dial, Answer, HangUp, the INVITE handler) does it.
@@ -81,7 +81,7 @@ func (p *Phone) callPerformLocked(a CallAction, src netip.AddrPort) {
 		}
 		return
 	}
-	leg := p.legLocked(a.Call)
+	leg := p.legOnLoop(a.Call)
 	switch a.Kind {
 	case CallPublish:
 		p.node.Publish(CallChanged{Phone: p.Name(), Ext: p.ext, State: a.State, Remote: a.Remote, Cause: a.Cause})
@@ -100,15 +100,25 @@ func (p *Phone) callPerformLocked(a CallAction, src netip.AddrPort) {
 			leg.cancel() // WaitAnswer sends CANCEL (RFC 3261 §9.1)
 		}
 	case CallSendAck:
+		// An ACK is one datagram written, with no transaction to wait on
+		// (RFC 3261 §17.1.1.3), so it goes from the loop: in order before
+		// a BYE that follows it.
 		if err := leg.cliDlg.Ack(context.Background()); err != nil {
 			p.problem(p.opts.PBX, "call to %s: ACK: %v", p.call.Remote(), err)
 		}
 	case CallSendBye:
 		go p.sendBye(leg, leg.cliDlg, leg.srvDlg)
 	case CallRespond:
-		leg.invite <- a
+		// The core answers an INVITE at most three times (180, then 200 or
+		// 603, then 488 if no answer fits), so the queue never fills; a
+		// full one would mean the handler is gone, and the loop must not wait.
+		select {
+		case leg.invite <- a:
+		default:
+			p.problem(src, "call: response %d %s dropped: the INVITE's handler is gone", a.Code, a.Reason)
+		}
 	case CallStartMedia:
-		p.startMediaLocked(leg)
+		p.startMediaOnLoop(leg)
 	case CallStopMedia:
 		pump, conn := leg.pump, leg.rtp
 		leg.pump, leg.rtp = nil, nil
@@ -143,8 +153,8 @@ func refusal(acts []CallAction) (string, bool) {
 	return "", false
 }
 
-// startMediaLocked starts the RTP of the call that is up.
-func (p *Phone) startMediaLocked(leg *callLeg) {
+// startMediaOnLoop starts the RTP of the call that is up.
+func (p *Phone) startMediaOnLoop(leg *callLeg) {
 	if leg.rtp == nil {
 		return
 	}
@@ -182,19 +192,22 @@ func (p *Phone) Dial(ctx context.Context, number string) error {
 	if number == "" || strings.Trim(number, "0123456789*#") != "" {
 		return p.errorf("dial: bad number %q", number)
 	}
-	p.mu.Lock()
-	pw := p.pw
+	var pw *powerCycle
+	var acts []CallAction
+	var leg *callLeg
+	p.do(func() {
+		if pw = p.pw; pw == nil {
+			return
+		}
+		acts = p.callStepOnLoop(CallEvent{Kind: CallDial, Remote: number, Registered: p.reg.Registered()}, netip.AddrPort{})
+		leg = p.leg
+	})
 	if pw == nil {
-		p.mu.Unlock()
 		return p.errorf("is powered off")
 	}
-	acts := p.callStepLocked(CallEvent{Kind: CallDial, Remote: number, Registered: p.reg.Registered()}, netip.AddrPort{})
 	if why, refused := refusal(acts); refused {
-		p.mu.Unlock()
 		return p.errorf("%s", why)
 	}
-	leg := p.leg
-	p.mu.Unlock()
 
 	fail := func(err error) error {
 		p.callStep(CallEvent{Kind: CallInviteFailed, Call: leg.n, Err: err.Error()}, netip.AddrPort{})
@@ -236,15 +249,15 @@ func (p *Phone) Dial(ctx context.Context, number string) error {
 	return nil
 }
 
-// setLeg runs set under p.mu if leg is still the call in progress.
+// setLeg runs set on the loop if leg is still the call in progress.
 func (p *Phone) setLeg(leg *callLeg, set func()) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.leg != leg {
-		return false
-	}
-	set()
-	return true
+	ok := false
+	p.do(func() {
+		if ok = p.leg == leg; ok {
+			set()
+		}
+	})
+	return ok
 }
 
 // awaitAnswer follows an outgoing INVITE to its final response and tells
@@ -316,10 +329,12 @@ func (p *Phone) Answer() error {
 // HangUp ends the call: CANCEL while dialing, 603 Decline while ringing,
 // BYE once talking. It returns when the call is over.
 func (p *Phone) HangUp(ctx context.Context) error {
-	p.mu.Lock()
-	leg := p.leg
-	acts := p.callStepLocked(CallEvent{Kind: CallHangUp}, netip.AddrPort{})
-	p.mu.Unlock()
+	var leg *callLeg
+	var acts []CallAction
+	p.do(func() {
+		leg = p.leg
+		acts = p.callStepOnLoop(CallEvent{Kind: CallHangUp}, netip.AddrPort{})
+	})
 	if why, refused := refusal(acts); refused || leg == nil {
 		return p.errorf("%s", why)
 	}
@@ -328,9 +343,8 @@ func (p *Phone) HangUp(ctx context.Context) error {
 	case <-ctx.Done():
 		return p.errorf("hang up: %w", ctx.Err())
 	}
-	p.mu.Lock()
-	err := leg.byeErr
-	p.mu.Unlock()
+	var err error
+	p.do(func() { err = leg.byeErr })
 	if err != nil {
 		return p.errorf("hang up: BYE: %w", err)
 	}
@@ -349,18 +363,18 @@ func (p *Phone) incomingCall(pw *powerCycle, req *sip.Request, tx sip.ServerTran
 	if err != nil {
 		ev.Err = err.Error()
 	}
-	p.mu.Lock()
-	if p.pw != pw {
-		p.mu.Unlock()
-		return
-	}
-	ev.Registered = p.reg.Registered()
-	acts := p.callStepLocked(ev, src)
+	var acts []CallAction
 	var leg *callLeg
-	if len(acts) > 0 && acts[0].Call != 0 {
-		leg = p.leg
-	}
-	p.mu.Unlock()
+	p.do(func() {
+		if p.pw != pw {
+			return
+		}
+		ev.Registered = p.reg.Registered()
+		acts = p.callStepOnLoop(ev, src)
+		if len(acts) > 0 && acts[0].Call != 0 {
+			leg = p.leg
+		}
+	})
 	for _, a := range acts {
 		if a.Kind == CallRespond && a.Call == 0 {
 			respond(tx, req, a.Code, a.Reason) // refused: no call
@@ -459,16 +473,10 @@ func (p *Phone) serveInvite(leg *callLeg, remote string, req *sip.Request, tx si
 
 // callIDInProgress reports whether the call in progress has this Call-ID.
 func (p *Phone) callIDInProgress(callID string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return callID != "" && p.call.CallID() == callID
+	in := false
+	p.do(func() { in = callID != "" && p.call.CallID() == callID })
+	return in
 }
 
-// callPowerOff drops the call without a word once the stacks are closed
-// (spec §3.2.4).
-func (p *Phone) callPowerOff() {
-	p.callStep(CallEvent{Kind: CallPowerOff}, netip.AddrPort{})
-}
-
-// talkingLocked reports whether the phone has a call up.
-func (p *Phone) talkingLocked() bool { return p.call.Talking() }
+// talkingOnLoop reports whether the phone has a call up.
+func (p *Phone) talkingOnLoop() bool { return p.call.Talking() }

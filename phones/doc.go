@@ -12,8 +12,10 @@
 // in testdata/call): events in, actions out, no sockets, goroutines or
 // clock —, their drivers (regdriver.go, calldriver.go, recdriver.go with
 // the recording dialog's RFC 3261 §12.2.2 matching in recdialog.go), the
-// phone around them (phone.go; power.go: its sipgo stacks; siphandlers.go:
-// what arrives on them; update.go: the update order of spec §3.2.5), the
+// phone's loop, the one goroutine that owns its state and steps the cores
+// (loop.go), the phone around them (phone.go; power.go: its sipgo stacks;
+// siphandlers.go: what arrives on them; update.go: the update order of
+// spec §3.2.5), the
 // typed states it publishes (state.go) and the RTP pump (media.go: one
 // sender and one reader goroutine per call, forking to the recorder).
 //

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -101,19 +100,29 @@ type State struct {
 
 // Phone is one simulated IP phone on a lab node: its SIP stack(s) towards
 // the PBX and the recorder, its call and RTP, and its recording session.
+//
+// One goroutine, the phone's loop (loop.go), owns everything below the
+// line: sipgo handlers, timers, user actions and the goroutines that wait
+// on the network post to it (do) and never touch those fields themselves.
+// What others read comes from the view the loop publishes after each
+// event. The RTP path stays off the loop: the pump reads fork and count,
+// both atomic.
 type Phone struct {
-	node   *sim.Node
-	model  Model
-	cfg    Config // the phone's own copy
-	opts   Options
-	ext    string
-	ua     string // User-Agent: "Mitel <model> MAC:<mac> V:<firmware>"
-	expiry time.Duration
+	node  *sim.Node
+	model Model
+	opts  Options
+	inbox chan func()               // the loop's events
+	view  atomic.Pointer[phoneView] // published by the loop after each event
 
-	life   sync.Mutex // serialises PowerOn and PowerOff
-	update sync.Mutex // one update order (spec §3.2.5) at a time
+	fork  atomic.Pointer[forkTargets] // set while a recording session is up
+	count mediaCounters
 
-	mu          sync.Mutex
+	// ---- owned by the loop ----
+	cfg         Config // the phone's own copy
+	ext         string
+	ua          string // User-Agent: "Mitel <model> MAC:<mac> V:<firmware>"
+	expiry      time.Duration
+	updating    bool          // an update order (spec §3.2.5) is running: one at a time
 	pw          *powerCycle   // nil while powered off
 	reg         *Registration // the registration core (registration.go)
 	regTimers   [regTimers]*sim.Timer
@@ -124,9 +133,6 @@ type Phone struct {
 	rec         RecSession
 	recDialogs  map[string]*recDialog // by Call-ID
 	recSessions int
-
-	fork  atomic.Pointer[forkTargets] // set while a recording session is up
-	count mediaCounters
 }
 
 // New makes a phone of model on node with its configuration file. cfg is
@@ -176,14 +182,16 @@ func New(node *sim.Node, model Model, cfg *Config, opts Options) (*Phone, error)
 		regTag:     sip.GenerateTagN(16),
 		reg:        NewRegistration(0, opts.KeepAlive, opts.RegisterRetry),
 		recDialogs: map[string]*recDialog{},
+		inbox:      make(chan func()),
 	}
-	p.setConfigLocked(&c)
+	p.setConfigOnLoop(&c) // before the loop starts
+	go p.run()
 	return p, nil
 }
 
-// setConfigLocked makes c (validated, owned by the phone) the configuration
+// setConfigOnLoop makes c (validated, owned by the phone) the configuration
 // in effect with what derives from it: extension, User-Agent, expiry.
-func (p *Phone) setConfigLocked(c *Config) {
+func (p *Phone) setConfigOnLoop(c *Config) {
 	expiry := p.opts.RegisterExpiry
 	switch {
 	case expiry > 0:
@@ -205,6 +213,7 @@ func (p *Phone) setConfigLocked(c *Config) {
 	p.ua = fmt.Sprintf("Mitel %s MAC:%s V:%s", p.model.Name, mac, firmwareOf(c))
 	p.expiry = expiry
 	p.reg.SetExpiry(expiry)
+	p.publishView()
 }
 
 // firmwareOf is the firmware a configuration runs.
@@ -231,11 +240,7 @@ func ownConfig(cfg *Config, model Model, pbx netip.AddrPort) (Config, error) {
 }
 
 // Ext is the phone's extension ("sip line1 user name").
-func (p *Phone) Ext() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.ext
-}
+func (p *Phone) Ext() string { return p.view.Load().ext }
 
 // Name is the phone's node name.
 func (p *Phone) Name() string { return p.node.Name() }
@@ -251,27 +256,15 @@ func (p *Phone) ToneHz() float64 { return p.opts.ToneHz }
 func (p *Phone) Node() *sim.Node { return p.node }
 
 // UserAgent is the User-Agent the phone sends: "Mitel <model> MAC:<mac> V:<firmware>".
-func (p *Phone) UserAgent() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.ua
-}
+func (p *Phone) UserAgent() string { return p.view.Load().ua }
 
 // SIPAddr is where the phone's PBX-side SIP stack listens (its Contact).
-func (p *Phone) SIPAddr() netip.AddrPort {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.node.AddrPort(uint16(p.cfg.SIPPort(p.model)))
-}
+func (p *Phone) SIPAddr() netip.AddrPort { return p.view.Load().sipAddr }
 
 // RecordingAddr is where the recorder sends its INVITE (spec §3.2): port
 // 7300 on the 442x/743x/744x, the SIP port on the 6700/6800/6900. A
 // configuration update may move it (spec §3.2.5).
-func (p *Phone) RecordingAddr() netip.AddrPort {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.node.AddrPort(uint16(p.cfg.RecordingPort(p.model)))
-}
+func (p *Phone) RecordingAddr() netip.AddrPort { return p.view.Load().recAddr }
 
 // RTPAddr is the address of the phone's call RTP socket (slot 0); the
 // forked streams leave from it too.
@@ -279,23 +272,14 @@ func (p *Phone) RTPAddr() netip.AddrPort { return p.node.AddrPort(p.opts.RTPPort
 
 // String is the phone's name, extension and model.
 func (p *Phone) String() string {
-	return fmt.Sprintf("%s (%s, %s)", p.node.Name(), p.ext, p.model.Name)
+	return fmt.Sprintf("%s (%s, %s)", p.node.Name(), p.Ext(), p.model.Name)
 }
 
-// State returns a snapshot.
+// State returns a snapshot. The loop answers it (loop.go), so it holds
+// what every note and typed state published so far says.
 func (p *Phone) State() State {
-	p.mu.Lock()
-	s := State{
-		Powered:           p.pw != nil,
-		Registered:        p.reg.Registered(),
-		Recording:         p.rec.State(),
-		Call:              p.call.State(),
-		Remote:            p.call.Remote(),
-		CallError:         p.call.Err(),
-		Calls:             p.call.Calls(),
-		RecordingSessions: p.recSessions,
-	}
-	p.mu.Unlock()
+	var s State
+	p.do(func() { s = p.stateOnLoop() })
 	s.Media = p.Stats()
 	return s
 }
@@ -304,7 +288,7 @@ func (p *Phone) State() State {
 func (p *Phone) Stats() MediaStats { return p.count.snapshot() }
 
 func (p *Phone) errorf(format string, args ...any) error {
-	return fmt.Errorf("phones: %s "+format, append([]any{p.ext}, args...)...)
+	return fmt.Errorf("phones: %s "+format, append([]any{p.Ext()}, args...)...)
 }
 
 func (p *Phone) problem(src netip.AddrPort, format string, args ...any) {

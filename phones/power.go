@@ -1,6 +1,8 @@
 package phones
 
 import (
+	"net/netip"
+
 	"github.com/emiago/sipgo"
 
 	"github.com/reclab/reclab/sim"
@@ -43,12 +45,20 @@ func (pw *powerCycle) wait() bool {
 // 442x/743x/744x, a second stack on 7300 for recording (spec §3.2,
 // docs/wire.md). It does not register.
 func (p *Phone) PowerOn() error {
-	p.life.Lock()
-	defer p.life.Unlock()
-	p.mu.Lock()
-	on := p.pw != nil
-	p.mu.Unlock()
-	if on {
+	var err error
+	p.do(func() { err = p.powerOnOnLoop() })
+	return err
+}
+
+// PowerOff cuts the power: every socket of the phone closes and nothing is
+// sent, no BYE to the recorder or the far end, no un-REGISTER (spec §3.2.4).
+func (p *Phone) PowerOff() { p.do(p.powerOffOnLoop) }
+
+// powerOnOnLoop is PowerOn. Binding a socket and starting its sipgo
+// server wait on nothing of the network, so it runs on the loop, and the
+// loop serialises it with PowerOff.
+func (p *Phone) powerOnOnLoop() error {
+	if p.pw != nil {
 		return p.errorf("is already powered on")
 	}
 	pw := &powerCycle{ready: make(chan struct{}), off: make(chan struct{})}
@@ -74,12 +84,10 @@ func (p *Phone) PowerOn() error {
 	pw.dlgCli = sipgo.NewDialogClientCache(pbxStack.Client, *pbxStack.Contact(p.ext))
 	pw.dlgSrv = sipgo.NewDialogServerCache(pbxStack.Client, *pbxStack.Contact(p.ext))
 	pw.recUA = &sipgo.DialogUA{Client: recStack.Client, ContactHDR: *recStack.Contact(p.ext)}
-	p.mu.Lock()
 	p.pw = pw
 	// RFC 3261 §10.2.4: one REGISTER Call-ID per boot cycle; a new one
 	// tells the registrar the phone started again (spec §3.2.4, §3.2.5).
 	p.reg.Step(RegEvent{Kind: RegPowerOn, CallID: p.newRegCallID()})
-	p.mu.Unlock()
 	close(pw.ready)
 	p.node.Publish(PowerState{Phone: p.Name(), Ext: p.ext, On: true})
 	if separate {
@@ -93,23 +101,19 @@ func (p *Phone) PowerOn() error {
 	return nil
 }
 
-// PowerOff cuts the power: every socket of the phone closes and nothing is
-// sent, no BYE to the recorder or the far end, no un-REGISTER (spec §3.2.4).
-func (p *Phone) PowerOff() {
-	p.life.Lock()
-	defer p.life.Unlock()
-	p.mu.Lock()
+// powerOffOnLoop is PowerOff. Closing a stack waits only for its reader
+// goroutine; handlers and waiters that post to the loop find the cycle
+// over when their turn comes.
+func (p *Phone) powerOffOnLoop() {
 	pw := p.pw
 	if pw == nil {
-		p.mu.Unlock()
 		return
 	}
 	p.pw = nil
 	close(pw.off)
-	p.regApplyLocked(pw, p.reg.Step(RegEvent{Kind: RegPowerOff})) // nothing is sent (spec §3.2.4)
-	steps := p.recStepLocked(RecEvent{Kind: RecPowerOff})
+	p.regApplyOnLoop(pw, p.reg.Step(RegEvent{Kind: RegPowerOff})) // nothing is sent (spec §3.2.4)
+	steps := p.recStepOnLoop(RecEvent{Kind: RecPowerOff})
 	p.recDialogs = map[string]*recDialog{}
-	p.mu.Unlock()
 	for _, s := range steps {
 		if s.act.Kind == RecNote {
 			p.node.Note("%s", s.act.Text)
@@ -121,16 +125,17 @@ func (p *Phone) PowerOff() {
 	if pw.rec != pw.pbx {
 		pw.rec.Close()
 	}
-	p.callPowerOff()
+	p.callStepOnLoop(CallEvent{Kind: CallPowerOff}, netip.AddrPort{})
 	p.node.Publish(PowerState{Phone: p.Name(), Ext: p.ext})
 	p.node.Note("powered off")
 }
 
+// powered is the power cycle in progress, or an error when there is none.
 func (p *Phone) powered() (*powerCycle, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.pw == nil {
+	var pw *powerCycle
+	p.do(func() { pw = p.pw })
+	if pw == nil {
 		return nil, p.errorf("is powered off")
 	}
-	return p.pw, nil
+	return pw, nil
 }

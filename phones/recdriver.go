@@ -27,16 +27,16 @@ type recIncoming struct {
 }
 
 // recStep is one action of the session with what the driver found for it
-// under the lock.
+// on the loop.
 type recStep struct {
 	act     RecAction
 	dlg     *recDialog // RecSendBye, RecForget
 	talking bool       // RecStartFork, RecStopFork: a call is up
 }
 
-// allowedLocked is spec §3.2: the recorder must be in "recording allowed
+// allowedOnLoop is spec §3.2: the recorder must be in "recording allowed
 // ip". An empty list allows nobody.
-func (p *Phone) allowedLocked(ip netip.Addr) bool {
+func (p *Phone) allowedOnLoop(ip netip.Addr) bool {
 	return slices.Contains(p.cfg.RecordingAllowed, ip.Unmap())
 }
 
@@ -53,36 +53,43 @@ func (p *Phone) recRequest(pw *powerCycle, kind RecEventKind, req *sip.Request, 
 			in.offer = ev.Offer
 		}
 	}
-	p.mu.Lock()
-	if p.pw != pw {
-		p.mu.Unlock()
-		return
-	}
-	ev.Allowed = p.allowedLocked(src.Addr())
-	if d := p.recDialogs[in.callID]; d != nil && ev.Allowed && (kind != RecInvite || in.inDialog) {
-		// A request in a recording dialog must be the dialog's (RFC 3261
-		// §12.2.2): a forged BYE from the recorder's address but another
-		// port, with invented tags, stopped forking before.
-		id, _ := sip.DialogIDFromRequestUAS(req)
-		var cseq uint32
-		if c := req.CSeq(); c != nil {
-			cseq = c.SeqNo
-		}
-		if code, why := d.admit(req.Method, id, cseq, src); code != 0 {
-			p.mu.Unlock()
-			p.problem(src, "recording %s", why)
-			if kind != RecAck {
-				respond(tx, req, code, refusalReason[code])
-			}
+	var steps []recStep
+	var ackDlg *recDialog
+	refused, code := "", 0
+	stale := false
+	p.do(func() {
+		if stale = p.pw != pw; stale {
 			return
 		}
+		ev.Allowed = p.allowedOnLoop(src.Addr())
+		if d := p.recDialogs[in.callID]; d != nil && ev.Allowed && (kind != RecInvite || in.inDialog) {
+			// A request in a recording dialog must be the dialog's (RFC 3261
+			// §12.2.2): a forged BYE from the recorder's address but another
+			// port, with invented tags, stopped forking before.
+			id, _ := sip.DialogIDFromRequestUAS(req)
+			var cseq uint32
+			if c := req.CSeq(); c != nil {
+				cseq = c.SeqNo
+			}
+			if code, refused = d.admit(req.Method, id, cseq, src); code != 0 {
+				return
+			}
+		}
+		steps = p.recStepOnLoop(ev)
+		if kind == RecAck && ev.Allowed {
+			ackDlg = p.recDialogs[in.callID]
+		}
+	})
+	if stale {
+		return
 	}
-	steps := p.recStepLocked(ev)
-	var ackDlg *recDialog
-	if kind == RecAck && ev.Allowed {
-		ackDlg = p.recDialogs[in.callID]
+	if code != 0 {
+		p.problem(src, "recording %s", refused)
+		if kind != RecAck {
+			respond(tx, req, code, refusalReason[code])
+		}
+		return
 	}
-	p.mu.Unlock()
 	ctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), byeTimeout)
 	defer cancel()
 	if err := p.performRec(ctx, pw, steps, in); err != nil {
@@ -98,13 +105,16 @@ func (p *Phone) recRequest(pw *powerCycle, kind RecEventKind, req *sip.Request, 
 
 // recEvent feeds an event that came with no request (an ACK timeout).
 func (p *Phone) recEvent(pw *powerCycle, ev RecEvent) {
-	p.mu.Lock()
-	if p.pw != pw {
-		p.mu.Unlock()
+	var steps []recStep
+	stale := false
+	p.do(func() {
+		if stale = p.pw != pw; !stale {
+			steps = p.recStepOnLoop(ev)
+		}
+	})
+	if stale {
 		return
 	}
-	steps := p.recStepLocked(ev)
-	p.mu.Unlock()
 	ctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), byeTimeout)
 	defer cancel()
 	if err := p.performRec(ctx, pw, steps, nil); err != nil {
@@ -112,13 +122,13 @@ func (p *Phone) recEvent(pw *powerCycle, ev RecEvent) {
 	}
 }
 
-// applyRecLocked does the state part of the session's actions under p.mu:
+// applyRecOnLoop does the state part of the session's actions on the loop:
 // fork targets and the dialog table. The rest is left to performRec.
-// recStepLocked steps the recording core with ev, applies what must happen
-// under the lock and publishes the session's state if it changed.
-func (p *Phone) recStepLocked(ev RecEvent) []recStep {
+// recStepOnLoop steps the recording core with ev, applies what must happen
+// on the loop and publishes the session's state if it changed.
+func (p *Phone) recStepOnLoop(ev RecEvent) []recStep {
 	before := p.rec.State()
-	steps := p.applyRecLocked(p.rec.Step(ev))
+	steps := p.applyRecOnLoop(p.rec.Step(ev))
 	if after := p.rec.State(); after != before {
 		st := RecordingState{Phone: p.Name(), Ext: p.ext, State: after, Cause: ev.Kind.String()}
 		if ft := p.fork.Load(); after == RecForking && ft != nil {
@@ -129,7 +139,7 @@ func (p *Phone) recStepLocked(ev RecEvent) []recStep {
 	return steps
 }
 
-func (p *Phone) applyRecLocked(acts []RecAction) []recStep {
+func (p *Phone) applyRecOnLoop(acts []RecAction) []recStep {
 	steps := make([]recStep, len(acts))
 	for i, a := range acts {
 		steps[i].act = a
@@ -137,10 +147,10 @@ func (p *Phone) applyRecLocked(acts []RecAction) []recStep {
 		case RecStartFork:
 			p.fork.Store(newForkTargets(a.TX, a.RX))
 			p.recSessions++
-			steps[i].talking = p.talkingLocked()
+			steps[i].talking = p.talkingOnLoop()
 		case RecStopFork:
 			p.fork.Store(nil)
-			steps[i].talking = p.talkingLocked()
+			steps[i].talking = p.talkingOnLoop()
 		case RecSendBye, RecForget:
 			steps[i].dlg = p.recDialogs[a.CallID]
 			delete(p.recDialogs, a.CallID)
@@ -149,7 +159,7 @@ func (p *Phone) applyRecLocked(acts []RecAction) []recStep {
 	return steps
 }
 
-// performRec does the rest of the actions, in order, without the lock:
+// performRec does the rest of the actions, in order, off the loop:
 // notes, responses, BYEs. It returns the error of a BYE the phone sent.
 func (p *Phone) performRec(ctx context.Context, pw *powerCycle, steps []recStep, in *recIncoming) error {
 	var errs []error
@@ -207,9 +217,8 @@ func (p *Phone) recRespond(pw *powerCycle, a RecAction, in *recIncoming) {
 	}
 	if in.inDialog {
 		// Spec §3.2.2 session refresher: the same answer again.
-		p.mu.Lock()
-		d := p.recDialogs[in.callID]
-		p.mu.Unlock()
+		var d *recDialog
+		p.do(func() { d = p.recDialogs[in.callID] })
 		if d == nil {
 			respond(in.tx, in.req, 481, "Call/Transaction Does Not Exist")
 			return
@@ -235,12 +244,13 @@ func (p *Phone) recRespond(pw *powerCycle, a RecAction, in *recIncoming) {
 		drop("recording INVITE: %v", err)
 		return
 	}
-	p.mu.Lock()
-	current := p.pw == pw && p.rec.State() == RecOffered && p.rec.CallID() == in.callID
-	if current {
-		p.recDialogs[in.callID] = newRecDialog(dlg, in.tx, body, in.src)
-	}
-	p.mu.Unlock()
+	current := false
+	p.do(func() {
+		current = p.pw == pw && p.rec.State() == RecOffered && p.rec.CallID() == in.callID
+		if current {
+			p.recDialogs[in.callID] = newRecDialog(dlg, in.tx, body, in.src)
+		}
+	})
 	if !current {
 		return // replaced or powered off in the meantime
 	}
@@ -262,13 +272,13 @@ func (p *Phone) recordingAnswer(offer media.RecordingOffer) ([]byte, error) {
 	if len(codecs) == 0 {
 		codecs = []media.Codec{media.PCMA, media.PCMU} // RecordingOffer: empty means PCMA, PCMU
 	}
-	p.mu.Lock()
 	var callCodec media.Codec
 	have := false
-	if p.talkingLocked() && p.leg != nil {
-		callCodec, have = p.leg.far.Codec, true
-	}
-	p.mu.Unlock()
+	p.do(func() {
+		if p.talkingOnLoop() && p.leg != nil {
+			callCodec, have = p.leg.far.Codec, true
+		}
+	})
 	codec := codecs[0]
 	switch {
 	case have && slices.Contains(codecs, callCodec):

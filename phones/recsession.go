@@ -158,7 +158,7 @@ func (a RecAction) String() string {
 // RecSession is the recording side of one phone as a pure state machine
 // (design.md "Protocol decisions live in small, testable pieces"): events go
 // in through Step, the actions to perform come out. It opens no socket,
-// starts no goroutine and reads no clock; the driver in phone.go serialises
+// starts no goroutine and reads no clock; the phone's loop (loop.go) serialises
 // calls to Step. The zero value is a logged-off phone with no session.
 //
 // Decisions beyond the spec, all from design.md "The recording session":

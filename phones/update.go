@@ -24,9 +24,7 @@ func (p *Phone) StageConfig(cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	p.staged = &c
-	p.mu.Unlock()
+	p.do(func() { p.staged = &c })
 	return nil
 }
 
@@ -34,10 +32,12 @@ func (p *Phone) StageConfig(cfg *Config) error {
 // else the configuration file (Config.Source) read again; nil when there is
 // nothing to read. An error names the file and what is wrong with it.
 func (p *Phone) nextConfig() (*Config, error) {
-	p.mu.Lock()
-	staged, src := p.staged, p.cfg.Source
-	p.staged = nil
-	p.mu.Unlock()
+	var staged *Config
+	var src string
+	p.do(func() {
+		staged, src = p.staged, p.cfg.Source
+		p.staged = nil
+	})
 	if staged != nil {
 		return staged, nil
 	}
@@ -98,11 +98,11 @@ func MajorChanges(old, next *Config, m Model) []string {
 // restart when the firmware or a major item changed (every socket closed
 // and opened again, on the new ports), register again.
 func (p *Phone) checkSync(pw *powerCycle) {
-	if !p.update.TryLock() {
+	if !p.beginUpdate() {
 		p.node.Note("update order ignored: an update is already running")
 		return
 	}
-	defer p.update.Unlock()
+	defer p.endUpdate()
 	p.node.Note("update order from the PBX: unregistering and reading the configuration (spec §3.2.5)")
 	ctx, cancel := sim.WithTimeout(context.Background(), p.node.Clock(), byeTimeout)
 	defer cancel()
@@ -119,18 +119,15 @@ func (p *Phone) checkSync(pw *powerCycle) {
 		return // powered off meanwhile
 	}
 	if next != nil {
-		p.mu.Lock()
-		major := MajorChanges(&p.cfg, next, p.model)
-		p.mu.Unlock()
+		var major []string
+		p.do(func() { major = MajorChanges(&p.cfg, next, p.model) })
 		if len(major) > 0 {
 			if err := p.restartWith(next, strings.Join(major, ", ")+" (spec §3.2.5)"); err != nil {
 				p.problem(netip.AddrPort{}, "%v", err)
 				return
 			}
 		} else {
-			p.mu.Lock()
-			p.setConfigLocked(next)
-			p.mu.Unlock()
+			p.do(func() { p.setConfigOnLoop(next) })
 			p.node.Note("configuration re-read from %s: no firmware or major change, no restart", next.Source)
 		}
 	}
@@ -148,14 +145,30 @@ func (p *Phone) checkSync(pw *powerCycle) {
 // the note's reason.
 func (p *Phone) restartWith(next *Config, why string) error {
 	p.node.Note("restarting: %s", why)
-	p.PowerOff()
-	p.life.Lock()
-	p.mu.Lock()
-	p.setConfigLocked(next)
-	p.mu.Unlock()
-	p.life.Unlock()
-	if err := p.PowerOn(); err != nil {
+	var err error
+	p.do(func() {
+		// One event: nothing comes between the power going and coming back.
+		p.powerOffOnLoop()
+		p.setConfigOnLoop(next)
+		err = p.powerOnOnLoop()
+	})
+	if err != nil {
 		return fmt.Errorf("restart: %w", err)
 	}
 	return nil
 }
+
+// beginUpdate marks an update order (or a RegisterAs, which restarts the
+// same way) as running; false if one already is: one at a time.
+func (p *Phone) beginUpdate() bool {
+	ok := false
+	p.do(func() {
+		if ok = !p.updating; ok {
+			p.updating = true
+		}
+	})
+	return ok
+}
+
+// endUpdate ends what beginUpdate began.
+func (p *Phone) endUpdate() { p.do(func() { p.updating = false }) }
