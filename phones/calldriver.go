@@ -401,19 +401,19 @@ func (p *Phone) serveInvite(leg *callLeg, remote string, req *sip.Request, tx si
 	for {
 		var a CallAction
 		select {
-		case a = <-leg.invite:
-		case <-cancelled:
-			cancelled = nil
-			step(CallCancelled, nil)
-			continue
-		case <-leg.done:
+		case a = <-leg.invite: // what is queued goes first, in order
+		default:
 			select {
-			case a = <-leg.invite: // the response that ended it (603, 488)
-			default:
+			case a = <-leg.invite:
+			case <-cancelled:
+				cancelled = nil
+				step(CallCancelled, nil)
+				continue
+			case <-leg.done:
+				return // over, and nothing queued to answer with
+			case <-pw.off:
 				return
 			}
-		case <-pw.off:
-			return
 		}
 		switch {
 		case a.Code == 180:
@@ -433,7 +433,7 @@ func (p *Phone) serveInvite(leg *callLeg, remote string, req *sip.Request, tx si
 			}
 			if !p.setLeg(leg, func() { leg.srvDlg, leg.rtp, leg.far = dlg, conn, offer }) {
 				conn.Close()
-				return
+				continue // over meanwhile: its final response, if any, is queued
 			}
 			if err := dlg.Respond(180, "Ringing", nil); err != nil {
 				step(CallSetupFailed, err)
