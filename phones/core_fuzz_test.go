@@ -69,3 +69,33 @@ func FuzzRecSessionCore(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCallCore feeds the call core any sequence of events (each byte one
+// event, its high bits choosing the call it claims to belong to): it never
+// panics, every call it starts it releases exactly once, and it is idle
+// exactly when every call started has been released.
+func FuzzCallCore(f *testing.F) {
+	f.Add([]byte{0, 1, 3, 4, 14, 15})
+	f.Add([]byte{6, 7, 9, 11, 14, 15, 16})
+	f.Add([]byte{0, 14, 1, 4, 15, 17, 6, 9, 14, 11})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		var c Call
+		begun, released := 0, 0
+		for i, op := range ops {
+			kind := CallEventKind(int(op&0x1f) % len(callEventNames))
+			ev := CallEvent{Kind: kind, Call: c.n - uint64(op>>5&1), Remote: "1002", CallID: "x",
+				Registered: op&0x80 == 0, Code: []int{180, 200, 486}[int(op>>5)%3], Reason: "r"}
+			for _, a := range c.Step(time.Duration(i)*time.Second, ev) {
+				switch {
+				case a.Kind == CallPublish && (a.State == CallDialing || a.State == CallRinging):
+					begun++
+				case a.Kind == CallRelease:
+					released++
+				}
+			}
+			if released > begun || (c.State() == CallIdle) != (released == begun) {
+				t.Fatalf("op %d (%s): %d calls begun, %d released, state %s", i, kind, begun, released, c.State())
+			}
+		}
+	})
+}

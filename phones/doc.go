@@ -5,15 +5,19 @@
 // the recorder opens towards the phone (spec §3.2).
 //
 // It owns: Model and the model table (model.go), Config and the Mitel text
-// configuration format (config.go), two pure cores — the recording-session
-// state machine RecSession (recsession.go) and the registration with its
+// configuration format (config.go), three pure cores — the recording-session
+// state machine RecSession (recsession.go), the registration with its
 // gatekeeper keep-alive, Registration (registration.go; transcripts in
-// testdata/registration): events in, actions out, no sockets, goroutines
-// or clock —, their drivers (regdriver.go, and phone.go: sipgo stacks,
-// dialogs, the recording dialog's RFC 3261 §12.2.2 matching in
-// recdialog.go, timers on the lab clock), the typed states it publishes
-// (state.go) and the RTP pump (media.go: one sender and one reader goroutine per
-// call, forking to the recorder).
+// testdata/registration), and the phone's call, Call (call.go; transcripts
+// in testdata/call): events in, actions out, no sockets, goroutines or
+// clock —, their drivers (regdriver.go, calldriver.go, recdriver.go with
+// the recording dialog's RFC 3261 §12.2.2 matching in recdialog.go), the
+// phone's loop, the one goroutine that owns its state and steps the cores
+// (loop.go), the phone around them (phone.go; power.go: its sipgo stacks;
+// siphandlers.go: what arrives on them; update.go: the update order of
+// spec §3.2.5), the
+// typed states it publishes (state.go) and the RTP pump (media.go: one
+// sender and one reader goroutine per call, forking to the recorder).
 //
 // It must not touch: sockets other than those sim hands out (every SIP
 // stack comes from sim.Node.StartSIP and every RTP socket from

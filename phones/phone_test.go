@@ -381,6 +381,10 @@ func TestIncomingCall(t *testing.T) {
 	}
 }
 
+// TestIncomingCallDeclined declines once the phone has said it rings (its
+// 180 is out), then the moment it publishes the ringing state, which may
+// be before its INVITE handler has sent the 180: the loop queues 180 then
+// 603 for the handler, and the PBX gets the 603 either way.
 func TestIncomingCallDeclined(t *testing.T) {
 	l := newTestLab(t)
 	pbx := l.newPBX()
@@ -388,22 +392,30 @@ func TestIncomingCallDeclined(t *testing.T) {
 	if err := p.Register(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	ringing := l.watchNote("phone1", "ringing from 1003")
-	dlg, err := pbx.call(ctxT(t), "1003", p)
-	if err != nil {
-		t.Fatal(err)
+	ringingNote := func() *sim.Watch { return l.watchNote("phone1", "ringing from 1003") }
+	ringingState := func() *sim.Watch {
+		return sim.WatchState(l.net.Trace(), func(s CallChanged) bool { return s.Phone == "phone1" && s.State == CallRinging })
 	}
-	l.wait(ringing, "ringing")
-	if err := p.HangUp(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	err = dlg.WaitAnswer(ctxT(t), sipgo.AnswerOptions{})
-	var refused *sipgo.ErrDialogResponse
-	if !errors.As(err, &refused) || refused.Res.StatusCode != 603 {
-		t.Fatalf("declined call: %v, want 603", err)
-	}
-	if s := p.State(); s.Call != CallIdle {
-		t.Fatalf("call %s after decline", s.Call)
+	for _, watch := range []func() *sim.Watch{ringingNote, ringingState, ringingState} {
+		ringing := watch()
+		idle := sim.WatchState(l.net.Trace(), func(s CallChanged) bool { return s.Phone == "phone1" && s.State == CallIdle })
+		dlg, err := pbx.call(ctxT(t), "1003", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.wait(ringing, "ringing")
+		if err := p.HangUp(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		err = dlg.WaitAnswer(ctxT(t), sipgo.AnswerOptions{})
+		var refused *sipgo.ErrDialogResponse
+		if !errors.As(err, &refused) || refused.Res.StatusCode != 603 {
+			t.Fatalf("declined call: %v, want 603", err)
+		}
+		l.wait(idle, "idle state")
+		if s := p.State(); s.Call != CallIdle {
+			t.Fatalf("call %s after decline", s.Call)
+		}
 	}
 }
 

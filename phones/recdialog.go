@@ -9,7 +9,7 @@ import (
 )
 
 // recDialog is the phone's side of a recording session's SIP dialog.
-// Guarded by Phone.mu.
+// Owned by the phone's loop.
 type recDialog struct {
 	dlg    *sipgo.DialogServerSession
 	tx     sip.ServerTransaction // the INVITE's

@@ -223,7 +223,7 @@ func lineState(s CallState) string {
 }
 
 // recordKeyVars reads the phone's state for the variables.
-func (p *Phone) recordKeyVars() RecordKeyVars {
+func (p *Phone) recordKeyVarsOnLoop() RecordKeyVars {
 	v := RecordKeyVars{
 		SIPUserName: p.ext,
 		DisplayName: p.cfg.DisplayName,
@@ -231,20 +231,18 @@ func (p *Phone) recordKeyVars() RecordKeyVars {
 		LineState:   lineState(CallIdle),
 	}
 	now := p.node.Network().Now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	c := p.call
-	if c == nil || c.ended {
+	c := &p.call
+	if c.State() == CallIdle {
 		return v
 	}
-	v.RemoteNumber = c.remote
-	v.LineState = lineState(c.state)
+	v.RemoteNumber = c.Remote()
+	v.LineState = lineState(c.State())
 	v.CallDirection = "Outgoing"
-	if c.dir == incoming {
+	if c.Incoming() {
 		v.CallDirection = "Incoming"
 	}
-	if c.state == CallTalking {
-		v.CallDuration = strconv.Itoa(int((now - c.talkingAt) / time.Second))
+	if c.State() == CallTalking {
+		v.CallDuration = strconv.Itoa(int((now - c.TalkingAt()) / time.Second))
 	}
 	return v
 }
@@ -257,14 +255,23 @@ func (p *Phone) recordKeyVars() RecordKeyVars {
 // server whose certificate the phone does not trust (Options.TLS) fails
 // the press with the verification error; there is no fallback to http.
 func (p *Phone) PressRecordKey(ctx context.Context) (status int, body string, err error) {
-	if _, err := p.powered(); err != nil {
-		return 0, "", err
+	var key Softkey
+	var vars RecordKeyVars
+	var source string
+	powered, ok := false, false
+	p.do(func() {
+		powered = p.pw != nil
+		key, ok = p.cfg.RecordKey()
+		source = p.cfg.Source
+		vars = p.recordKeyVarsOnLoop()
+	})
+	if !powered {
+		return 0, "", p.errorf("is powered off")
 	}
-	key, ok := p.cfg.RecordKey()
 	if !ok {
-		return 0, "", p.errorf("has no record key (no softkey of type xml in %s)", p.cfg.Source)
+		return 0, "", p.errorf("has no record key (no softkey of type xml in %s)", source)
 	}
-	req, err := BuildRecordKeyRequest(key, p.recordKeyVars())
+	req, err := BuildRecordKeyRequest(key, vars)
 	if err != nil {
 		return 0, "", p.errorf("record key: %w", err)
 	}
@@ -287,7 +294,7 @@ func (p *Phone) PressRecordKey(ctx context.Context) (status int, body string, er
 	if err != nil {
 		return 0, "", p.errorf("record key: %w", err)
 	}
-	hreq.Header.Set("User-Agent", p.ua)
+	hreq.Header.Set("User-Agent", p.UserAgent())
 	hreq.Header.Set("Accept", "text/xml, application/xml")
 	if req.Method == http.MethodPost {
 		hreq.Header.Set("Content-Type", req.ContentType)

@@ -144,11 +144,7 @@ type RecAction struct {
 func (a RecAction) String() string {
 	switch a.Kind {
 	case RecRespond:
-		s := fmt.Sprintf("respond %d %s", a.Code, a.Reason)
-		if a.Answer {
-			s += " +answer"
-		}
-		return s
+		return respondString(a.Code, a.Reason, a.Answer)
 	case RecStartFork:
 		return fmt.Sprintf("start-fork tx %s rx %s", a.TX, a.RX)
 	case RecSendBye, RecForget:
@@ -162,7 +158,7 @@ func (a RecAction) String() string {
 // RecSession is the recording side of one phone as a pure state machine
 // (design.md "Protocol decisions live in small, testable pieces"): events go
 // in through Step, the actions to perform come out. It opens no socket,
-// starts no goroutine and reads no clock; the driver in phone.go serialises
+// starts no goroutine and reads no clock; the phone's loop (loop.go) serialises
 // calls to Step. The zero value is a logged-off phone with no session.
 //
 // Decisions beyond the spec, all from design.md "The recording session":
@@ -397,6 +393,16 @@ func (s *RecSession) spend(callID string) {
 func refuse(ev RecEvent) []RecAction {
 	return []RecAction{note(fmt.Sprintf("refused %s from %s: not in recording allowed ip (spec §3.2)", ev.Kind, ev.Source.Addr())),
 		respondAct(403, "Forbidden")}
+}
+
+// respondString is a respond action in a transcript: "respond 200 OK
+// +answer" when the 200 OK carries the SDP answer.
+func respondString(code int, reason string, answer bool) string {
+	s := fmt.Sprintf("respond %d %s", code, reason)
+	if answer {
+		s += " +answer"
+	}
+	return s
 }
 
 func respondAct(code int, reason string) RecAction {

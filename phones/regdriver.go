@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,20 +22,20 @@ import (
 // regStep steps the core with ev for the power cycle pw (a stale cycle's
 // event changes nothing) and performs the actions.
 func (p *Phone) regStep(pw *powerCycle, ev RegEvent) {
-	p.mu.Lock()
-	if p.pw != pw && ev.Kind != RegPowerOff {
-		p.mu.Unlock()
-		return
-	}
-	acts, recSteps := p.regApplyLocked(pw, p.reg.Step(ev))
-	p.mu.Unlock()
+	var acts []RegAction
+	var recSteps []recStep
+	p.do(func() {
+		if p.pw == pw || ev.Kind == RegPowerOff {
+			acts, recSteps = p.regApplyOnLoop(pw, p.reg.Step(ev))
+		}
+	})
 	p.regPerform(pw, acts, recSteps)
 }
 
-// regApplyLocked does under the lock what the actions change in the phone
+// regApplyOnLoop does on the loop what the actions change in the phone
 // (timers, the recording core, typed state) and returns the rest to
-// perform without it, with the recording steps a lost registration made.
-func (p *Phone) regApplyLocked(pw *powerCycle, acts []RegAction) ([]RegAction, []recStep) {
+// perform off the loop, with the recording steps a lost registration made.
+func (p *Phone) regApplyOnLoop(pw *powerCycle, acts []RegAction) ([]RegAction, []recStep) {
 	var rest []RegAction
 	var recSteps []recStep
 	for _, a := range acts {
@@ -55,14 +56,14 @@ func (p *Phone) regApplyLocked(pw *powerCycle, acts []RegAction) ([]RegAction, [
 		case RegBecameRegistered:
 			p.node.Publish(RegistrationState{Phone: p.Name(), Ext: p.ext, Registered: true,
 				Cause: fmt.Sprintf("200 OK, expires %ds", int(a.Granted/time.Second))})
-			p.recStepLocked(RecEvent{Kind: RecRegistered})
+			p.recStepOnLoop(RecEvent{Kind: RecRegistered})
 			rest = append(rest, a)
 		case RegLostRegistration:
 			p.node.Publish(RegistrationState{Phone: p.Name(), Ext: p.ext, Cause: a.Reason})
 			if p.pw == nil { // power off: the recording core has its own event
 				continue
 			}
-			recSteps = append(recSteps, p.recStepLocked(RecEvent{Kind: RecLoggedOff})...)
+			recSteps = append(recSteps, p.recStepOnLoop(RecEvent{Kind: RecLoggedOff})...)
 			rest = append(rest, a)
 		default:
 			rest = append(rest, a)
@@ -135,10 +136,13 @@ func registerAnswer(granted time.Duration, err error) RegEvent {
 // granted expiry. Any other answer is an error naming it, e.g.
 // "phones: 1001 register: 403 Forbidden".
 func (p *Phone) Register(ctx context.Context) error {
-	p.mu.Lock()
-	pw := p.pw
-	a, ok := p.reg.Register()
-	p.mu.Unlock()
+	var pw *powerCycle
+	var a RegAction
+	ok := false
+	p.do(func() {
+		pw = p.pw
+		a, ok = p.reg.Register()
+	})
 	if pw == nil || !ok {
 		return p.errorf("is powered off")
 	}
@@ -168,26 +172,33 @@ func (p *Phone) registerOrKeepTrying(ctx context.Context, pw *powerCycle) {
 // or up (spec §3.2: "if an INVITE but no BYE has been received"), then
 // REGISTER with Expires: 0.
 func (p *Phone) Unregister(ctx context.Context) error {
-	p.mu.Lock()
-	pw := p.pw
-	if pw == nil {
-		p.mu.Unlock()
+	var pw *powerCycle
+	var unreg RegAction
+	var rest []RegAction
+	var recSteps []recStep
+	ok := false
+	p.do(func() {
+		if pw = p.pw; pw == nil {
+			return
+		}
+		var acts []RegAction
+		if acts, ok = p.reg.Unregister("log-off"); !ok {
+			return
+		}
+		// The core says lost, then un-REGISTER: take the un-REGISTER here so
+		// its answer comes back to the caller.
+		if n := len(acts); n > 0 && acts[n-1].Kind == RegSendUnregister {
+			unreg, acts = acts[n-1], acts[:n-1]
+		}
+		rest, recSteps = p.regApplyOnLoop(pw, acts)
+	})
+	switch {
+	case pw == nil:
 		return p.errorf("is powered off")
-	}
-	acts, ok := p.reg.Unregister("log-off")
-	if !ok {
-		p.mu.Unlock()
+	case !ok:
 		return p.errorf("is not registered")
 	}
-	// The core says lost, then un-REGISTER: take the un-REGISTER here so
-	// its answer comes back to the caller.
-	var unreg RegAction
-	if n := len(acts); n > 0 && acts[n-1].Kind == RegSendUnregister {
-		unreg, acts = acts[n-1], acts[:n-1]
-	}
-	rest, recSteps := p.regApplyLocked(pw, acts)
-	p.mu.Unlock()
-	p.node.Note("logging off %s", p.ext)
+	p.node.Note("logging off %s", p.Ext())
 	var errBye error
 	for _, a := range rest {
 		if a.Kind == RegLostRegistration {
@@ -197,7 +208,7 @@ func (p *Phone) Unregister(ctx context.Context) error {
 	_, errReg := p.sendRegister(ctx, pw, unreg)
 	p.regStep(pw, RegEvent{Kind: RegUnregisterDone})
 	if errReg == nil {
-		p.node.Note("unregistered %s", p.ext)
+		p.node.Note("unregistered %s", p.Ext())
 	}
 	return errors.Join(errBye, errReg)
 }
@@ -257,7 +268,7 @@ func (p *Phone) sendRegister(ctx context.Context, pw *powerCycle, a RegAction) (
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: a.CSeq, MethodName: sip.REGISTER})
 	req.AppendHeader(pw.pbx.Contact(ext))
 	req.AppendHeader(&exp)
-	req.AppendHeader(sip.NewHeader("User-Agent", p.ua))
+	req.AppendHeader(sip.NewHeader("User-Agent", p.UserAgent()))
 	req.SetDestination(pbx.String())
 
 	what := "register"
@@ -269,10 +280,11 @@ func (p *Phone) sendRegister(ctx context.Context, pw *powerCycle, a RegAction) (
 		// RFC 3261 §22.2: answer the challenge with the line's credentials
 		// (sip line1 auth name / password). sipgo sends the request again
 		// with the next CSeq; the core counts it.
-		p.mu.Lock()
-		p.reg.TakeCSeq()
-		auth := sipgo.DigestAuth{Username: p.cfg.AuthName, Password: p.cfg.Password}
-		p.mu.Unlock()
+		var auth sipgo.DigestAuth
+		p.do(func() {
+			p.reg.TakeCSeq()
+			auth = sipgo.DigestAuth{Username: p.cfg.AuthName, Password: p.cfg.Password}
+		})
 		if auth.Username == "" {
 			auth.Username = ext
 		}
@@ -290,4 +302,30 @@ func (p *Phone) sendRegister(ctx context.Context, pw *powerCycle, a RegAction) (
 // newRegCallID is a boot cycle's REGISTER Call-ID (RFC 3261 §10.2.4).
 func (p *Phone) newRegCallID() string {
 	return fmt.Sprintf("%016x@%s", rand.Uint64(), p.node.Addr())
+}
+
+// grantedExpiry reads the expiry the registrar granted: the Contact's
+// expires parameter, else the Expires header, else what was asked.
+func grantedExpiry(res *sip.Response, asked time.Duration) time.Duration {
+	if c := res.Contact(); c != nil {
+		if v, ok := c.Params.Get("expires"); ok {
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				return time.Duration(n) * time.Second
+			}
+		}
+	}
+	if h := res.GetHeader("Expires"); h != nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil && n > 0 {
+			return time.Duration(n) * time.Second
+		}
+	}
+	return asked
+}
+
+// uriPort leaves the port out of a URI when it is SIP's default.
+func uriPort(ap netip.AddrPort) int {
+	if ap.Port() == 5060 {
+		return 0
+	}
+	return int(ap.Port())
 }

@@ -26,14 +26,17 @@ func (p *Phone) RegisterAs(ctx context.Context, ext, password string) error {
 	if err != nil {
 		return err
 	}
-	if !p.update.TryLock() {
+	if !p.beginUpdate() {
 		return p.errorf("register as %s: an update order is running; try again when it is done", ext)
 	}
-	defer p.update.Unlock()
-	p.mu.Lock()
-	cur, registered, busy := p.ext, p.reg.Registered(), p.call != nil
-	next, err := ownConfig(&p.cfg, p.model, p.opts.PBX)
-	p.mu.Unlock()
+	defer p.endUpdate()
+	var cur string
+	var registered, busy bool
+	var next Config
+	p.do(func() {
+		cur, registered, busy = p.ext, p.reg.Registered(), p.call.State() != CallIdle
+		next, err = ownConfig(&p.cfg, p.model, p.opts.PBX)
+	})
 	switch {
 	case err != nil:
 		return err

@@ -2,17 +2,11 @@ package phones
 
 import (
 	"fmt"
-	"strings"
 	"testing"
-	"time"
-
-	"github.com/cockroachdb/datadriven"
-	"github.com/reclab/reclab/internal/labtest"
 )
 
-// TestRegistrationTranscripts plays testdata/registration/*.txt: events in,
-// actions out, in etcd-raft's style. `go test ./phones -run Transcripts
-// -rewrite` rewrites the expected output from the core.
+// TestRegistrationTranscripts plays testdata/registration/*.txt
+// (transcript_test.go):
 //
 //	new expiry=120s keep-alive=30s retry=5s
 //	power-on call-id=a@1     register (the owner's)   register-ok granted=120s
@@ -21,76 +15,50 @@ import (
 //	log-off reason=(log-off) forced-off reason=…      unregister-done [reason=…]
 //	keep-trying              power-off                unregister reason=…
 func TestRegistrationTranscripts(t *testing.T) {
-	datadriven.Walk(t, "testdata/registration", func(t *testing.T, path string) {
-		var r *Registration
-		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
-			arg := func(key string) string { return labtest.Arg(d, key) }
-			dur := func(key string) time.Duration {
-				v, err := time.ParseDuration(arg(key))
-				if err != nil {
-					d.Fatalf(t, "%s: %v", key, err)
-				}
-				return v
+	var r *Registration
+	playTranscripts(t, "testdata/registration", func() { r = nil }, func(c transcriptCmd) ([]string, string) {
+		if c.d.Cmd == "new" {
+			r = NewRegistration(c.dur("expiry"), c.dur("keep-alive"), c.dur("retry"))
+			return nil, r.State().String()
+		}
+		if r == nil {
+			c.d.Fatalf(c.t, "no `new` before %s", c.d.Cmd)
+		}
+		var acts []RegAction
+		switch c.d.Cmd {
+		case "register":
+			a, ok := r.Register()
+			if !ok {
+				return []string{"refused"}, r.State().String()
 			}
-			if d.Cmd == "new" {
-				r = NewRegistration(dur("expiry"), dur("keep-alive"), dur("retry"))
-				return "state: " + r.State().String() + "\n"
+			acts = []RegAction{a}
+		case "unregister":
+			var ok bool
+			if acts, ok = r.Unregister(c.arg("reason")); !ok {
+				return []string{"refused"}, r.State().String()
 			}
-			if r == nil {
-				d.Fatalf(t, "no `new` before %s", d.Cmd)
+		case "timer":
+			timer := -1
+			for i := range regTimers {
+				if i.String() == c.d.CmdArgs[0].Key {
+					timer = int(i)
+				}
 			}
-			var acts []RegAction
-			switch d.Cmd {
-			case "register":
-				a, ok := r.Register()
-				if !ok {
-					return "refused\nstate: " + r.State().String() + "\n"
-				}
-				acts = []RegAction{a}
-			case "unregister":
-				var ok bool
-				if acts, ok = r.Unregister(arg("reason")); !ok {
-					return "refused\nstate: " + r.State().String() + "\n"
-				}
-			case "timer":
-				timer := -1
-				for i := range regTimers {
-					if i.String() == d.CmdArgs[0].Key {
-						timer = int(i)
-					}
-				}
-				if timer < 0 {
-					d.Fatalf(t, "unknown timer %q", d.CmdArgs[0].Key)
-				}
-				var gen uint64
-				fmt.Sscan(arg("gen"), &gen)
-				acts = r.Step(RegEvent{Kind: RegTimerFired, Timer: RegTimer(timer), Gen: gen})
-			default:
-				kind := -1
-				for i := range len(regEventNames) {
-					if regEventNames[i] == d.Cmd {
-						kind = i
-					}
-				}
-				if kind < 0 {
-					d.Fatalf(t, "unknown command %q", d.Cmd)
-				}
-				ev := RegEvent{Kind: RegEventKind(kind), CallID: arg("call-id"), Status: arg("status"), Reason: arg("reason")}
-				if arg("granted") != "" {
-					ev.Granted = dur("granted")
-				}
-				acts = r.Step(ev)
+			if timer < 0 {
+				c.d.Fatalf(c.t, "unknown timer %q", c.d.CmdArgs[0].Key)
 			}
-			var b strings.Builder
-			for _, a := range acts {
-				if a.Kind == RegSendRegister || a.Kind == RegSendUnregister {
-					fmt.Fprintf(&b, "%s (call-id %s)\n", a, a.CallID)
-					continue
-				}
-				fmt.Fprintln(&b, a)
+			acts = r.Step(RegEvent{Kind: RegTimerFired, Timer: RegTimer(timer), Gen: c.uint("gen", 0)})
+		default:
+			kind := c.kind(regEventNames[:])
+			acts = r.Step(RegEvent{Kind: RegEventKind(kind), CallID: c.arg("call-id"), Status: c.arg("status"),
+				Reason: c.arg("reason"), Granted: c.dur("granted")})
+		}
+		lines := actionLines(acts)
+		for i, a := range acts {
+			if a.Kind == RegSendRegister || a.Kind == RegSendUnregister {
+				lines[i] = fmt.Sprintf("%s (call-id %s)", a, a.CallID)
 			}
-			fmt.Fprintf(&b, "state: %s\n", r.State())
-			return b.String()
-		})
+		}
+		return lines, r.State().String()
 	})
 }
