@@ -4,11 +4,13 @@
 //
 // The protocol decisions are pure and table-tested: parseRegister reads a
 // REGISTER, Registrar decides (new, refresh, moved — a forced log-off, spec
-// §3.2.3 — removed, refused), callEvents says which monitor hears which CSTA
-// event of a call, updateTargets picks the phones of an update order. The
-// driver around them answers SIP with sipgo, relays calls leg to leg with the
-// callers' SDP unchanged so media flows phone to phone, and reports calls and
-// registrations to monitoring CSTA clients (spec §3.1) with package csta.
+// §3.2.3 — removed, refused), B2BUA steps each call's A-leg and B-leg
+// (admission, relayed answers, CANCEL, BYE after the 2xx's ACK; transcripts
+// in testdata/calls), callEvents says which monitor hears which CSTA event of
+// a call, updateTargets picks the phones of an update order. The driver
+// around them answers SIP with sipgo, performs the B2BUA's actions (SDP
+// passed through unchanged so media flows phone to phone), and reports calls
+// and registrations to monitoring CSTA clients (spec §3.1) with package csta.
 // Wire decisions beyond design.md are in docs/wire.md.
 //
 // Admin commands: OrderUpdate (spec §3.2.5: NOTIFY Event: check-sync orders

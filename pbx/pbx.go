@@ -95,12 +95,11 @@ type PBX struct {
 	node *sim.Node
 	cfg  Config
 
-	mu       sync.Mutex
-	cur      *run // nil while stopped
-	reg      *Registrar
-	auth     *digestAuth      // nil without Config.Passwords (auth.go)
-	calls    map[string]*call // by Call-ID of either leg
-	nextCall uint64           // kept across restarts, so callIDs (and recording file names) never repeat
+	mu   sync.Mutex
+	cur  *run // nil while stopped
+	reg  *Registrar
+	auth *digestAuth // nil without Config.Passwords (auth.go)
+	b2b  *B2BUA      // the calls (b2bua.go), kept across restarts for its callIDs
 
 	// beforeRelay, if set (by tests, under mu), runs after the B-leg's
 	// answer was acknowledged and before the 200 OK goes to the caller.
@@ -125,7 +124,8 @@ func New(node *sim.Node, cfg Config) (*PBX, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	p := &PBX{node: node, cfg: cfg, reg: NewRegistrar(cfg.Extensions), calls: map[string]*call{}}
+	p := &PBX{node: node, cfg: cfg, reg: NewRegistrar(cfg.Extensions)}
+	p.b2b = NewB2BUA(p.reg)
 	if len(cfg.Passwords) > 0 {
 		p.auth = newDigestAuth(cfg.Realm, cfg.NonceLife)
 	}
@@ -185,7 +185,7 @@ func (p *PBX) Stop() {
 	// without sending CANCEL through a socket that is closing.
 	r.cancel(sipgo.WaitAnswerForceCancelErr)
 	p.reg.Clear()
-	p.calls = map[string]*call{}
+	p.b2b.Clear()
 	p.mu.Unlock()
 	r.csta.close()
 	r.sip.Close()
