@@ -14,12 +14,15 @@ import (
 )
 
 // The driver of the B2BUA core (b2bua.go): sipgo's handlers and the B-leg's
-// answers become CallEvents; the core's CallActions are performed here. An
-// action that answers the request an event came from (refuse, accept,
-// read-bye, and the notes of a refusal) is performed by the handler that
-// posted it; every other action goes to its call's worker, one goroutine
-// per call that performs them in the order the core gave them, so a BYE that
-// waits for its answer holds up only its own call.
+// answers become CallEvents, which the PBX's loop steps (loop.go); the
+// core's CallActions are performed here. An action that answers the request
+// an event came from (refuse, accept, read-bye, and the notes of a refusal)
+// is performed by the handler that posted it, which waits for the loop's
+// reply; every other action goes to its call's worker, one goroutine per
+// call that performs them in the order the core gave them, so a BYE that
+// waits for its answer holds up only its own call and never the loop. What
+// a worker learns (the B-leg's INVITE written, the callee's answers, the
+// caller's ACK) it posts back to the loop as the next event.
 
 // callLegs is the driver's side of one call: the sipgo dialogs the core's
 // actions act on, and the queue of its worker.
@@ -34,57 +37,15 @@ type callLegs struct {
 	bctx    context.Context
 	cancelB context.CancelFunc
 
-	queue      actionQueue
+	queue      *inbox[CallAction]
 	settled    chan struct{} // closed by ActReleaseA: the A-leg's handler returns
 	settleOnce sync.Once
 }
 
-// actionQueue is a call's pending actions: unbounded, so that whoever posts
-// an event never waits for a call's worker.
-type actionQueue struct {
-	mu    sync.Mutex
-	acts  []CallAction
-	ready chan struct{} // a token when acts may be non-empty
-}
-
-func (q *actionQueue) put(a CallAction) {
-	q.mu.Lock()
-	q.acts = append(q.acts, a)
-	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
-}
-
-// take waits for actions; false once ctx ended.
-func (q *actionQueue) take(ctx context.Context) ([]CallAction, bool) {
-	for {
-		q.mu.Lock()
-		acts := q.acts
-		q.acts = nil
-		q.mu.Unlock()
-		if len(acts) > 0 {
-			return acts, true
-		}
-		select {
-		case <-q.ready:
-		case <-ctx.Done():
-			return nil, false
-		}
-	}
-}
-
-// postCall steps the call core with ev and hands each action to its call's
-// worker, under mu so that the workers see the core's order. It returns the
-// actions the poster performs itself (those without a call, and
-// ActReadBye). A handler of a stopped run steps nothing.
-func (p *PBX) postCall(r *run, ev CallEvent) []CallAction {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.live(r) {
-		return nil
-	}
+// stepCall steps the call core with ev and hands each action to its call's
+// worker, in the core's order; on the loop. It returns the actions the
+// poster performs itself (those without a call, and ActReadBye).
+func (p *PBX) stepCall(ev CallEvent) []CallAction {
 	var own []CallAction
 	for _, a := range p.b2b.Step(ev) {
 		if a.Call == nil || a.Kind == ActReadBye {
@@ -93,6 +54,20 @@ func (p *PBX) postCall(r *run, ev CallEvent) []CallAction {
 		}
 		a.Call.legs.queue.put(a)
 	}
+	return own
+}
+
+// postCall posts ev to the loop without waiting: for events whose actions
+// all belong to the call's worker.
+func (p *PBX) postCall(r *run, ev CallEvent) {
+	r.post(func() { p.stepCall(ev) })
+}
+
+// askCall posts ev and waits for the actions the poster performs itself;
+// none once the PBX stopped.
+func (p *PBX) askCall(r *run, ev CallEvent) []CallAction {
+	var own []CallAction
+	r.do(func() { own = p.stepCall(ev) })
 	return own
 }
 
@@ -121,7 +96,7 @@ func (p *PBX) onInvite(r *run, req *sip.Request, tx sip.ServerTransaction) {
 		aID = h.Value()
 	}
 	var accept *CallAction
-	for _, a := range p.postCall(r, CallEvent{Kind: CallInvite, Call: aID, Caller: caller, Callee: callee, Src: src}) {
+	for _, a := range p.askCall(r, CallEvent{Kind: CallInvite, Call: aID, Caller: caller, Callee: callee, Src: src}) {
 		switch a.Kind {
 		case ActRefuse:
 			p.respond(req, tx, a.Code, a.Reason)
@@ -146,8 +121,7 @@ func (p *PBX) onInvite(r *run, req *sip.Request, tx sip.ServerTransaction) {
 		p.reject(req, tx, 400, "Bad Request", fmt.Errorf("pbx: INVITE %s → %s: %w", caller, callee, err))
 		return
 	}
-	l := &callLegs{r: r, aID: aID, caller: src, a: a, settled: make(chan struct{})}
-	l.queue.ready = make(chan struct{}, 1)
+	l := &callLegs{r: r, aID: aID, caller: src, a: a, queue: newInbox[CallAction](), settled: make(chan struct{})}
 	r.wg.Go(func() { p.callWorker(l) })
 	p.postCall(r, CallEvent{Kind: CallOpened, Call: aID, Caller: caller, Callee: callee, Reg: accept.Reg, Legs: l})
 	// sipgo calls this only while the transaction is still proceeding, i.e.
@@ -179,7 +153,7 @@ func (p *PBX) onBye(r *run, req *sip.Request, tx sip.ServerTransaction) {
 	if h := req.CallID(); h != nil {
 		id = h.Value()
 	}
-	for _, a := range p.postCall(r, CallEvent{Kind: CallBye, Dialog: id}) {
+	for _, a := range p.askCall(r, CallEvent{Kind: CallBye, Dialog: id}) {
 		switch a.Kind {
 		case ActRefuse:
 			p.respond(req, tx, a.Code, a.Reason)
@@ -204,7 +178,7 @@ func (p *PBX) onBye(r *run, req *sip.Request, tx sip.ServerTransaction) {
 func (p *PBX) callWorker(l *callLegs) {
 	defer l.release()
 	for {
-		acts, ok := l.queue.take(l.r.ctx)
+		acts, ok := l.queue.wait(l.r.ctx.Done())
 		if !ok {
 			return // the PBX stopped: calls are forgotten, nobody is told
 		}
@@ -243,7 +217,9 @@ func (p *PBX) perform(l *callLegs, a CallAction) {
 		}
 		p.node.Network().Errorf(p.node.Name(), peer, "%s", a.Text)
 	case ActCSTA:
-		r.csta.callEvent(c, a.Event, a.Cause, a.Releasing)
+		// The monitors are the loop's; the event goes out after what this
+		// worker did before it (a BYE's answer), in that order.
+		r.post(func() { r.csta.callEvent(c, a.Event, a.Cause, a.Releasing) })
 	case ActInviteB:
 		p.inviteB(l, c, a.Reg)
 	case ActCancelB:
@@ -348,7 +324,9 @@ func (p *PBX) inviteB(l *callLegs, c *call, to Registration) {
 // Calls describes each call in progress, one line each ("<callID>
 // 1001→1002 ringing|talking"), ordered by callID.
 func (p *PBX) Calls() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.b2b.Lines()
+	var out []string
+	if r := p.current(); r != nil {
+		r.do(func() { out = p.b2b.Lines() })
+	}
+	return out
 }

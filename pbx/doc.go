@@ -19,6 +19,12 @@
 // drops the CSTA links). State for a display: Registrations, Calls,
 // CSTAClients, Running.
 //
+// One goroutine per run of the PBX, its loop (loop.go), owns the registrar,
+// the nonces, the calls and the CSTA clients and monitors: sipgo's handlers,
+// the CSTA links' readers, the calls' workers and the expiry timer post to
+// it, and what waits on the network (a B-leg, a BYE, a NOTIFY, a CSTA write)
+// runs off it and posts its result back.
+//
 // It must not open sockets itself: every socket comes from its sim.Node. It
 // must not know the phones' or the recorder's insides: it speaks to them only
 // over the wire (it reads the phones' model table to know recording ports).
