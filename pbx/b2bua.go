@@ -91,6 +91,7 @@ type call struct {
 	cancelled bool // the caller's CANCEL took effect: it has its 487 (RFC 3261 §9.2)
 	aGone     bool // the A-leg's dialog ended before it was answered
 	delivered bool // DeliveredEvent went out
+	bCancel   bool // the B-leg's INVITE was cancelled
 	// settled: the A-leg's INVITE transaction has its final answer (and a
 	// 2xx its ACK, or was given up on). A BYE to the caller waits for it
 	// (RFC 3261 §15: no BYE before the 2xx's ACK), so a callee that hangs up
@@ -337,9 +338,7 @@ func (b *B2BUA) stepCall(c *call, ev CallEvent) []CallAction {
 		c.state = CallRinging
 		c.bID = ev.Dialog
 		b.byDialog[c.bID] = c
-		if c.aGone {
-			return []CallAction{{Kind: ActCancelB, Call: c}}
-		}
+		return b.cancelB(c)
 	case CallBWriteFailed:
 		b.end(c)
 		c.settled = true
@@ -349,22 +348,17 @@ func (b *B2BUA) stepCall(c *call, ev CallEvent) []CallAction {
 			{Kind: ActReleaseA, Call: c},
 		}
 	case CallAGone:
-		first := !c.aGone && !c.cancelled
+		// The caller's CANCEL (or the end of its transaction) ended its
+		// dialog before the answer.
 		c.aGone = true
-		if first && c.state == CallRinging {
-			// The caller's CANCEL ended its dialog: CANCEL the B-leg.
-			return []CallAction{{Kind: ActCancelB, Call: c}}
-		}
+		return b.cancelB(c)
 	case CallCancel:
 		// sipgo reports a CANCEL only while the INVITE transaction is still
 		// proceeding, when it took effect and 487 went out (RFC 3261 §9.2):
 		// no 200 OK may follow. A CANCEL after the 200 OK changes nothing and
 		// the caller must BYE instead.
-		first := !c.aGone && !c.cancelled
 		c.cancelled = true
-		if first && c.state == CallRinging {
-			return []CallAction{{Kind: ActCancelB, Call: c}}
-		}
+		return b.cancelB(c)
 	case CallBProvisional:
 		if c.state != CallRinging || (ev.Code != 180 && ev.Code != 183) {
 			return nil
@@ -440,6 +434,16 @@ func (b *B2BUA) stepCall(c *call, ev CallEvent) []CallAction {
 		return b.byeRead(c, ev.Leg)
 	}
 	return nil
+}
+
+// cancelB CANCELs the B-leg's INVITE once the caller has gone and the
+// INVITE is out (RFC 3261 §9.1: a CANCEL follows its INVITE), once.
+func (b *B2BUA) cancelB(c *call) []CallAction {
+	if c.state != CallRinging || c.bCancel || !c.cancelled && !c.aGone {
+		return nil
+	}
+	c.bCancel = true
+	return []CallAction{{Kind: ActCancelB, Call: c}}
 }
 
 // cancelledAsAnswered ends a call whose caller's CANCEL crossed the

@@ -91,7 +91,7 @@ func callStates(b *B2BUA) string {
 		for _, f := range []struct {
 			on   bool
 			name string
-		}{{c.cancelled, "cancelled"}, {c.aGone, "a-gone"}, {c.delivered, "delivered"}, {c.settled, "settled"}, {c.byeFromB, "bye-from-b"}} {
+		}{{c.cancelled, "cancelled"}, {c.aGone, "a-gone"}, {c.delivered, "delivered"}, {c.bCancel, "b-cancelled"}, {c.settled, "settled"}, {c.byeFromB, "bye-from-b"}} {
 			if f.on {
 				s += " " + f.name
 			}

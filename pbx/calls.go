@@ -217,9 +217,10 @@ func (p *PBX) perform(l *callLegs, a CallAction) {
 		}
 		p.node.Network().Errorf(p.node.Name(), peer, "%s", a.Text)
 	case ActCSTA:
-		// The monitors are the loop's; the event goes out after what this
-		// worker did before it (a BYE's answer), in that order.
-		r.post(func() { r.csta.callEvent(c, a.Event, a.Cause, a.Releasing) })
+		// The monitors are the loop's. The worker waits until the event is
+		// queued for them, so it goes out after what the worker did before
+		// (a BYE's answer) and before what it does next (the B-leg's INVITE).
+		r.do(func() { r.csta.callEvent(c, a.Event, a.Cause, a.Releasing) })
 	case ActInviteB:
 		p.inviteB(l, c, a.Reg)
 	case ActCancelB:

@@ -228,6 +228,11 @@ func (s *cstaServer) monitorStart(c *cstaClient, id int, m csta.MonitorStart) {
 // the BackInServiceEvent that follows it for a registered device. On the
 // loop.
 func (s *cstaServer) addMonitor(c *cstaClient, device string) (answer, event csta.Message) {
+	if !s.clients[c] {
+		// The link was cut while this request waited: no monitor for it
+		// (nobody reads the answer either).
+		return csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationGeneric}, nil
+	}
 	if !s.p.reg.Known(device) {
 		s.p.node.Note("CSTA MonitorStart %s refused: unknown device", device)
 		return csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationInvalidDeviceID}, nil
