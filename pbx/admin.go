@@ -25,14 +25,12 @@ const EventCheckSync = "check-sync"
 // registers again — all of which the PBX only sees as REGISTERs.
 // OrderUpdate returns when every phone has answered (or failed to).
 func (p *PBX) OrderUpdate(exts ...string) error {
-	p.mu.Lock()
-	r := p.cur
+	r := p.current()
 	var targets []Registration
 	err := errors.New("pbx: order update: the PBX is not running")
-	if r != nil {
-		targets, err = updateTargets(p.reg, p.cfg.Extensions, exts)
+	if r != nil && !r.do(func() { targets, err = updateTargets(p.reg, p.cfg.Extensions, exts) }) {
+		err = errors.New("pbx: order update: the PBX stopped")
 	}
-	p.mu.Unlock()
 	if err != nil {
 		return err
 	}

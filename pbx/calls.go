@@ -5,43 +5,77 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"sort"
 	"sync"
-	"sync/atomic"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/reclab/reclab/pbx/csta"
 	"github.com/reclab/reclab/sim"
 )
 
-// call is one B2BUA call: the A-leg (the caller's INVITE to the PBX) and
-// the B-leg (the PBX's INVITE to the called phone). SDP passes through
-// unchanged, so media flows phone to phone.
-type call struct {
-	id       string // 24-digit CSTA callID
-	from, to string // calling and called extension
-	a        *sipgo.DialogServerSession
-	b        *sipgo.DialogClientSession
-	aID, bID string // SIP Call-IDs
-	answered bool
-	cleared  bool
+// The driver of the B2BUA core (b2bua.go): sipgo's handlers and the B-leg's
+// answers become CallEvents, which the PBX's loop steps (loop.go); the
+// core's CallActions are performed here. An action that answers the request
+// an event came from (refuse, accept, read-bye, and the notes of a refusal)
+// is performed by the handler that posted it, which waits for the loop's
+// reply; every other action goes to its call's worker, one goroutine per
+// call that performs them in the order the core gave them, so a BYE that
+// waits for its answer holds up only its own call and never the loop. What
+// a worker learns (the B-leg's INVITE written, the callee's answers, the
+// caller's ACK) it posts back to the loop as the next event.
 
-	// cancelled is set when the caller's CANCEL ended the A-leg's INVITE
-	// transaction (487 went out), possibly after the B-leg answered.
-	cancelled atomic.Bool
-	// relayed is closed once the A-leg's INVITE is settled: B's 200 OK
-	// relayed and acknowledged (or given up on), or the call failed before.
-	// A BYE to the caller waits for it (RFC 3261 §15: no BYE before the
-	// 2xx's ACK), so a callee that hangs up at once cannot overtake the
-	// 200 OK on its way to the caller.
-	relayed chan struct{}
+// callLegs is the driver's side of one call: the sipgo dialogs the core's
+// actions act on, and the queue of its worker.
+type callLegs struct {
+	r      *run
+	aID    string         // the A-leg's Call-ID: the call's key in CallEvents
+	caller netip.AddrPort // where the A-leg's INVITE came from
+	a      *sipgo.DialogServerSession
+
+	// Set and used by the worker (and the B-leg's WaitAnswer it starts).
+	b       *sipgo.DialogClientSession
+	bctx    context.Context
+	cancelB context.CancelFunc
+
+	queue      *inbox[CallAction]
+	settled    chan struct{} // closed by ActReleaseA: the A-leg's handler returns
+	settleOnce sync.Once
 }
 
-func (p *PBX) newCallID() string {
-	p.nextCall++
-	return csta.FormatCallID(p.nextCall)
+// stepCall steps the call core with ev and hands each action to its call's
+// worker, in the core's order; on the loop. It returns the actions the
+// poster performs itself (those without a call, and ActReadBye).
+func (p *PBX) stepCall(ev CallEvent) []CallAction {
+	var own []CallAction
+	for _, a := range p.b2b.Step(ev) {
+		if a.Call == nil || a.Kind == ActReadBye {
+			own = append(own, a)
+			continue
+		}
+		a.Call.legs.queue.put(a)
+	}
+	return own
+}
+
+// postCall posts ev to the loop without waiting: for events whose actions
+// all belong to the call's worker.
+func (p *PBX) postCall(r *run, ev CallEvent) {
+	r.post(func() { p.stepCall(ev) })
+}
+
+// askCall posts ev and waits for the actions the poster performs itself;
+// none once the PBX stopped.
+func (p *PBX) askCall(r *run, ev CallEvent) []CallAction {
+	var own []CallAction
+	r.do(func() { own = p.stepCall(ev) })
+	return own
+}
+
+// noteOwn performs the notes among a handler's own actions.
+func (p *PBX) noteOwn(a CallAction) {
+	if a.Kind == ActNote {
+		p.node.Note("%s", a.Text)
+	}
 }
 
 func (p *PBX) onInvite(r *run, req *sip.Request, tx sip.ServerTransaction) {
@@ -57,28 +91,23 @@ func (p *PBX) onInvite(r *run, req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	caller, callee := from.Address.User, req.Recipient.User
-	p.mu.Lock()
-	if !p.live(r) {
-		p.mu.Unlock()
-		return
+	aID := ""
+	if h := req.CallID(); h != nil {
+		aID = h.Value()
 	}
-	callerReg, callerOK := p.reg.Lookup(caller)
-	calleeReg, calleeOK := p.reg.Lookup(callee)
-	known := p.reg.Known(callee)
-	p.mu.Unlock()
-	switch {
-	case !callerOK || callerReg.Contact.Addr() != src.Addr():
-		p.node.Note("INVITE from %s at %s refused: not registered there", caller, src)
-		p.respond(req, tx, 403, "Forbidden: not registered")
-		return
-	case !known:
-		p.node.Note("call %s → %s: no such number", caller, callee)
-		p.respond(req, tx, 404, "Not Found")
-		return
-	case !calleeOK:
-		p.node.Note("call %s → %s: %s is not registered", caller, callee, callee)
-		p.respond(req, tx, 480, "Temporarily Unavailable")
-		return
+	var accept *CallAction
+	for _, a := range p.askCall(r, CallEvent{Kind: CallInvite, Call: aID, Caller: caller, Callee: callee, Src: src}) {
+		switch a.Kind {
+		case ActRefuse:
+			p.respond(req, tx, a.Code, a.Reason)
+			return
+		case ActAccept:
+			accept = &a
+		}
+		p.noteOwn(a)
+	}
+	if accept == nil {
+		return // the PBX is stopping
 	}
 	// RFC 3261 §17.2.1: the B-leg's answer takes a round trip to the
 	// callee, so the A-leg gets 100 Trying now, whatever the callee's
@@ -92,154 +121,25 @@ func (p *PBX) onInvite(r *run, req *sip.Request, tx sip.ServerTransaction) {
 		p.reject(req, tx, 400, "Bad Request", fmt.Errorf("pbx: INVITE %s → %s: %w", caller, callee, err))
 		return
 	}
-	p.mu.Lock()
-	if !p.live(r) {
-		p.mu.Unlock()
-		return
-	}
-	c := &call{id: p.newCallID(), from: caller, to: callee, a: a, aID: a.InviteRequest.CallID().Value(), relayed: make(chan struct{})}
-	p.calls[c.aID] = c
-	p.mu.Unlock()
-	settled := sync.OnceFunc(func() { close(c.relayed) })
-	defer settled()
+	l := &callLegs{r: r, aID: aID, caller: src, a: a, queue: newInbox[CallAction](), settled: make(chan struct{})}
+	r.wg.Go(func() { p.callWorker(l) })
+	p.postCall(r, CallEvent{Kind: CallOpened, Call: aID, Caller: caller, Callee: callee, Reg: accept.Reg, Legs: l})
 	// sipgo calls this only while the transaction is still proceeding, i.e.
-	// when the CANCEL took effect and 487 went out (RFC 3261 §9.2); a CANCEL
-	// after our 200 OK changes nothing and the caller must BYE instead. It
-	// refuses a transaction already cancelled (or ended): no 200 OK can go.
-	if !tx.OnCancel(func(*sip.Request) { c.cancelled.Store(true) }) {
-		c.cancelled.Store(true)
+	// when the CANCEL took effect and 487 went out (RFC 3261 §9.2). It
+	// refuses a transaction already cancelled (or ended).
+	cancelled := func(*sip.Request) { p.postCall(r, CallEvent{Kind: CallCancel, Call: aID}) }
+	if !tx.OnCancel(cancelled) {
+		cancelled(nil)
 	}
-	p.node.Note("call %s: %s → %s", c.id, caller, callee)
-	r.csta.callEvent(c, evServiceInitiated, "", "")
-	r.csta.callEvent(c, evOriginated, "", "")
-
-	// B-leg: INVITE to the called phone's contact, the caller's SDP unchanged.
-	breq := sip.NewRequest(sip.INVITE, contactURI(calleeReg))
-	host := r.sip.Addr.Addr().String()
-	breq.AppendHeader(&sip.FromHeader{DisplayName: caller, Address: sip.Uri{User: caller, Host: host}, Params: tagParams()})
-	breq.AppendHeader(&sip.ToHeader{Address: sip.Uri{User: callee, Host: host}})
-	breq.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	breq.SetBody(req.Body())
-	ctx, cancel := context.WithCancel(r.ctx)
-	b, err := r.dlgCli.WriteInvite(ctx, breq)
-	if err != nil {
-		cancel()
-		p.node.Network().Errorf(p.node.Name(), calleeReg.Contact, "INVITE to %s: %v", callee, err)
-		a.Respond(503, "Service Unavailable", nil)
-		p.clear(r, c, csta.CauseDestNotObtainable, "")
-		return
-	}
-	p.mu.Lock()
-	c.b = b
-	c.bID = breq.CallID().Value()
-	if p.live(r) {
-		p.calls[c.bID] = c
-	}
-	p.mu.Unlock()
-
+	// Once settled, the A-leg's dialog ends only by a BYE, which the core hears as such.
+	stopWatch := context.AfterFunc(a.Context(), func() { p.postCall(r, CallEvent{Kind: CallAGone, Call: aID}) })
+	defer stopWatch()
 	// sipgo ends a server transaction when its handler returns, so the
-	// A-leg's handler waits here until the B-leg has a final answer.
-	defer cancel()
-	// The caller may CANCEL: sipgo answers 487 and ends the A-leg's
-	// context; cancelling ours makes WaitAnswer send CANCEL on the B-leg.
-	go func() {
-		select {
-		case <-a.Context().Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	delivered := false
-	err = b.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
-		if res.StatusCode == 180 || res.StatusCode == 183 {
-			if err := a.Respond(180, "Ringing", nil); err != nil {
-				p.node.Network().Errorf(p.node.Name(), src, "180 Ringing to %s: %v", caller, err)
-				return err
-			}
-			if !delivered {
-				delivered = true
-				r.csta.callEvent(c, evDelivered, "", "")
-			}
-		}
-		return nil
-	}})
-	if err != nil {
-		if r.ctx.Err() != nil {
-			return // the PBX stopped: calls are forgotten, nobody is told
-		}
-		if a.Context().Err() != nil {
-			// The caller sent CANCEL: sipgo answered it 487, and cancelling
-			// ctx made WaitAnswer send CANCEL on the B-leg.
-			p.node.Note("call %s: %s cancelled before %s answered", c.id, caller, callee)
-			p.clear(r, c, csta.CauseCallCancelled, caller)
-			return
-		}
-		code, reason := 480, "Temporarily Unavailable"
-		var rerr *sipgo.ErrDialogResponse
-		if errors.As(err, &rerr) {
-			code, reason = rerr.Res.StatusCode, rerr.Res.Reason
-		}
-		a.Respond(code, reason, nil)
-		p.node.Note("call %s: %s did not answer: %d %s (%v)", c.id, callee, code, reason, err)
-		p.clear(r, c, causeOfRefusal(code), callee)
-		return
+	// A-leg's handler waits here until the core settles the A-leg.
+	select {
+	case <-l.settled:
+	case <-r.ctx.Done():
 	}
-	// Established goes out before the 200 OK is relayed, so no BYE of the
-	// caller's can overtake it (the monitors see the steps in order).
-	p.mu.Lock()
-	c.answered = true
-	beforeRelay := p.beforeRelay
-	p.mu.Unlock()
-	p.node.Note("call %s: %s answered", c.id, callee)
-	r.csta.callEvent(c, evEstablished, "", "")
-	if err := b.Ack(ctx); err != nil {
-		p.node.Network().Errorf(p.node.Name(), calleeReg.Contact, "ACK to %s: %v", callee, err)
-	}
-	if beforeRelay != nil {
-		beforeRelay()
-	}
-	if !c.cancelled.Load() {
-		// RespondSDP returns once the caller's ACK came (RFC 3261 §13.3.1.4).
-		err = a.RespondSDP(b.InviteResponse.Body())
-		settled()
-		if err == nil {
-			return
-		}
-	}
-	switch {
-	case r.ctx.Err() != nil:
-		return // the PBX stopped
-	case c.cancelled.Load():
-		// The caller's CANCEL crossed B's 200 OK and took effect first (the
-		// caller has its 487; sipgo does not end the dialog when that
-		// happens as the 200 OK is being sent): B's leg is up and gets a BYE.
-		p.node.Note("call %s: %s cancelled as %s answered", c.id, caller, callee)
-		p.hangup(r, c, c.aID, csta.CauseCallCancelled)
-	case a.Context().Err() != nil:
-		// The dialog ended: the caller's BYE came before (or instead of)
-		// its ACK and onBye ends the call. The dialog's context, not its
-		// state, says so: an ACK handled just after the BYE sets the state
-		// back to confirmed.
-	default:
-		// No ACK for the 200 OK (RFC 3261 §13.3.1.4: the session SHOULD be
-		// ended with a BYE) or the 200 OK could not be sent.
-		p.node.Network().Errorf(p.node.Name(), src, "200 OK to %s: %v", caller, err)
-		p.hangup(r, c, "", csta.CauseNormalClearing)
-	}
-}
-
-// causeOfRefusal is the ECMA-323 cause of a call the called phone refused
-// with a final SIP status.
-func causeOfRefusal(code int) string {
-	switch code {
-	case 486, 600:
-		return csta.CauseBusy
-	case 408, 480:
-		return csta.CauseCallNotAnswered
-	case 487:
-		return csta.CauseCallCancelled
-	}
-	return csta.CauseDestNotObtainable
 }
 
 func (p *PBX) onAck(r *run, req *sip.Request, tx sip.ServerTransaction) {
@@ -253,116 +153,181 @@ func (p *PBX) onBye(r *run, req *sip.Request, tx sip.ServerTransaction) {
 	if h := req.CallID(); h != nil {
 		id = h.Value()
 	}
-	p.mu.Lock()
-	c := p.calls[id]
-	p.mu.Unlock()
-	if c == nil {
-		p.respond(req, tx, 481, "Call/Transaction Does Not Exist")
-		return
+	for _, a := range p.askCall(r, CallEvent{Kind: CallBye, Dialog: id}) {
+		switch a.Kind {
+		case ActRefuse:
+			p.respond(req, tx, a.Code, a.Reason)
+		case ActReadBye:
+			var err error
+			if a.Leg == LegA {
+				err = r.dlgSrv.ReadBye(req, tx)
+			} else {
+				err = r.dlgCli.ReadBye(req, tx)
+			}
+			if err != nil {
+				p.reject(req, tx, 481, "Call/Transaction Does Not Exist", fmt.Errorf("pbx: BYE for call %s: %w", a.Call.id, err))
+				return
+			}
+			p.postCall(r, CallEvent{Kind: CallByeRead, Call: a.Call.aID, Leg: a.Leg})
+		}
 	}
-	var err error
-	if id == c.aID {
-		err = r.dlgSrv.ReadBye(req, tx)
-	} else {
-		err = r.dlgCli.ReadBye(req, tx)
-	}
-	if err != nil {
-		p.reject(req, tx, 481, "Call/Transaction Does Not Exist", fmt.Errorf("pbx: BYE for call %s: %w", c.id, err))
-		return
-	}
-	p.hangup(r, c, id, csta.CauseNormalClearing)
 }
 
-// hangup ends c; byeFrom is the Call-ID of the leg that sent BYE ("" when
-// the PBX itself ends the call): the other leg gets a BYE.
-func (p *PBX) hangup(r *run, c *call, byeFrom, cause string) {
-	if !p.forget(r, c) {
-		return // already ended by the other side or the PBX
+// callWorker performs one call's actions in order until the call is done
+// or the PBX stops.
+func (p *PBX) callWorker(l *callLegs) {
+	defer l.release()
+	for {
+		acts, ok := l.queue.wait(l.r.ctx.Done())
+		if !ok {
+			return // the PBX stopped: calls are forgotten, nobody is told
+		}
+		for _, a := range acts {
+			if l.r.ctx.Err() != nil {
+				return
+			}
+			if a.Kind == ActDone {
+				return
+			}
+			p.perform(l, a)
+		}
 	}
+}
+
+// release lets the A-leg's handler return and ends the B-leg's context.
+func (l *callLegs) release() {
+	l.settleOnce.Do(func() {
+		close(l.settled)
+		if l.cancelB != nil {
+			l.cancelB()
+		}
+	})
+}
+
+// perform does one action of the call core on l's call.
+func (p *PBX) perform(l *callLegs, a CallAction) {
+	r, c := l.r, a.Call
+	switch a.Kind {
+	case ActNote:
+		p.node.Note("%s", a.Text)
+	case ActError:
+		peer := l.caller
+		if a.Leg == LegB {
+			peer = c.callee.Contact
+		}
+		p.node.Network().Errorf(p.node.Name(), peer, "%s", a.Text)
+	case ActCSTA:
+		// The monitors are the loop's. The worker waits until the event is
+		// queued for them, so it goes out after what the worker did before
+		// (a BYE's answer) and before what it does next (the B-leg's INVITE).
+		r.do(func() { r.csta.callEvent(c, a.Event, a.Cause, a.Releasing) })
+	case ActInviteB:
+		p.inviteB(l, c, a.Reg)
+	case ActCancelB:
+		// WaitAnswer sends CANCEL on the B-leg when its context ends.
+		if l.cancelB != nil {
+			l.cancelB()
+		}
+	case ActRespondA:
+		if err := l.a.Respond(a.Code, a.Reason, nil); err != nil && a.Code < 200 {
+			p.node.Network().Errorf(p.node.Name(), l.caller, "%d %s to %s: %v", a.Code, a.Reason, c.from, err)
+		}
+	case ActAckB:
+		if err := l.b.Ack(l.bctx); err != nil {
+			p.node.Network().Errorf(p.node.Name(), c.callee.Contact, "ACK to %s: %v", c.to, err)
+		}
+		p.mu.Lock()
+		beforeRelay := p.beforeRelay
+		p.mu.Unlock()
+		if beforeRelay != nil {
+			beforeRelay()
+		}
+		p.postCall(r, CallEvent{Kind: CallBAcked, Call: l.aID})
+	case ActRelayAnswer:
+		// RespondSDP returns once the caller's ACK came (RFC 3261 §13.3.1.4).
+		err := l.a.RespondSDP(l.b.InviteResponse.Body())
+		switch {
+		case r.ctx.Err() != nil:
+			// the PBX stopped
+		case err == nil:
+			p.postCall(r, CallEvent{Kind: CallAAcked, Call: l.aID})
+		default:
+			// The dialog's context, not its state, says whether it ended:
+			// an ACK handled just after the BYE sets the state back to
+			// confirmed.
+			p.postCall(r, CallEvent{Kind: CallARelayFailed, Call: l.aID, Err: err.Error(), AGone: l.a.Context().Err() != nil})
+		}
+	case ActReleaseA:
+		l.release()
+	case ActByeA:
+		p.bye(r, c.from, l.a.Bye)
+	case ActByeB:
+		if l.b != nil {
+			p.bye(r, c.to, l.b.Bye)
+		}
+	}
+}
+
+// bye sends one leg's BYE and waits for its answer.
+func (p *PBX) bye(r *run, ext string, send func(context.Context) error) {
 	ctx, cancel := sim.WithTimeout(r.ctx, p.node.Clock(), requestTimeout)
 	defer cancel()
-	if byeFrom != c.aID && c.a != nil && p.aLegUp(r, c) {
-		if err := c.a.Bye(ctx); err != nil {
-			p.node.Network().Errorf(p.node.Name(), netip.AddrPort{}, "BYE to %s: %v", c.from, err)
+	if err := send(ctx); err != nil {
+		p.node.Network().Errorf(p.node.Name(), netip.AddrPort{}, "BYE to %s: %v", ext, err)
+	}
+}
+
+// inviteB sends the B-leg's INVITE to the called phone's contact with the
+// caller's SDP unchanged, and reports the callee's answers as they come.
+func (p *PBX) inviteB(l *callLegs, c *call, to Registration) {
+	r := l.r
+	breq := sip.NewRequest(sip.INVITE, contactURI(to))
+	host := r.sip.Addr.Addr().String()
+	breq.AppendHeader(&sip.FromHeader{DisplayName: c.from, Address: sip.Uri{User: c.from, Host: host}, Params: tagParams()})
+	breq.AppendHeader(&sip.ToHeader{Address: sip.Uri{User: c.to, Host: host}})
+	breq.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	breq.SetBody(l.a.InviteRequest.Body())
+	l.bctx, l.cancelB = context.WithCancel(r.ctx)
+	b, err := r.dlgCli.WriteInvite(l.bctx, breq)
+	if err != nil {
+		l.cancelB()
+		p.node.Network().Errorf(p.node.Name(), to.Contact, "INVITE to %s: %v", c.to, err)
+		p.postCall(r, CallEvent{Kind: CallBWriteFailed, Call: l.aID})
+		return
+	}
+	l.b = b
+	p.postCall(r, CallEvent{Kind: CallBWritten, Call: l.aID, Dialog: breq.CallID().Value()})
+	ctx := l.bctx
+	r.wg.Go(func() {
+		err := b.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+			if res.IsProvisional() {
+				p.postCall(r, CallEvent{Kind: CallBProvisional, Call: l.aID, Code: res.StatusCode})
+			}
+			return nil
+		}})
+		switch {
+		case r.ctx.Err() != nil:
+			return // the PBX stopped
+		case err == nil:
+			p.postCall(r, CallEvent{Kind: CallBAnswered, Call: l.aID})
+			return
 		}
-	}
-	if byeFrom != c.bID && c.b != nil {
-		if err := c.b.Bye(ctx); err != nil {
-			p.node.Network().Errorf(p.node.Name(), netip.AddrPort{}, "BYE to %s: %v", c.to, err)
+		code, reason := 480, "Temporarily Unavailable"
+		var rerr *sipgo.ErrDialogResponse
+		if errors.As(err, &rerr) {
+			code, reason = rerr.Res.StatusCode, rerr.Res.Reason
 		}
-	}
-	releasing := c.releasing(byeFrom)
-	who := "the PBX"
-	if releasing != "" {
-		who = releasing
-	}
-	p.node.Note("call %s: cleared by %s", c.id, who)
-	r.csta.callEvent(c, evCleared, cause, releasing)
-}
-
-// aLegUp waits until c's A-leg INVITE is settled and reports whether the
-// caller's dialog is up, so that a BYE to the caller is neither sent before
-// the 200 OK nor into a dialog that a CANCEL or the caller's BYE ended.
-func (p *PBX) aLegUp(r *run, c *call) bool {
-	select {
-	case <-c.relayed:
-	case <-r.ctx.Done():
-		return false
-	}
-	return !c.cancelled.Load() && c.a.Context().Err() == nil
-}
-
-// releasing is the extension whose leg sent BYE, "" for the PBX.
-func (c *call) releasing(byeFrom string) string {
-	switch byeFrom {
-	case c.aID:
-		return c.from
-	case c.bID:
-		return c.to
-	}
-	return ""
-}
-
-// clear forgets c and sends ConnectionCleared once, naming releasing (the
-// party that hung up, "" when the PBX ended the call) as releasingDevice.
-func (p *PBX) clear(r *run, c *call, cause, releasing string) {
-	if p.forget(r, c) {
-		r.csta.callEvent(c, evCleared, cause, releasing)
-	}
-}
-
-// forget takes c out of the call table; only the first caller gets true,
-// so a call is ended (BYEs, ConnectionCleared) once.
-func (p *PBX) forget(r *run, c *call) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if c.cleared {
-		return false
-	}
-	c.cleared = true
-	if p.live(r) {
-		delete(p.calls, c.aID)
-		delete(p.calls, c.bID)
-	}
-	return true
+		p.postCall(r, CallEvent{Kind: CallBRefused, Call: l.aID, Code: code, Reason: reason, Err: err.Error(),
+			AGone: l.a.Context().Err() != nil})
+	})
 }
 
 // Calls describes each call in progress, one line each ("<callID>
 // 1001→1002 ringing|talking"), ordered by callID.
 func (p *PBX) Calls() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	var out []string
-	for id, c := range p.calls {
-		if id != c.aID {
-			continue
-		}
-		state := "ringing"
-		if c.answered {
-			state = "talking"
-		}
-		out = append(out, fmt.Sprintf("%s %s→%s %s", c.id, c.from, c.to, state))
+	if r := p.current(); r != nil {
+		r.do(func() { out = p.b2b.Lines() })
 	}
-	sort.Strings(out)
 	return out
 }

@@ -20,13 +20,18 @@ import (
 // "CSTA"). Recorders connect, monitor extensions and receive call and
 // registration events (spec §3.1: "the extensions that shall have the voice
 // recording possibilities must be monitored via the CSTA interface").
+//
+// Its clients and monitors are the PBX loop's (loop.go): the links' readers
+// post their requests to it and queue its answers themselves; the loop sends
+// the events, never waiting for a link (deliver).
 type cstaServer struct {
 	p    *PBX
+	r    *run
 	l    *sim.Listener
 	done chan struct{}
 	wg   sync.WaitGroup
 
-	mu       sync.Mutex
+	// The loop's.
 	closed   bool
 	clients  map[*cstaClient]bool
 	monitors map[string][]monitor // device → monitors
@@ -41,7 +46,7 @@ type cstaClient struct {
 	out      chan queued
 	stop     chan struct{} // closed when the client is dropped or the server closes
 	stopOnce sync.Once
-	monitors int // how many monitors the link holds (cstaServer.mu)
+	refs     map[string]string // the link's monitors: crossRefID → device (the loop's)
 }
 
 type queued struct {
@@ -54,7 +59,7 @@ type queued struct {
 const cstaSendQueue = 1024
 
 func newCSTAClient(raw net.Conn) *cstaClient {
-	return &cstaClient{conn: csta.NewConn(raw), out: make(chan queued, cstaSendQueue), stop: make(chan struct{})}
+	return &cstaClient{conn: csta.NewConn(raw), out: make(chan queued, cstaSendQueue), stop: make(chan struct{}), refs: map[string]string{}}
 }
 
 // halt stops the client's writer and closes its link.
@@ -68,29 +73,29 @@ type monitor struct {
 	ref    string
 }
 
-func startCSTA(p *PBX, port uint16) (*cstaServer, error) {
+func startCSTA(p *PBX, r *run, port uint16) (*cstaServer, error) {
 	l, err := p.node.Listen(port, sim.ProtoCSTA)
 	if err != nil {
 		return nil, err
 	}
-	s := &cstaServer{p: p, l: l, done: make(chan struct{}), clients: map[*cstaClient]bool{}, monitors: map[string][]monitor{}}
+	s := &cstaServer{p: p, r: r, l: l, done: make(chan struct{}), clients: map[*cstaClient]bool{}, monitors: map[string][]monitor{}}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
 }
 
+// close ends the server; called by Stop once the loop has ended, so the
+// clients are Stop's.
 func (s *cstaServer) close() {
 	if s == nil {
 		return
 	}
 	close(s.done)
 	s.l.Close()
-	s.mu.Lock()
 	s.closed = true
 	for c := range s.clients {
 		c.halt()
 	}
-	s.mu.Unlock()
 	s.wg.Wait()
 }
 
@@ -109,14 +114,17 @@ func (s *cstaServer) accept() {
 			continue
 		}
 		c := newCSTAClient(raw)
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
+		added := false
+		s.r.do(func() {
+			if !s.closed {
+				s.clients[c] = true
+				added = true
+			}
+		})
+		if !added {
 			raw.Close()
 			return
 		}
-		s.clients[c] = true
-		s.mu.Unlock()
 		s.p.node.Note("CSTA client connected from %s", raw.RemoteAddr())
 		s.wg.Add(3)
 		go s.serve(c)
@@ -134,17 +142,20 @@ func (s *cstaServer) keepAlive(c *cstaClient) {
 		select {
 		case <-s.done:
 			return
+		case <-c.stop:
+			return
 		case <-t.C:
-			if !s.deliver(c, c.conn.NextInvokeID(), csta.SystemStatus{Status: csta.StatusNormal}) {
-				return
-			}
+			s.r.post(func() { s.deliver(c, c.conn.NextInvokeID(), csta.SystemStatus{Status: csta.StatusNormal}) })
 		}
 	}
 }
 
 func (s *cstaServer) serve(c *cstaClient) {
 	defer s.wg.Done()
-	defer s.drop(c)
+	defer func() {
+		c.halt()
+		s.r.post(func() { s.drop(c) })
+	}()
 	src := addrPortOf(c.conn.NetConn().RemoteAddr())
 	for {
 		// A link that sends nothing, not even the keep-alive SystemStatus,
@@ -202,49 +213,57 @@ func respondID(id int) int {
 }
 
 func (s *cstaServer) monitorStart(c *cstaClient, id int, m csta.MonitorStart) {
-	s.p.mu.Lock()
-	known := s.p.reg.Known(m.Device)
-	reg, registered := s.p.reg.Lookup(m.Device)
-	s.p.mu.Unlock()
-	if !known {
-		s.p.node.Note("CSTA MonitorStart %s refused: unknown device", m.Device)
-		s.respond(c, id, csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationInvalidDeviceID})
-		return
+	var answer, event csta.Message
+	s.r.do(func() { answer, event = s.addMonitor(c, m.Device) })
+	if answer == nil {
+		return // the PBX stopped
 	}
-	s.mu.Lock()
-	if n := c.monitors; n >= s.p.cfg.MaxMonitors {
-		s.mu.Unlock()
-		s.p.node.Network().Errorf(s.p.node.Name(), addrPortOf(c.conn.NetConn().RemoteAddr()), "CSTA MonitorStart %s refused: the link holds %d monitors, the most one link may", m.Device, n)
-		s.respond(c, id, csta.ErrorResponse{Category: csta.CategorySystemResourceAvailability, Value: csta.ResourceOverallMonitorLimit})
-		return
-	}
-	s.nextRef++
-	ref := strconv.Itoa(s.nextRef)
-	s.monitors[m.Device] = append(s.monitors[m.Device], monitor{client: c, ref: ref})
-	c.monitors++
-	s.mu.Unlock()
-	s.respond(c, id, csta.MonitorStartResponse{CrossRefID: ref})
-	if registered {
-		// docs/wire.md: a recorder that starts monitoring a registered
-		// device learns its address at once.
-		s.respond(c, csta.EventInvokeID, csta.BackInServiceEvent{CrossRefID: ref, Device: m.Device, Info: deviceInfo(reg)})
+	s.respond(c, id, answer)
+	if event != nil {
+		s.respond(c, csta.EventInvokeID, event)
 	}
 }
 
-func (s *cstaServer) monitorStop(c *cstaClient, id int, m csta.MonitorStop) {
-	s.mu.Lock()
-	found := false
-	for dev, ms := range s.monitors {
-		for i, x := range ms {
-			if x.client == c && x.ref == m.CrossRefID {
-				s.monitors[dev] = append(ms[:i], ms[i+1:]...)
-				c.monitors--
-				found = true
-				break
-			}
-		}
+// addMonitor makes a monitor of device for c, or refuses; the answer, and
+// the BackInServiceEvent that follows it for a registered device. On the
+// loop.
+func (s *cstaServer) addMonitor(c *cstaClient, device string) (answer, event csta.Message) {
+	if !s.clients[c] {
+		// The link was cut while this request waited: no monitor for it
+		// (nobody reads the answer either).
+		return csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationGeneric}, nil
 	}
-	s.mu.Unlock()
+	if !s.p.reg.Known(device) {
+		s.p.node.Note("CSTA MonitorStart %s refused: unknown device", device)
+		return csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationInvalidDeviceID}, nil
+	}
+	if n := len(c.refs); n >= s.p.cfg.MaxMonitors {
+		s.p.node.Network().Errorf(s.p.node.Name(), addrPortOf(c.conn.NetConn().RemoteAddr()), "CSTA MonitorStart %s refused: the link holds %d monitors, the most one link may", device, n)
+		return csta.ErrorResponse{Category: csta.CategorySystemResourceAvailability, Value: csta.ResourceOverallMonitorLimit}, nil
+	}
+	s.nextRef++
+	ref := strconv.Itoa(s.nextRef)
+	s.monitors[device] = append(s.monitors[device], monitor{client: c, ref: ref})
+	c.refs[ref] = device
+	if reg, ok := s.p.reg.Lookup(device); ok {
+		// docs/wire.md: a recorder that starts monitoring a registered
+		// device learns its address at once.
+		event = csta.BackInServiceEvent{CrossRefID: ref, Device: device, Info: deviceInfo(reg)}
+	}
+	return csta.MonitorStartResponse{CrossRefID: ref}, event
+}
+
+func (s *cstaServer) monitorStop(c *cstaClient, id int, m csta.MonitorStop) {
+	found := false
+	s.r.do(func() {
+		dev, ok := c.refs[m.CrossRefID]
+		if !ok {
+			return
+		}
+		delete(c.refs, m.CrossRefID)
+		s.monitors[dev] = slices.DeleteFunc(s.monitors[dev], func(x monitor) bool { return x.client == c && x.ref == m.CrossRefID })
+		found = true
+	})
 	if !found {
 		s.respond(c, id, csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationInvalidCrossRefID})
 		return
@@ -253,53 +272,41 @@ func (s *cstaServer) monitorStop(c *cstaClient, id int, m csta.MonitorStop) {
 }
 
 // drop closes c's link and forgets it and its monitors; only the first
-// drop of c returns true.
+// drop of c returns true. On the loop.
 func (s *cstaServer) drop(c *cstaClient) bool {
 	c.halt()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if !s.clients[c] {
 		return false
 	}
 	delete(s.clients, c)
-	for dev, ms := range s.monitors {
-		kept := ms[:0]
-		for _, x := range ms {
-			if x.client != c {
-				kept = append(kept, x)
-			}
-		}
-		s.monitors[dev] = kept
+	devices := map[string]bool{}
+	for _, dev := range c.refs {
+		devices[dev] = true
 	}
+	for dev := range devices {
+		s.monitors[dev] = slices.DeleteFunc(s.monitors[dev], func(x monitor) bool { return x.client == c })
+	}
+	c.refs = map[string]string{}
 	return true
 }
 
-// clientCount is the number of CSTA links open now.
-func (s *cstaServer) clientCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.clients)
-}
-
 // send delivers an event to every monitor of device; build fills in the
-// monitor's crossRefID. A closed server sends nothing.
+// monitor's crossRefID. A closed server sends nothing. On the loop.
 func (s *cstaServer) send(device string, build func(ref string) csta.Message) {
-	s.mu.Lock()
 	if s.closed {
-		s.mu.Unlock()
 		return
 	}
+	// deliver may cut a client, and with it its monitors of device.
 	ms := append([]monitor(nil), s.monitors[device]...)
-	s.mu.Unlock()
 	for _, m := range ms {
 		s.deliver(m.client, csta.EventInvokeID, build(m.ref))
 	}
 }
 
-// deliver queues the PBX's own message m (a response, an event, a
-// keep-alive) for c and reports whether the link is still usable. It never
-// waits: a client whose queue is full does not read, and is cut with an
-// error naming it, so that no call of the PBX waits on one CSTA client.
+// deliver queues the PBX's own message m (an event, a keep-alive) for c and
+// reports whether the link is still usable. It never waits: a client whose
+// queue is full does not read, and is cut with an error naming it, so that
+// no call of the PBX waits on one CSTA client. On the loop.
 func (s *cstaServer) deliver(c *cstaClient, id int, m csta.Message) bool {
 	select {
 	case <-c.stop:
@@ -313,7 +320,7 @@ func (s *cstaServer) deliver(c *cstaClient, id int, m csta.Message) bool {
 	}
 	s.p.node.Network().Errorf(s.p.node.Name(), addrPortOf(c.conn.NetConn().RemoteAddr()),
 		"CSTA client does not read: %d messages wait for it; link cut so that call handling does not wait (%s not sent)", cstaSendQueue, m.Kind())
-	s.gone(c, errors.New("send queue full"))
+	s.goneOnLoop(c, errors.New("send queue full"))
 	return false
 }
 
@@ -367,15 +374,17 @@ func (s *cstaServer) write(c *cstaClient) {
 }
 
 // gone drops c, noting once that its link ended (err says how); links the
-// stopping PBX closed itself go without a note ("PBX down" says it).
+// stopping PBX closed itself go without a note ("PBX down" says it). It
+// halts the link at once and posts the rest to the loop.
 func (s *cstaServer) gone(c *cstaClient, err error) {
-	if s.drop(c) {
-		s.mu.Lock()
-		closing := s.closed
-		s.mu.Unlock()
-		if !closing {
-			s.p.node.Note("CSTA client %s gone (%v): dropped", c.conn.NetConn().RemoteAddr(), err)
-		}
+	c.halt()
+	s.r.post(func() { s.goneOnLoop(c, err) })
+}
+
+// goneOnLoop is gone, on the loop.
+func (s *cstaServer) goneOnLoop(c *cstaClient, err error) {
+	if s.drop(c) && !s.closed {
+		s.p.node.Note("CSTA client %s gone (%v): dropped", c.conn.NetConn().RemoteAddr(), err)
 	}
 }
 

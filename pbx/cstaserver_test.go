@@ -188,18 +188,18 @@ func TestPeerGone(t *testing.T) {
 // pbxCSTAClient is the server's side of the one CSTA link open.
 func (l *testLab) pbxCSTAClient() (*cstaServer, *cstaClient) {
 	l.t.Helper()
-	l.pbx.mu.Lock()
-	s := l.pbx.cur.csta
-	l.pbx.mu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.clients) != 1 {
-		l.t.Fatalf("%d CSTA clients, want 1", len(s.clients))
+	r := l.pbx.current()
+	s := r.csta
+	var clients []*cstaClient
+	r.do(func() {
+		for c := range s.clients {
+			clients = append(clients, c)
+		}
+	})
+	if len(clients) != 1 {
+		l.t.Fatalf("%d CSTA clients, want 1", len(clients))
 	}
-	for c := range s.clients {
-		return s, c
-	}
-	panic("unreachable")
+	return s, clients[0]
 }
 
 // A recorder that closed its link, and a PBX that stops, make the PBX's

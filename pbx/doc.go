@@ -4,11 +4,13 @@
 //
 // The protocol decisions are pure and table-tested: parseRegister reads a
 // REGISTER, Registrar decides (new, refresh, moved — a forced log-off, spec
-// §3.2.3 — removed, refused), callEvents says which monitor hears which CSTA
-// event of a call, updateTargets picks the phones of an update order. The
-// driver around them answers SIP with sipgo, relays calls leg to leg with the
-// callers' SDP unchanged so media flows phone to phone, and reports calls and
-// registrations to monitoring CSTA clients (spec §3.1) with package csta.
+// §3.2.3 — removed, refused), B2BUA steps each call's A-leg and B-leg
+// (admission, relayed answers, CANCEL, BYE after the 2xx's ACK; transcripts
+// in testdata/calls), callEvents says which monitor hears which CSTA event of
+// a call, updateTargets picks the phones of an update order. The driver
+// around them answers SIP with sipgo, performs the B2BUA's actions (SDP
+// passed through unchanged so media flows phone to phone), and reports calls
+// and registrations to monitoring CSTA clients (spec §3.1) with package csta.
 // Wire decisions beyond design.md are in docs/wire.md.
 //
 // Admin commands: OrderUpdate (spec §3.2.5: NOTIFY Event: check-sync orders
@@ -16,6 +18,12 @@
 // Restart (spec §3.2.6: a server restart forgets every registration and
 // drops the CSTA links). State for a display: Registrations, Calls,
 // CSTAClients, Running.
+//
+// One goroutine per run of the PBX, its loop (loop.go), owns the registrar,
+// the nonces, the calls and the CSTA clients and monitors: sipgo's handlers,
+// the CSTA links' readers, the calls' workers and the expiry timer post to
+// it, and what waits on the network (a B-leg, a BYE, a NOTIFY, a CSTA write)
+// runs off it and posts its result back.
 //
 // It must not open sockets itself: every socket comes from its sim.Node. It
 // must not know the phones' or the recorder's insides: it speaks to them only

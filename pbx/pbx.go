@@ -90,34 +90,39 @@ func (c *Config) validate() error {
 const requestTimeout = 10 * time.Second
 
 // PBX is the simulated MX-ONE: registrar, B2BUA call control and the CSTA
-// server, on one lab node.
+// server, on one lab node. Its state is owned by the loop of the current
+// run (loop.go); mu guards only which run is current.
 type PBX struct {
 	node *sim.Node
 	cfg  Config
 
-	mu       sync.Mutex
-	cur      *run // nil while stopped
-	reg      *Registrar
-	auth     *digestAuth      // nil without Config.Passwords (auth.go)
-	calls    map[string]*call // by Call-ID of either leg
-	nextCall uint64           // kept across restarts, so callIDs (and recording file names) never repeat
+	life sync.Mutex // Start and Stop, one at a time
 
+	mu  sync.Mutex
+	cur *run // nil while stopped
 	// beforeRelay, if set (by tests, under mu), runs after the B-leg's
 	// answer was acknowledged and before the 200 OK goes to the caller.
 	beforeRelay func()
+
+	// Owned by the current run's loop; touched by Stop once that loop ended.
+	reg  *Registrar
+	auth *digestAuth // nil without Config.Passwords (auth.go)
+	b2b  *B2BUA      // the calls (b2bua.go), kept across restarts for its callIDs
 }
 
-// run is one life of the PBX between Start and Stop: its sockets, dialog
-// caches and context. Handlers hold the run they were installed for, so a
-// request still in flight when the PBX stops cannot touch the next run.
+// run is one life of the PBX between Start and Stop: its loop, sockets,
+// dialog caches and context. Handlers hold the run they were installed for,
+// so a request still in flight when the PBX stops cannot touch the next run.
 type run struct {
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	sip    *sim.SIPStack
-	dlgSrv *sipgo.DialogServerCache
-	dlgCli *sipgo.DialogClientCache
-	csta   *cstaServer
-	wg     sync.WaitGroup // expiry loop and the PBX's own outgoing requests
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	inbox    *inbox[func()] // the loop's input
+	loopDone chan struct{}  // closed when the loop has returned
+	sip      *sim.SIPStack
+	dlgSrv   *sipgo.DialogServerCache
+	dlgCli   *sipgo.DialogClientCache
+	csta     *cstaServer
+	wg       sync.WaitGroup // the PBX's own outgoing requests, call workers, CSTA links
 }
 
 // New makes a PBX on node; Start brings it up.
@@ -125,7 +130,8 @@ func New(node *sim.Node, cfg Config) (*PBX, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	p := &PBX{node: node, cfg: cfg, reg: NewRegistrar(cfg.Extensions), calls: map[string]*call{}}
+	p := &PBX{node: node, cfg: cfg, reg: NewRegistrar(cfg.Extensions)}
+	p.b2b = NewB2BUA(p.reg)
 	if len(cfg.Passwords) > 0 {
 		p.auth = newDigestAuth(cfg.Realm, cfg.NonceLife)
 	}
@@ -135,13 +141,14 @@ func New(node *sim.Node, cfg Config) (*PBX, error) {
 // Start binds SIP and CSTA and serves them. Starting a running PBX does
 // nothing; a stopped one starts afresh with no registrations.
 func (p *PBX) Start() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cur != nil {
+	p.life.Lock()
+	defer p.life.Unlock()
+	if p.Running() {
 		return nil
 	}
-	r := &run{}
+	r := &run{inbox: newInbox[func()](), loopDone: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancelCause(context.Background())
+	go p.loop(r)
 	st, err := p.node.StartSIP(p.cfg.SIPPort, "MX-ONE reclab", func(s *sipgo.Server) {
 		s.OnRegister(func(req *sip.Request, tx sip.ServerTransaction) { p.onRegister(r, req, tx) })
 		s.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) { p.onInvite(r, req, tx) })
@@ -151,19 +158,22 @@ func (p *PBX) Start() error {
 	})
 	if err != nil {
 		r.cancel(nil)
+		<-r.loopDone
 		return err
 	}
 	r.sip = st
 	contact := sip.ContactHeader{Address: sip.Uri{User: "pbx", Host: st.Addr.Addr().String(), Port: int(st.Addr.Port())}}
 	r.dlgSrv = sipgo.NewDialogServerCache(st.Client, contact)
 	r.dlgCli = sipgo.NewDialogClientCache(st.Client, contact)
-	if r.csta, err = startCSTA(p, p.cfg.CSTAPort); err != nil {
+	if r.csta, err = startCSTA(p, r, p.cfg.CSTAPort); err != nil {
 		r.cancel(nil)
+		<-r.loopDone
 		st.Close()
 		return err
 	}
+	p.mu.Lock()
 	p.cur = r
-	r.wg.Go(func() { p.expireLoop(r) })
+	p.mu.Unlock()
 	p.node.Note("PBX up: SIP %s, CSTA %s, %d extensions", st.Addr, p.node.AddrPort(p.cfg.CSTAPort), len(p.cfg.Extensions))
 	p.node.Publish(ServiceState{Up: true, Cause: "started"})
 	return nil
@@ -174,19 +184,21 @@ func (p *PBX) Start() error {
 // forgotten. Phones find out through their own keep-alive. Stopping a stopped
 // PBX does nothing.
 func (p *PBX) Stop() {
+	p.life.Lock()
+	defer p.life.Unlock()
 	p.mu.Lock()
 	r := p.cur
+	p.cur = nil
+	p.mu.Unlock()
 	if r == nil {
-		p.mu.Unlock()
 		return
 	}
-	p.cur = nil
 	// WaitAnswerForceCancelErr makes a B-leg waiting for an answer give up
 	// without sending CANCEL through a socket that is closing.
 	r.cancel(sipgo.WaitAnswerForceCancelErr)
+	<-r.loopDone // from here on the state is Stop's
 	p.reg.Clear()
-	p.calls = map[string]*call{}
-	p.mu.Unlock()
+	p.b2b.Clear()
 	r.csta.close()
 	r.sip.Close()
 	r.wg.Wait()
@@ -215,15 +227,14 @@ func (p *PBX) Restart(ctx context.Context) error {
 }
 
 // Running reports whether the PBX is up.
-func (p *PBX) Running() bool {
+func (p *PBX) Running() bool { return p.current() != nil }
+
+// current is the run now, nil while stopped.
+func (p *PBX) current() *run {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.cur != nil
+	return p.cur
 }
-
-// live reports whether r is the current run; call it with p.mu held. A
-// handler of a stopped run must not change the tables of the next.
-func (p *PBX) live(r *run) bool { return p.cur == r }
 
 // Addr is the PBX's SIP address.
 func (p *PBX) Addr() netip.AddrPort { return p.node.AddrPort(p.cfg.SIPPort) }
@@ -236,49 +247,28 @@ func (p *PBX) Extensions() []string { return append([]string(nil), p.cfg.Extensi
 
 // Registrations lists the current bindings, by extension.
 func (p *PBX) Registrations() []Registration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.reg.Bindings()
+	var out []Registration
+	if r := p.current(); r != nil {
+		r.do(func() { out = p.reg.Bindings() })
+	}
+	return out
 }
 
 // Lookup returns the binding of ext.
-func (p *PBX) Lookup(ext string) (Registration, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.reg.Lookup(ext)
+func (p *PBX) Lookup(ext string) (reg Registration, ok bool) {
+	if r := p.current(); r != nil {
+		r.do(func() { reg, ok = p.reg.Lookup(ext) })
+	}
+	return reg, ok
 }
 
 // CSTAClients is the number of CSTA links open now (0 while stopped).
 func (p *PBX) CSTAClients() int {
-	p.mu.Lock()
-	r := p.cur
-	p.mu.Unlock()
-	if r == nil {
-		return 0
+	n := 0
+	if r := p.current(); r != nil {
+		r.do(func() { n = len(r.csta.clients) })
 	}
-	return r.csta.clientCount()
-}
-
-func (p *PBX) expireLoop(r *run) {
-	t := p.node.Clock().NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.ctx.Done():
-			return
-		case <-t.C:
-			p.mu.Lock()
-			var gone []Registration
-			if p.live(r) {
-				gone = p.reg.Expire(p.node.Network().Now())
-			}
-			p.mu.Unlock()
-			for _, g := range gone {
-				p.node.Note("registration of %s from %s expired", g.Ext, g.Contact)
-				r.csta.outOfService(g, "expired")
-			}
-		}
-	}
+	return n
 }
 
 // respond answers req; a failure to send is an error event naming the peer.

@@ -9,23 +9,25 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// onRegister is the registrar's driver: parseRegister reads the request,
-// Registrar decides, and this answers and tells CSTA (docs/wire.md
-// "Registration").
+// onRegister is the registrar's driver: parseRegister reads the request on
+// sipgo's goroutine, and the loop decides (auth, Registrar), answers (a
+// datagram, never a wait) and tells CSTA (docs/wire.md "Registration").
 func (p *PBX) onRegister(r *run, req *sip.Request, tx sip.ServerTransaction) {
 	rr, err := parseRegister(req, p.cfg.MaxExpiry)
 	if err != nil {
 		p.reject(req, tx, 400, "Bad Request", err)
 		return
 	}
+	// sipgo ends the transaction when the handler returns: wait for the
+	// answer. A stopping PBX answers nothing: a restarted server never saw
+	// this REGISTER.
+	r.do(func() { p.register(r, req, tx, rr) })
+}
+
+// register applies one REGISTER; on the loop.
+func (p *PBX) register(r *run, req *sip.Request, tx sip.ServerTransaction, rr registerRequest) {
 	src := srcOf(req)
-	p.mu.Lock()
-	if !p.live(r) {
-		p.mu.Unlock()
-		return // the PBX is stopping: a restarted server never saw this REGISTER
-	}
-	if p.auth != nil && !p.authorizeLocked(req, tx, rr, src) {
-		p.mu.Unlock()
+	if p.auth != nil && !p.authorize(req, tx, rr, src) {
 		return
 	}
 	if rr.Wildcard {
@@ -42,7 +44,6 @@ func (p *PBX) onRegister(r *run, req *sip.Request, tx sip.ServerTransaction) {
 	}
 	known := p.reg.Known(rr.Ext)
 	out, prev := p.reg.Register(reg, rr.Expires)
-	p.mu.Unlock()
 
 	secs := strconv.Itoa(int(rr.Expires / time.Second))
 	switch out {
@@ -120,14 +121,14 @@ func (p *PBX) notifyLogOff(r *run, old Registration) {
 	}
 }
 
-// authorizeLocked is the registrar's security (issue: nobody takes an
+// authorize is the registrar's security (issue: nobody takes an
 // extension): the REGISTER must carry the extension's own digest
 // credentials (RFC 3261 §22.4; every REGISTER is challenged, a known
 // extension or not, so the answers tell an attacker nothing about the
 // directory), and it binds only the address it came from: a Contact that
 // is not the source would file a third party's audio under this extension.
 // It answers what it refuses; true lets the REGISTER on.
-func (p *PBX) authorizeLocked(req *sip.Request, tx sip.ServerTransaction, rr registerRequest, src netip.AddrPort) bool {
+func (p *PBX) authorize(req *sip.Request, tx sip.ServerTransaction, rr registerRequest, src netip.AddrPort) bool {
 	now := p.node.Network().Now()
 	var header string
 	if h := req.GetHeader("Authorization"); h != nil {
@@ -137,11 +138,11 @@ func (p *PBX) authorizeLocked(req *sip.Request, tx sip.ServerTransaction, rr reg
 	switch verdict {
 	case authOK:
 	case authMissing, authStale:
-		p.challengeLocked(req, tx, now, verdict == authStale)
+		p.challenge(req, tx, now, verdict == authStale)
 		return false
 	default:
 		p.node.Network().Errorf(p.node.Name(), src, "REGISTER %s refused: %s", rr.Ext, why)
-		p.challengeLocked(req, tx, now, false)
+		p.challenge(req, tx, now, false)
 		return false
 	}
 	if !rr.Wildcard && rr.Contact != src {
@@ -152,9 +153,9 @@ func (p *PBX) authorizeLocked(req *sip.Request, tx sip.ServerTransaction, rr reg
 	return true
 }
 
-// challengeLocked answers 401 with a fresh nonce, one WWW-Authenticate per
+// challenge answers 401 with a fresh nonce, one WWW-Authenticate per
 // algorithm (RFC 8760 §2.4).
-func (p *PBX) challengeLocked(req *sip.Request, tx sip.ServerTransaction, now time.Duration, stale bool) {
+func (p *PBX) challenge(req *sip.Request, tx sip.ServerTransaction, now time.Duration, stale bool) {
 	res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
 	for _, c := range p.auth.challenges(now, stale) {
 		res.AppendHeader(sip.NewHeader("WWW-Authenticate", c))

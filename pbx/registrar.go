@@ -1,6 +1,7 @@
 package pbx
 
 import (
+	"container/heap"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -58,6 +59,30 @@ type Registrar struct {
 	// evicted remembers phones logged off by another registration so that
 	// their later refresh is refused instead of stealing the number back.
 	evicted map[string]netip.AddrPort
+	// lapses holds every expiry a REGISTER set, soonest first, so Expire
+	// looks only at what is due instead of at every binding; an entry whose
+	// binding was refreshed or removed since is dropped when it comes up.
+	lapses lapseHeap
+}
+
+// lapse is the time a REGISTER set for ext's binding to lapse.
+type lapse struct {
+	at  time.Duration
+	ext string
+}
+
+// lapseHeap is a container/heap of lapses, soonest first.
+type lapseHeap []lapse
+
+func (h lapseHeap) Len() int           { return len(h) }
+func (h lapseHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h lapseHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *lapseHeap) Push(x any)        { *h = append(*h, x.(lapse)) }
+func (h *lapseHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // NewRegistrar knows the extensions in directory.
@@ -98,6 +123,7 @@ func (r *Registrar) Register(reg Registration, expires time.Duration) (out Regis
 		return RegRefused, Registration{}
 	}
 	r.bindings[reg.Ext] = reg
+	heap.Push(&r.lapses, lapse{at: reg.Expires, ext: reg.Ext})
 	switch {
 	case !had:
 		delete(r.evicted, reg.Ext)
@@ -117,13 +143,15 @@ func (r *Registrar) Register(reg Registration, expires time.Duration) (out Regis
 	}
 }
 
-// Expire removes bindings whose time has passed and returns them.
+// Expire removes bindings whose time has passed and returns them. It costs
+// what is due, not the number of bindings.
 func (r *Registrar) Expire(now time.Duration) []Registration {
 	var gone []Registration
-	for ext, b := range r.bindings {
-		if b.Expires <= now {
+	for len(r.lapses) > 0 && r.lapses[0].at <= now {
+		l := heap.Pop(&r.lapses).(lapse)
+		if b, ok := r.bindings[l.ext]; ok && b.Expires == l.at {
 			gone = append(gone, b)
-			delete(r.bindings, ext)
+			delete(r.bindings, l.ext)
 		}
 	}
 	sort.Slice(gone, func(i, j int) bool { return gone[i].Ext < gone[j].Ext })
@@ -144,6 +172,7 @@ func (r *Registrar) Bindings() []Registration {
 func (r *Registrar) Clear() {
 	r.bindings = map[string]Registration{}
 	r.evicted = map[string]netip.AddrPort{}
+	r.lapses = nil
 }
 
 // registerRequest is what one REGISTER asks of the registrar, read from its
