@@ -1293,6 +1293,7 @@ func (p *Phone) recRequest(pw *powerCycle, kind RecEventKind, req *sip.Request, 
 		}
 	}
 	steps := p.recStepLocked(ev)
+	p.publishUnansweredLocked(ev, steps)
 	var ackDlg *recDialog
 	if kind == RecAck && ev.Allowed {
 		ackDlg = p.recDialogs[in.callID]
