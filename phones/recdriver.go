@@ -76,6 +76,7 @@ func (p *Phone) recRequest(pw *powerCycle, kind RecEventKind, req *sip.Request, 
 			}
 		}
 		steps = p.recStepOnLoop(ev)
+		p.publishUnansweredOnLoop(ev, steps)
 		if kind == RecAck && ev.Allowed {
 			ackDlg = p.recDialogs[in.callID]
 		}

@@ -307,6 +307,7 @@ func (p *Phone) PressRecordKey(ctx context.Context) (status int, body string, er
 	if err != nil {
 		p.problem(recordKeyAddr(hreq.URL), "record key %s failed: %v", what, err)
 		p.node.Note("record key: failed, no answer to show")
+		p.node.Publish(RecordKeyAnswered{Phone: p.Name(), Ext: p.ext, Method: req.Method, URL: req.URL, SOAPAction: req.SOAPAction})
 		return 0, "", p.errorf("record key %s: %w", what, err)
 	}
 	defer res.Body.Close()
@@ -315,6 +316,7 @@ func (p *Phone) PressRecordKey(ctx context.Context) (status int, body string, er
 		return res.StatusCode, string(b), p.errorf("record key %s: reading the answer: %w", what, err)
 	}
 	p.node.Note("record key: recorder answered %s: %q", res.Status, RecordKeyDisplay(b))
+	p.node.Publish(RecordKeyAnswered{Phone: p.Name(), Ext: p.ext, Method: req.Method, URL: req.URL, SOAPAction: req.SOAPAction, Status: res.StatusCode, Display: RecordKeyDisplay(b)})
 	return res.StatusCode, string(b), nil
 }
 

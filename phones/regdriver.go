@@ -96,6 +96,7 @@ func (p *Phone) regPerform(pw *powerCycle, acts []RegAction, recSteps []recStep)
 			cancel()
 			if err != nil { // a refresh or a retry (the owner's Register says its own)
 				p.node.Note("registration as %s failed: %v", p.Ext(), strings.TrimPrefix(err.Error(), "phones: "+p.Ext()+" "))
+				p.node.Publish(RegisterFailed{Phone: p.Name(), Ext: p.ext, Cause: strings.TrimPrefix(err.Error(), "phones: "+p.Ext()+" ")})
 			}
 			p.regStep(pw, registerAnswer(granted, err))
 		case RegSendUnregister:
@@ -104,6 +105,7 @@ func (p *Phone) regPerform(pw *powerCycle, acts []RegAction, recSteps []recStep)
 			reason := ""
 			if err != nil {
 				reason = strings.TrimPrefix(err.Error(), "phones: "+p.Ext()+" ")
+				p.node.Publish(RegisterFailed{Phone: p.Name(), Ext: p.ext, Unregister: true, Cause: reason})
 			}
 			p.regStep(pw, RegEvent{Kind: RegUnregisterDone, Reason: reason})
 		case RegSendOptions:
@@ -149,6 +151,7 @@ func (p *Phone) Register(ctx context.Context) error {
 	granted, err := p.sendRegister(ctx, pw, a)
 	if err != nil {
 		p.node.Note("registration as %s failed: %v", p.Ext(), strings.TrimPrefix(err.Error(), "phones: "+p.Ext()+" "))
+		p.node.Publish(RegisterFailed{Phone: p.Name(), Ext: p.ext, Cause: strings.TrimPrefix(err.Error(), "phones: "+p.Ext()+" ")})
 	}
 	p.regStep(pw, registerAnswer(granted, err))
 	if err != nil {

@@ -290,6 +290,7 @@ func (r *Recorder) onFileDone(ev fileDoneEvent) {
 		// Opened ahead; openRecording takes it.
 	case slot.closed:
 		r.node.Note("recording %s started", ev.f.name)
+		r.node.Publish(RecordingStarted{Recording: ev.f.name, Ext: slot.meta.Extension, CallID: slot.meta.CallID, Mapping: slot.meta.Mapping})
 		r.finishFile(s, slot) // closed by the core while it was being opened
 	default:
 		r.install(s, slot)
@@ -299,6 +300,7 @@ func (r *Recorder) onFileDone(ev fileDoneEvent) {
 // install hands an open file to the session's sink, with what it held.
 func (r *Recorder) install(s *session, slot *fileSlot) {
 	_, _, replayed, stale := s.sink.swap(slot.f.wav)
+	r.node.Publish(RecordingStarted{Recording: slot.f.name, Ext: slot.meta.Extension, CallID: slot.meta.CallID, Mapping: slot.meta.Mapping})
 	switch {
 	case replayed > 0 || stale > 0:
 		r.node.Note("recording %s started with %d packets that arrived before it was open (%d of the previous call left out)", slot.f.name, replayed, stale)

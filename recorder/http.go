@@ -381,6 +381,7 @@ func (r *Recorder) keyHandler(scheme string) http.Handler {
 				form = req.Method
 			}
 			msg := fmt.Sprintf("record key %s %s (%s): %d %s: %s", scheme, form, strings.TrimSpace(req.UserAgent()), status, http.StatusText(status), text)
+			r.node.Publish(RecordKeyServed{From: src, Scheme: scheme, Form: form, Ext: press.Ext, Status: status, Cause: text})
 			if bad {
 				r.net.Errorf(r.node.Name(), src, "%s", msg)
 			} else {

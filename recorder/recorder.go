@@ -319,6 +319,7 @@ func (r *Recorder) onCSTA(ev cstaEvent) {
 		call := Call{ID: m.CallID, Calling: m.Calling, Called: m.Called}
 		r.callEstablished(ev.ext, call)
 		r.policyStep(PolicyEvent{Kind: PolicyEstablished, Ext: ev.ext, Call: call})
+		r.node.Publish(CallEstablished{Ext: ev.ext, CallID: m.CallID, Calling: m.Calling, Called: m.Called})
 	case csta.ConnectionClearedEvent:
 		r.policyStep(PolicyEvent{Kind: PolicyCleared, Ext: ev.ext, Call: Call{ID: m.CallID}})
 		r.callCleared(ev.ext, m.CallID)
@@ -495,6 +496,7 @@ func (r *Recorder) perform(s *session, a Action) {
 		go r.sendUpdate(s, s.dialog)
 	case ActSendReInvite:
 		r.node.Note("re-INVITE %s at %s as session refresher (spec §3.2.2)", s.ext, r.phoneAddr(s))
+		r.node.Publish(InviteSent{Session: s.name, Ext: s.ext, Phone: r.phoneAddr(s), SIPCallID: s.sipCallID, Cause: InviteRefresher})
 		go r.sendReInvite(s, s.dialog, s.offer)
 	case ActRecover:
 		r.recover(s)
@@ -629,6 +631,7 @@ func (inv *inviter) run(firstCallID string) {
 		for _, a := range acts {
 			switch a.Kind {
 			case RaceSend:
+				r.node.Publish(InviteSent{Session: s.name, Ext: s.ext, Phone: r.phoneAddr(s), SIPCallID: a.CallID, Cause: inviteCause(a.CallID == firstCallID)})
 				actx, acancel := context.WithCancelCause(ctx)
 				attempts[a.CallID] = acancel
 				go inv.attempt(actx, a.CallID)

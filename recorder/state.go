@@ -1,6 +1,9 @@
 package recorder
 
-import "fmt"
+import (
+	"fmt"
+	"net/netip"
+)
 
 // The recorder's typed states, published on the trace (sim.KindState): what
 // the TUI, the stories and the tests act on. The notes beside them say the
@@ -72,4 +75,82 @@ func (s DeviceState) String() string {
 		return fmt.Sprintf("device %s known at %s (%s)", s.Ext, s.Device, s.Cause)
 	}
 	return fmt.Sprintf("device %s unknown (%s)", s.Ext, s.Cause)
+}
+
+// RecordingStarted is a recording file opened for a session: one per call
+// (static mapping keeps the session across calls, not the file). Its
+// RecordingClosed follows when the file is final.
+type RecordingStarted struct {
+	Recording string `json:"recording"` // as the trace names it: "<callID>-<ext>"
+	Ext       string `json:"ext"`
+	CallID    string `json:"call_id"` // CSTA callID
+	Mapping   string `json:"mapping"`
+}
+
+func (s RecordingStarted) String() string {
+	return fmt.Sprintf("recording %s started (%s mapping)", s.Recording, s.Mapping)
+}
+
+// InviteSent is an INVITE the recorder sends a phone for a recording
+// session (spec §3.2): the first of a session (also the recovery INVITE of
+// spec §3.2.2, a new session under a new Call-ID), the second one with the
+// same SDP session id under a new Call-ID when the first is not answered
+// in time (spec §3.2.1), or the re-INVITE in the dialog as session
+// refresher (spec §3.2.2).
+type InviteSent struct {
+	Session   string         `json:"session"`
+	Ext       string         `json:"ext"`
+	Phone     netip.AddrPort `json:"phone"` // the phone's recording SIP address
+	SIPCallID string         `json:"sip_call_id"`
+	Cause     string         `json:"cause"` // InviteNewSession, InviteRetransmission or InviteRefresher
+}
+
+// InviteSent causes.
+const (
+	InviteNewSession     = "new session"
+	InviteRetransmission = "retransmission"    // spec §3.2.1
+	InviteRefresher      = "session refresher" // spec §3.2.2
+)
+
+// inviteCause is an INVITE's cause in the §3.2.1 race: the first or the
+// second with the same session id.
+func inviteCause(first bool) string {
+	if first {
+		return InviteNewSession
+	}
+	return InviteRetransmission
+}
+
+func (s InviteSent) String() string {
+	return fmt.Sprintf("INVITE %s at %s for recording session %s (%s)", s.Ext, s.Phone, s.Session, s.Cause)
+}
+
+// CallEstablished is a call of a monitored extension as the recorder
+// learnt it over CSTA (EstablishedEvent) once its policy has decided on it
+// (spec §3.1): recording starts now, or waits for the record key (start on
+// demand, spec §3.3).
+type CallEstablished struct {
+	Ext     string `json:"ext"`
+	CallID  string `json:"call_id"`
+	Calling string `json:"calling"`
+	Called  string `json:"called"`
+}
+
+func (s CallEstablished) String() string {
+	return fmt.Sprintf("call %s of %s established (%s → %s)", s.CallID, s.Ext, s.Calling, s.Called)
+}
+
+// RecordKeyServed is a record-key request the recorder answered (spec
+// §3.3), refused ones included.
+type RecordKeyServed struct {
+	From   netip.AddrPort `json:"from"`
+	Scheme string         `json:"scheme"` // http or https
+	Form   string         `json:"form"`   // GET, XML or SOAP
+	Ext    string         `json:"ext"`    // the extension it is about; "" when unreadable
+	Status int            `json:"status"`
+	Cause  string         `json:"cause"` // the answer's text
+}
+
+func (s RecordKeyServed) String() string {
+	return fmt.Sprintf("record key %s %s from %s for %q: %d (%s)", s.Scheme, s.Form, s.From, s.Ext, s.Status, s.Cause)
 }

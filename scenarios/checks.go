@@ -82,30 +82,60 @@ func (r *Run) checkOrder(order []Matcher) {
 	r.Check(true, what, "")
 }
 
-// checkPhone compares a phone's state snapshot with what the step wants.
+// phoneNow is what a phone last published of each of its states; a state
+// never published is its zero value (off, not registered, idle).
+type phoneNow struct {
+	power phones.PowerState
+	reg   phones.RegistrationState
+	call  phones.CallChanged
+	rec   phones.RecordingState
+}
+
+// phoneStates reads the phone's typed states from the events so far.
+func phoneStates(evs []sim.Event, name string) phoneNow {
+	var now phoneNow
+	for _, e := range evs {
+		if e.Kind != sim.KindState || e.From != name {
+			continue
+		}
+		switch s := e.State.(type) {
+		case phones.PowerState:
+			now.power = s
+		case phones.RegistrationState:
+			now.reg = s
+		case phones.CallChanged:
+			now.call = s
+		case phones.RecordingState:
+			now.rec = s
+		}
+	}
+	return now
+}
+
+// checkPhone compares the phone's last published states (power,
+// registration, call, recording session) with what the step wants.
 func (r *Run) checkPhone(name string, c *StateCheck) {
-	p, err := r.Lab.Phone(name)
-	if err != nil {
+	if _, err := r.Lab.Phone(name); err != nil {
 		r.Check(false, "phone "+name, "%v", err)
 		return
 	}
-	s := p.State()
+	s := phoneStates(r.settled(), name)
 	var want, got []string
 	add := func(field, w, g string) {
 		want = append(want, field+" "+w)
 		got = append(got, field+" "+g)
 	}
 	if c.Powered != nil {
-		add("powered", fmt.Sprint(*c.Powered), fmt.Sprint(s.Powered))
+		add("powered", fmt.Sprint(*c.Powered), fmt.Sprint(s.power.On))
 	}
 	if c.Registered != nil {
-		add("registered", fmt.Sprint(*c.Registered), fmt.Sprint(s.Registered))
+		add("registered", fmt.Sprint(*c.Registered), fmt.Sprint(s.reg.Registered))
 	}
 	if c.Call != "" {
-		add("call", c.Call, s.Call.String())
+		add("call", c.Call, s.call.State.String())
 	}
 	if c.Recording != "" {
-		add("recording", c.Recording, s.Recording.String())
+		add("recording", c.Recording, s.rec.State.String())
 	}
 	ok := strings.Join(want, ", ") == strings.Join(got, ", ")
 	r.Check(ok, fmt.Sprintf("phone %s: %s", name, strings.Join(want, ", ")), "the phone is %s", strings.Join(got, ", "))
@@ -129,7 +159,7 @@ func (r *Run) checkRecording(name string, c *RecordingCheck) {
 			return // on-disk alone: the files are the whole check
 		}
 	}
-	recs := r.Lab.Recorder.Recordings()
+	recs := keptRecordings(r.settled())
 	var rec *recorder.Recording
 	for i := range recs {
 		if recs[i].Meta.Extension == p.Ext() {
@@ -201,6 +231,18 @@ func (r *Run) checkRecording(name string, c *RecordingCheck) {
 	if c.Forked {
 		r.checkForked(p, what, recs)
 	}
+}
+
+// keptRecordings are the recordings the recorder kept, as its
+// RecordingClosed states say, in the order they closed.
+func keptRecordings(evs []sim.Event) []recorder.Recording {
+	var out []recorder.Recording
+	for _, e := range evs {
+		if c, ok := e.State.(recorder.RecordingClosed); ok && e.Kind == sim.KindState && c.Kept {
+			out = append(out, c.Recording)
+		}
+	}
+	return out
 }
 
 // inFlightAtClose bounds, per stream and static-mapping recording, the

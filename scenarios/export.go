@@ -171,7 +171,7 @@ func (r *Run) report(res Result, flow string) string {
 	}
 
 	b.WriteString("\n## Recordings\n\n")
-	recs := r.Lab.Recorder.Recordings()
+	recs := keptRecordings(r.eventsSoFar())
 	if len(recs) == 0 {
 		b.WriteString("None.\n")
 	} else {

@@ -11,10 +11,7 @@ import (
 // and what was expected there; unknown actions, phones, models, protocols
 // and nodes come with the valid choices.
 func TestParseRefusesBrokenFiles(t *testing.T) {
-	for _, tc := range []struct {
-		name, src string
-		want      []string
-	}{
+	testParseErrors(t, []parseErrorCase{
 		{"yaml syntax", "steps:\n  - dial: {phone: \"7434\", to: [1\n",
 			[]string{"t.yaml:2:31: sequence end token ']' not found"}},
 		// Bounded input (issue 11 item 8).
@@ -54,7 +51,18 @@ func TestParseRefusesBrokenFiles(t *testing.T) {
 			[]string{"t.yaml:2:36: expect.response: want a SIP status code 100–699, got 99"}},
 		{"mapping where a value belongs", "steps:\n  - answer: {phone: 6867i}\n",
 			[]string{"t.yaml:2:13: answer: want a value, got a mapping"}},
-	} {
+	})
+}
+
+// parseErrorCase is a file Parse must refuse, and pieces of what it says.
+type parseErrorCase struct {
+	name, src string
+	want      []string
+}
+
+func testParseErrors(t *testing.T, cases []parseErrorCase) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("t.yaml", []byte(tc.src))
 			if err == nil {

@@ -219,9 +219,15 @@ type Matcher struct {
 	Text     string // a piece of the summary
 	Port     uint16 // destination port
 	Stopped  bool   // RTP: match stream stops instead of starts
+	// State, when set, selects typed state events of node From instead
+	// of messages (README.md "Matching states"); the other fields are unset.
+	State *StateMatch
 }
 
 func (m Matcher) String() string {
+	if m.State != nil {
+		return fmt.Sprintf("%s STATE %s", or(m.From, "*"), m.State)
+	}
 	var parts []string
 	if m.From != "" || m.To != "" {
 		parts = append(parts, fmt.Sprintf("%s → %s", or(m.From, "*"), or(m.To, "*")))
@@ -258,6 +264,9 @@ func or(s, def string) string {
 // RTP matches stream start (or stop) events; LAB matches notes; errors and
 // dropped packets are never matched.
 func (m Matcher) Match(e sim.Event) bool {
+	if m.State != nil {
+		return (m.From == "" || e.From == m.From) && m.State.match(e)
+	}
 	switch e.Kind {
 	case sim.KindMessage:
 		if m.Stopped {

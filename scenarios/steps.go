@@ -36,9 +36,9 @@ var Actions = []Action{
 	{"lift", "lift: {between: [A, B], proto: P|all} | lift:", "lift the impairments between A and B (all of them with no argument)", parseLift},
 	{"forged-invite", "forged-invite: PHONE", "the rogue host sends a recording INVITE to the phone's recording port", parseForged},
 	{"rogue-register", "rogue-register: {ext: EXT, guess: PASSWORD}", "the rogue host REGISTERs the extension with its own Contact, answering the challenge with a guessed password if given", parseRogueRegister},
-	{"wait", "wait: DURATION | {MATCH, count: N, timeout: D}", "pause, or wait until events match", parseWait},
-	{"expect", "expect: {MATCH, count|at-least|at-most: N, seen: BOOL}", "check the messages seen so far", parseExpect},
-	{"expect-order", "expect-order: [MATCH, MATCH, ...]", "check that messages were seen in this order", parseOrder},
+	{"wait", "wait: DURATION | {MATCH, count: N, timeout: D}", "pause, or wait until events match (MATCH: a message's from, to, proto, …, or a typed state's state: KIND, node: NODE, FIELD: VALUE)", parseWait},
+	{"expect", "expect: {MATCH, count|at-least|at-most: N, seen: BOOL}", "check the messages or typed states seen so far", parseExpect},
+	{"expect-order", "expect-order: [MATCH, MATCH, ...]", "check that messages or typed states were seen in this order", parseOrder},
 	{"expect-phone", "expect-phone: {phone: PHONE, powered, registered: BOOL, call: STATE, recording: STATE}", "check a phone's state", parseState},
 	{"expect-recording", "expect-recording: {phone: PHONE, exists, min-duration, left, right, max-lost, forked, on-disk: N}", "check the phone's recording", parseRecording},
 }
@@ -298,6 +298,21 @@ func (d *decoder) matchField(m *Matcher, k string, x ast.Node, what string) bool
 	return true
 }
 
+// matcher reads a message matcher or, with a `state:` key, a state
+// selector into m; own are the step's other keys, handed to fn.
+func (d *decoder) matcher(n ast.Node, what string, m *Matcher, own []string, fn func(k string, v ast.Node)) {
+	if hasKey(n, "state") {
+		d.stateMatcher(n, what, m, own, fn)
+		return
+	}
+	d.fields(n, what, append(append(slices.Clone(matchKeys), own...), "state"), func(k string, x ast.Node) {
+		if !d.matchField(m, k, x, what) {
+			fn(k, x)
+		}
+	})
+	d.checkMatcher(n, *m, what)
+}
+
 func (d *decoder) checkMatcher(n ast.Node, m Matcher, what string) {
 	if m == (Matcher{}) {
 		d.fail(n, "%s: matches everything; give at least one of %s", what, strings.Join(matchKeys, ", "))
@@ -316,11 +331,8 @@ func parseWait(d *decoder, v ast.Node, st *Step) {
 		return
 	}
 	w := &WaitSpec{Count: 1, Timeout: DefaultTimeout}
-	keys := append(slices.Clone(matchKeys), "count", "timeout")
-	d.fields(v, "wait", keys, func(k string, x ast.Node) {
-		if d.matchField(&w.Match, k, x, "wait") {
-			return
-		}
+	own := []string{"count", "timeout"}
+	d.matcher(v, "wait", &w.Match, own, func(k string, x ast.Node) {
 		switch k {
 		case "count":
 			w.Count = d.integer(x, "wait.count")
@@ -328,17 +340,13 @@ func parseWait(d *decoder, v ast.Node, st *Step) {
 			w.Timeout = d.duration(x, "wait.timeout")
 		}
 	})
-	d.checkMatcher(v, w.Match, "wait")
 	st.Wait = w
 }
 
 func parseExpect(d *decoder, v ast.Node, st *Step) {
 	e := &ExpectSpec{Seen: true}
-	keys := append(slices.Clone(matchKeys), "count", "at-least", "at-most", "seen")
-	d.fields(v, "expect", keys, func(k string, x ast.Node) {
-		if d.matchField(&e.Match, k, x, "expect") {
-			return
-		}
+	own := []string{"count", "at-least", "at-most", "seen"}
+	d.matcher(v, "expect", &e.Match, own, func(k string, x ast.Node) {
 		n := d.integer
 		switch k {
 		case "count":
@@ -354,7 +362,6 @@ func parseExpect(d *decoder, v ast.Node, st *Step) {
 			e.Seen = d.boolean(x, "expect.seen")
 		}
 	})
-	d.checkMatcher(v, e.Match, "expect")
 	if !e.Seen && (e.Count != nil || e.AtLeast != nil || e.AtMost != nil) {
 		d.fail(v, "expect: seen: false means a count of 0; drop count/at-least/at-most")
 	}
@@ -364,8 +371,7 @@ func parseExpect(d *decoder, v ast.Node, st *Step) {
 func parseOrder(d *decoder, v ast.Node, st *Step) {
 	for _, x := range d.list(v, "expect-order") {
 		var m Matcher
-		d.fields(x, "expect-order item", matchKeys, func(k string, y ast.Node) { d.matchField(&m, k, y, "expect-order") })
-		d.checkMatcher(x, m, "expect-order item")
+		d.matcher(x, "expect-order item", &m, nil, nil)
 		st.Order = append(st.Order, m)
 	}
 	if len(st.Order) < 2 {
