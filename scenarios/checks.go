@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -17,7 +18,7 @@ import (
 func (r *Run) checkExpect(e *ExpectSpec) {
 	var hits []sim.Event
 	for _, ev := range r.settled() {
-		if e.Match.Match(ev) {
+		if e.Match.Match(ev) && !retransmitted(ev, hits) {
 			hits = append(hits, ev)
 		}
 	}
@@ -343,4 +344,21 @@ func readWAV(path string) (left, right []int16, err error) {
 		return nil, nil, fmt.Errorf("%s: %d Hz, stereo %v; want 8000 Hz stereo", path, rate, right != nil)
 	}
 	return left, right, nil
+}
+
+// retransmitted reports whether ev is a SIP retransmission of a message
+// already among hits: the same bytes again between the same addresses
+// (RFC 3261 §17.1.1.2: an INVITE unanswered for T1 goes again, as on a
+// loaded machine or a slow link). A count counts each message once, so a
+// story's verdict does not depend on how fast the far end answered.
+func retransmitted(ev sim.Event, hits []sim.Event) bool {
+	if ev.Proto != sim.ProtoSIP || ev.Kind != sim.KindMessage || len(ev.Bytes) == 0 {
+		return false
+	}
+	for _, h := range hits {
+		if h.Src == ev.Src && h.Dst == ev.Dst && bytes.Equal(h.Bytes, ev.Bytes) {
+			return true
+		}
+	}
+	return false
 }
