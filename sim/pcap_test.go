@@ -401,15 +401,7 @@ func pcapTestCheckTCP(t *testing.T, n int, tl *layers.TCP, from, to netip.AddrPo
 // malformed packets, no warnings, no TCP analysis flags, and each TCP
 // stream follows back to the bytes that were sent.
 func TestPcapTshark(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Fatal("tshark is not installed; .ci/run installs it (apt-get install tshark)")
-	}
-	path := filepath.Join(t.TempDir(), "lab.pcapng")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tshark, path, f := pcapTestTsharkFile(t, "lab.pcapng")
 	sc := pcapWriteScenario(t, f)
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
@@ -662,15 +654,7 @@ func TestPcapRecordsInTimeOrder(t *testing.T) {
 // packets in time order, that Wireshark reads as syslog messages with the
 // same text as packet comment (issue 17).
 func TestPcapNotesInWireshark(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Fatal("tshark is not installed; .ci/run installs it (apt-get install tshark)")
-	}
-	path := filepath.Join(t.TempDir(), "notes.pcapng")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tshark, path, f := pcapTestTsharkFile(t, "notes.pcapng")
 	p, err := NewPcapWriter(f)
 	if err != nil {
 		t.Fatal(err)
@@ -721,4 +705,19 @@ func TestPcapNotesInWireshark(t *testing.T) {
 	if strings.Contains(string(ex), "Malformed") || strings.Contains(string(ex), "Warning") {
 		t.Errorf("tshark expert info:\n%s", ex)
 	}
+}
+
+// pcapTestTsharkFile finds tshark (a test that needs it fails without it:
+// .ci/run installs it) and creates a capture file for it to read.
+func pcapTestTsharkFile(t *testing.T, name string) (tshark, path string, f *os.File) {
+	t.Helper()
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Fatal("tshark is not installed; .ci/run installs it (apt-get install tshark)")
+	}
+	path = filepath.Join(t.TempDir(), name)
+	if f, err = os.Create(path); err != nil {
+		t.Fatal(err)
+	}
+	return tshark, path, f
 }
