@@ -18,9 +18,15 @@ const (
 	ChannelRX = 1
 
 	// ReorderWindow is how many samples per channel a StereoWAV holds
-	// before writing them: 512 ms, about 25 packets of 20 ms. A packet
-	// whose place has already been written is dropped and counted as Late.
-	ReorderWindow = 4096
+	// before writing them: 4.096 s, about 200 packets of 20 ms. One
+	// channel may lag the other by that much and still land in place: a
+	// phone's two forked streams take different paths (its own sender; the
+	// far end's, through the far end's link) and either may stall on a
+	// loaded host and then catch up (issue 10: a 2 s stall plus link
+	// delays; with 512 ms a lagging channel was resynced and its audio
+	// shifted). A packet whose place has already been written is dropped
+	// and counted as Late. 64 KiB per channel.
+	ReorderWindow = 1 << 15
 
 	// DefaultMaxGap is the longest timestamp jump forward that StereoWAV
 	// fills with silence; a longer one is taken as a restarted clock.
