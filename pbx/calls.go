@@ -123,7 +123,7 @@ func (p *PBX) onInvite(r *run, req *sip.Request, tx sip.ServerTransaction) {
 	}
 	l := &callLegs{r: r, aID: aID, caller: src, a: a, queue: newInbox[CallAction](), settled: make(chan struct{})}
 	r.wg.Go(func() { p.callWorker(l) })
-	p.postCall(r, CallEvent{Kind: CallOpened, Call: aID, Caller: caller, Callee: callee, Reg: accept.Reg, Legs: l})
+	p.postCall(r, CallEvent{Kind: CallOpened, Call: aID, Caller: caller, Callee: callee, Src: src, Reg: accept.Reg, Legs: l})
 	// sipgo calls this only while the transaction is still proceeding, i.e.
 	// when the CANCEL took effect and 487 went out (RFC 3261 §9.2). It
 	// refuses a transaction already cancelled (or ended).
@@ -153,11 +153,37 @@ func (p *PBX) onBye(r *run, req *sip.Request, tx sip.ServerTransaction) {
 	if h := req.CallID(); h != nil {
 		id = h.Value()
 	}
-	for _, a := range p.askCall(r, CallEvent{Kind: CallBye, Dialog: id}) {
+	src := srcOf(req)
+	for _, a := range p.askCall(r, CallEvent{Kind: CallBye, Dialog: id, Src: src}) {
 		switch a.Kind {
 		case ActRefuse:
+			if a.Text != "" {
+				p.node.Network().Errorf(p.node.Name(), src, "%s; answered %d", a.Text, a.Code)
+			}
 			p.respond(req, tx, a.Code, a.Reason)
 		case ActReadBye:
+			// RFC 3261 §12.2.2: the tags must be the dialog's (481 if not)
+			// and, on the A-leg, the CSeq not below the caller's INVITE
+			// (500). On the B-leg the callee's sequence is empty until its
+			// first request (§12.1.2): any CSeq opens it, and a BYE ends it.
+			var d *sipgo.Dialog
+			if a.Leg == LegA {
+				if s, err := r.dlgSrv.MatchDialogRequest(req); err == nil {
+					d = &s.Dialog
+				}
+			} else if s, err := r.dlgCli.MatchRequestDialog(req); err == nil {
+				d = &s.Dialog
+			}
+			if d == nil {
+				p.reject(req, tx, 481, "Call/Transaction Does Not Exist", fmt.Errorf("pbx: BYE for call %s: no dialog with its tags", a.Call.id))
+				return
+			}
+			if a.Leg == LegA {
+				if err := d.ReadRequest(req, tx); err != nil {
+					p.reject(req, tx, 500, "Server Internal Error", fmt.Errorf("pbx: BYE for call %s: CSeq %d is below the dialog's (RFC 3261 §12.2.2): %w", a.Call.id, req.CSeq().SeqNo, err))
+					return
+				}
+			}
 			var err error
 			if a.Leg == LegA {
 				err = r.dlgSrv.ReadBye(req, tx)

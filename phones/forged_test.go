@@ -4,7 +4,9 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/reclab/reclab/sim"
 )
 
 // admit, one rule at a time (RFC 3261 §12.2.2).
@@ -130,4 +132,96 @@ func TestForgedInDialogRequestsRefused(t *testing.T) {
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("the recorder's UPDATE after the forgeries: %v %v", res, err)
 	}
+}
+
+// Forged in-dialog requests against a call dialog (issue 11 item 3, RFC
+// 3261 §12.2.2): the dialog's own Call-ID and tags from the PBX's IP on
+// another port or from another lab host get 403; invented tags from the
+// PBX's own socket 481; a CSeq below the last one the PBX sent 500. The
+// call goes on through all of them and ends when the phone hangs up.
+func TestForgedCallRequestsRefused(t *testing.T) {
+	l := newTestLab(t)
+	pbx := l.newPBX()
+	rec := l.newRecorder("recorder", recorderIP)
+	p := l.newPhone("phone1", phone1IP, "7434", cfg7434)
+	if err := p.Register(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	ringing := l.watchNote("phone1", "ringing from 1002")
+	dlg, err := pbx.call(ctxT(t), "1002", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.wait(ringing, "ringing")
+	talking := l.watchNote("phone1", "talking with 1002")
+	if err := p.Answer(); err != nil {
+		t.Fatal(err)
+	}
+	if err := dlg.WaitAnswer(ctxT(t), sipgo.AnswerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dlg.Ack(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	l.wait(talking, "talking")
+	callID := dlg.InviteRequest.CallID().Value()
+	pbxTag, _ := dlg.InviteRequest.From().Params.Get("tag")
+	phoneTag, _ := dlg.InviteResponse.To().Params.Get("tag")
+	seq := dlg.InviteRequest.CSeq().SeqNo
+
+	forger, err := pbx.node.StartSIP(5098, "forger", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer forger.Close()
+	stacks := map[string]*sim.SIPStack{"pbx": pbx.stack, "forger": forger, "recorder": rec.stack}
+	send := func(stack string, method sip.RequestMethod, ftag, ttag string, seq uint32) *sip.Response {
+		t.Helper()
+		dst := p.SIPAddr()
+		req := sip.NewRequest(method, sip.Uri{User: p.Ext(), Host: dst.Addr().String(), Port: int(dst.Port())})
+		from := &sip.FromHeader{Address: sip.Uri{User: "1002", Host: pbxIP.String()}, Params: sip.NewParams()}
+		from.Params.Add("tag", ftag)
+		to := &sip.ToHeader{Address: sip.Uri{User: p.Ext(), Host: pbxIP.String()}, Params: sip.NewParams()}
+		to.Params.Add("tag", ttag)
+		cid := sip.CallIDHeader(callID)
+		req.AppendHeader(from)
+		req.AppendHeader(to)
+		req.AppendHeader(&cid)
+		req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
+		req.SetDestination(dst.String())
+		res, err := stacks[stack].Client.Do(ctxT(t), req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", stack, method, err)
+		}
+		return res
+	}
+	for _, tc := range []struct {
+		name, stack string
+		method      sip.RequestMethod
+		ftag, ttag  string
+		seq         uint32
+		want        int
+	}{
+		{"BYE from the PBX's IP but another port, the dialog's tags", "forger", sip.BYE, pbxTag, phoneTag, seq + 2, 403},
+		{"BYE from another lab host, the dialog's tags", "recorder", sip.BYE, pbxTag, phoneTag, seq + 2, 403},
+		{"UPDATE from another port, the dialog's tags", "forger", sip.UPDATE, pbxTag, phoneTag, seq + 2, 403},
+		{"BYE from the PBX's socket with invented tags", "pbx", sip.BYE, "x", "y", seq + 2, 481},
+		{"BYE from the PBX's socket with the caller's tag and an invented one", "pbx", sip.BYE, pbxTag, "y", seq + 2, 481},
+		{"UPDATE from the PBX's socket in the dialog", "pbx", sip.UPDATE, pbxTag, phoneTag, seq + 2, 200},
+		{"BYE from the PBX's socket with a CSeq below that UPDATE's", "pbx", sip.BYE, pbxTag, phoneTag, seq + 1, 500},
+	} {
+		if res := send(tc.stack, tc.method, tc.ftag, tc.ttag, tc.seq); res.StatusCode != tc.want {
+			t.Errorf("%s: %d %s, want %d", tc.name, res.StatusCode, res.Reason, tc.want)
+		}
+		if s := p.State(); s.Call != CallTalking {
+			t.Fatalf("after %s: call %s, want still talking", tc.name, s.Call)
+		}
+	}
+	collect(t, pbx.rtp, 5) // the phone still sends its tone
+
+	idle := sim.WatchState(l.net.Trace(), func(s CallChanged) bool { return s.Phone == "phone1" && s.State == CallIdle })
+	if err := p.HangUp(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	l.wait(idle, "call end")
 }
