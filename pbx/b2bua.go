@@ -81,9 +81,9 @@ func (l Leg) String() string {
 
 // call is one B2BUA call.
 type call struct {
-	id       string // 24-digit CSTA callID
-	from, to string // calling and called extension
-	aID, bID string // SIP Call-IDs of the legs
+	id       string         // 24-digit CSTA callID
+	from, to string         // calling and called extension
+	aID, bID string         // SIP Call-IDs of the legs
 	caller   netip.AddrPort // where the A-leg's INVITE came from: its BYEs must too
 	callee   Registration
 	legs     *callLegs // the driver's; carried, never read here
