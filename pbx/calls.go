@@ -162,33 +162,21 @@ func (p *PBX) onBye(r *run, req *sip.Request, tx sip.ServerTransaction) {
 			}
 			p.respond(req, tx, a.Code, a.Reason)
 		case ActReadBye:
-			// RFC 3261 §12.2.2: the tags must be the dialog's (481 if not)
-			// and, on the A-leg, the CSeq not below the caller's INVITE
-			// (500). On the B-leg the callee's sequence is empty until its
-			// first request (§12.1.2): any CSeq opens it, and a BYE ends it.
-			var d *sipgo.Dialog
-			if a.Leg == LegA {
-				if s, err := r.dlgSrv.MatchDialogRequest(req); err == nil {
-					d = &s.Dialog
-				}
-			} else if s, err := r.dlgCli.MatchRequestDialog(req); err == nil {
-				d = &s.Dialog
-			}
-			if d == nil {
-				p.reject(req, tx, 481, "Call/Transaction Does Not Exist", fmt.Errorf("pbx: BYE for call %s: no dialog with its tags", a.Call.id))
-				return
-			}
-			if a.Leg == LegA {
-				if err := d.ReadRequest(req, tx); err != nil {
-					p.reject(req, tx, 500, "Server Internal Error", fmt.Errorf("pbx: BYE for call %s: CSeq %d is below the dialog's (RFC 3261 §12.2.2): %w", a.Call.id, req.CSeq().SeqNo, err))
-					return
-				}
-			}
+			// RFC 3261 §12.2.2: sipgo's dialog checks the tags (481 if
+			// they are not the leg's) and, on the A-leg, that the CSeq is
+			// not below the caller's INVITE (500: out of order); the
+			// caller sends nothing else in the dialog before its BYE. On
+			// the B-leg the callee's sequence is empty until its first
+			// request (§12.1.2), and a BYE ends it.
 			var err error
 			if a.Leg == LegA {
 				err = r.dlgSrv.ReadBye(req, tx)
 			} else {
 				err = r.dlgCli.ReadBye(req, tx)
+			}
+			if errors.Is(err, sipgo.ErrDialogInvalidCseq) {
+				p.reject(req, tx, 500, "Server Internal Error", fmt.Errorf("pbx: BYE for call %s: CSeq %d is below the caller's INVITE (RFC 3261 §12.2.2)", a.Call.id, req.CSeq().SeqNo))
+				return
 			}
 			if err != nil {
 				p.reject(req, tx, 481, "Call/Transaction Does Not Exist", fmt.Errorf("pbx: BYE for call %s: %w", a.Call.id, err))

@@ -1,7 +1,6 @@
 package phones
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -208,7 +207,18 @@ func (p *Phone) onNotify(pw *powerCycle, _ stackRole, req *sip.Request, tx sip.S
 			reason = strings.TrimSpace(reason)
 		}
 	}
-	terminated := subState == "terminated" || bytes.Contains(req.Body(), []byte(`state="terminated"`))
+	// RFC 3680: the body says which registration or contact ended; only
+	// the phone's own are its business.
+	terminated := subState == "terminated"
+	if body := req.Body(); len(body) > 0 {
+		off, err := regInfoLogsOff(body, p.Ext(), p.SIPAddr())
+		if err != nil {
+			p.problem(src, "NOTIFY reg: %v", err)
+			respond(tx, req, 400, "Bad Request")
+			return
+		}
+		terminated = terminated || off
+	}
 	respond(tx, req, 200, "OK")
 	if terminated {
 		p.loseRegistration(pw, fmt.Sprintf("forced log-off by the PBX (%s) (spec §3.2.3)", reason))
