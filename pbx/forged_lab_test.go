@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/reclab/reclab/internal/labtest"
 	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/phones"
 	"github.com/reclab/reclab/sim"
@@ -20,16 +21,7 @@ import (
 // invented tags 481. The call talks on, both phones keep forking to the
 // recorder, and the caller's own hang-up ends it.
 func TestForgedCallByesRefused(t *testing.T) {
-	l, err := lab.Build(lab.Default(), lab.Options{OutDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := l.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	l, ctx := startDefaultLab(t)
 	caller, callee := l.Phones[0], l.Phones[1] // 7434 (1001), 6867i (1002)
 	tr := l.Net.Trace()
 	wait := func(w *sim.Watch, what string) {
@@ -101,17 +93,7 @@ func TestForgedCallByesRefused(t *testing.T) {
 
 	bye := func(st *sim.SIPStack, dst netip.AddrPort, d dialog, fromTag, toTag string) int {
 		t.Helper()
-		req := sip.NewRequest(sip.BYE, sip.Uri{User: "x", Host: dst.Addr().String(), Port: int(dst.Port())})
-		from := &sip.FromHeader{Address: sip.Uri{User: "x", Host: dst.Addr().String()}, Params: sip.NewParams()}
-		from.Params.Add("tag", fromTag)
-		to := &sip.ToHeader{Address: sip.Uri{User: "y", Host: dst.Addr().String()}, Params: sip.NewParams()}
-		to.Params.Add("tag", toTag)
-		cid := sip.CallIDHeader(d.callID)
-		req.AppendHeader(from)
-		req.AppendHeader(to)
-		req.AppendHeader(&cid)
-		req.AppendHeader(&sip.CSeqHeader{SeqNo: 1000, MethodName: sip.BYE})
-		req.SetDestination(dst.String())
+		req := labtest.InDialogRequest(sip.BYE, dst, d.callID, fromTag, toTag, 1000)
 		res, err := st.Client.Do(ctx, req)
 		if err != nil {
 			t.Fatalf("BYE from %s: %v", st.Addr, err)
@@ -154,4 +136,22 @@ func TestForgedCallByesRefused(t *testing.T) {
 		}
 	}
 	t.Error("the PBX's refusals left no error event naming the leg's peer")
+}
+
+// startDefaultLab builds and starts the lab of `reclab run basic-call`
+// (every node, the phones registered with their passwords); it closes at
+// the test's end. ctx bounds the test's waits.
+func startDefaultLab(t *testing.T) (*lab.Lab, context.Context) {
+	t.Helper()
+	l, err := lab.Build(lab.Default(), lab.Options{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return l, ctx
 }

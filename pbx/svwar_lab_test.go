@@ -1,16 +1,13 @@
 package pbx_test
 
 import (
-	"context"
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"net/netip"
 
 	"github.com/emiago/sipgo/sip"
-	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/sim"
 )
 
@@ -28,16 +25,7 @@ func TestSvwarLearnsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatalf("svwar is not installed (apt-get install sipvicious; .ci/run does): %v", err)
 	}
-	l, err := lab.Build(lab.Default(), lab.Options{OutDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := l.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	l, ctx := startDefaultLab(t)
 	before := map[string]netip.AddrPort{}
 	for _, ext := range []string{"1001", "1002"} {
 		b, ok := l.PBX.Lookup(ext)
