@@ -60,6 +60,7 @@ func TestSvwarLearnsNothing(t *testing.T) {
 	// What the PBX answered svwar, by method and extension, from the
 	// trace: 1001's answer is the one of svwar's random extension.
 	answers := map[string]map[string]string{} // method → To user → status line
+	sent := map[string]int{}                  // method → answers svwar got
 	for _, e := range l.Net.Trace().Recent() {
 		if e.Kind != sim.KindMessage || e.Proto != sim.ProtoSIP || e.From != "pbx" || e.Dst.Port() != 5099 {
 			continue
@@ -78,10 +79,12 @@ func TestSvwarLearnsNothing(t *testing.T) {
 			user = "unknown"
 		}
 		answers[m][user] = res.StartLine()
+		sent[m]++
 		if m == "REGISTER" && res.StatusCode == 200 {
 			t.Errorf("svwar's REGISTER for %s got 200", res.To().Address.User)
 		}
 	}
+	t.Logf("the PBX answered svwar %v times; answers by extension: %q", sent, answers)
 	for _, m := range []string{"REGISTER", "OPTIONS", "INVITE"} {
 		a := answers[m]
 		if a["1001"] == "" || a["unknown"] == "" || a["1001"] != a["unknown"] {
