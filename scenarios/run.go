@@ -243,32 +243,15 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 		fmt.Fprintf(opt.Log, "network: %s; SIP T1 %s\n", opt.NetDelay, max(t1, 500*time.Millisecond))
 	}
 	// The printer is a blocking subscriber: trace.txt and the run's own
-	// event log must hold every line.
-	sub := l.Net.Trace().Subscribe(4096, true)
+	// event log must hold every line, from the build's notices on.
+	built, sub := l.Net.Trace().SubscribeWithRecent(4096, true)
 	printed := make(chan struct{})
 	go func() {
 		defer close(printed)
 		tw, jw := bufio.NewWriter(tf), bufio.NewWriter(jf)
 		defer tw.Flush()
 		defer jw.Flush()
-		// trace.txt and trace.jsonl reach their files at least once a
-		// second, whole lines only: a run that is killed leaves them at
-		// most a second behind (issue 11 item 5).
-		flush := l.Net.Clock().NewTicker(time.Second)
-		defer flush.Stop()
-		for {
-			var e sim.Event
-			select {
-			case <-flush.C:
-				tw.Flush()
-				jw.Flush()
-				continue
-			case ev, ok := <-sub.C:
-				if !ok {
-					return
-				}
-				e = ev
-			}
+		record := func(e sim.Event) {
 			// A state event is the typed twin of a note: its value goes
 			// to trace.jsonl; the printed flow has the note's words.
 			if e.Kind != sim.KindState {
@@ -282,6 +265,26 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 			close(r.changed)
 			r.changed = make(chan struct{})
 			r.mu.Unlock()
+		}
+		for _, e := range built {
+			record(e)
+		}
+		// trace.txt and trace.jsonl reach their files at least once a
+		// second, whole lines only: a run that is killed leaves them at
+		// most a second behind (issue 11 item 5).
+		flush := l.Net.Clock().NewTicker(time.Second)
+		defer flush.Stop()
+		for {
+			select {
+			case <-flush.C:
+				tw.Flush()
+				jw.Flush()
+			case e, ok := <-sub.C:
+				if !ok {
+					return
+				}
+				record(e)
+			}
 		}
 	}()
 

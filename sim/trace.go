@@ -241,15 +241,24 @@ func (t *Trace) Publish(e Event) {
 // Subscribe returns a subscription with a buffer of size events. A blocking
 // subscriber is never skipped; use it only for consumers that keep up (a file).
 func (t *Trace) Subscribe(size int, blocking bool) *Subscription {
+	_, s := t.SubscribeWithRecent(size, blocking)
+	return s
+}
+
+// SubscribeWithRecent is Subscribe together with the events still in the
+// ring, taken at the same moment, so nothing falls between the two or
+// comes twice: a printer attached after the lab is built still prints what
+// the build said (unknown configuration parameters, issue 11 item 9).
+func (t *Trace) SubscribeWithRecent(size int, blocking bool) ([]Event, *Subscription) {
 	s := &Subscription{C: make(chan Event, size), blocking: blocking, trace: t}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		close(s.C)
-		return s
+	} else {
+		t.subs = append(t.subs, s)
 	}
-	t.subs = append(t.subs, s)
-	return s
+	return t.recentLocked(), s
 }
 
 func (t *Trace) unsubscribe(s *Subscription) {
@@ -268,6 +277,10 @@ func (t *Trace) unsubscribe(s *Subscription) {
 func (t *Trace) Recent() []Event {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.recentLocked()
+}
+
+func (t *Trace) recentLocked() []Event {
 	n := len(t.ring)
 	out := make([]Event, 0, n)
 	if n < cap(t.ring) {
