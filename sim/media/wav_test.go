@@ -571,3 +571,57 @@ func TestWAVGapsOfLoss(t *testing.T) {
 		t.Errorf("audio %v s and silence %v s, want 0.84 and 0.36 (the file's 1.2 s)", st.AudioSeconds, st.SilentSeconds)
 	}
 }
+
+// A channel that lags the other by 2 s (its sender stalled on a loaded
+// host, then caught up) lands in place: no resync, nothing lost, the tone
+// unbroken (issue 10). While the channels keep pace the file trails the
+// newest audio by ReorderHold only, so a killed process loses little.
+func TestWAVLaggingChannelLandsInPlace(t *testing.T) {
+	// rx keeps pace for 1 s, then stalls for 2 s while tx goes on, then
+	// catches up at once and keeps pace again.
+	const n, stall, lag = 400, 50, 100
+	tx := newStream(1, 0, 0, PCMA, 1000).packets(n)
+	rx := newStream(2, 0, 0, PCMA, 500).packets(n)
+	f := &memFile{}
+	w, err := NewStereoWAV(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := func(ch int, p []byte) {
+		if err := w.Push(ch, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		push(ChannelTX, tx[i])
+		switch {
+		case i < stall || i > stall+lag:
+			push(ChannelRX, rx[i])
+		case i == stall+lag:
+			// Written up to the lagging channel's end less the hold.
+			if held := stall*FrameSamples - (len(f.b)-wavHeaderSize)/4; held != ReorderHold {
+				t.Errorf("in the stall: %d samples held behind the lagging channel, want %d", held, ReorderHold)
+			}
+			for j := stall; j <= i; j++ {
+				push(ChannelRX, rx[j])
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for ch, name := range []string{"tx", "rx"} {
+		if st := w.Stats(ch); st.Resyncs != 0 || st.Lost != 0 || st.Late != 0 || st.Received != n || len(st.Gaps) != 0 {
+			t.Errorf("%s: %+v", name, st)
+		}
+	}
+	left, right, _, err := ReadWAV(bytes.NewReader(f.b))
+	if err != nil || len(left) != n*FrameSamples || len(right) != n*FrameSamples {
+		t.Fatalf("%d/%d samples, %v", len(left), len(right), err)
+	}
+	for _, at := range []int{stall + lag/2, n - 10} {
+		if got, _ := DominantTone(right[at*FrameSamples:(at+10)*FrameSamples], SampleRate, []float64{500, 1000}); got != 500 {
+			t.Errorf("rx at packet %d: %g Hz", at, got)
+		}
+	}
+}
