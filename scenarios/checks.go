@@ -2,10 +2,12 @@ package scenarios
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/reclab/reclab/phones"
@@ -25,7 +27,7 @@ func (r *Run) checkExpect(e *ExpectSpec) {
 	n := len(hits)
 	first := func() string {
 		if n == 0 {
-			return ""
+			return sawInstead(r.settled(), e.Match)
 		}
 		return fmt.Sprintf("; first: %s", strings.TrimSpace(hits[0].String()))
 	}
@@ -48,7 +50,7 @@ func (r *Run) checkExpect(e *ExpectSpec) {
 		}
 		r.Check(n >= lo && (hi < 0 || n <= hi), label+" time(s)", "saw %d%s", n, first())
 	default:
-		r.Check(n > 0, what+" seen", "want at least one, saw none")
+		r.Check(n > 0, what+" seen", "want at least one, saw none%s", first())
 	}
 }
 
@@ -73,14 +75,47 @@ func (r *Run) checkOrder(order []Matcher) {
 		}
 		if !found {
 			if k == 0 {
-				r.Check(false, what, "never saw %s", m)
+				r.Check(false, what, "never saw %s%s; %s", m, sawInstead(evs, m), actualOrder(evs, order))
 			} else {
-				r.Check(false, what, "saw %s at %.3fs but no %s after it", order[k-1], last.At.Seconds(), m)
+				r.Check(false, what, "saw %s at %.3fs but no %s after it; %s", order[k-1], last.At.Seconds(), m, actualOrder(evs, order))
 			}
 			return
 		}
 	}
 	r.Check(true, what, "")
+}
+
+// actualOrder is the order in which the run saw the events an order check
+// names, each at its first time: "the run's order: B at 1.200s, A at
+// 2.300s; never: C".
+func actualOrder(evs []sim.Event, order []Matcher) string {
+	type first struct {
+		m Matcher
+		e sim.Event
+	}
+	var seen []first
+	var never []string
+	for _, m := range order {
+		i := slices.IndexFunc(evs, m.Match)
+		if i < 0 {
+			never = append(never, m.String())
+			continue
+		}
+		seen = append(seen, first{m, evs[i]})
+	}
+	slices.SortStableFunc(seen, func(a, b first) int { return cmp.Compare(a.e.Seq, b.e.Seq) })
+	var parts []string
+	for _, f := range seen {
+		parts = append(parts, fmt.Sprintf("%s at %.3fs", f.m, f.e.At.Seconds()))
+	}
+	out := "the run's order: " + strings.Join(parts, ", then ")
+	if len(seen) == 0 {
+		out = "the run saw none of them"
+	}
+	if len(never) > 0 {
+		out += "; never: " + strings.Join(never, ", ")
+	}
+	return out
 }
 
 // phoneNow is what a phone last published of each of its states; a state
