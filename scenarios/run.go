@@ -323,8 +323,19 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 	if len(res.Failures) == 0 {
 		return res, nil
 	}
-	return res, errors.New("scenarios: " + s.Name + ": " + strings.Join(res.Failures, "; "))
+	return res, &runFailure{msg: "scenarios: " + s.Name + ": " + strings.Join(res.Failures, "; "), cause: runErr}
 }
+
+// runFailure is a run's failures in one message; it unwraps to the error
+// that stopped the run, if one did, so a caller can tell an address in use
+// (syscall.EADDRINUSE) from a failed check.
+type runFailure struct {
+	msg   string
+	cause error
+}
+
+func (f *runFailure) Error() string { return f.msg }
+func (f *runFailure) Unwrap() error { return f.cause }
 
 // netDelayT1 is the least SIP T1 for a lab with link delays d: RFC 3261
 // §17.1.1.1 makes T1 an estimate of the round trip, and a T1 below it
