@@ -83,13 +83,14 @@ func closeness(e sim.Event, m Matcher) int {
 // Temporarily Unavailable (INVITE) at 32.102s", the time as in trace.txt.
 func eventText(e sim.Event) string {
 	at := fmt.Sprintf("at %.3fs", e.At.Seconds())
+	e.From, e.To = sim.CleanText(e.From), sim.CleanText(e.To)
 	switch e.Kind {
 	case sim.KindState:
 		return fmt.Sprintf("%s STATE %s %s", e.From, sim.CleanText(e.Summary), at)
 	case sim.KindError:
 		return fmt.Sprintf("%s ERROR %s %s", e.From, sim.CleanText(e.Summary), at)
 	case sim.KindNote:
-		return fmt.Sprintf("%s %q %s", e.From, sim.CleanText(e.Summary), at)
+		return fmt.Sprintf("%s %q %s", e.From, e.Summary, at)
 	}
 	mark := ""
 	switch e.Kind {

@@ -221,14 +221,17 @@ func caretOffset(l string, col int) int {
 	return max(0, min(col-1, len([]rune(l))))
 }
 
-// docExample quotes the README's yaml block from the line starting with
-// first: the steps list's opening, or one phone written key by key.
+// docExample quotes README.md's first yaml block, the format's, from the
+// line starting with first: the steps list's opening, or one phone written key by key.
 func docExample(first string) string {
 	if first == "" {
 		return ""
 	}
 	n := map[string]int{docSteps: 5, docPhone: 3}[first]
-	lines := strings.Split(formatDoc, "\n")
+	// The format's own block: the first yaml block, under "## The file".
+	_, block, _ := strings.Cut(formatDoc, "```yaml\n")
+	block, _, _ = strings.Cut(block, "```")
+	lines := strings.Split(block, "\n")
 	for i, l := range lines {
 		if strings.TrimSpace(l) != first && !strings.HasPrefix(strings.TrimSpace(l), first+" ") {
 			continue
