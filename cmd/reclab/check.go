@@ -4,8 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-
-	"github.com/reclab/reclab/scenarios"
 )
 
 // cmdCheck validates stories without running them (issue 19 item 5), for
@@ -28,35 +26,18 @@ Exit status: 0 every story is valid, 2 a story is broken or none named.
 Flags:`)
 		fs.PrintDefaults()
 	}
-	var names []string
-	rest := args
-	for len(rest) > 0 { // flags after the names too: reclab check a.yaml -q
-		if err := fs.Parse(rest); err != nil {
-			return flagExit(err)
-		}
-		rest = fs.Args()
-		if len(rest) > 0 {
-			names = append(names, rest[0])
-			rest = rest[1:]
-		}
+	names, err := parseAmongNames(fs, args) // flags after the names too
+	if err != nil {
+		return flagExit(err)
 	}
 	if len(names) == 0 {
 		fmt.Fprintln(stderr, "reclab check: name a scenario file or a library scenario; 'reclab list' shows the library")
 		return exitUsage
 	}
-	code := exitOK
-	for i, n := range names {
-		s, err := scenarios.Load(n)
-		if err == nil {
-			err = scenarios.Preflight(s)
-		}
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			code = exitUsage
-			continue
-		}
+	list, ok := loadStories(names, stderr)
+	for i, s := range list {
 		if *quiet {
-			continue
+			break
 		}
 		if i > 0 {
 			fmt.Fprintln(stdout)
@@ -69,6 +50,10 @@ Flags:`)
 		for _, l := range s.Plan() {
 			fmt.Fprintln(stdout, l)
 		}
+	}
+	code := exitOK
+	if !ok {
+		code = exitUsage
 	}
 	return code
 }

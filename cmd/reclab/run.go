@@ -97,24 +97,17 @@ use (said before any lab starts), 3 lab failure.
 Flags:`)
 		fs.PrintDefaults()
 	}
-	// Allow flags after the names: reclab run basic-call --out DIR.
-	var names []string
-	rest := args
-	for len(rest) > 0 {
-		if err := fs.Parse(rest); err != nil {
-			return flagExit(err)
-		}
-		rest = fs.Args()
-		if len(rest) > 0 {
-			names = append(names, rest[0])
-			rest = rest[1:]
-		}
+	names, err := parseAmongNames(fs, args)
+	if err != nil {
+		return flagExit(err)
 	}
 	if *speed <= 0 {
 		fmt.Fprintf(stderr, "reclab run: --speed %g: want a factor above 0\n", *speed)
 		return exitUsage
 	}
-	hep, delays, err := labFlags(*hepFlag, *out, *netDelay, *seed)
+	var hep netip.AddrPort
+	var delays sim.LinkDelays
+	hep, delays, err = labFlags(*hepFlag, *out, *netDelay, *seed)
 	if err != nil {
 		fmt.Fprintf(stderr, "reclab run: %v\n", err)
 		return exitUsage
@@ -133,22 +126,11 @@ Flags:`)
 		}
 		list = lib
 	}
-	broken := false
-	for _, n := range names {
-		s, err := scenarios.Load(n)
-		if err == nil {
-			err = scenarios.Preflight(s)
-		}
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			broken = true
-			continue
-		}
-		list = append(list, s)
-	}
-	if broken {
+	named, ok := loadStories(names, stderr)
+	if !ok {
 		return exitUsage
 	}
+	list = append(list, named...)
 	if len(list) == 0 {
 		fmt.Fprintln(stderr, "reclab run: name a scenario, a scenario file or --all; 'reclab list' shows the library")
 		return exitUsage
@@ -202,6 +184,44 @@ Flags:`)
 		}
 	}
 	return code
+}
+
+// parseAmongNames parses fs's flags before, between and after the names
+// (reclab run basic-call --out DIR) and returns the names.
+func parseAmongNames(fs *flag.FlagSet, args []string) ([]string, error) {
+	var names []string
+	rest := args
+	for len(rest) > 0 {
+		if err := fs.Parse(rest); err != nil {
+			return nil, err
+		}
+		rest = fs.Args()
+		if len(rest) > 0 {
+			names = append(names, rest[0])
+			rest = rest[1:]
+		}
+	}
+	return names, nil
+}
+
+// loadStories reads and checks each named story as before any lab starts
+// (scenarios.Load, then Preflight), printing every problem to stderr; ok
+// is false when any was broken.
+func loadStories(names []string, stderr io.Writer) (list []*scenarios.Scenario, ok bool) {
+	ok = true
+	for _, n := range names {
+		s, err := scenarios.Load(n)
+		if err == nil {
+			err = scenarios.Preflight(s)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			ok = false
+			continue
+		}
+		list = append(list, s)
+	}
+	return list, ok
 }
 
 // parseHEP reads --hep: "" for none, else a loopback ADDR:PORT.
