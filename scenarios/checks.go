@@ -27,7 +27,7 @@ func (r *Run) checkExpect(e *ExpectSpec) {
 	n := len(hits)
 	first := func() string {
 		if n == 0 {
-			return sawInstead(r.settled(), e.Match)
+			return sawInstead(r.settled(), e.Match, "in the run so far")
 		}
 		return fmt.Sprintf("; first: %s", strings.TrimSpace(hits[0].String()))
 	}
@@ -99,7 +99,7 @@ func (r *Run) checkOrder(order []Matcher) {
 		}
 		if !found {
 			if k == 0 {
-				r.Check(false, what, "never saw %s%s; %s", m, sawInstead(evs, m), actualOrder(evs, order))
+				r.Check(false, what, "never saw %s%s; %s", m, sawInstead(evs, m, "in the run"), actualOrder(evs, order))
 			} else {
 				r.Check(false, what, "saw %s at %.3fs but no %s after it; %s", order[k-1], last.At.Seconds(), m, actualOrder(evs, order))
 			}

@@ -103,11 +103,11 @@ func eventText(e sim.Event) string {
 }
 
 // sawInstead says what came instead of m among evs: "; saw A at 1.2s, B at
-// 3.4s", or what did not come at all.
-func sawInstead(evs []sim.Event, m Matcher) string {
+// 3.4s", or what did not come at all, in scope ("since the last action").
+func sawInstead(evs []sim.Event, m Matcher, scope string) string {
 	near := nearest(evs, m)
 	if len(near) == 0 {
-		return "; saw " + nothingLike(m)
+		return "; saw " + nothingLike(m) + " " + scope
 	}
 	var parts []string
 	for _, e := range near {

@@ -24,11 +24,11 @@ func TestNearestNamesWhatCameInstead(t *testing.T) {
 		{Seq: 5, At: 33 * time.Second, Kind: sim.KindNote, From: "pbx", Summary: "call cleared"},
 	}
 	want := Matcher{From: "pbx", To: "7434", Proto: "SIP", Response: 408}
-	got := sawInstead(evs, want)
+	got := sawInstead(evs, want, "so far")
 	if w := "; saw pbx → 7434 SIP 480 Temporarily Unavailable (INVITE) at 32.100s, pbx → 7434 SIP 100 Trying (INVITE) at 0.100s, pbx → 6867i SIP INVITE sip:1002@127.20.1.2 at 0.300s"; got != w {
 		t.Errorf("sawInstead:\n got %s\nwant %s", got, w)
 	}
-	if got := sawInstead(evs[1:2], want); got != "; saw nothing pbx → 7434 and no SIP message" {
+	if got := sawInstead(evs[1:2], want, "so far"); got != "; saw nothing pbx → 7434 and no SIP message so far" {
 		t.Errorf("nothing near: %s", got)
 	}
 	order := []Matcher{

@@ -488,7 +488,7 @@ func (r *Run) waitFailed(from int, m Matcher, count, seen int, timeout time.Dura
 		}
 		got = fmt.Sprintf(", got %d (the last %s)", seen, eventText(last))
 	}
-	return fmt.Errorf("wanted %s within %s%s%s", wanted, timeout, got, sawInstead(evs, m))
+	return fmt.Errorf("wanted %s within %s%s%s", wanted, timeout, got, sawInstead(evs, m, "since the last action or the lab's start"))
 }
 
 // eventsSoFar returns the events the printer has taken in. r.events only
