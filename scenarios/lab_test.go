@@ -298,7 +298,7 @@ steps:
 		"FAIL  7434 → pbx SIP REGISTER seen 3 time(s): want exactly 3, saw 2; first:", // the challenged one and its answer
 		"FAIL  phone 6867i: registered false: the phone is registered true",
 		"FAIL  recording of 7434 (1001): no recording for extension 1001 among 0",
-		"FAIL  step 5 (must-fail.yaml:8:5) wait: saw 0 of 1 7434 → pbx SIP BYE within 200ms",
+		"FAIL  step 5 (must-fail.yaml:8:5) wait: wanted 7434 → pbx SIP BYE within 200ms; saw nothing 7434 → pbx and no SIP message since the last action or the lab's start",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the output lacks %q:\n%s", want, out)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // Proto is the protocol of a traced message.
@@ -91,8 +93,35 @@ type State interface {
 	String() string
 }
 
-// String is the one-line form printed by `reclab run` and written to trace.txt.
+// CleanText makes s safe for one line of text: control characters (a
+// newline in a sipgo error, a NUL in a forged message) and Unicode's line
+// and paragraph separators become Go escapes (\n, \x00, \u2028), so a
+// message's content never breaks or forges a trace line (issue 19). Text
+// without them is returned as it is.
+func CleanText(s string) string {
+	if !strings.ContainsFunc(s, unclean) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if !unclean(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r) // '\n', '\x00', '\u2028'
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
+}
+
+func unclean(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+}
+
+// String is the one-line form printed by `reclab run` and written to
+// trace.txt: one line whatever the names and the summary hold.
 func (e Event) String() string {
+	e.From, e.To, e.Summary = CleanText(e.From), CleanText(e.To), CleanText(e.Summary)
 	at := fmt.Sprintf("%8.3f", e.At.Seconds())
 	switch e.Kind {
 	case KindNote:
