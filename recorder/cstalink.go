@@ -2,37 +2,185 @@ package recorder
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/reclab/reclab/pbx/csta"
 	"github.com/reclab/reclab/sim"
 )
 
-// The CSTA client's driver (spec §3.1). The decisions are CSTAMonitors'
-// (cstamonitors.go); this goroutine owns the core and the TCP link: it
-// dials, sends, reads (through one reader goroutine per connection), times
-// the keep-alive and the reconnect on the lab clock, and feeds the
-// outcomes to the core. What the PBX reports about a monitored extension
-// goes to the recorder's loop as a cstaEvent naming it, so the loop never
-// sees crossRefIDs.
+// The CSTA client's driver (spec §3.1), on the recorder's loop. The
+// decisions are CSTAMonitors' (cstamonitors.go); the loop steps it and
+// performs its actions. What waits on the network runs off the loop and
+// posts its outcome: the dial on a goroutine of its own, the reading on
+// one reader goroutine per connection. The keep-alive ticks on a lab-clock
+// ticker the loop selects on, the reconnect is a lab-clock timer that
+// posts. Sends are one Write each into the connection (the lab's impairments
+// hold delayed bytes without blocking the writer), so the loop does them.
+// What the PBX reports about a monitored extension goes to the recording
+// policy under that extension, so the loop's policy never sees crossRefIDs.
 
-// cstaEvent is a PBX event for the loop. ext is the monitored extension the
-// event's monitor belongs to (for BackInService/OutOfService: the device).
+// cstaClient is the loop's CSTA state.
+type cstaClient struct {
+	core      *CSTAMonitors
+	conn      *cstaConn   // the current connection, nil while down
+	keepAlive *sim.Ticker // while connected
+	redial    *sim.Timer
+	stopped   bool           // the link was stopped (Close, or Start's ctx ended)
+	helpers   sync.WaitGroup // dial and reader goroutines; Close waits for them
+}
+
+// cstaEvent is a PBX event for the policy. ext is the monitored extension
+// the event's monitor belongs to (for BackInService/OutOfService: the
+// device).
 type cstaEvent struct {
 	ext string
 	msg csta.Message
 }
 
-// cstaConn is one connection to the PBX and its reader.
+// Events of the CSTA driver for the loop.
+type (
+	cstaLinkEvent struct { // what a connection's reader read
+		conn *cstaConn
+		ev   CSTAEvent
+	}
+	cstaDialed struct {
+		nc  *sim.Conn
+		err error
+	}
+	cstaStart     struct{} // the loop's first event
+	cstaRedialDue struct{}
+	cstaStop      struct{} // end the link for good
+)
+
+// cstaConn is one connection to the PBX.
 type cstaConn struct {
-	link       *csta.Conn
-	in         chan CSTAEvent // what the reader read: CSTAReceived, CSTAFrameRefused, CSTALost
-	closed     chan struct{}  // closed by close: the reader stops handing over
-	readerDone chan struct{}
+	link   *csta.Conn
+	closed chan struct{} // closed by close: the reader stops handing over
 }
 
-func (c *cstaConn) read() {
-	defer close(c.readerDone)
+func (c *cstaConn) close() {
+	c.link.Close()
+	close(c.closed)
+}
+
+// startCSTA starts the link; ctx ending stops it. Before the loop runs.
+func (r *Recorder) startCSTA(ctx context.Context) {
+	r.csta.core = NewCSTAMonitors(r.cfg.CSTA.String(), r.cfg.Monitored, r.cfg.CSTAKeepAlive)
+	r.post(cstaStart{})
+	go func() {
+		<-ctx.Done()
+		r.post(cstaStop{})
+	}()
+}
+
+// onCSTALink handles the driver's events; on the loop.
+func (r *Recorder) onCSTALink(ev any) {
+	c := &r.csta
+	if c.stopped {
+		if d, ok := ev.(cstaDialed); ok && d.err == nil {
+			d.nc.Close()
+		}
+		return
+	}
+	switch ev := ev.(type) {
+	case cstaLinkEvent:
+		if ev.conn == c.conn { // else a connection already closed
+			r.cstaStep(ev.ev)
+		}
+	case cstaDialed:
+		if ev.err != nil {
+			r.cstaStep(CSTAEvent{Kind: CSTADialFailed, Err: ev.err.Error()})
+			return
+		}
+		c.conn = &cstaConn{link: csta.NewConn(ev.nc), closed: make(chan struct{})}
+		c.helpers.Add(1)
+		go r.readCSTA(c.conn)
+		r.cstaStep(CSTAEvent{Kind: CSTAConnected})
+	case cstaStart:
+		r.cstaStep(CSTAEvent{Kind: CSTAStart})
+	case cstaRedialDue:
+		c.redial = nil
+		r.cstaStep(CSTAEvent{Kind: CSTAReconnectDue})
+	case cstaStop:
+		c.stopped = true
+		r.cstaPerform([]CSTAAction{{Kind: CSTAClose}})
+		if c.redial != nil {
+			c.redial.Stop()
+		}
+		close(r.cstaDone)
+	}
+}
+
+// cstaTick is the keep-alive ticker's channel; nil while there is none.
+func (r *Recorder) cstaTick() <-chan time.Time {
+	if r.csta.keepAlive == nil {
+		return nil
+	}
+	return r.csta.keepAlive.C
+}
+
+func (r *Recorder) cstaStep(ev CSTAEvent) {
+	r.cstaPerform(r.csta.core.Step(r.net.Now(), ev))
+}
+
+// cstaPerform does the core's actions in order; an outcome that is the
+// core's next event (a failed send) is stepped at once.
+func (r *Recorder) cstaPerform(acts []CSTAAction) {
+	c := &r.csta
+	for _, a := range acts {
+		switch a.Kind {
+		case CSTADial:
+			c.helpers.Add(1)
+			go func() {
+				defer c.helpers.Done()
+				nc, err := r.node.Dial(r.cfg.CSTA)
+				select {
+				case r.events <- cstaDialed{nc: nc, err: err}:
+				case <-r.loopDone:
+					if err == nil {
+						nc.Close()
+					}
+				}
+			}()
+		case CSTASend:
+			if c.conn == nil || !c.core.Connected() {
+				continue // an earlier send of this step lost the link
+			}
+			if err := c.conn.link.Send(a.InvokeID, a.Msg); err != nil {
+				r.cstaStep(CSTAEvent{Kind: CSTASendFailed, Err: err.Error()})
+			}
+		case CSTAStartKeepAlive:
+			c.keepAlive = r.node.Clock().NewTicker(a.After)
+		case CSTADeliver:
+			if !r.closing {
+				r.onCSTA(cstaEvent{ext: a.Ext, msg: a.Msg})
+			}
+		case CSTAPublish:
+			r.node.Publish(a.Link)
+		case CSTANote:
+			r.node.Note("%s", a.Text)
+		case CSTAError:
+			r.net.Errorf(r.node.Name(), r.cfg.CSTA, "%s", a.Text)
+		case CSTAClose:
+			if c.keepAlive != nil {
+				c.keepAlive.Stop()
+				c.keepAlive = nil
+			}
+			if c.conn != nil {
+				c.conn.close() // its reader ends by itself
+				c.conn = nil
+			}
+		case CSTAReconnect:
+			c.redial = r.node.Clock().AfterFunc(a.After, func() { r.post(cstaRedialDue{}) })
+		}
+	}
+}
+
+// readCSTA reads one connection until it fails or is closed, handing what
+// it reads to the loop.
+func (r *Recorder) readCSTA(c *cstaConn) {
+	defer r.csta.helpers.Done()
 	for {
 		id, m, err := c.link.Recv()
 		ev := CSTAEvent{Kind: CSTAReceived, InvokeID: id, Msg: m}
@@ -43,115 +191,14 @@ func (c *cstaConn) read() {
 			ev = CSTAEvent{Kind: CSTALost, Err: err.Error()}
 		}
 		select {
-		case c.in <- ev:
+		case r.events <- cstaLinkEvent{conn: c, ev: ev}:
 		case <-c.closed:
+			return
+		case <-r.loopDone:
 			return
 		}
 		if ev.Kind == CSTALost {
 			return
-		}
-	}
-}
-
-func (c *cstaConn) close() {
-	c.link.Close()
-	close(c.closed)
-	<-c.readerDone
-}
-
-// runCSTA keeps a CSTA link up until ctx ends. Every failure is reported in
-// the trace and followed by a reconnect; it never gives up.
-func (r *Recorder) runCSTA(ctx context.Context) {
-	defer close(r.cstaDone)
-	core := NewCSTAMonitors(r.cfg.CSTA.String(), r.cfg.Monitored, r.cfg.CSTAKeepAlive)
-	var (
-		conn      *cstaConn
-		keepAlive *sim.Ticker
-		reconnect *sim.Timer
-	)
-	defer func() {
-		if conn != nil {
-			conn.close()
-		}
-		if keepAlive != nil {
-			keepAlive.Stop()
-		}
-		if reconnect != nil {
-			reconnect.Stop()
-		}
-	}()
-	// perform does the actions in order; an outcome that is the core's next
-	// event (a dial's, a failed send's) is stepped at once.
-	var perform func([]CSTAAction)
-	step := func(ev CSTAEvent) { perform(core.Step(r.net.Now(), ev)) }
-	perform = func(acts []CSTAAction) {
-		for _, a := range acts {
-			switch a.Kind {
-			case CSTADial:
-				nc, err := r.node.Dial(r.cfg.CSTA)
-				if err != nil {
-					step(CSTAEvent{Kind: CSTADialFailed, Err: err.Error()})
-					continue
-				}
-				conn = &cstaConn{link: csta.NewConn(nc), in: make(chan CSTAEvent, 64), closed: make(chan struct{}), readerDone: make(chan struct{})}
-				go conn.read()
-				step(CSTAEvent{Kind: CSTAConnected})
-			case CSTASend:
-				if !core.Connected() {
-					continue // an earlier send of this step lost the link
-				}
-				if err := conn.link.Send(a.InvokeID, a.Msg); err != nil {
-					step(CSTAEvent{Kind: CSTASendFailed, Err: err.Error()})
-				}
-			case CSTAStartKeepAlive:
-				if core.Connected() {
-					keepAlive = r.node.Clock().NewTicker(a.After)
-				}
-			case CSTADeliver:
-				r.post(cstaEvent{ext: a.Ext, msg: a.Msg})
-			case CSTAPublish:
-				r.node.Publish(a.Link)
-			case CSTANote:
-				r.node.Note("%s", a.Text)
-			case CSTAError:
-				r.net.Errorf(r.node.Name(), r.cfg.CSTA, "%s", a.Text)
-			case CSTAClose:
-				if keepAlive != nil {
-					keepAlive.Stop()
-					keepAlive = nil
-				}
-				if conn != nil {
-					conn.close()
-					conn = nil
-				}
-			case CSTAReconnect:
-				reconnect = r.node.Clock().NewTimer(a.After)
-			}
-		}
-	}
-	step(CSTAEvent{Kind: CSTAStart})
-	for {
-		var in <-chan CSTAEvent
-		if conn != nil {
-			in = conn.in
-		}
-		var tick, redial <-chan time.Time
-		if keepAlive != nil {
-			tick = keepAlive.C
-		}
-		if reconnect != nil {
-			redial = reconnect.C
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case ev := <-in:
-			step(ev)
-		case <-tick:
-			step(CSTAEvent{Kind: CSTAKeepAliveDue})
-		case <-redial:
-			reconnect = nil
-			step(CSTAEvent{Kind: CSTAReconnectDue})
 		}
 	}
 }

@@ -270,6 +270,8 @@ func (m *CSTAMonitors) received(id int, msg csta.Message) []CSTAAction {
 	case csta.MonitorStopResponse:
 		return nil
 	case csta.BackInServiceEvent:
+		// The event names its device and carries its address (spec
+		// §3.2.3, §3.2.4); the policy maps the extension to it.
 		return []CSTAAction{{Kind: CSTADeliver, Ext: msg.Device, Msg: msg}}
 	case csta.OutOfServiceEvent:
 		return []CSTAAction{{Kind: CSTADeliver, Ext: msg.Device, Msg: msg}}

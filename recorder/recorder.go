@@ -52,7 +52,7 @@ type Recorder struct {
 	ctx        context.Context // SIP transactions; cancelled last in Close
 	cancel     context.CancelCauseFunc
 	cstaCancel context.CancelFunc
-	cstaDone   chan struct{}
+	cstaDone   chan struct{} // closed by the loop once the CSTA link is stopped
 
 	stack   *sim.SIPStack
 	dialogs atomic.Pointer[sipgo.DialogClientCache]
@@ -75,8 +75,9 @@ type Recorder struct {
 	policy       *Policy // the recording policy (policy.go)
 	ports        *portPlan
 	closing      bool
-	onDemand     onDemand // record on demand (spec §3.3), ondemand.go
-	files        files    // the file I/O workers (files.go)
+	onDemand     onDemand   // record on demand (spec §3.3), ondemand.go
+	files        files      // the file I/O workers (files.go)
+	csta         cstaClient // the CSTA link (cstalink.go)
 
 	packetHook func(ch int) // tests only: see sink.pushed
 }
@@ -148,8 +149,8 @@ func (r *Recorder) start(ctx context.Context) error {
 	r.startFileWorkers()
 	close(r.loopStarted)
 	r.node.Note("recorder up: SIP %s, %s mapping, monitoring %v", stack.Addr, r.cfg.Mapping, r.cfg.Monitored)
+	r.startCSTA(cstaCtx)
 	go r.loop()
-	go r.runCSTA(cstaCtx)
 	return r.startHTTP() // the record key's endpoints (spec §3.3), http.go
 }
 
@@ -181,6 +182,7 @@ func (r *Recorder) close() error {
 	r.cancel(sipgo.WaitAnswerForceCancelErr)
 	close(r.quit)
 	<-r.loopDone
+	r.csta.helpers.Wait() // the CSTA dial and reader goroutines
 	err := r.stack.Close()
 	r.node.Note("recorder closed")
 	return err
@@ -245,6 +247,8 @@ func (r *Recorder) serveOne(quit <-chan struct{}) bool {
 		r.handle(ev)
 	case jobs <- job:
 		r.handedOver()
+	case <-r.cstaTick():
+		r.cstaStep(CSTAEvent{Kind: CSTAKeepAliveDue})
 	case <-quit:
 		return false
 	}
@@ -253,10 +257,8 @@ func (r *Recorder) serveOne(quit <-chan struct{}) bool {
 
 func (r *Recorder) handle(ev any) {
 	switch ev := ev.(type) {
-	case cstaEvent:
-		if !r.closing {
-			r.onCSTA(ev)
-		}
+	case cstaLinkEvent, cstaDialed, cstaStart, cstaRedialDue, cstaStop:
+		r.onCSTALink(ev) // cstalink.go
 	case sessionEvent:
 		if ev.dialog != nil {
 			ev.s.dialog = ev.dialog
