@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -30,6 +31,9 @@ type Options struct {
 	// NetDelay gives every link of the lab, and of each scenario's lab,
 	// its own delay (sim.LinkDelays); zero: none.
 	NetDelay sim.LinkDelays
+	// Input and Output replace the terminal (tests); nil: the terminal.
+	Input  io.Reader
+	Output io.Writer
 }
 
 // Run builds the lab, opens the UI on the terminal and returns when the user
@@ -72,7 +76,14 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	first := m.b
 	m.SetScenarios(scens)
-	_, runErr := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithFPS(drawFPS)).Run()
+	popts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithContext(ctx), tea.WithFPS(drawFPS)}
+	if opt.Input != nil {
+		popts = append(popts, tea.WithInput(opt.Input))
+	}
+	if opt.Output != nil {
+		popts = append(popts, tea.WithOutput(opt.Output))
+	}
+	_, runErr := tea.NewProgram(m, popts...).Run()
 	cancel()
 	// The lab in use, and the first one if a scenario's launch was still
 	// closing it (closing twice is closing once).

@@ -1,0 +1,57 @@
+package tui
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Two TUI starts in the same second, each on its own session folder: both
+// folders keep their capture (issue 12: a start truncated the previous
+// session's lab.pcap).
+func TestTUIStartedTwiceKeepsBothSessionFolders(t *testing.T) {
+	base := t.TempDir()
+	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	var dirs []string
+	for range 2 {
+		dir, err := SessionDir(base, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, dir)
+		// q as soon as the screen is up; the lab starts and closes.
+		in, w := io.Pipe()
+		go func() { w.Write([]byte("q")) }()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		err = Run(ctx, Options{OutDir: dir, Input: in, Output: io.Discard})
+		cancel()
+		w.Close()
+		if err != nil {
+			t.Fatalf("run in %s: %v", dir, err)
+		}
+	}
+	if dirs[0] == dirs[1] {
+		t.Fatalf("both starts wrote %s", dirs[0])
+	}
+	if !strings.HasSuffix(dirs[1], "20261202-090000-2") {
+		t.Errorf("second session folder %s, want …/20261202-090000-2", dirs[1])
+	}
+	for _, d := range dirs {
+		fi, err := os.Stat(filepath.Join(d, "lab.pcapng"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A pcapng section header and interface blocks at least: a
+		// truncated file was 24 bytes.
+		if fi.Size() < 100 {
+			t.Errorf("%s: %d bytes", fi.Name(), fi.Size())
+		}
+	}
+	if entries, _ := os.ReadDir(base); len(entries) != 2 {
+		t.Errorf("%d folders in %s, want 2", len(entries), base)
+	}
+}
