@@ -296,6 +296,21 @@ func (m *Model) setStatus(isErr bool, format string, args ...any) {
 	m.dirty = true
 	m.logs = append(m.logs, logLine{at: -1, from: "ui", text: m.status, err: isErr})
 	m.trimLogs()
+	if isErr {
+		// What the user asked and the lab refused is a problem of the
+		// session too (issue 12: the export said "None." after a session
+		// of failed actions).
+		m.addProblem(sim.Event{At: -1, Kind: sim.KindError, Proto: sim.ProtoLab, From: "ui", Summary: m.status})
+	}
+}
+
+// addProblem keeps an error or warning for the report: the first
+// maxProblems of them, and the count of all.
+func (m *Model) addProblem(e sim.Event) {
+	m.problemTotal++
+	if len(m.problems) < maxProblems {
+		m.problems = append(m.problems, e)
+	}
 }
 
 func (m *Model) trimLogs() {
@@ -308,11 +323,8 @@ func (m *Model) trimLogs() {
 // flow, the rest to the log.
 func (m *Model) add(e sim.Event) {
 	m.store.fold(e)
-	if e.Kind == sim.KindError {
-		m.problemTotal++
-		if len(m.problems) < maxProblems {
-			m.problems = append(m.problems, e)
-		}
+	if _, ok := problemKind(e); ok {
+		m.addProblem(e)
 	}
 	if !isLadder(e) {
 		switch e.Kind {
