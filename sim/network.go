@@ -106,6 +106,11 @@ func (n *Network) Now() time.Duration { return n.clock.Since(n.start) }
 // Clock is the lab clock; every node takes its timers from it.
 func (n *Network) Clock() Clock { return n.clock }
 
+// FlushPcap pushes the pcap's buffered frames to its file, so a reader of
+// the file (the TUI saving one call's packets) sees every packet so far.
+// No pcap: nil.
+func (n *Network) FlushPcap() error { return n.pcap.Flush() }
+
 // wallNow is the lab clock's reading as a time, for pcap timestamps.
 func (n *Network) wallNow() time.Time { return n.clock.Now() }
 
