@@ -92,14 +92,14 @@ type Model struct {
 	// cause of the message that does.
 	userActs []userAct
 	story    []storyAct // every action the user took, for save-as-scenario
-	seen    map[uint64]bool
-	logs    []logLine
-	rows    []int // indices into events that pass the filter
-	cursor  int   // index into rows
-	top     int
-	follow  bool
-	paused  bool
-	frozen  int // len(events) when the display was paused
+	seen     map[uint64]bool
+	logs     []logLine
+	rows     []int // indices into events that pass the filter
+	cursor   int   // index into rows
+	top      int
+	follow   bool
+	paused   bool
+	frozen   int // len(events) when the display was paused
 	// problems are the session's error events, the first maxProblems of
 	// them, for the report (e); problemTotal counts them all.
 	problems     []sim.Event
@@ -120,10 +120,10 @@ type Model struct {
 	dialogList []*dialog
 	delta      bool // the time column is Δt from the selected message
 	whyLines   bool // each arrow has its cause on a line under it
-	zoom     bool // the detail fills the body
-	scroll   int  // detail scroll
-	help     bool
-	helpPage int
+	zoom       bool // the detail fills the body
+	scroll     int  // detail scroll
+	help       bool
+	helpPage   int
 
 	prompt promptKind
 	input  lineInput

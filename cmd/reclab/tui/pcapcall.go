@@ -80,8 +80,8 @@ func writeCallPcap(src, dst string, members []sim.Event) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", src, err)
 	}
-	msgs := map[string]bool{}     // SIP payloads of the call
-	var tcpMsgs [][]byte          // CSTA and HTTP writes of the call
+	msgs := map[string]bool{}                 // SIP payloads of the call
+	var tcpMsgs [][]byte                      // CSTA and HTTP writes of the call
 	streams := map[flowKey][2]time.Duration{} // RTP: first start, last stop (-1: on)
 	for _, e := range members {
 		switch {

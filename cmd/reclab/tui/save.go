@@ -95,8 +95,15 @@ func storyYAML(name string, built, now Snapshot, acts []storyAct, events []sim.E
 		// 120 s unless set (scenarios README).
 		fmt.Fprintf(&b, "  timers: {phone-keep-alive: %s, register-retry: 1s}\n", phones.DefaultKeepAlive)
 	}
+	invited := map[string]bool{}
+	for _, e := range events {
+		if e.Kind == sim.KindMessage && e.Proto == sim.ProtoSIP && e.From == "recorder" && strings.HasPrefix(e.Summary, "INVITE") {
+			invited[e.To] = true
+		}
+	}
 	b.WriteString("steps:\n")
 	var prev time.Duration = -1
+	peer := map[string]string{} // a phone in a call → the other party's phone
 	for _, a := range acts {
 		if prev >= 0 {
 			// The pause the trainer made (talk time, a moment to explain).
@@ -110,14 +117,27 @@ func storyYAML(name string, built, now Snapshot, acts []storyAct, events []sim.E
 		case ActDial:
 			fmt.Fprintf(&b, "  - say: %s dials %s\n    dial: {phone: %s, to: %s}\n", a.Phone, a.Arg, p, q(a.Arg))
 			if callee, ok := phoneOf[a.Arg]; ok {
+				peer[a.Phone], peer[callee] = callee, a.Phone
 				fmt.Fprintf(&b, "  - wait: {state: call, node: %s, is: ringing, timeout: 15s}\n", q(callee))
 			} else {
 				fmt.Fprintf(&b, "  - wait: {state: call, node: %s, is: idle, timeout: 35s}\n", p)
 			}
 		case ActAnswer:
 			fmt.Fprintf(&b, "  - answer: %s\n  - wait: {state: call, node: %s, is: talking, timeout: 15s}\n", p, p)
+			// The recorder's sessions the session saw come up (spec §3.2).
+			for _, ph := range []string{peer[a.Phone], a.Phone} {
+				if ph != "" && invited[ph] {
+					fmt.Fprintf(&b, "  - wait: {state: recording, node: %s, is: forking, timeout: 15s}\n", q(ph))
+				}
+			}
 		case ActHangUp:
 			fmt.Fprintf(&b, "  - hang-up: %s\n  - wait: {state: call, node: %s, is: idle, timeout: 15s}\n", p, p)
+			if o := peer[a.Phone]; o != "" {
+				// The PBX's BYE reaches the other party too.
+				fmt.Fprintf(&b, "  - wait: {state: call, node: %s, is: idle, timeout: 15s}\n", q(o))
+				delete(peer, o)
+				delete(peer, a.Phone)
+			}
 		case ActRegister:
 			fmt.Fprintf(&b, "  - register: %s\n", p)
 		case ActUnregister:
@@ -156,12 +176,6 @@ func storyYAML(name string, built, now Snapshot, acts []storyAct, events []sim.E
 		}
 	}
 	b.WriteString("  # Checks drawn from what happened in the session.\n")
-	invited := map[string]bool{}
-	for _, e := range events {
-		if e.Kind == sim.KindMessage && e.Proto == sim.ProtoSIP && e.From == "recorder" && strings.HasPrefix(e.Summary, "INVITE") {
-			invited[e.To] = true
-		}
-	}
 	for _, p := range built.Phones {
 		if invited[p.Name] {
 			fmt.Fprintf(&b, "  - expect: {from: recorder, to: %s, proto: SIP, method: INVITE, at-least: 1}\n", q(p.Name))

@@ -247,12 +247,14 @@ func whyLine(g geometry, why string, w int) string {
 		why = "(no cause known)"
 	}
 	buf := blank(w)
-	for i := 0; i < g.n; i++ {
-		set(buf, g.center(i), '│')
-	}
 	text := []rune(clip("↳ "+why, max(0, w-g.timeW)))
-	// The text covers the lifelines it crosses; they show again after it.
 	put(buf, g.timeW, string(text))
+	// The lifelines the text does not reach go on below it.
+	for i := 0; i < g.n; i++ {
+		if c := g.center(i); c > g.timeW+len(text) {
+			set(buf, c, '│')
+		}
+	}
 	return strings.TrimRight(string(buf), " ")
 }
 

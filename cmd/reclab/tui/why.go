@@ -280,7 +280,7 @@ func (m *Model) explainRegister(e sim.Event, id string) string {
 	}
 	if prev, ok := m.back(func(o sim.Event) bool { return o.Proto == sim.ProtoSIP && sipCallID(o) == id }); ok &&
 		strings.HasPrefix(prev.Summary, "401") {
-		return fmt.Sprintf("REGISTER again, with the answer to %s's digest challenge (RFC 3261 §22.2)", ref(prev))
+		return fmt.Sprintf("REGISTER again, with the answer to the digest challenge of %s (RFC 3261 §22.2)", ref(prev))
 	}
 	for _, k := range []struct {
 		kind ActionKind
@@ -379,6 +379,8 @@ func (m *Model) explainCSTA(e sim.Event) string {
 		return ext + " registered: the PBX sends its address over CSTA"
 	case strings.HasPrefix(l, "OutOfService"):
 		return ext + " is no longer registered (log-off, power, restart)"
+	case strings.HasPrefix(l, "ServiceInitiated"):
+		return ext + " went off-hook to call: the PBX tells the recorder, which monitors it (spec §3.1)"
 	case strings.HasPrefix(l, "Delivered"), strings.HasPrefix(l, "Originated"):
 		if a, ok := answered("INVITE"); ok {
 			return fmt.Sprintf("the call of %s rings/starts: the PBX tells the recorder", ref(a))
