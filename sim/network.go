@@ -52,6 +52,7 @@ type Network struct {
 
 	streams streamTable
 	impairs impairState // impair.go: loss, delay, duplication, blackholes
+	step    stepGate    // step.go: step mode holds signalling messages
 	stop    chan struct{}
 	done    sync.WaitGroup
 	closed  bool
@@ -126,6 +127,7 @@ func (n *Network) Close() error {
 		return nil
 	}
 	n.closed = true
+	n.SetStepping(false) // a sender held for a step lets go
 	nodes := make([]*Node, 0, len(n.nodes))
 	for _, nd := range n.nodes {
 		nodes = append(nodes, nd)

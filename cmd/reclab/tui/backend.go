@@ -9,6 +9,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/phones"
 	"github.com/reclab/reclab/recorder"
@@ -33,11 +35,13 @@ const (
 	ActLift
 	ActRecordMode // the recorder's record on demand mode: off → start → save → off
 	ActSpeed      // the lab clock one step faster (Arg "+") or slower ("-")
+	ActHold       // step mode: Arg "on" holds each signalling message until ActStepMsg, "off" plays
+	ActStepMsg    // step mode: the next held message goes
 )
 
 var actionNames = [...]string{"register", "unregister", "dial", "answer", "hang up", "power",
 	"record key", "firmware update", "forced log-off", "PBX restart", "impair", "lift impairment",
-	"recorder mode", "lab clock"}
+	"recorder mode", "lab clock", "step mode", "step"}
 
 func (k ActionKind) String() string {
 	if int(k) < len(actionNames) {
@@ -108,6 +112,21 @@ type Backend interface {
 	OutDir() string
 }
 
+// unwrap is the backend a wrapper (closingBackend, scenarioBackend) holds;
+// the optional interfaces (pcapFlusher, labNower) are the inner one's.
+func unwrap(b Backend) Backend {
+	for {
+		switch w := b.(type) {
+		case closingBackend:
+			b = w.Backend
+		case *scenarioBackend:
+			b = w.Backend
+		default:
+			return b
+		}
+	}
+}
+
 // errNotAvailable is returned for actions the lab cannot do yet.
 var errNotAvailable = errors.New("not available yet")
 
@@ -115,7 +134,12 @@ var errNotAvailable = errors.New("not available yet")
 type labBackend struct {
 	l   *lab.Lab
 	out string
+	t1  time.Duration // SIP T1 before step mode raised it
 }
+
+// stepT1 is SIP T1 while stepping: a message held for the trainer is not
+// retransmitted behind it (design.md: step mode raises T1), for a minute.
+const stepT1 = time.Minute
 
 // NewLabBackend wraps a built (not yet started) lab whose files go to out.
 func NewLabBackend(l *lab.Lab, out string) Backend { return &labBackend{l: l, out: out} }
@@ -156,6 +180,27 @@ func (b *labBackend) Do(ctx context.Context, a Action) (string, error) {
 	}
 	if a.Kind == ActSpeed {
 		return setSpeed(b.l.Net.Clock(), a.Arg)
+	}
+	if a.Kind == ActHold {
+		if a.Arg == "on" {
+			if !b.l.Net.Stepping() {
+				b.t1 = sip.T1
+				lab.SetSIPTimers(stepT1)
+				b.l.Net.SetStepping(true)
+			}
+			return fmt.Sprintf("step mode: each SIP, CSTA and HTTP message waits until . sends it (RTP flows on; SIP T1 raised to %s for transactions begun now); H plays", stepT1), nil
+		}
+		if b.l.Net.Stepping() {
+			b.l.Net.SetStepping(false)
+			lab.SetSIPTimers(b.t1)
+		}
+		return "playing: messages go as they are sent", nil
+	}
+	if a.Kind == ActStepMsg {
+		if !b.l.Net.Step() {
+			return "", errors.New("step: no message waits; the lab is quiet until a node or you act (RTP flows on)")
+		}
+		return "step: one message sent", nil
 	}
 	if a.Kind == ActRecordMode {
 		next := (b.l.Recorder.OnDemandMode() + 1) % 3 // off, start, save

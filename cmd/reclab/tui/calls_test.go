@@ -173,3 +173,37 @@ func TestEveryArrowHasItsWhy(t *testing.T) {
 		}
 	}
 }
+
+// Step mode (H): the ladder's last line is the message the lab holds for
+// the next '.', as its HeldMessage state names it; '.' asks the lab for one
+// step.
+func TestStepModeGolden(t *testing.T) {
+	b := basicCallBackend()
+	b.avail[ActHold], b.avail[ActStepMsg] = true, true
+	m := New(context.Background(), b)
+	events := loadTrace(t, "testdata/basic-call.jsonl")
+	for _, e := range append(events[:40], b.upEvents()...) {
+		b.trace.Publish(e)
+	}
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(120, 40))
+	s := &screen{tm: tm}
+	s.waitFor(t, "lab up")
+	tm.Send(key("H"))
+	s.waitFor(t, "STEPPING", "did step mode on")
+	held := sim.HeldMessage{From: "recorder", To: "7434", Proto: sim.ProtoSIP, Summary: "INVITE sip:1001@127.20.1.1:7300",
+		Dst: netip.MustParseAddrPort("127.20.1.1:7300"), Held: 1}
+	b.trace.Publish(sim.Event{Kind: sim.KindState, Proto: sim.ProtoLab, From: "recorder", Summary: held.String(), State: held})
+	s.waitFor(t, "⏸ next: SIP recorder → 7434")
+	tm.Send(key("."))
+	s.waitFor(t, "did step on")
+	tm.Send(key("q"))
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(waitLong)).(*Model)
+	golden.RequireEqual(t, []byte(fm.View()))
+	var kinds []ActionKind
+	for _, a := range b.actions() {
+		kinds = append(kinds, a.Kind)
+	}
+	if len(kinds) != 2 || kinds[0] != ActHold || kinds[1] != ActStepMsg {
+		t.Errorf("actions %v, want step mode on, then one step", kinds)
+	}
+}

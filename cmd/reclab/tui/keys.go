@@ -39,6 +39,7 @@ const (
 	kExport
 	kScenario
 	kStep
+	kHold
 	kCalls
 	kDialogs
 	kDelta
@@ -89,7 +90,8 @@ var bindings = []binding{
 	{kFaster, []string{"+"}, "+", "lab clock faster", "Lab"},
 	{kSlower, []string{"-"}, "-", "lab clock slower", "Lab"},
 	{kScenario, []string{"s"}, "s", "run a scenario (list)", "Lab"},
-	{kStep, []string{"."}, ".", "scenario: next step", "Lab"},
+	{kHold, []string{"H"}, "H", "step mode: hold each message / play", "Lab"},
+	{kStep, []string{"."}, ".", "next message (H) / scenario step", "Lab"},
 
 	{kCalls, []string{"C"}, "C", "calls list, Enter its ladder", "View"},
 	{kDialogs, []string{"D"}, "D", "SIP dialogs list", "View"},
@@ -140,4 +142,5 @@ var gatedKeys = map[keyID]ActionKind{
 	kImpair:       ActImpair,
 	kLift:         ActLift,
 	kRecordMode:   ActRecordMode,
+	kHold:         ActHold,
 }

@@ -120,6 +120,10 @@ type Model struct {
 	dialogList []*dialog
 	delta      bool // the time column is Δt from the selected message
 	whyLines   bool // each arrow has its cause on a line under it
+	// holding: step mode (H); heldQueue the messages that wait for '.',
+	// as the lab's HeldMessage states name them.
+	holding   bool
+	heldQueue []sim.HeldMessage
 	zoom       bool // the detail fills the body
 	scroll     int  // detail scroll
 	help       bool
@@ -341,6 +345,18 @@ func (m *Model) add(e sim.Event) {
 	m.store.fold(e)
 	if e.Kind == sim.KindState {
 		m.causes.fold(e)
+		if h, ok := e.State.(sim.HeldMessage); ok && m.holding {
+			m.heldQueue = append(m.heldQueue, h)
+		}
+	}
+	if e.Kind == sim.KindMessage && len(m.heldQueue) > 0 {
+		// A held message went: it leaves the queue.
+		for i, h := range m.heldQueue {
+			if h.From == e.From && h.To == e.To && h.Summary == e.Summary {
+				m.heldQueue = append(m.heldQueue[:i:i], m.heldQueue[i+1:]...)
+				break
+			}
+		}
 	}
 	if _, ok := problemKind(e); ok {
 		m.addProblem(e)
@@ -682,7 +698,22 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case kSaveScenario:
 		return m, m.saveScenario()
 	case kStep:
+		if m.holding {
+			return m, m.labAction(ActStepMsg)
+		}
 		m.stepKey()
+	case kHold:
+		if !m.available(ActHold) {
+			break
+		}
+		m.holding = !m.holding
+		arg := "off"
+		if m.holding {
+			arg = "on"
+		} else {
+			m.heldQueue = nil
+		}
+		return m, m.run(Action{Kind: ActHold, Arg: arg})
 	case kDial:
 		p, ok := m.selectedPhone()
 		if !ok {
@@ -773,14 +804,16 @@ func (m *Model) available(kind ActionKind) bool {
 }
 
 func (m *Model) run(a Action) tea.Cmd {
-	if a.Kind != ActSpeed && a.Kind != ActRecordMode {
+	if a.Kind != ActSpeed && a.Kind != ActRecordMode && a.Kind != ActHold && a.Kind != ActStepMsg {
 		// The message this asks for will name the key as its cause.
 		m.userActs = append(m.userActs, userAct{kind: a.Kind, phone: a.Phone, arg: a.Arg})
 		if len(m.userActs) > 64 {
 			m.userActs = m.userActs[len(m.userActs)-32:]
 		}
 	}
-	m.story = append(m.story, storyAct{Action: a, at: m.labNow()})
+	if a.Kind != ActHold && a.Kind != ActStepMsg {
+		m.story = append(m.story, storyAct{Action: a, at: m.labNow()})
+	}
 	b, ctx := m.b, m.ctx
 	return func() tea.Msg {
 		text, err := b.Do(ctx, a)

@@ -45,7 +45,7 @@ func (m *Model) savePcap() tea.Cmd {
 	dir := m.b.OutDir()
 	src, dst := filepath.Join(dir, "lab.pcapng"), filepath.Join(dir, fmt.Sprintf("call-%d.pcap", c.n))
 	var flush func() error
-	if f, ok := m.b.(pcapFlusher); ok {
+	if f, ok := unwrap(m.b).(pcapFlusher); ok {
 		flush = f.FlushPcap
 	}
 	m.setStatus(false, "saving call %d's packets…", c.n)

@@ -33,7 +33,7 @@ func (b *labBackend) LabNow() time.Duration { return b.l.Net.Now() }
 
 // labNow is the lab's time now: the backend's clock, else the newest event's.
 func (m *Model) labNow() time.Duration {
-	if n, ok := m.b.(labNower); ok {
+	if n, ok := unwrap(m.b).(labNower); ok {
 		return n.LabNow()
 	}
 	if len(m.events) > 0 {

@@ -57,6 +57,8 @@ func (m *Model) render() string {
 func (m *Model) titleLine() string {
 	mode := "following"
 	switch {
+	case m.holding:
+		mode = "STEPPING"
 	case m.paused:
 		mode = "PAUSED"
 	case !m.follow:
@@ -168,8 +170,13 @@ func (m *Model) bodyLines(l layout) []string {
 		return out
 	}
 	info := fmt.Sprintf("%d shown", len(m.rows))
-	out = append(out, m.flowHeader(l, info))
 	flow := m.flowLines(l.flowW, flowH)
+	if m.holding && flowH > 2 {
+		// The message the next '.' sends, as the last line of the ladder.
+		flow = append(flow[:flowH-1], m.heldLine(l.flowW))
+		info += fmt.Sprintf(", %d held: . sends the next, H plays", len(m.heldQueue))
+	}
+	out = append(out, m.flowHeader(l, info))
 	if l.sideW > 0 {
 		side := m.detailLines(l.sideW, flowH)
 		for i := range flow {
@@ -237,7 +244,20 @@ func (m *Model) flowLines(w, h int) []string {
 	for len(out) < h {
 		out = append(out, "")
 	}
-	return out
+	return out[:max(h, 0)] // the pane's height, even when it has room for the column names only
+}
+
+// heldLine is the first message that waits for a step, or says none does.
+func (m *Model) heldLine(w int) string {
+	if len(m.heldQueue) == 0 {
+		return stPaneDim.Render(clip("  ⏸ step mode: no message waits; act (d, a, x …) or wait for a timer", w))
+	}
+	h := m.heldQueue[0]
+	more := ""
+	if n := len(m.heldQueue); n > 1 {
+		more = fmt.Sprintf(" (+%d more)", n-1)
+	}
+	return stSelected.Render(pad(fmt.Sprintf("  ⏸ next: %s %s → %s  %s%s", h.Proto, h.From, h.To, h.Summary, more), w))
 }
 
 // whyLine is a row's cause under its arrow: the lifelines go on, the text
