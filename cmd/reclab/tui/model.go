@@ -124,10 +124,10 @@ type Model struct {
 	// as the lab's HeldMessage states name them.
 	holding   bool
 	heldQueue []sim.HeldMessage
-	zoom       bool // the detail fills the body
-	scroll     int  // detail scroll
-	help       bool
-	helpPage   int
+	zoom      bool // the detail fills the body
+	scroll    int  // detail scroll
+	help      bool
+	helpPage  int
 
 	prompt promptKind
 	input  lineInput
