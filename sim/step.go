@@ -8,11 +8,14 @@ import (
 )
 
 // Stepping (design.md: step mode holds packets; issue 12, Packet Tracer's
-// simulation mode). While it is on, each signalling message (SIP, CSTA,
-// HTTP) a lab socket sends waits in its sender, before it is traced or
+// simulation mode). While it is on, each SIP datagram (any UDP message but
+// RTP) a lab socket sends waits in its sender, before it is traced or
 // captured, until Step lets one go; RTP flows on. Each message that starts
 // to wait is published as a HeldMessage state, so a display shows what the
-// next step sends. Off, it costs one atomic load per message.
+// next step sends. TCP (CSTA, HTTP) is not held: a writer held past its
+// peer's write timeout cuts the link (the PBX drops a CSTA client whose
+// event waits 10 s), and the CSTA events follow the SIP messages that cause
+// them anyway. Off, it costs one atomic load per message.
 type stepGate struct {
 	on     atomic.Bool
 	held   atomic.Int64

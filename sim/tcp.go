@@ -143,7 +143,6 @@ func (c *Conn) Write(b []byte) (int, error) {
 // says what an impairment did to them on the way.
 func (c *Conn) send(b []byte, m packetMark) (int, error) {
 	n := c.node.net
-	n.hold(c.proto, c.local, c.remote, b) // step mode (step.go)
 	n.tracePacket(c.proto, c.local, c.remote, b, m)
 	n.pcap.TCPData(n.wallNow(), c.local, c.remote, b)
 	return c.c.Write(b)

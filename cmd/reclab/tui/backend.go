@@ -35,7 +35,7 @@ const (
 	ActLift
 	ActRecordMode // the recorder's record on demand mode: off → start → save → off
 	ActSpeed      // the lab clock one step faster (Arg "+") or slower ("-")
-	ActHold       // step mode: Arg "on" holds each signalling message until ActStepMsg, "off" plays
+	ActHold       // step mode: Arg "on" holds each SIP message until ActStepMsg, "off" plays
 	ActStepMsg    // step mode: the next held message goes
 )
 
@@ -188,7 +188,7 @@ func (b *labBackend) Do(ctx context.Context, a Action) (string, error) {
 				lab.SetSIPTimers(stepT1)
 				b.l.Net.SetStepping(true)
 			}
-			return fmt.Sprintf("step mode: each SIP, CSTA and HTTP message waits until . sends it (RTP flows on; SIP T1 raised to %s for transactions begun now); H plays", stepT1), nil
+			return fmt.Sprintf("step mode: each SIP message waits until . sends it (CSTA, HTTP and RTP flow on; SIP T1 raised to %s for transactions begun now); H plays", stepT1), nil
 		}
 		if b.l.Net.Stepping() {
 			b.l.Net.SetStepping(false)

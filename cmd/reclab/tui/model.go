@@ -710,6 +710,8 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		arg := "off"
 		if m.holding {
 			arg = "on"
+			m.follow = true // the next message is what the trainer watches
+			m.place()
 		} else {
 			m.heldQueue = nil
 		}

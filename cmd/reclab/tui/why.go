@@ -415,7 +415,8 @@ func (m *Model) explainRTP(e sim.Event) string {
 		return "forking to the recorder (spec §3.2)"
 	}
 	if a, ok := m.back(func(o sim.Event) bool {
-		return o.Proto == sim.ProtoSIP && strings.HasPrefix(o.Summary, "200 OK (INVITE)") && (o.To == e.From || o.From == e.From)
+		return o.Proto == sim.ProtoSIP && strings.HasPrefix(o.Summary, "200 OK (INVITE)") &&
+			(o.To == e.From && o.From == "pbx" || o.From == e.From && o.To == "pbx")
 	}); ok {
 		return fmt.Sprintf("the call's media, to where the SDP of %s said", ref(a))
 	}
