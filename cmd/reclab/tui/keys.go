@@ -46,6 +46,7 @@ const (
 	kWhy
 	kSavePcap
 	kSaveScenario
+	kStepBack
 	kHelp
 	kQuit
 )
@@ -92,6 +93,7 @@ var bindings = []binding{
 	{kScenario, []string{"s"}, "s", "run a scenario (list)", "Lab"},
 	{kHold, []string{"H"}, "H", "step mode: hold each message / play", "Lab"},
 	{kStep, []string{"."}, ".", "next message (H) / scenario step", "Lab"},
+	{kStepBack, []string{"b"}, "b", "back: replay to previous action", "Lab"},
 
 	{kCalls, []string{"C"}, "C", "calls list, Enter its ladder", "View"},
 	{kDialogs, []string{"D"}, "D", "SIP dialogs list", "View"},

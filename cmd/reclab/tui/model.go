@@ -92,6 +92,11 @@ type Model struct {
 	// cause of the message that does.
 	userActs []userAct
 	story    []storyAct // every action the user took, for save-as-scenario
+	// carryStory is the story a Back replay starts from (kept across
+	// attach); backing: the running scenario is that replay, whose steps
+	// but the last are let through at once.
+	carryStory []storyAct
+	backing    bool
 	seen     map[uint64]bool
 	logs     []logLine
 	rows     []int // indices into events that pass the filter
@@ -169,7 +174,8 @@ func (m *Model) attach(b Backend) {
 		gen++
 	}
 	*m = Model{ctx: m.ctx, w: m.w, h: m.h, gen: gen, scens: m.scens, scen: m.scen,
-		b: b, follow: true, seen: map[uint64]bool{}, dirty: true, causes: newCauseState()}
+		b: b, follow: true, seen: map[uint64]bool{}, dirty: true, causes: newCauseState(),
+		story: m.carryStory, backing: m.backing}
 	m.sub = b.Trace().Subscribe(subBuffer, false)
 	m.store = newNodeStore(b.Nodes(), b.Media)
 	m.snap = m.store.snapshot()
@@ -697,6 +703,8 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, m.savePcap()
 	case kSaveScenario:
 		return m, m.saveScenario()
+	case kStepBack:
+		return m, m.goBack()
 	case kStep:
 		if m.holding {
 			return m, m.labAction(ActStepMsg)

@@ -49,7 +49,7 @@ func (m *Model) saveScenario() tea.Cmd {
 		return nil
 	}
 	name := "tui-session-" + time.Now().UTC().Format("20060102-150405")
-	text := storyYAML(name, m.b.Nodes(), m.snap, m.story, m.visibleEvents())
+	text := storyYAML(name, m.b.Nodes(), m.snap, m.story, m.visibleEvents(), true)
 	path := filepath.Join(m.b.OutDir(), "session-scenario.yaml")
 	return func() tea.Msg {
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
@@ -66,7 +66,7 @@ func q(s string) string { return strconv.Quote(s) }
 // storyYAML is the scenario: built is the lab as built (names,
 // extensions, recording ports), now the Nodes pane at the end, acts what
 // the user did, events the ladder.
-func storyYAML(name string, built, now Snapshot, acts []storyAct, events []sim.Event) string {
+func storyYAML(name string, built, now Snapshot, acts []storyAct, events []sim.Event, checks bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Saved from the reclab TUI at %s: the session as a story.\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "name: %s\ndescription: a trainer's session in the TUI, saved as a scenario (%d actions)\n", name, len(acts))
@@ -175,6 +175,9 @@ func storyYAML(name string, built, now Snapshot, acts []storyAct, events []sim.E
 			fmt.Fprintf(&b, "  # %s: not a scenario step\n", a.Kind)
 		}
 	}
+	if !checks {
+		return b.String()
+	}
 	b.WriteString("  # Checks drawn from what happened in the session.\n")
 	for _, p := range built.Phones {
 		if invited[p.Name] {
@@ -189,6 +192,35 @@ func storyYAML(name string, built, now Snapshot, acts []storyAct, events []sim.E
 		fmt.Fprintf(&b, "  - expect-phone: {phone: %s, powered: %t, registered: %t, call: %s}\n", q(p.Name), s.Powered, s.Registered, s.Call)
 	}
 	return b.String()
+}
+
+// goBack replays the story without its last action on a fresh lab (b,
+// issue 12: Packet Tracer's back): the story is written as a scenario whose
+// last step holds, run in step mode with every step but that one let
+// through at once, so the lab stays the trainer's at the previous action.
+func (m *Model) goBack() tea.Cmd {
+	if m.scens == nil {
+		m.setStatus(true, "back: this UI runs no scenarios, so it cannot replay the story")
+		return nil
+	}
+	if len(m.story) == 0 {
+		m.setStatus(true, "back: nothing done yet to go back from")
+		return nil
+	}
+	prev := m.story[:len(m.story)-1]
+	name := fmt.Sprintf("back-to-action-%d", len(prev))
+	text := storyYAML(name, m.b.Nodes(), m.snap, prev, nil, false) +
+		fmt.Sprintf("  - say: back at action %d of %d on a fresh lab; the lab is yours (. ends the replay and closes it)\n", len(prev), len(m.story))
+	path := filepath.Join(m.b.OutDir(), name+".yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		m.setStatus(true, "back: %v", err)
+		return nil
+	}
+	cmd := m.launch(ScenarioRequest{Name: path, Step: true})
+	if cmd != nil {
+		m.carryStory, m.backing = append([]storyAct(nil), prev...), true
+	}
+	return cmd
 }
 
 // impairYAML is an impairment as the scenario's impair step writes it.
