@@ -97,14 +97,14 @@ type Model struct {
 	// but the last are let through at once.
 	carryStory []storyAct
 	backing    bool
-	seen     map[uint64]bool
-	logs     []logLine
-	rows     []int // indices into events that pass the filter
-	cursor   int   // index into rows
-	top      int
-	follow   bool
-	paused   bool
-	frozen   int // len(events) when the display was paused
+	seen       map[uint64]bool
+	logs       []logLine
+	rows       []int // indices into events that pass the filter
+	cursor     int   // index into rows
+	top        int
+	follow     bool
+	paused     bool
+	frozen     int // len(events) when the display was paused
 	// problems are the session's error events, the first maxProblems of
 	// them, for the report (e); problemTotal counts them all.
 	problems     []sim.Event
