@@ -47,6 +47,7 @@ const (
 	kSavePcap
 	kSaveScenario
 	kStepBack
+	kMapping
 	kHelp
 	kQuit
 )
@@ -87,6 +88,7 @@ var bindings = []binding{
 	{kPBXRestart, []string{"B"}, "B", "restart the PBX", "Lab"},
 	{kImpair, []string{"I"}, "I", "impair the network", "Lab"},
 	{kLift, []string{"O"}, "O", "lift impairments", "Lab"},
+	{kMapping, []string{"m"}, "m", "recorder mapping dynamic/static", "Lab"},
 	{kRecordMode, []string{"M"}, "M", "on-demand mode off/start/save", "Lab"},
 	{kFaster, []string{"+"}, "+", "lab clock faster", "Lab"},
 	{kSlower, []string{"-"}, "-", "lab clock slower", "Lab"},

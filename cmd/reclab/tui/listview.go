@@ -203,3 +203,38 @@ func (m *Model) splitListWords(s string) (rest string, c *call, dialog string, e
 	}
 	return strings.Join(keep, " "), c, dialog, nil
 }
+
+// relabMsg is the UI's lab built anew with another mapping.
+type relabMsg struct {
+	b       Backend
+	mapping string
+	err     error
+}
+
+// switchMapping rebuilds the UI's lab with the other recorder mapping
+// (dynamic ⇄ static, spec §3.1): a recorder's mapping is its configuration,
+// fixed when it starts, so the lab is closed and built again.
+func (m *Model) switchMapping() tea.Cmd {
+	if m.relab == nil || m.scen != nil {
+		m.setStatus(true, "mapping: only the UI's own lab switches its mapping (a scenario's lab has the one its file names)")
+		return nil
+	}
+	if m.busy {
+		m.setStatus(true, "mapping: a lab is being built already")
+		return nil
+	}
+	next := "static"
+	if m.snap.RecMapping == "static" {
+		next = "dynamic"
+	}
+	m.busy = true
+	m.setStatus(false, "mapping: closing this lab and building one with %s mapping…", next)
+	old, relab := m.b, m.relab
+	return func() tea.Msg {
+		if err := closeBackend(old); err != nil {
+			return relabMsg{err: fmt.Errorf("closing the lab: %w", err)}
+		}
+		b, err := relab(next)
+		return relabMsg{b: b, mapping: next, err: err}
+	}
+}

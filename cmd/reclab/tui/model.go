@@ -97,14 +97,17 @@ type Model struct {
 	// but the last are let through at once.
 	carryStory []storyAct
 	backing    bool
-	seen       map[uint64]bool
-	logs       []logLine
-	rows       []int // indices into events that pass the filter
-	cursor     int   // index into rows
-	top        int
-	follow     bool
-	paused     bool
-	frozen     int // len(events) when the display was paused
+	// relab builds the UI's lab anew with another recorder mapping (m);
+	// nil: this UI cannot.
+	relab  func(mapping string) (Backend, error)
+	seen   map[uint64]bool
+	logs   []logLine
+	rows   []int // indices into events that pass the filter
+	cursor int   // index into rows
+	top    int
+	follow bool
+	paused bool
+	frozen int // len(events) when the display was paused
 	// problems are the session's error events, the first maxProblems of
 	// them, for the report (e); problemTotal counts them all.
 	problems     []sim.Event
@@ -173,7 +176,7 @@ func (m *Model) attach(b Backend) {
 		m.sub.Close()
 		gen++
 	}
-	*m = Model{ctx: m.ctx, w: m.w, h: m.h, gen: gen, scens: m.scens, scen: m.scen,
+	*m = Model{ctx: m.ctx, w: m.w, h: m.h, gen: gen, scens: m.scens, scen: m.scen, relab: m.relab,
 		b: b, follow: true, seen: map[uint64]bool{}, dirty: true, causes: newCauseState(),
 		story: m.carryStory, backing: m.backing}
 	m.sub = b.Trace().Subscribe(subBuffer, false)
@@ -280,6 +283,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyMsg:
 		m.dirty = true
 		return m.key(msg)
+	case relabMsg:
+		m.busy = false
+		if msg.err != nil {
+			m.setStatus(true, "mapping: %s", plainError(msg.err))
+			return m, nil
+		}
+		m.attach(msg.b)
+		m.setStatus(false, "recorder mapping now %s (spec §3.1): the lab is built anew, its files in %s", msg.mapping, msg.b.OutDir())
+		b, ctx := m.b, m.ctx
+		return m, tea.Batch(m.drain(), func() tea.Msg { return startedMsg{b.Start(ctx)} })
 	case launchedMsg, stepWaitMsg, scenarioDoneMsg:
 		m.dirty = true
 		return m.updateScenario(msg)
@@ -705,6 +718,8 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, m.saveScenario()
 	case kStepBack:
 		return m, m.goBack()
+	case kMapping:
+		return m, m.switchMapping()
 	case kStep:
 		if m.holding {
 			return m, m.labAction(ActStepMsg)

@@ -73,6 +73,24 @@ func Run(ctx context.Context, opt Options) error {
 			return err
 		}
 		m = New(ctx, closingBackend{Backend: NewLabBackend(l, dir), close: sync.OnceValue(l.Close)})
+		// The recorder's mapping is fixed when its lab is built (spec §3.1):
+		// switching it builds the lab anew, its files in a folder of its
+		// own beside the first lab's.
+		n := 1
+		m.relab = func(mapping string) (Backend, error) {
+			n++
+			t := topo
+			t.Recorder.Mapping = mapping
+			sub := filepath.Join(dir, fmt.Sprintf("lab-%d-%s", n, mapping))
+			if err := os.MkdirAll(sub, 0o755); err != nil {
+				return nil, err
+			}
+			l, err := lab.Build(t, lab.Options{OutDir: sub, Pcap: true, HEP: opt.HEP, NetDelay: opt.NetDelay, Clock: sim.NewScaledClock(1)})
+			if err != nil {
+				return nil, err
+			}
+			return closingBackend{Backend: NewLabBackend(l, sub), close: sync.OnceValue(l.Close)}, nil
+		}
 	}
 	first := m.b
 	m.SetScenarios(scens)

@@ -55,3 +55,29 @@ func TestTUIStartedTwiceKeepsBothSessionFolders(t *testing.T) {
 		t.Errorf("%d folders in %s, want 2", len(entries), base)
 	}
 }
+
+// m switches the recorder's mapping (spec §3.1): the lab is closed and
+// built anew with the other one, and the Nodes pane says which.
+func TestMappingSwitchRebuildsTheLab(t *testing.T) {
+	m, _ := ready(t)
+	var asked []string
+	m.relab = func(mapping string) (Backend, error) {
+		asked = append(asked, mapping)
+		nb := newFakeBackend()
+		nb.nodes.RecMapping = mapping
+		return nb, nil
+	}
+	_, cmd := m.Update(key("m"))
+	if cmd == nil {
+		t.Fatalf("m started nothing: %s", m.status)
+	}
+	msg := cmd()
+	_, next := m.Update(msg)
+	if len(asked) != 1 || asked[0] != "static" || m.snap.RecMapping != "static" {
+		t.Fatalf("asked %v, mapping shown %q", asked, m.snap.RecMapping)
+	}
+	if !strings.Contains(m.status, "recorder mapping now static (spec §3.1)") || next == nil {
+		t.Fatalf("status %q", m.status)
+	}
+	m.sub.Close()
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/reclab/reclab/phones"
 	"github.com/reclab/reclab/sim"
 )
 
@@ -119,6 +120,12 @@ func (m *Model) nodesLines() []string {
 			call += ", last " + code // "idle, last 404"; the log has the words
 		}
 		rec := "rec " + s.Recording.String()
+		if s.Recording == phones.RecForking && s.Call == phones.CallIdle {
+			// The session is up but there is no call: nothing is forked
+			// (static mapping keeps it; in dynamic mapping a recorder that
+			// never learnt the call ended, e.g. behind a CSTA blackhole).
+			rec = "rec session"
+		}
 		mark := "  "
 		if i == m.phoneSel {
 			mark = "> "
