@@ -21,23 +21,8 @@ import (
 // recorder's BYE, the streams' stop and the CSTA ConnectionCleared.
 const callGrace = 3 * time.Second
 
-// sipHeader is a SIP header's value ("" if absent); short is its compact
-// form (RFC 3261 §7.3.3), "" for none.
-func sipHeader(b []byte, name, short string) string {
-	head, _, _ := strings.Cut(string(b), "\r\n\r\n")
-	lines := strings.Split(head, "\r\n")
-	for _, l := range lines[min(1, len(lines)):] {
-		k, v, ok := strings.Cut(l, ":")
-		if !ok {
-			continue
-		}
-		k = strings.TrimSpace(k)
-		if strings.EqualFold(k, name) || (short != "" && strings.EqualFold(k, short)) {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
+// sipHeader is a SIP header's value by long or compact name, "" if absent.
+func sipHeader(b []byte, name, short string) string { return sim.SIPHeader(b, name, short) }
 
 // sipUser is the user part of a From/To value: `"A" <sip:1002@h>;tag=x`
 // → "1002".

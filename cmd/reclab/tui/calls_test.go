@@ -135,17 +135,7 @@ func TestCallScreensGolden(t *testing.T) {
 			for _, e := range append(events, b.upEvents()...) {
 				b.trace.Publish(e)
 			}
-			tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(120, 40))
-			s := &screen{tm: tm}
-			s.waitFor(t, "6867i (1002): sidecar counts")
-			close(b.gate)
-			s.waitFor(t, "lab up")
-			for _, k := range tc.keys {
-				tm.Send(key(k))
-			}
-			tm.Send(key("q"))
-			fm := tm.FinalModel(t, teatest.WithFinalTimeout(waitLong)).(*Model)
-			golden.RequireEqual(t, []byte(fm.View()))
+			goldenScreen(t, m, b, 120, 40, "6867i (1002): sidecar counts", tc.keys)
 		})
 	}
 }

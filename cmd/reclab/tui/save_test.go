@@ -2,7 +2,6 @@ package tui
 
 import (
 	"context"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/charmbracelet/x/exp/teatest"
 
-	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/scenarios"
 )
 
@@ -18,18 +16,7 @@ import (
 // session as a scenario (W); `reclab run` of that file replays the story
 // on a fresh lab and every check drawn from the session passes.
 func TestSaveSessionAsScenarioReplaysToPass(t *testing.T) {
-	topo := lab.UIDefault()
-	topo.PBXAddr = netip.MustParseAddr("127.22.0.1")
-	topo.RecorderAddr = netip.MustParseAddr("127.22.0.2")
-	topo.PhoneBase = netip.MustParseAddr("127.22.1.1")
-	dir := t.TempDir()
-	l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	l, dir, ctx := uiLab(t)
 	tm := teatest.NewTestModel(t, New(ctx, NewLabBackend(l, dir)), teatest.WithInitialTermSize(200, 60))
 	s := &screen{tm: tm}
 	s.waitFor(t, "lab up: 6 phones registered", "BackInServiceEvent 1006")
