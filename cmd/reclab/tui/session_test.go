@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	tea "github.com/charmbracelet/bubbletea"
 	"io"
 	"os"
 	"path/filepath"
@@ -78,6 +79,22 @@ func TestMappingSwitchRebuildsTheLab(t *testing.T) {
 	}
 	if !strings.Contains(m.status, "recorder mapping now static (spec §3.1)") || next == nil {
 		t.Fatalf("status %q", m.status)
+	}
+	m.sub.Close()
+}
+
+// A prompt wider than the screen keeps what is typed in sight and marks
+// the cut (issue 12: the impairment hint was cut without a mark).
+func TestLongPromptKeepsTheTypedEnd(t *testing.T) {
+	m, _ := ready(t)
+	m.Update(tea.WindowSizeMsg{Width: 40, Height: 12})
+	m.Update(key("I"))
+	for _, r := range "7434 pbx drop 50% sip" {
+		m.Update(key(string(r)))
+	}
+	got := m.statusLine()
+	if !strings.HasPrefix(got, "…") || !strings.HasSuffix(got, "7434 pbx drop 50% sip█") || len([]rune(got)) != 40 {
+		t.Fatalf("status line %q", got)
 	}
 	m.sub.Close()
 }

@@ -406,7 +406,12 @@ func (m *Model) logLines(h int) []string {
 
 func (m *Model) statusLine() string {
 	if m.prompt != promptNone {
-		return clip(m.input.View(), m.w)
+		// What is typed stays in sight: a prompt wider than the screen
+		// loses its start (marked), never the cursor's end.
+		if r := []rune(m.input.View()); len(r) > m.w && m.w > 1 {
+			return "…" + string(r[len(r)-m.w+1:])
+		}
+		return m.input.View()
 	}
 	s := m.status
 	if s == "" {
