@@ -367,6 +367,11 @@ func (m *Model) add(e sim.Event) {
 		if h, ok := e.State.(sim.HeldMessage); ok && m.holding {
 			m.heldQueue = append(m.heldQueue, h)
 		}
+		if st, ok := e.State.(sim.HostStall); ok {
+			// A stall, not every stream stopping: the Log says how long.
+			m.logs = append(m.logs, logLine{at: e.At, from: e.From, text: st.String(), err: true})
+			m.trimLogs()
+		}
 	}
 	if e.Kind == sim.KindMessage && len(m.heldQueue) > 0 {
 		// A held message went: it leaves the queue.

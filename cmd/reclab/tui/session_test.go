@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reclab/reclab/sim"
 )
 
 // Two TUI starts in the same second, each on its own session folder: both
@@ -95,6 +97,17 @@ func TestLongPromptKeepsTheTypedEnd(t *testing.T) {
 	got := m.statusLine()
 	if !strings.HasPrefix(got, "…") || !strings.HasSuffix(got, "7434 pbx drop 50% sip█") || len([]rune(got)) != 40 {
 		t.Fatalf("status line %q", got)
+	}
+	m.sub.Close()
+}
+
+// A host stall is told as a stall with its length, in the Log.
+func TestHostStallShowsInTheLog(t *testing.T) {
+	m, _ := ready(t)
+	st := sim.HostStall{Length: 2500 * time.Millisecond}
+	m.Update(batchMsg{events: []sim.Event{{At: time.Second, Kind: sim.KindState, Proto: sim.ProtoLab, From: "lab", Summary: st.String(), State: st}}})
+	if l := m.logs[len(m.logs)-1]; !strings.Contains(l.text, "host stall") || !strings.Contains(l.text, "2.5s") {
+		t.Fatalf("last log line %+v", l)
 	}
 	m.sub.Close()
 }
