@@ -127,7 +127,7 @@ func (n *Network) Close() error {
 		return nil
 	}
 	n.closed = true
-	n.SetStepping(false) // a sender held for a step lets go
+	n.SetStepping(false, nil) // a sender held for a step lets go
 	nodes := make([]*Node, 0, len(n.nodes))
 	for _, nd := range n.nodes {
 		nodes = append(nodes, nd)

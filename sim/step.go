@@ -21,7 +21,8 @@ type stepGate struct {
 	held   atomic.Int64
 	mu     sync.Mutex
 	tokens chan struct{}
-	off    chan struct{} // closed when stepping ends
+	off    chan struct{}                // closed when stepping ends
+	which  func(Proto, []byte) bool // the messages held; nil: every one
 }
 
 // HeldMessage is a message that waits for a step (SetStepping): From and
@@ -40,7 +41,11 @@ func (h HeldMessage) String() string {
 }
 
 // SetStepping turns step mode on or off; off lets every held message go.
-func (n *Network) SetStepping(on bool) {
+// which, when not nil, picks the messages held (the others go at once): a
+// display holds the story's messages and lets the keep-alives flow, since
+// the lab's timers run on while a message waits (a phone whose keep-alive
+// OPTIONS waited 30 s would log itself off, spec §3.2.6).
+func (n *Network) SetStepping(on bool, which func(p Proto, payload []byte) bool) {
 	g := &n.step
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -48,7 +53,7 @@ func (n *Network) SetStepping(on bool) {
 		return
 	}
 	if on {
-		g.tokens, g.off = make(chan struct{}), make(chan struct{})
+		g.tokens, g.off, g.which = make(chan struct{}), make(chan struct{}), which
 		g.on.Store(true)
 		return
 	}
@@ -87,9 +92,9 @@ func (n *Network) hold(proto Proto, src, dst netip.AddrPort, b []byte) {
 		return
 	}
 	g.mu.Lock()
-	tokens, off := g.tokens, g.off
+	tokens, off, which := g.tokens, g.off, g.which
 	g.mu.Unlock()
-	if off == nil {
+	if off == nil || (which != nil && !which(proto, b)) {
 		return
 	}
 	held := g.held.Add(1)

@@ -30,7 +30,7 @@ func TestSteppingHoldsSignallingUntilStep(t *testing.T) {
 	defer cancel()
 	held := WatchState(n.Trace(), func(h HeldMessage) bool { return h.From == "a" && h.To == "b" })
 	sent := n.Trace().Watch(func(e Event) bool { return e.Kind == KindMessage && e.Proto == ProtoSIP })
-	n.SetStepping(true)
+	n.SetStepping(true, nil)
 	if n.Step() {
 		t.Fatal("Step with nothing held let something go")
 	}
@@ -64,7 +64,7 @@ func TestSteppingHoldsSignallingUntilStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Off again: a message goes at once.
-	n.SetStepping(false)
+	n.SetStepping(false, nil)
 	if _, err := ca.WriteToAddrPort(msg, cb.LocalAddrPort()); err != nil {
 		t.Fatal(err)
 	}

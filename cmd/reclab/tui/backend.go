@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -186,12 +187,12 @@ func (b *labBackend) Do(ctx context.Context, a Action) (string, error) {
 			if !b.l.Net.Stepping() {
 				b.t1 = sip.T1
 				lab.SetSIPTimers(stepT1)
-				b.l.Net.SetStepping(true)
+				b.l.Net.SetStepping(true, storyMessage)
 			}
-			return fmt.Sprintf("step mode: each SIP message waits until . sends it (CSTA, HTTP and RTP flow on; SIP T1 raised to %s for transactions begun now); H plays", stepT1), nil
+			return fmt.Sprintf("step mode: each SIP message waits until . sends it (keep-alives, CSTA, HTTP and RTP flow on; SIP T1 raised to %s for transactions begun now); H plays", stepT1), nil
 		}
 		if b.l.Net.Stepping() {
-			b.l.Net.SetStepping(false)
+			b.l.Net.SetStepping(false, nil)
 			lab.SetSIPTimers(b.t1)
 		}
 		return "playing: messages go as they are sent", nil
@@ -334,6 +335,25 @@ func (b *labBackend) restartPBX(ctx context.Context, registered []string) (strin
 	}
 	return fmt.Sprintf("PBX restarted (spec §3.2.6): down until %d of %d registered phones noticed it through their keep-alive; they register again at their next retry",
 		noticed, len(watches)), nil
+}
+
+// storyMessage picks the messages step mode holds: SIP but the keep-alives
+// (the phones' OPTIONS to the gatekeeper, spec §3.2.6, and the recorder's
+// UPDATE, spec §3.2.2, with their answers), whose timers run on while a
+// message waits: held, they would log the phones off and end the sessions.
+func storyMessage(p sim.Proto, b []byte) bool {
+	if p != sim.ProtoSIP {
+		return false
+	}
+	first, _, _ := strings.Cut(string(b[:min(len(b), 200)]), "\r\n")
+	if strings.HasPrefix(first, "OPTIONS ") || strings.HasPrefix(first, "UPDATE ") {
+		return false
+	}
+	if strings.HasPrefix(first, "SIP/2.0 ") {
+		cseq := strings.Fields(sim.SIPHeader(b, "CSeq", ""))
+		return len(cseq) != 2 || (cseq[1] != "OPTIONS" && cseq[1] != "UPDATE")
+	}
+	return true
 }
 
 // setSpeed moves a lab clock one step along speeds: faster with "+",

@@ -111,3 +111,26 @@ func TestHostStallShowsInTheLog(t *testing.T) {
 	}
 	m.sub.Close()
 }
+
+// Step mode holds the story's SIP and lets the keep-alives flow: their
+// timers run on, and a held OPTIONS would log the phone off (spec §3.2.6).
+func TestStepModeLetsKeepAlivesFlow(t *testing.T) {
+	for _, tc := range []struct {
+		msg   string
+		proto sim.Proto
+		held  bool
+	}{
+		{"INVITE sip:1005@127.20.0.1 SIP/2.0\r\nCSeq: 1 INVITE\r\n\r\n", sim.ProtoSIP, true},
+		{"SIP/2.0 180 Ringing\r\nCSeq: 1 INVITE\r\n\r\n", sim.ProtoSIP, true},
+		{"OPTIONS sip:127.20.0.1 SIP/2.0\r\nCSeq: 7 OPTIONS\r\n\r\n", sim.ProtoSIP, false},
+		{"SIP/2.0 200 OK\r\nCSeq: 7 OPTIONS\r\n\r\n", sim.ProtoSIP, false},
+		{"UPDATE sip:1002@127.20.1.2:7300 SIP/2.0\r\nCSeq: 2 UPDATE\r\n\r\n", sim.ProtoSIP, false},
+		{"SIP/2.0 200 OK\r\nCSeq: 2 UPDATE\r\n\r\n", sim.ProtoSIP, false},
+		{"BYE sip:1002@127.20.1.2:7300 SIP/2.0\r\nCSeq: 3 BYE\r\n\r\n", sim.ProtoSIP, true},
+		{"\x80\x00", sim.ProtoRTP, false},
+	} {
+		if got := storyMessage(tc.proto, []byte(tc.msg)); got != tc.held {
+			t.Errorf("%q: held %v, want %v", tc.msg, got, tc.held)
+		}
+	}
+}

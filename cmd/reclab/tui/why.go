@@ -320,9 +320,16 @@ func (m *Model) explainBye(e sim.Event) string {
 		return "the PBX ends the call"
 	case e.From == "recorder":
 		ext := sipUser(sipHeader(e.Bytes, "To", "t"))
-		if c, ok := m.back(func(o sim.Event) bool {
-			return o.Proto == sim.ProtoCSTA && o.From == "pbx" && namesExt(o.Summary, ext) && strings.Contains(o.Summary, "Cleared")
-		}); ok {
+		cleared := func(o sim.Event) bool {
+			return o.Proto == sim.ProtoCSTA && o.From == "pbx" && strings.Contains(o.Summary, "Cleared")
+		}
+		c, ok := m.back(func(o sim.Event) bool { return cleared(o) && namesExt(o.Summary, ext) })
+		if !ok {
+			// The event names the party that cleared; the other's session
+			// ends for the same call.
+			c, ok = m.back(cleared)
+		}
+		if ok {
 			return fmt.Sprintf("CSTA %s: the call ended, so the recorder ends the recording session (spec §3.2)", ref(c))
 		}
 		return "the recorder ends the recording session (spec §3.2)"
