@@ -21,7 +21,7 @@ type stepGate struct {
 	held   atomic.Int64
 	mu     sync.Mutex
 	tokens chan struct{}
-	off    chan struct{}                // closed when stepping ends
+	off    chan struct{}            // closed when stepping ends
 	which  func(Proto, []byte) bool // the messages held; nil: every one
 }
 
