@@ -511,6 +511,9 @@ func (m *Model) layout() layout {
 func (m *Model) place() {
 	n := len(m.rows)
 	h := m.layout().flowH - 1 // below the column names
+	if m.holding {
+		h = max(1, h-1) // the held message's line
+	}
 	if m.whyLines {
 		h = max(1, h/2) // each row and its cause
 	}
