@@ -34,6 +34,9 @@ type Options struct {
 	// Input and Output replace the terminal (tests); nil: the terminal.
 	Input  io.Reader
 	Output io.Writer
+	// Place, when set, moves the UI's lab and each scenario's lab to
+	// other addresses (reclab tui --net) before it is built.
+	Place func(*lab.Topology)
 }
 
 // Run builds the lab, opens the UI on the terminal and returns when the user
@@ -47,6 +50,9 @@ func Run(ctx context.Context, opt Options) error {
 	if len(topo.Phones) == 0 {
 		topo = lab.UIDefault()
 	}
+	if opt.Place != nil {
+		opt.Place(&topo)
+	}
 	dir, err := filepath.Abs(opt.OutDir)
 	if err != nil {
 		return fmt.Errorf("tui: %w", err)
@@ -56,7 +62,7 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	scens := libraryScenarios{out: dir, netDelay: opt.NetDelay}
+	scens := libraryScenarios{out: dir, netDelay: opt.NetDelay, place: opt.Place}
 	var m *Model
 	if opt.Scenario.Name != "" {
 		run, err := LaunchScenario(ctx, scens, opt.Scenario)
