@@ -52,6 +52,7 @@ type Network struct {
 
 	streams streamTable
 	impairs impairState // impair.go: loss, delay, duplication, blackholes
+	step    stepGate    // step.go: step mode holds signalling messages
 	stop    chan struct{}
 	done    sync.WaitGroup
 	closed  bool
@@ -106,6 +107,11 @@ func (n *Network) Now() time.Duration { return n.clock.Since(n.start) }
 // Clock is the lab clock; every node takes its timers from it.
 func (n *Network) Clock() Clock { return n.clock }
 
+// FlushPcap pushes the pcap's buffered frames to its file, so a reader of
+// the file (the TUI saving one call's packets) sees every packet so far.
+// No pcap: nil.
+func (n *Network) FlushPcap() error { return n.pcap.Flush() }
+
 // wallNow is the lab clock's reading as a time, for pcap timestamps.
 func (n *Network) wallNow() time.Time { return n.clock.Now() }
 
@@ -121,6 +127,7 @@ func (n *Network) Close() error {
 		return nil
 	}
 	n.closed = true
+	n.SetStepping(false, nil) // a sender held for a step lets go
 	nodes := make([]*Node, 0, len(n.nodes))
 	for _, nd := range n.nodes {
 		nodes = append(nodes, nd)

@@ -112,12 +112,15 @@ func (n *Network) sweepStreams() {
 	tick := n.clock.NewTicker(n.cfg.StreamIdle / 4)
 	defer tick.Stop()
 	pcapFailed := false
+	prev := n.Now()
 	for {
 		select {
 		case <-n.stop:
 			return
 		case <-tick.C:
-			n.streams.sweep(n, n.cfg.StreamIdle)
+			now := n.Now()
+			n.sweepAfter(now - prev)
+			prev = now
 			// The pcap reaches its file at least this often (StreamIdle/4,
 			// 250 ms by default), whole records only: a live reader or a
 			// killed process finds it at most that far behind.
@@ -156,4 +159,29 @@ func (c *PacketConn) countRTP(dst netip.AddrPort) {
 	}
 	s := n.streams.count(n, c.local, dst)
 	c.streams[c.streamNext.Add(1)%streamCacheSize].Store(&streamRef{dst: dst, s: s})
+}
+
+// sweepAfter is one sweep, gap after the one before. A gap longer than the
+// idle time means the sweeper itself did not run: the host stalled (a
+// loaded machine, a stopped process), every sender with it, so the streams
+// look quiet only because nothing ran. That is said as a stall with its
+// length, and no stream is reported stopped for it (issue 12: a host stall
+// showed as every stream stopping, then starting again); a stream that
+// really ended meanwhile is reported by the next sweep.
+func (n *Network) sweepAfter(gap time.Duration) {
+	if gap > n.cfg.StreamIdle {
+		n.PublishState("lab", HostStall{Length: gap})
+		return
+	}
+	n.streams.sweep(n, n.cfg.StreamIdle)
+}
+
+// HostStall is a time the lab ran nothing (sweepAfter): the RTP streams
+// went quiet over it and are not reported stopped.
+type HostStall struct {
+	Length time.Duration `json:"length"`
+}
+
+func (h HostStall) String() string {
+	return fmt.Sprintf("host stall: the lab ran nothing for %s; RTP streams quiet over it are not counted as stopped", h.Length.Round(time.Millisecond))
 }

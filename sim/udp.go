@@ -76,6 +76,9 @@ func (c *PacketConn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) 
 // now; m says what an impairment did to it on the way.
 func (c *PacketConn) send(proto Proto, b []byte, dst netip.AddrPort, m packetMark) (int, error) {
 	n := c.node.net
+	if !m.dropped {
+		n.hold(proto, c.local, dst, b) // step mode (step.go); RTP never waits
+	}
 	if proto == ProtoRTP && !m.dropped {
 		c.countRTP(dst)
 	} else {

@@ -6,11 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/reclab/reclab/cmd/reclab/tui"
 	"github.com/reclab/reclab/scenarios"
@@ -21,7 +20,7 @@ import (
 func cmdTUI(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tui", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	out := fs.String("out", filepath.Join("out", "tui"), "output directory: lab.pcapng (written all along), recordings/, config/, exports")
+	out := fs.String("out", filepath.Join("out", "tui"), "base directory: each start writes DIR/<timestamp>/ of its own: lab.pcapng (written all along), recordings/, config/, exports")
 	scen := fs.String("scenario", "", "run this library scenario (or .yaml file) at once, on a lab of its own; output in DIR/NAME")
 	step := fs.Bool("step", false, "with --scenario: one step per press of the . key")
 	speed := fs.Float64("speed", 1, "with --scenario: the lab clock's rate (2 runs the lab twice as fast)")
@@ -75,29 +74,30 @@ Flags:`)
 		fmt.Fprintf(stderr, "reclab tui: %v\n", err)
 		return exitUsage
 	}
-	dir := *out
+	// A name that is not in the library, or a broken file, is a usage
+	// error, said before the screen changes or a folder is made.
+	name := ""
 	if *scen != "" {
-		// A name that is not in the library, or a broken file, is a usage
-		// error, said before the screen changes.
 		s, err := scenarios.Load(*scen)
 		if err != nil {
 			fmt.Fprintln(stderr, "reclab tui:", err)
 			return exitUsage
 		}
-		dir = filepath.Join(*out, s.Name)
+		name = s.Name
 	}
-	// A class's capture is not overwritten by the next start (issue 12: an
-	// 8 MB capture became 24 bytes, even when the start then failed).
-	if kept, err := keepPrevious(dir); err != nil {
+	// Each start writes a session folder of its own, out/<timestamp>/, and
+	// never touches another's (issue 12: a start truncated the class's
+	// capture, even a start that then failed).
+	session, err := tui.SessionDir(*out, time.Now())
+	if err != nil {
 		fmt.Fprintln(stderr, "reclab tui:", err)
 		return exitLabFail
-	} else if kept != "" {
-		fmt.Fprintf(stderr, "reclab tui: the previous session's files are kept in %s\n", kept)
 	}
+	dir := filepath.Join(session, name)
 	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	req := tui.ScenarioRequest{Name: *scen, Step: *step, Speed: *speed}
-	if err := tui.Run(ctx, tui.Options{OutDir: *out, Scenario: req, HEP: hep, NetDelay: delays, Place: plan.place}); err != nil {
+	if err := tui.Run(ctx, tui.Options{OutDir: session, Scenario: req, HEP: hep, NetDelay: delays, Place: plan.place}); err != nil {
 		// tui's errors name their package; one prefix is enough (issue
 		// 19: "tui: tui: mkdir…").
 		msg := strings.TrimPrefix(plan.inUse(err).Error(), "tui: ")
@@ -110,42 +110,4 @@ Flags:`)
 	}
 	fmt.Fprintf(stdout, "lab closed; pcap, recordings and exports are in %s\n", dir)
 	return exitOK
-}
-
-// keepPrevious moves a previous session's outputs in dir (its lab.pcapng and
-// everything beside it but earlier kept sessions) into
-// dir/previous-<time of that pcap>, and returns that directory; "" when
-// dir holds no session.
-func keepPrevious(dir string) (string, error) {
-	info, err := os.Stat(filepath.Join(dir, "lab.pcapng"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	base := filepath.Join(dir, "previous-"+info.ModTime().Format("20060102-150405"))
-	kept := base
-	for i := 2; ; i++ {
-		if _, err := os.Stat(kept); errors.Is(err, fs.ErrNotExist) {
-			break
-		}
-		kept = fmt.Sprintf("%s-%d", base, i)
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return "", err
-	}
-	if err := os.Mkdir(kept, 0o755); err != nil {
-		return "", err
-	}
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "previous-") {
-			continue
-		}
-		if err := os.Rename(filepath.Join(dir, e.Name()), filepath.Join(kept, e.Name())); err != nil {
-			return "", fmt.Errorf("keeping the previous session's %s: %w", e.Name(), err)
-		}
-	}
-	return kept, nil
 }

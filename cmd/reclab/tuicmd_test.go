@@ -2,13 +2,8 @@ package main
 
 import (
 	"bytes"
-	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // The UI itself is tested in package tui; here only its command line.
@@ -38,49 +33,4 @@ func TestTUICommandLine(t *testing.T) {
 	if code := run([]string{"help"}, &out, &errb); code != exitOK || !strings.Contains(out.String(), "reclab tui [--out DIR]") {
 		t.Errorf("help does not list tui:\n%s", out.String())
 	}
-}
-
-// A second TUI start keeps the first session's files (issue 12: the start
-// truncated the class's capture).
-func TestTUIStartKeepsThePreviousSession(t *testing.T) {
-	dir := t.TempDir()
-	for name, body := range map[string]string{"lab.pcapng": "capture one", "recordings/a.wav": "audio", "tls-keys.log": "keys"} {
-		p := filepath.Join(dir, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	kept, err := keepPrevious(dir)
-	if err != nil || kept == "" {
-		t.Fatalf("keepPrevious: %q, %v", kept, err)
-	}
-	if b, err := os.ReadFile(filepath.Join(kept, "lab.pcapng")); err != nil || string(b) != "capture one" {
-		t.Fatalf("the previous pcap in %s: %q, %v", kept, b, err)
-	}
-	if _, err := os.Stat(filepath.Join(kept, "recordings", "a.wav")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "lab.pcapng")); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("lab.pcapng still in the session's directory: %v", err)
-	}
-	// A third start, a new capture of the same second: both are kept.
-	os.WriteFile(filepath.Join(dir, "lab.pcapng"), []byte("capture two"), 0o644)
-	os.Chtimes(filepath.Join(dir, "lab.pcapng"), time.Time{}, mustStat(t, filepath.Join(kept, "lab.pcapng")).ModTime())
-	again, err := keepPrevious(dir)
-	if err != nil || again == kept || !strings.HasPrefix(again, kept) {
-		t.Fatalf("second keep: %q (first %q), %v", again, kept, err)
-	}
-	if kept, _ := keepPrevious(dir); kept != "" {
-		t.Fatalf("an empty directory kept as %q", kept)
-	}
-}
-
-func mustStat(t *testing.T, p string) os.FileInfo {
-	t.Helper()
-	fi, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi
 }

@@ -7,7 +7,10 @@ import (
 	"net/http"
 	"net/netip"
 	"sort"
+	"strings"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/phones"
@@ -33,11 +36,13 @@ const (
 	ActLift
 	ActRecordMode // the recorder's record on demand mode: off → start → save → off
 	ActSpeed      // the lab clock one step faster (Arg "+") or slower ("-")
+	ActHold       // step mode: Arg "on" holds each SIP message until ActStepMsg, "off" plays
+	ActStepMsg    // step mode: the next held message goes
 )
 
 var actionNames = [...]string{"register", "unregister", "dial", "answer", "hang up", "power",
 	"record key", "firmware update", "forced log-off", "PBX restart", "impair", "lift impairment",
-	"recorder mode", "lab clock"}
+	"recorder mode", "lab clock", "step mode", "step"}
 
 func (k ActionKind) String() string {
 	if int(k) < len(actionNames) {
@@ -108,6 +113,21 @@ type Backend interface {
 	OutDir() string
 }
 
+// unwrap is the backend a wrapper (closingBackend, scenarioBackend) holds;
+// the optional interfaces (pcapFlusher, labNower) are the inner one's.
+func unwrap(b Backend) Backend {
+	for {
+		switch w := b.(type) {
+		case closingBackend:
+			b = w.Backend
+		case *scenarioBackend:
+			b = w.Backend
+		default:
+			return b
+		}
+	}
+}
+
 // errNotAvailable is returned for actions the lab cannot do yet.
 var errNotAvailable = errors.New("not available yet")
 
@@ -115,7 +135,12 @@ var errNotAvailable = errors.New("not available yet")
 type labBackend struct {
 	l   *lab.Lab
 	out string
+	t1  time.Duration // SIP T1 before step mode raised it
 }
+
+// stepT1 is SIP T1 while stepping: a message held for the trainer is not
+// retransmitted behind it (design.md: step mode raises T1), for a minute.
+const stepT1 = time.Minute
 
 // NewLabBackend wraps a built (not yet started) lab whose files go to out.
 func NewLabBackend(l *lab.Lab, out string) Backend { return &labBackend{l: l, out: out} }
@@ -156,6 +181,27 @@ func (b *labBackend) Do(ctx context.Context, a Action) (string, error) {
 	}
 	if a.Kind == ActSpeed {
 		return setSpeed(b.l.Net.Clock(), a.Arg)
+	}
+	if a.Kind == ActHold {
+		if a.Arg == "on" {
+			if !b.l.Net.Stepping() {
+				b.t1 = sip.T1
+				lab.SetSIPTimers(stepT1)
+				b.l.Net.SetStepping(true, storyMessage)
+			}
+			return fmt.Sprintf("step mode: each SIP message waits until . sends it (keep-alives, CSTA, HTTP and RTP flow on; SIP T1 raised to %s for transactions begun now); H plays", stepT1), nil
+		}
+		if b.l.Net.Stepping() {
+			b.l.Net.SetStepping(false, nil)
+			lab.SetSIPTimers(b.t1)
+		}
+		return "playing: messages go as they are sent", nil
+	}
+	if a.Kind == ActStepMsg {
+		if !b.l.Net.Step() {
+			return "", errors.New("step: no message waits; the lab is quiet until a node or you act (RTP flows on)")
+		}
+		return "step: one message sent", nil
 	}
 	if a.Kind == ActRecordMode {
 		next := (b.l.Recorder.OnDemandMode() + 1) % 3 // off, start, save
@@ -289,6 +335,25 @@ func (b *labBackend) restartPBX(ctx context.Context, registered []string) (strin
 	}
 	return fmt.Sprintf("PBX restarted (spec §3.2.6): down until %d of %d registered phones noticed it through their keep-alive; they register again at their next retry",
 		noticed, len(watches)), nil
+}
+
+// storyMessage picks the messages step mode holds: SIP but the keep-alives
+// (the phones' OPTIONS to the gatekeeper, spec §3.2.6, and the recorder's
+// UPDATE, spec §3.2.2, with their answers), whose timers run on while a
+// message waits: held, they would log the phones off and end the sessions.
+func storyMessage(p sim.Proto, b []byte) bool {
+	if p != sim.ProtoSIP {
+		return false
+	}
+	first, _, _ := strings.Cut(string(b[:min(len(b), 200)]), "\r\n")
+	if strings.HasPrefix(first, "OPTIONS ") || strings.HasPrefix(first, "UPDATE ") {
+		return false
+	}
+	if strings.HasPrefix(first, "SIP/2.0 ") {
+		cseq := strings.Fields(sim.SIPHeader(b, "CSeq", ""))
+		return len(cseq) != 2 || (cseq[1] != "OPTIONS" && cseq[1] != "UPDATE")
+	}
+	return true
 }
 
 // setSpeed moves a lab clock one step along speeds: faster with "+",

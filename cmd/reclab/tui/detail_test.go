@@ -66,7 +66,7 @@ func TestReport(t *testing.T) {
 	b := newFakeBackend()
 	var problems []sim.Event
 	for _, e := range sessionEvents() {
-		if e.Kind == sim.KindError {
+		if _, ok := problemKind(e); ok {
 			problems = append(problems, e)
 		}
 	}
@@ -77,7 +77,8 @@ func TestReport(t *testing.T) {
 		"| SIP message | 5 |",
 		"| SIP dropped | 1 |",
 		"missed 3 events",
-		"- 0.600 6867i: from 127.20.9.9:5060: recording INVITE refused: 403",
+		"-   0.600 ERROR 6867i: from 127.20.9.9:5060: recording INVITE refused: 403",
+		"-   0.031 warning (dropped) pbx → 6867i: DROPPED INVITE sip:1005@127.20.1.5:5071",
 		"- … and 2 more",
 		"| 3.561 | 7434 | recorder | HTTP | GET /record?page=START&OPN=1002 |",
 	} {

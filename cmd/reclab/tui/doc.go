@@ -42,6 +42,34 @@
 // - outside the list change the rate of the running lab's clock, the UI's
 // own lab or a scenario's, one step at a time.
 //
+// Calls and dialogs (calls.go, listview.go, issue 12), as sngrep has
+// them: C lists the PBX's calls (the caller's leg, the PBX's leg to the
+// callee, the CSTA events, the recorder's sessions, the RTP streams and
+// record-key requests they caused), D the SIP dialogs by Call-ID; Enter
+// opens that call's or dialog's own ladder (the filter call=N or
+// dialog=ID, which f also takes, with methods); p copies the selected
+// call's packets from lab.pcapng into call-N.pcap (pcapgo). T shows Δt from
+// the selected message. Tab reaches the Log pane, which scrolls and shows
+// a line in full on Enter.
+//
+// The why of every arrow (why.go): each ladder event gets its cause when
+// it arrives, from what the trace carries (the message it answers, the
+// user's key that asked for it, a timer's interval, the CSTA event or
+// typed state that made a node send it, the retransmission rule), with the
+// spec section; Detail shows it, w puts it on a line under each arrow.
+//
+// Step mode (H, sim.Network.SetStepping): each SIP message waits in its
+// sender until . sends it; CSTA, HTTP and RTP flow on (a CSTA write held
+// past the PBX's 10 s write timeout would cut the link); SIP T1 is raised
+// to a minute meanwhile. The ladder's last line is the held message.
+// Save as scenario (W, save.go): the user's actions, the pauses between
+// them and the states each leads to are written as session-scenario.yaml
+// with checks drawn from the session; `reclab run` replays it. Back (b)
+// replays the story without its last action on a fresh lab, as a scenario
+// whose last step holds. m rebuilds the lab with the other recorder
+// mapping (spec §3.1). Each start writes a session folder of its own
+// (SessionDir: out/tui/<timestamp>/).
+//
 // One table (keys.go) lists the keys: the help screen prints it and Update
 // dispatches on it, and a test presses every key it lists.
 //

@@ -19,18 +19,7 @@ func TestEndToEndCall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a whole lab")
 	}
-	topo := lab.UIDefault()
-	topo.PBXAddr = netip.MustParseAddr("127.22.0.1")
-	topo.RecorderAddr = netip.MustParseAddr("127.22.0.2")
-	topo.PhoneBase = netip.MustParseAddr("127.22.1.1")
-	dir := t.TempDir()
-	l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	l, dir, ctx := uiLab(t)
 
 	// Wide enough for the summary column beside the ladder (so the
 	// INVITE's port shows) and the detail beside both.
@@ -60,4 +49,23 @@ func TestEndToEndCall(t *testing.T) {
 	s.waitFor(t, "RTP tx off", "ConnectionClearedEvent")
 	tm.Type("q")
 	tm.WaitFinished(t, teatest.WithFinalTimeout(waitLong))
+}
+
+// uiLab builds the UI's default lab on loopback addresses of its own
+// (127.22.x.x), not started; closed when the test ends.
+func uiLab(t *testing.T) (*lab.Lab, string, context.Context) {
+	t.Helper()
+	topo := lab.UIDefault()
+	topo.PBXAddr = netip.MustParseAddr("127.22.0.1")
+	topo.RecorderAddr = netip.MustParseAddr("127.22.0.2")
+	topo.PhoneBase = netip.MustParseAddr("127.22.1.1")
+	dir := t.TempDir()
+	l, err := lab.Build(topo, lab.Options{OutDir: dir, Pcap: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return l, dir, ctx
 }

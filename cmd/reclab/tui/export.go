@@ -81,12 +81,21 @@ func report(now time.Time, out string, snap Snapshot, events, problems []sim.Eve
 	if lost > 0 {
 		fmt.Fprintf(&b, "\nThe display missed %d events while it was busy; the pcap has every packet.\n", lost)
 	}
-	fmt.Fprintf(&b, "\n## Problems\n\n")
+	fmt.Fprintf(&b, "\n## Problems\n\nErrors (a node's, or an action the lab refused) and warnings (a SIP error response, a packet an impairment dropped), in the order they came.\n\n")
 	if total == 0 {
 		b.WriteString("None.\n")
 	}
 	for _, e := range problems {
-		fmt.Fprintf(&b, "- %.3f %s: %s\n", e.At.Seconds(), e.From, e.Summary)
+		kind, _ := problemKind(e)
+		at := "      -"
+		if e.At >= 0 {
+			at = fmt.Sprintf("%7.3f", e.At.Seconds())
+		}
+		who := e.From
+		if e.To != "" {
+			who += " → " + e.To
+		}
+		fmt.Fprintf(&b, "- %s %s %s: %s\n", at, kind, who, summaryText(e, false))
 	}
 	if more := total - len(problems); more > 0 {
 		fmt.Fprintf(&b, "- … and %d more (the first %d are listed; trace the pcap for the rest)\n", more, len(problems))
@@ -99,6 +108,26 @@ func report(now time.Time, out string, snap Snapshot, events, problems []sim.Eve
 		}
 	}
 	return b.String()
+}
+
+// problemKind says whether an event is an error or a warning of the
+// session for the report: a node's error, a failed action (the UI's own
+// error events), a SIP error response (4xx–6xx), a packet an impairment
+// dropped.
+func problemKind(e sim.Event) (string, bool) {
+	switch {
+	case e.Kind == sim.KindError:
+		if e.From == "ui" {
+			return "ERROR (action)", true
+		}
+		return "ERROR", true
+	case e.Kind == sim.KindDropped:
+		return "warning (dropped)", true
+	case e.Kind == sim.KindMessage && e.Proto == sim.ProtoSIP && len(e.Summary) >= 3 &&
+		e.Summary[0] >= '4' && e.Summary[0] <= '6' && e.Summary[1] >= '0' && e.Summary[1] <= '9' && e.Summary[2] >= '0' && e.Summary[2] <= '9':
+		return "warning (SIP " + e.Summary[:3] + ")", true
+	}
+	return "", false
 }
 
 func yesNo(v bool) string {

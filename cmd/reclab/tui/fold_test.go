@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -144,10 +145,12 @@ func TestExportListsTheSessionsProblems(t *testing.T) {
 	for i := range maxProblems + 3 {
 		errs = append(errs, sim.Event{Kind: sim.KindError, Proto: sim.ProtoLab, From: "pbx", Summary: fmt.Sprintf("problem %d", i)})
 	}
+	m.Update(actionMsg{err: errors.New("phones: 6867i is not ringing")}) // a refused action
 	m.Update(batchMsg{events: errs})
 	rep := report(time.Now(), "out", m.snap, m.events, m.problems, m.problemTotal, 0)
 	more := fmt.Sprintf("… and %d more", m.problemTotal-maxProblems) // the session had one error already
-	if strings.Contains(rep, "None.") || !strings.Contains(rep, "pbx: problem 0") || !strings.Contains(rep, more) {
+	if strings.Contains(rep, "None.") || !strings.Contains(rep, "ERROR pbx: problem 0") ||
+		!strings.Contains(rep, "ERROR (action) ui: 6867i is not ringing") || !strings.Contains(rep, more) {
 		t.Fatalf("report's problems:\n%s", rep[strings.Index(rep, "## Problems"):strings.Index(rep, "## Flow")])
 	}
 }

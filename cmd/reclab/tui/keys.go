@@ -39,6 +39,15 @@ const (
 	kExport
 	kScenario
 	kStep
+	kHold
+	kCalls
+	kDialogs
+	kDelta
+	kWhy
+	kSavePcap
+	kSaveScenario
+	kStepBack
+	kMapping
 	kHelp
 	kQuit
 )
@@ -61,7 +70,7 @@ var bindings = []binding{
 	{kPageDown, []string{"pgdown", "ctrl+d"}, "PgDn ^d", "page down", "Move"},
 	{kTop, []string{"home", "g"}, "Home g", "oldest message", "Move"},
 	{kBottom, []string{"end", "G"}, "End G", "newest message, follow", "Move"},
-	{kFocus, []string{"tab", "shift+tab"}, "Tab", "Flow / Nodes pane", "Move"},
+	{kFocus, []string{"tab", "shift+tab"}, "Tab", "Flow / Nodes / Log pane", "Move"},
 	{kSelectPhone, []string{"1", "2", "3", "4", "5", "6", "7", "8", "9"}, "1-9", "select the phone to act on", "Move"},
 	{kDetail, []string{"enter"}, "Enter", "message in full / back", "Move"},
 	{kBack, []string{"esc"}, "Esc", "close; clear the filter", "Move"},
@@ -79,15 +88,24 @@ var bindings = []binding{
 	{kPBXRestart, []string{"B"}, "B", "restart the PBX", "Lab"},
 	{kImpair, []string{"I"}, "I", "impair the network", "Lab"},
 	{kLift, []string{"O"}, "O", "lift impairments", "Lab"},
-	{kRecordMode, []string{"M"}, "M", "recorder: record on demand off/start/save", "Lab"},
+	{kMapping, []string{"m"}, "m", "recorder mapping dynamic/static", "Lab"},
+	{kRecordMode, []string{"M"}, "M", "on-demand mode off/start/save", "Lab"},
 	{kFaster, []string{"+"}, "+", "lab clock faster", "Lab"},
 	{kSlower, []string{"-"}, "-", "lab clock slower", "Lab"},
 	{kScenario, []string{"s"}, "s", "run a scenario (list)", "Lab"},
-	{kStep, []string{"."}, ".", "scenario: next step", "Lab"},
+	{kHold, []string{"H"}, "H", "step mode: hold each message / play", "Lab"},
+	{kStep, []string{"."}, ".", "next message (H) / scenario step", "Lab"},
+	{kStepBack, []string{"b"}, "b", "back: replay to previous action", "Lab"},
 
+	{kCalls, []string{"C"}, "C", "calls list, Enter its ladder", "View"},
+	{kDialogs, []string{"D"}, "D", "SIP dialogs list", "View"},
+	{kDelta, []string{"T"}, "T", "Δt from selected / absolute", "View"},
+	{kWhy, []string{"w"}, "w", "why line under each arrow", "View"},
+	{kSavePcap, []string{"p"}, "p", "save selected call as pcap", "View"},
+	{kSaveScenario, []string{"W"}, "W", "save session as scenario", "View"},
 	{kPause, []string{" "}, "Space", "pause / resume display", "View"},
 	{kClear, []string{"c"}, "c", "clear flow and log", "View"},
-	{kFilter, []string{"f"}, "f", "filter: phone, protocol", "View"},
+	{kFilter, []string{"f"}, "f", "filter: phone, proto, method", "View"},
 	{kSearch, []string{"/"}, "/", "search", "View"},
 	{kNext, []string{"n"}, "n", "next match", "View"},
 	{kPrev, []string{"N"}, "N", "previous match", "View"},
@@ -128,4 +146,5 @@ var gatedKeys = map[keyID]ActionKind{
 	kImpair:       ActImpair,
 	kLift:         ActLift,
 	kRecordMode:   ActRecordMode,
+	kHold:         ActHold,
 }

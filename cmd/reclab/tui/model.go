@@ -32,6 +32,7 @@ type focus uint8
 const (
 	focusFlow focus = iota
 	focusNodes
+	focusLog // the Log pane: ↑↓ scroll, Enter shows the line in full
 )
 
 type promptKind uint8
@@ -85,14 +86,28 @@ type Model struct {
 
 	events  []sim.Event // ladder events, unfiltered
 	retrans []bool      // per event: a SIP message sent again byte for byte
-	seen    map[uint64]bool
-	logs    []logLine
-	rows    []int // indices into events that pass the filter
-	cursor  int   // index into rows
-	top     int
-	follow  bool
-	paused  bool
-	frozen  int // len(events) when the display was paused
+	why     []string    // per event: its cause (why.go)
+	causes  causeState
+	// userActs are the user's actions no message has answered yet: the
+	// cause of the message that does.
+	userActs []userAct
+	story    []storyAct // every action the user took, for save-as-scenario
+	// carryStory is the story a Back replay starts from (kept across
+	// attach); backing: the running scenario is that replay, whose steps
+	// but the last are let through at once.
+	carryStory []storyAct
+	backing    bool
+	// relab builds the UI's lab anew with another recorder mapping (m);
+	// nil: this UI cannot.
+	relab  func(mapping string) (Backend, error)
+	seen   map[uint64]bool
+	logs   []logLine
+	rows   []int // indices into events that pass the filter
+	cursor int   // index into rows
+	top    int
+	follow bool
+	paused bool
+	frozen int // len(events) when the display was paused
 	// problems are the session's error events, the first maxProblems of
 	// them, for the report (e); problemTotal counts them all.
 	problems     []sim.Event
@@ -105,9 +120,22 @@ type Model struct {
 
 	focus    focus
 	phoneSel int
-	zoom     bool // the detail fills the body
-	scroll   int  // detail scroll
-	help     bool
+	logSel   int // the selected Log line (focusLog)
+
+	list       listKind // the calls or dialogs list, open instead of the ladder
+	listSel    int
+	callList   []*call
+	dialogList []*dialog
+	delta      bool // the time column is Δt from the selected message
+	whyLines   bool // each arrow has its cause on a line under it
+	// holding: step mode (H); heldQueue the messages that wait for '.',
+	// as the lab's HeldMessage states name them.
+	holding   bool
+	heldQueue []sim.HeldMessage
+	zoom      bool // the detail fills the body
+	scroll    int  // detail scroll
+	help      bool
+	helpPage  int
 
 	prompt promptKind
 	input  lineInput
@@ -148,8 +176,9 @@ func (m *Model) attach(b Backend) {
 		m.sub.Close()
 		gen++
 	}
-	*m = Model{ctx: m.ctx, w: m.w, h: m.h, gen: gen, scens: m.scens, scen: m.scen,
-		b: b, follow: true, seen: map[uint64]bool{}, dirty: true}
+	*m = Model{ctx: m.ctx, w: m.w, h: m.h, gen: gen, scens: m.scens, scen: m.scen, relab: m.relab,
+		b: b, follow: true, seen: map[uint64]bool{}, dirty: true, causes: newCauseState(),
+		story: m.carryStory, backing: m.backing}
 	m.sub = b.Trace().Subscribe(subBuffer, false)
 	m.store = newNodeStore(b.Nodes(), b.Media)
 	m.snap = m.store.snapshot()
@@ -254,6 +283,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyMsg:
 		m.dirty = true
 		return m.key(msg)
+	case relabMsg:
+		m.busy = false
+		if msg.err != nil {
+			m.setStatus(true, "mapping: %s", plainError(msg.err))
+			return m, nil
+		}
+		m.attach(msg.b)
+		m.setStatus(false, "recorder mapping now %s (spec §3.1): the lab is built anew, its files in %s", msg.mapping, msg.b.OutDir())
+		b, ctx := m.b, m.ctx
+		return m, tea.Batch(m.drain(), func() tea.Msg { return startedMsg{b.Start(ctx)} })
 	case launchedMsg, stepWaitMsg, scenarioDoneMsg:
 		m.dirty = true
 		return m.updateScenario(msg)
@@ -296,6 +335,21 @@ func (m *Model) setStatus(isErr bool, format string, args ...any) {
 	m.dirty = true
 	m.logs = append(m.logs, logLine{at: -1, from: "ui", text: m.status, err: isErr})
 	m.trimLogs()
+	if isErr {
+		// What the user asked and the lab refused is a problem of the
+		// session too (issue 12: the export said "None." after a session
+		// of failed actions).
+		m.addProblem(sim.Event{At: -1, Kind: sim.KindError, Proto: sim.ProtoLab, From: "ui", Summary: m.status})
+	}
+}
+
+// addProblem keeps an error or warning for the report: the first
+// maxProblems of them, and the count of all.
+func (m *Model) addProblem(e sim.Event) {
+	m.problemTotal++
+	if len(m.problems) < maxProblems {
+		m.problems = append(m.problems, e)
+	}
 }
 
 func (m *Model) trimLogs() {
@@ -308,11 +362,28 @@ func (m *Model) trimLogs() {
 // flow, the rest to the log.
 func (m *Model) add(e sim.Event) {
 	m.store.fold(e)
-	if e.Kind == sim.KindError {
-		m.problemTotal++
-		if len(m.problems) < maxProblems {
-			m.problems = append(m.problems, e)
+	if e.Kind == sim.KindState {
+		m.causes.fold(e)
+		if h, ok := e.State.(sim.HeldMessage); ok && m.holding {
+			m.heldQueue = append(m.heldQueue, h)
 		}
+		if st, ok := e.State.(sim.HostStall); ok {
+			// A stall, not every stream stopping: the Log says how long.
+			m.logs = append(m.logs, logLine{at: e.At, from: e.From, text: st.String(), err: true})
+			m.trimLogs()
+		}
+	}
+	if e.Kind == sim.KindMessage && len(m.heldQueue) > 0 {
+		// A held message went: it leaves the queue.
+		for i, h := range m.heldQueue {
+			if h.From == e.From && h.To == e.To && h.Summary == e.Summary {
+				m.heldQueue = append(m.heldQueue[:i:i], m.heldQueue[i+1:]...)
+				break
+			}
+		}
+	}
+	if _, ok := problemKind(e); ok {
+		m.addProblem(e)
 	}
 	if !isLadder(e) {
 		switch e.Kind {
@@ -333,8 +404,10 @@ func (m *Model) add(e sim.Event) {
 		re = m.seen[k]
 		m.seen[k] = true
 	}
+	why := m.explain(e, re)
 	m.events = append(m.events, e)
 	m.retrans = append(m.retrans, re)
+	m.why = append(m.why, why)
 	if !m.paused && m.filter.pass(e, m.cols) {
 		m.rows = append(m.rows, len(m.events)-1)
 	}
@@ -345,6 +418,7 @@ func (m *Model) add(e sim.Event) {
 		m.heldDropped += cut - m.frozen
 		m.events = append(m.events[:m.frozen:m.frozen], m.events[cut:]...)
 		m.retrans = append(m.retrans[:m.frozen:m.frozen], m.retrans[cut:]...)
+		m.why = append(m.why[:m.frozen:m.frozen], m.why[cut:]...)
 		if len(m.seen) > maxEvents {
 			m.seen = map[uint64]bool{}
 		}
@@ -353,6 +427,7 @@ func (m *Model) add(e sim.Event) {
 		drop := maxEvents / 4
 		m.events = append([]sim.Event(nil), m.events[drop:]...)
 		m.retrans = append([]bool(nil), m.retrans[drop:]...)
+		m.why = append([]string(nil), m.why[drop:]...)
 		if len(m.seen) > maxEvents {
 			m.seen = map[uint64]bool{}
 		}
@@ -436,6 +511,12 @@ func (m *Model) layout() layout {
 func (m *Model) place() {
 	n := len(m.rows)
 	h := m.layout().flowH - 1 // below the column names
+	if m.holding {
+		h = max(1, h-1) // the held message's line
+	}
+	if m.whyLines {
+		h = max(1, h/2) // each row and its cause
+	}
 	if n == 0 {
 		m.cursor, m.top = 0, 0
 		return
@@ -467,6 +548,10 @@ func (m *Model) move(d int) {
 		if n := len(m.snap.Phones); n > 0 {
 			m.phoneSel = min(max(m.phoneSel+d, 0), n-1)
 		}
+		return
+	}
+	if m.focus == focusLog {
+		m.logSel = min(max(m.logSel+d, 0), len(m.logs)-1)
 		return
 	}
 	if len(m.rows) == 0 {
@@ -504,8 +589,16 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m.pickerKey(k)
 	}
 	if m.help {
-		if id, ok := keyIndex[k.String()]; ok && id == kQuit {
+		id, ok := keyIndex[k.String()]
+		switch {
+		case ok && id == kQuit:
 			return m, tea.Quit
+		case ok && (id == kDown || id == kPageDown):
+			m.helpPage++
+			return m, nil
+		case ok && (id == kUp || id == kPageUp):
+			m.helpPage = max(0, m.helpPage-1)
+			return m, nil
 		}
 		m.help = false
 		return m, nil
@@ -516,6 +609,11 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	}
 	if kind, ok := phoneKeys[id]; ok {
 		return m, m.phoneAction(kind, "")
+	}
+	if m.list != listNone {
+		if ok, cmd := m.listKey(id, k); ok {
+			return m, cmd
+		}
 	}
 	page := m.layout().flowH
 	switch id {
@@ -539,11 +637,16 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.follow = true
 		m.place()
 	case kFocus:
-		if m.focus == focusFlow {
-			m.focus = focusNodes
-		} else {
-			m.focus = focusFlow
+		// Flow → Nodes → Log → Flow; shift+tab the other way.
+		d := 1
+		if k.String() == "shift+tab" {
+			d = 2
 		}
+		m.focus = (m.focus + focus(d)) % 3
+		if m.focus == focusLog {
+			m.logSel = len(m.logs) - 1
+		}
+		m.zoom = false
 	case kSelectPhone:
 		i := int(k.Runes[0] - '1')
 		if i >= len(m.snap.Phones) {
@@ -555,6 +658,15 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		p := m.snap.Phones[i]
 		m.status, m.statusErr = fmt.Sprintf("phone %d: %s (%s), %s, recording at %s:%d", i+1, p.Name, p.Ext, p.Model, p.Addr, p.RecPort), false
 	case kDetail:
+		if m.focus == focusLog {
+			if len(m.logs) == 0 {
+				m.setStatus(true, "the log is empty")
+				break
+			}
+			m.zoom = !m.zoom
+			m.scroll = 0
+			break
+		}
 		if m.selectedIndex() < 0 {
 			m.setStatus(true, "no message selected")
 			break
@@ -594,8 +706,47 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, m.run(Action{Kind: ActSpeed, Arg: arg})
 	case kScenario:
 		m.openPicker()
+	case kCalls:
+		m.openList(listCalls)
+	case kDialogs:
+		m.openList(listDialogs)
+	case kDelta:
+		m.delta = !m.delta
+		if m.delta {
+			m.setStatus(false, "time column: Δt from the selected message (T: absolute)")
+		} else {
+			m.setStatus(false, "time column: seconds since the lab started")
+		}
+	case kWhy:
+		m.whyLines = !m.whyLines
+		m.place()
+	case kSavePcap:
+		return m, m.savePcap()
+	case kSaveScenario:
+		return m, m.saveScenario()
+	case kStepBack:
+		return m, m.goBack()
+	case kMapping:
+		return m, m.switchMapping()
 	case kStep:
+		if m.holding {
+			return m, m.labAction(ActStepMsg)
+		}
 		m.stepKey()
+	case kHold:
+		if !m.available(ActHold) {
+			break
+		}
+		m.holding = !m.holding
+		arg := "off"
+		if m.holding {
+			arg = "on"
+			m.follow = true // the next message is what the trainer watches
+			m.place()
+		} else {
+			m.heldQueue = nil
+		}
+		return m, m.run(Action{Kind: ActHold, Arg: arg})
 	case kDial:
 		p, ok := m.selectedPhone()
 		if !ok {
@@ -604,7 +755,7 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 		return m, m.openPrompt(promptDial, fmt.Sprintf("%s (%s) dials: ", p.Name, p.Ext), "")
 	case kFilter:
-		return m, m.openPrompt(promptFilter, "filter (phones, extensions, sip csta http rtp; empty: all): ", m.filter.text)
+		return m, m.openPrompt(promptFilter, "filter (phones, extensions, sip csta http rtp, methods, call=N, dialog=ID; empty: all): ", m.filter.text)
 	case kSearch:
 		return m, m.openPrompt(promptSearch, "/", m.search)
 	case kNext:
@@ -627,14 +778,14 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 			}
 		}
 	case kClear:
-		m.events, m.retrans, m.rows, m.logs = nil, nil, nil, nil
+		m.events, m.retrans, m.why, m.rows, m.logs = nil, nil, nil, nil, nil
 		m.seen = map[uint64]bool{}
 		m.cursor, m.top, m.follow, m.zoom, m.frozen = 0, 0, true, false, 0
 		m.setStatus(false, "cleared (the pcap keeps everything)")
 	case kExport:
 		return m, m.export()
 	case kHelp:
-		m.help = true
+		m.help, m.helpPage = true, 0
 	case kQuit:
 		return m, tea.Quit
 	}
@@ -686,6 +837,16 @@ func (m *Model) available(kind ActionKind) bool {
 }
 
 func (m *Model) run(a Action) tea.Cmd {
+	if a.Kind != ActSpeed && a.Kind != ActRecordMode && a.Kind != ActHold && a.Kind != ActStepMsg {
+		// The message this asks for will name the key as its cause.
+		m.userActs = append(m.userActs, userAct{kind: a.Kind, phone: a.Phone, arg: a.Arg})
+		if len(m.userActs) > 64 {
+			m.userActs = m.userActs[len(m.userActs)-32:]
+		}
+	}
+	if a.Kind != ActHold && a.Kind != ActStepMsg {
+		m.story = append(m.story, storyAct{Action: a, at: m.labNow()})
+	}
 	b, ctx := m.b, m.ctx
 	return func() tea.Msg {
 		text, err := b.Do(ctx, a)
@@ -717,11 +878,17 @@ func (m *Model) promptKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 			}
 			return m, m.phoneAction(ActDial, value)
 		case promptFilter:
-			f, err := parseFilter(value, m.snap)
+			rest, c, dlg, err := m.splitListWords(value)
 			if err != nil {
 				m.setStatus(true, "%v", err)
 				return m, nil
 			}
+			f, err := parseFilter(rest, m.snap)
+			if err != nil {
+				m.setStatus(true, "%v", err)
+				return m, nil
+			}
+			f.text, f.call, f.dialog = value, c, dlg
 			sel := m.selectedIndex()
 			m.filter = f
 			m.refilter()
@@ -813,18 +980,54 @@ func (m *Model) export() tea.Cmd {
 	}
 }
 
-// filterSpec keeps the messages of some nodes and protocols.
+// filterSpec keeps the messages of some nodes, protocols and methods, or
+// of one call or dialog (sngrep's filters, issue 12).
 type filterSpec struct {
-	text   string
-	nodes  map[string]bool
-	exts   map[string]bool // the filtered phones' extensions: CSTA names devices by them
-	protos map[sim.Proto]bool
+	text    string
+	nodes   map[string]bool
+	exts    map[string]bool // the filtered phones' extensions: CSTA names devices by them
+	protos  map[sim.Proto]bool
+	methods map[string]bool // upper case: INVITE, BYE, ESTABLISHEDEVENT, GET …
+	call    *call           // one call's ladder (call=N, Enter in the call list)
+	dialog  string          // one dialog's ladder by Call-ID (dialog=ID)
 }
 
-func (f filterSpec) empty() bool { return len(f.nodes) == 0 && len(f.protos) == 0 }
+func (f filterSpec) empty() bool {
+	return len(f.nodes) == 0 && len(f.protos) == 0 && len(f.methods) == 0 && f.call == nil && f.dialog == ""
+}
+
+// methodOf is what a method filter matches: a SIP request's method, or a
+// response's (its CSeq), a CSTA message's name, an HTTP request's method.
+func methodOf(e sim.Event) string {
+	switch e.Proto {
+	case sim.ProtoSIP:
+		m, _, _ := sipMethod(e)
+		return strings.ToUpper(m)
+	case sim.ProtoCSTA, sim.ProtoHTTP:
+		l := strings.TrimPrefix(label(e), "x ")
+		m, _, _ := strings.Cut(l, " ")
+		return strings.ToUpper(m)
+	}
+	return ""
+}
+
+// filterMethods are the method words a filter takes besides CSTA names
+// (any word ending in "Event", MonitorStart, SystemStatus …).
+var filterMethods = map[string]bool{"INVITE": true, "ACK": true, "BYE": true, "CANCEL": true, "REGISTER": true,
+	"OPTIONS": true, "UPDATE": true, "NOTIFY": true, "SUBSCRIBE": true, "INFO": true, "PRACK": true, "REFER": true,
+	"MESSAGE": true, "GET": true, "POST": true, "MONITORSTART": true, "MONITORSTOP": true, "SYSTEMSTATUS": true, "SNAPSHOTDEVICE": true}
 
 func (f filterSpec) pass(e sim.Event, c *columns) bool {
+	if f.call != nil && !f.call.member(e) {
+		return false
+	}
+	if f.dialog != "" && sipCallID(e) != f.dialog {
+		return false
+	}
 	if len(f.protos) > 0 && !f.protos[e.Proto] {
+		return false
+	}
+	if len(f.methods) > 0 && !f.methods[methodOf(e)] {
 		return false
 	}
 	if len(f.nodes) == 0 || f.nodes[c.names[c.of(e.From)]] || f.nodes[c.names[c.of(e.To)]] {
@@ -844,7 +1047,7 @@ func (f filterSpec) pass(e sim.Event, c *columns) bool {
 // parseFilter reads "7434 sip", "1002,csta", …: protocols and nodes (by
 // name or a phone's extension). An unknown word is an error naming it.
 func parseFilter(s string, snap Snapshot) (filterSpec, error) {
-	f := filterSpec{text: s, nodes: map[string]bool{}, exts: map[string]bool{}, protos: map[sim.Proto]bool{}}
+	f := filterSpec{text: s, nodes: map[string]bool{}, exts: map[string]bool{}, protos: map[sim.Proto]bool{}, methods: map[string]bool{}}
 	known := map[string]string{"pbx": "pbx", "recorder": "recorder"}
 	extOf := map[string]string{}
 	var names []string
@@ -865,7 +1068,11 @@ func parseFilter(s string, snap Snapshot) (filterSpec, error) {
 			f.protos[p] = true
 			continue
 		}
-		return filterSpec{}, fmt.Errorf("filter: %q is neither a node (pbx, recorder, %s, or an extension) nor a protocol (sip, csta, http, rtp)",
+		if u := strings.ToUpper(w); filterMethods[u] || (len(u) > 5 && strings.HasSuffix(u, "EVENT")) {
+			f.methods[u] = true
+			continue
+		}
+		return filterSpec{}, fmt.Errorf("filter: %q is neither a node (pbx, recorder, %s, or an extension), a protocol (sip, csta, http, rtp), a method (invite, bye, register, EstablishedEvent …) nor call=N or dialog=CALL-ID",
 			w, strings.Join(names, ", "))
 	}
 	return f, nil

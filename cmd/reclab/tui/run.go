@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -30,6 +31,9 @@ type Options struct {
 	// NetDelay gives every link of the lab, and of each scenario's lab,
 	// its own delay (sim.LinkDelays); zero: none.
 	NetDelay sim.LinkDelays
+	// Input and Output replace the terminal (tests); nil: the terminal.
+	Input  io.Reader
+	Output io.Writer
 	// Place, when set, moves the UI's lab and each scenario's lab to
 	// other addresses (reclab tui --net) before it is built.
 	Place func(*lab.Topology)
@@ -75,10 +79,35 @@ func Run(ctx context.Context, opt Options) error {
 			return err
 		}
 		m = New(ctx, closingBackend{Backend: NewLabBackend(l, dir), close: sync.OnceValue(l.Close)})
+		// The recorder's mapping is fixed when its lab is built (spec §3.1):
+		// switching it builds the lab anew, its files in a folder of its
+		// own beside the first lab's.
+		n := 1
+		m.relab = func(mapping string) (Backend, error) {
+			n++
+			t := topo
+			t.Recorder.Mapping = mapping
+			sub := filepath.Join(dir, fmt.Sprintf("lab-%d-%s", n, mapping))
+			if err := os.MkdirAll(sub, 0o755); err != nil {
+				return nil, err
+			}
+			l, err := lab.Build(t, lab.Options{OutDir: sub, Pcap: true, HEP: opt.HEP, NetDelay: opt.NetDelay, Clock: sim.NewScaledClock(1)})
+			if err != nil {
+				return nil, err
+			}
+			return closingBackend{Backend: NewLabBackend(l, sub), close: sync.OnceValue(l.Close)}, nil
+		}
 	}
 	first := m.b
 	m.SetScenarios(scens)
-	_, runErr := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithFPS(drawFPS)).Run()
+	popts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithContext(ctx), tea.WithFPS(drawFPS)}
+	if opt.Input != nil {
+		popts = append(popts, tea.WithInput(opt.Input))
+	}
+	if opt.Output != nil {
+		popts = append(popts, tea.WithOutput(opt.Output))
+	}
+	_, runErr := tea.NewProgram(m, popts...).Run()
 	cancel()
 	// The lab in use, and the first one if a scenario's launch was still
 	// closing it (closing twice is closing once).

@@ -269,7 +269,7 @@ func (m *Model) launch(req ScenarioRequest) tea.Cmd {
 		m.setStatus(true, "a scenario's lab is being built already")
 		return nil
 	}
-	m.busy = true
+	m.busy, m.backing, m.carryStory = true, false, nil // goBack sets them again for its replay
 	old, sc, ctx := m.b, m.scens, m.ctx
 	m.setStatus(false, "%s: closing this lab and building the scenario's…", req.Name)
 	return func() tea.Msg {
@@ -321,6 +321,7 @@ func (m *Model) updateScenario(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case launchedMsg:
 		m.busy = false
 		if msg.err != nil {
+			m.carryStory, m.backing = nil, false
 			m.setStatus(true, "%s", plainError(msg.err))
 			return m, nil
 		}
@@ -331,6 +332,12 @@ func (m *Model) updateScenario(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		m.scen.waiting = msg.info.n
+		if m.backing && msg.info.n < m.scen.run.Info.Steps {
+			// A Back replay: every step but the last runs at once.
+			m.scen.run.steps.next <- struct{}{}
+			m.scen.ran, m.scen.waiting = msg.info.n, 0
+			return m, m.waitStep()
+		}
 		// The status line only: the Log pane is the lab's and the story's.
 		m.status, m.statusErr = fmt.Sprintf("step %d of %d next: %s  (. runs it)", msg.info.n, m.scen.run.Info.Steps, msg.info.what), false
 		return m, m.waitStep()

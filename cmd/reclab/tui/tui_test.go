@@ -87,19 +87,27 @@ func TestScreenGolden(t *testing.T) {
 			for _, e := range append(sessionEvents(), b.upEvents()...) {
 				b.trace.Publish(e)
 			}
-			tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(tc.w, tc.h))
-			s := &screen{tm: tm}
-			s.waitFor(t, "GET /record")
-			close(b.gate) // "lab up" comes after the flow, every run
-			s.waitFor(t, "lab up")
-			for _, k := range tc.keys {
-				tm.Send(key(k))
-			}
-			tm.Send(key("q"))
-			fm := tm.FinalModel(t, teatest.WithFinalTimeout(waitLong)).(*Model)
-			golden.RequireEqual(t, []byte(fm.View()))
+			goldenScreen(t, m, b, tc.w, tc.h, "GET /record", tc.keys)
 		})
 	}
+}
+
+// goldenScreen runs m at w×h until its screen shows first (the flow, all
+// queued before the start), lets the lab start, presses keys, quits and
+// compares the last screen with the golden file.
+func goldenScreen(t *testing.T, m *Model, b *fakeBackend, w, h int, first string, keys []string) {
+	t.Helper()
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(w, h))
+	s := &screen{tm: tm}
+	s.waitFor(t, first)
+	close(b.gate) // "lab up" comes after the flow, every run
+	s.waitFor(t, "lab up")
+	for _, k := range keys {
+		tm.Send(key(k))
+	}
+	tm.Send(key("q"))
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(waitLong)).(*Model)
+	golden.RequireEqual(t, []byte(fm.View()))
 }
 
 // ready is a model with the session on screen, the cursor in the middle of
