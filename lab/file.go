@@ -301,7 +301,7 @@ func (p *fileParser) farm(field string, fm fileFarm) []PhoneSpec {
 	ip := base
 	for i := range fm.Count {
 		ext := fmt.Sprint(first + i)
-		ps := PhoneSpec{Name: name + "-" + ext, Ext: ext, Model: fm.Model, Config: fm.Config, Password: fm.Password, Addr: ip}
+		ps := PhoneSpec{Name: name + "-" + ext, Ext: ext, Model: fm.Model, Config: fm.Config, Password: fm.Password, Addr: ip, Farm: name}
 		if i == 0 {
 			p.phone(field, &ps)
 		} else {

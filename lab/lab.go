@@ -45,6 +45,7 @@ type PhoneSpec struct {
 	// External marks a real phone at Addr (split mode): not run here, but
 	// in the PBX's directory with its Password, and monitored.
 	External bool
+	Farm     string // the lab file's farm it belongs to (`--nodes phones:FARM`)
 }
 
 // RecorderSpec configures the recorder node.
@@ -252,7 +253,7 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 	}
 	addrs := topo.phoneAddrs()
 	for i, ps := range topo.Phones {
-		if ps.External || !topo.Split.Runs(RunPhones) {
+		if !topo.Split.RunsPhone(ps) {
 			continue // a peer elsewhere (split mode)
 		}
 		ip := addrs[i]

@@ -71,14 +71,26 @@ func (s Split) Runs(kind string) bool {
 	return s.Run == nil || slices.Contains(s.Run, kind)
 }
 
+// RunsPhone reports whether this process runs phone p: not an external
+// one, and either every phone ("phones") or p's farm ("phones:FARM").
+func (s Split) RunsPhone(p PhoneSpec) bool {
+	if p.External {
+		return false
+	}
+	return s.Runs(RunPhones) || (p.Farm != "" && slices.Contains(s.Run, RunPhones+":"+p.Farm))
+}
+
 // ParseNodes reads `--nodes pbx,phones,recorder`: the node kinds, each
-// known and named once.
+// known and named once; `phones:FARM` is the phones of one farm of the
+// lab file (a farm's name), so farms run as processes of their own.
 func ParseNodes(v string) ([]string, error) {
 	var out []string
 	for _, k := range strings.Split(v, ",") {
 		k = strings.TrimSpace(k)
-		if !slices.Contains(NodeKinds, k) {
-			return nil, fmt.Errorf("lab: node kind %q unknown; valid: %s", k, strings.Join(NodeKinds, ", "))
+		if farm, ok := strings.CutPrefix(k, RunPhones+":"); ok && farm != "" {
+			k = RunPhones + ":" + farm
+		} else if !slices.Contains(NodeKinds, k) {
+			return nil, fmt.Errorf("lab: node kind %q unknown; valid: %s, or phones:FARM", k, strings.Join(NodeKinds, ", "))
 		}
 		if slices.Contains(out, k) {
 			return nil, fmt.Errorf("lab: node kind %q named twice", k)
@@ -231,7 +243,7 @@ func (l *Lab) namePeers() {
 		l.Net.Peer("recorder", topo.RecorderAddr, map[uint16]sim.Proto{recorder.DefaultHTTPPort: sim.ProtoHTTP, recorder.DefaultHTTPSPort: sim.ProtoHTTP})
 	}
 	for i, ip := range topo.phoneAddrs() {
-		if p := topo.Phones[i]; p.External || !topo.Split.Runs(RunPhones) {
+		if p := topo.Phones[i]; !topo.Split.RunsPhone(p) {
 			l.Net.Peer(p.Name, ip, nil)
 		}
 	}

@@ -190,3 +190,28 @@ func TestSplitNeedsPasswords(t *testing.T) {
 		t.Fatalf("Check: %v", err)
 	}
 }
+
+// --nodes names node kinds, or one farm's phones.
+func TestParseNodesAndFarms(t *testing.T) {
+	run, err := ParseNodes("pbx, phones:east")
+	if err != nil || !slices.Equal(run, []string{"pbx", "phones:east"}) {
+		t.Fatalf("ParseNodes: %v %v", run, err)
+	}
+	s := Split{Run: run}
+	for _, c := range []struct {
+		p    PhoneSpec
+		want bool
+	}{{PhoneSpec{Farm: "east"}, true}, {PhoneSpec{Farm: "west"}, false}, {PhoneSpec{}, false}, {PhoneSpec{Farm: "east", External: true}, false}} {
+		if got := s.RunsPhone(c.p); got != c.want {
+			t.Errorf("RunsPhone(%+v) = %v", c.p, got)
+		}
+	}
+	if !s.Runs(RunPBX) || s.Runs(RunRecorder) || !(Split{}).RunsPhone(PhoneSpec{}) {
+		t.Error("Runs")
+	}
+	for _, bad := range []string{"pbx,pbx", "phone", "phones:", ""} {
+		if _, err := ParseNodes(bad); err == nil {
+			t.Errorf("ParseNodes(%q) accepted", bad)
+		}
+	}
+}

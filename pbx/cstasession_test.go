@@ -1,6 +1,7 @@
 package pbx
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +145,45 @@ func TestSnapshot(t *testing.T) {
 		if strings.Join(got, ", ") != c.want {
 			t.Errorf("snapshot %s = %q, want %q", c.dev, got, c.want)
 		}
+	}
+}
+
+// csta.StartSession, the client's half (the recorder's), against the PBX:
+// refused with a wrong password, a session with the right one, and the
+// SystemStatus the PBX sends at link start answered on the way.
+func TestStartSessionClient(t *testing.T) {
+	l := newTestLab(t, Config{CSTAPassword: "s3same", CSTAKeepAlive: time.Hour})
+	node, err := l.net.AddNode("client", l.ip(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		password string
+		ok       bool
+	}{{"wrong", false}, {"s3same", true}} {
+		nc, err := node.Dial(l.pbx.CSTAAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		link := csta.NewConn(nc)
+		answered := l.watch(func(e sim.Event) bool {
+			return e.Proto == sim.ProtoCSTA && e.From == "client" && strings.Contains(e.Summary, "SystemStatusResponse")
+		})
+		id, err := csta.StartSession(link, "reclab-test", c.password, sim.SocketDeadline(waitLimit))
+		if c.ok != (err == nil) || (!c.ok && !errors.Is(err, csta.ErrSessionRefused)) || (c.ok && id == "") {
+			t.Fatalf("password %q: session %q, %v", c.password, id, err)
+		}
+		answered()
+		if c.ok {
+			if err := link.Send(link.NextInvokeID(), csta.MonitorStart{Device: "1001"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, m, err := link.Recv(); err != nil {
+				t.Fatal(err)
+			} else if _, ok := m.(csta.MonitorStartResponse); !ok {
+				t.Fatalf("MonitorStart in the session: %s", m)
+			}
+		}
+		link.Close()
 	}
 }

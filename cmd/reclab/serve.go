@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/reclab/reclab/lab"
+	"github.com/reclab/reclab/phones"
 	"github.com/reclab/reclab/scenarios"
 	"github.com/reclab/reclab/sim"
 )
@@ -32,6 +33,7 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	out := fs.String("out", filepath.Join("out", "serve"), "output directory: lab.pcapng, trace.txt, trace.jsonl, recordings/, config/")
 	jsonOut := fs.Bool("json", false, "print the flow as JSON lines (trace.jsonl's form) instead of text")
 	hepFlag := fs.String("hep", "", "send every SIP message as HEP to a collector at ADDR:PORT (loopback)")
+	answer := fs.Bool("answer", false, "the phones run here answer every call as it rings (a farm for load runs)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `Usage: reclab serve LAB.yaml [--nodes pbx,phones,recorder] [--out DIR] [--json]
 
@@ -48,7 +50,11 @@ recorder monitors), and stops cleanly: recordings, trace and pcap closed.
 
 Commands on standard input, one a line, act on the phones run here:
   dial PHONE NUMBER    answer PHONE    hang-up PHONE
-(PHONE: a name or an extension). End of input changes nothing.
+(PHONE: a name or an extension). End of input changes nothing. With
+--answer the phones answer every call themselves.
+
+--nodes phones:FARM runs only the phones of one farm of the file, so each
+farm of a load run is a process of its own.
 
 Exit status: 0 stopped by a signal, 2 usage or a broken lab file, 3 the
 lab could not be built or started.
@@ -102,6 +108,9 @@ Flags:`)
 	if err != nil {
 		fmt.Fprintln(stderr, "reclab serve:", err)
 		return exitLabFail
+	}
+	if *answer {
+		autoAnswer(l)
 	}
 	printed, err := printFlow(l.Net.Trace(), *out, stdout, *jsonOut)
 	if err != nil {
@@ -229,4 +238,20 @@ type ServeState struct {
 
 func (s ServeState) String() string {
 	return fmt.Sprintf("ready: %s; %d phones registered in %s", strings.Join(s.Nodes, ", "), s.Phones, s.Took)
+}
+
+// autoAnswer makes the lab's phones answer each call as it rings
+// (`--answer`). It reads the typed call states; each answer goes on a
+// goroutine of its own so that the trace's reader never waits on a phone.
+func autoAnswer(l *lab.Lab) {
+	sub := l.Net.Trace().Subscribe(4096, true)
+	go func() {
+		for e := range sub.C {
+			if st, ok := e.State.(phones.CallChanged); ok && st.State == phones.CallRinging {
+				if ph, err := l.Phone(st.Phone); err == nil {
+					go ph.Answer()
+				}
+			}
+		}
+	}()
 }
