@@ -223,6 +223,7 @@ func (l *Lab) buildRecorder(opt Options) error {
 		Mapping:          mapping,
 		KeepAlive:        topo.Recorder.KeepAlive,
 		CSTAKeepAlive:    topo.Timers.CSTAKeepAlive,
+		CSTAPassword:     topo.Split.CSTAPassword,
 		AnswerTimeout:    topo.Timers.AnswerTimeout,
 		InviteRetransmit: topo.Timers.InviteRetransmit,
 		OutDir:           filepath.Join(opt.OutDir, "recordings"),

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reclab/reclab/sim"
 )
 
 // boundAddrs are the local IPv4 addresses of this network namespace's TCP
@@ -213,5 +215,30 @@ func TestParseNodesAndFarms(t *testing.T) {
 		if _, err := ParseNodes(bad); err == nil {
 			t.Errorf("ParseNodes(%q) accepted", bad)
 		}
+	}
+}
+
+// With an application password the recorder opens an ECMA-354 session
+// (csta.StartSession) before it monitors: the lab comes up, and the PBX
+// noted the session.
+func TestApplicationPasswordSession(t *testing.T) {
+	topo := Default()
+	topo.PBXAddr, topo.RecorderAddr, topo.PhoneBase = mustAddr("127.20.82.1"), mustAddr("127.20.82.2"), mustAddr("127.20.83.1")
+	topo.Split.CSTAPassword = "op3n-sesame"
+	l, err := Build(topo, Options{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	session := l.Net.Trace().Watch(func(e sim.Event) bool {
+		return e.From == "pbx" && strings.Contains(e.Summary, "application session") && strings.Contains(e.Summary, "started for reclab-recorder")
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := session.Wait(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/reclab/reclab/pbx/csta"
+	"github.com/reclab/reclab/sim"
 )
 
 // The CSTA client (spec §3.1: "the extensions that shall have the voice
@@ -69,6 +70,12 @@ func (r *Recorder) cstaLink(ctx context.Context) (up bool, err error) {
 		return false, err
 	}
 	link := csta.NewConn(nc)
+	if r.cfg.CSTAPassword != "" { // the switch asks for an application session first (docs/wire.md)
+		if _, err := csta.StartSession(link, "reclab-recorder", r.cfg.CSTAPassword, sim.SocketDeadline(r.cfg.CSTAKeepAlive)); err != nil {
+			link.Close()
+			return false, err
+		}
+	}
 	r.node.Note("CSTA link to %s up", r.cfg.CSTA)
 
 	msgs := make(chan received, 64)
