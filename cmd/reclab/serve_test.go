@@ -239,3 +239,21 @@ func TestServeTwoProcessesRecordACall(t *testing.T) {
 	rec.stop()
 	checkWholePcap(t, filepath.Join(rec.out, "lab.pcapng"))
 }
+
+// Phones in one process register, with the lab file's digest credentials,
+// with a PBX in another (which runs the recorder too), and a call of theirs
+// is recorded.
+func TestServePhonesRegisterWithAnotherProcess(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "split.yaml")
+	lab := strings.NewReplacer("PBX.", "127.32.0.", "REC.", "127.32.0.").Replace(splitLab)
+	if err := os.WriteFile(file, []byte(lab), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	core := startServe(t, "pbx+recorder", nil, file, "--nodes", "pbx,recorder")
+	ph := startServe(t, "phones", nil, file, "--nodes", "phones")
+	core.ready()
+	ph.ready()
+	recordedCall(t, ph, core)
+	ph.stop()
+	core.stop()
+}
