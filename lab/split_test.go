@@ -16,6 +16,22 @@ import (
 	"github.com/reclab/reclab/sim"
 )
 
+// startLab builds and starts topo's lab, closed when the test ends.
+func startLab(t *testing.T, topo Topology) *Lab {
+	t.Helper()
+	l, err := Build(topo, Options{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 // boundAddrs are the local IPv4 addresses of this network namespace's TCP
 // and UDP sockets (/proc/net/tcp, /proc/net/udp), each once; TCP's
 // TIME_WAIT entries (closed sockets) are not counted.
@@ -57,16 +73,7 @@ func boundAddrs(t *testing.T) []netip.Addr {
 func TestNothingListensOutsideLoopback(t *testing.T) {
 	topo := Default()
 	topo.PBXAddr, topo.RecorderAddr, topo.PhoneBase = mustAddr("127.20.80.1"), mustAddr("127.20.80.2"), mustAddr("127.20.81.1")
-	l, err := Build(topo, Options{OutDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := l.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	startLab(t, topo)
 	bound := boundAddrs(t)
 	if len(bound) < 4 {
 		t.Fatalf("a running lab holds sockets on %v only", bound)
@@ -119,16 +126,7 @@ func TestSplitModeBindsOnlyNamedAddresses(t *testing.T) {
 	topo := Default()
 	topo.PBXAddr, topo.RecorderAddr, topo.PhoneBase = mustAddr("198.18.7.1"), mustAddr("198.18.7.2"), mustAddr("198.18.7.11")
 	topo.Split.Allow = true
-	l, err := Build(topo, Options{OutDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := l.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	startLab(t, topo)
 	named := []netip.Addr{topo.PBXAddr, topo.RecorderAddr, mustAddr("198.18.7.11"), mustAddr("198.18.7.12")}
 	bound := boundAddrs(t)
 	for _, ip := range bound {

@@ -67,14 +67,7 @@ func makeNamespaces(t *testing.T, aHosts, bHosts []int) nsPair {
 
 func (p nsPair) exec(ns string) []string { return []string{"ip", "netns", "exec", ns} }
 
-func (p nsPair) labFile(t *testing.T, lab string) string {
-	t.Helper()
-	file := filepath.Join(t.TempDir(), "lab.yaml")
-	if err := os.WriteFile(file, []byte(strings.NewReplacer("PBX.", p.net, "REC.", p.net).Replace(lab)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return file
-}
+func (p nsPair) labFile(t *testing.T, lab string) string { return writeLab(t, lab, p.net) }
 
 // PBX and phones in one namespace, the recorder in another, as two
 // `reclab serve` processes over real IP: one call recorded end to end,

@@ -62,19 +62,15 @@ lab could not be built or started.
 Flags:`)
 		fs.PrintDefaults()
 	}
-	// Allow flags after the file: reclab serve lab.yaml --nodes pbx.
+	// The file first or last: reclab serve lab.yaml --nodes pbx.
 	var files []string
-	rest := args
-	for len(rest) > 0 {
-		if err := fs.Parse(rest); err != nil {
-			return flagExit(err)
-		}
-		rest = fs.Args()
-		if len(rest) > 0 {
-			files = append(files, rest[0])
-			rest = rest[1:]
-		}
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		files, args = args[:1], args[1:]
 	}
+	if err := fs.Parse(args); err != nil {
+		return flagExit(err)
+	}
+	files = append(files, fs.Args()...)
 	if len(files) != 1 {
 		fmt.Fprintln(stderr, "reclab serve: name one lab file (LAB.yaml)")
 		return exitUsage

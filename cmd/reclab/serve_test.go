@@ -31,6 +31,17 @@ lab:
     - {name: 6867i, ext: "1002", model: 6867i, password: s3cret2, address: PBX.12, config: {sip local port: 5070}}
 `
 
+// writeLab writes lab with its PBX. and REC. prefixes made net (e.g.
+// "127.31.0.") and returns the file.
+func writeLab(t *testing.T, lab, net string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "lab.yaml")
+	if err := os.WriteFile(file, []byte(strings.NewReplacer("PBX.", net, "REC.", net).Replace(lab)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
 // served is a `reclab serve` process (the test binary as main): its
 // stdin, its --json events as they come, its --out directory.
 type served struct {
@@ -225,11 +236,7 @@ func checkLost(t *testing.T, out string) {
 // Two `reclab serve` processes, PBX and phones in one and the recorder in
 // the other, record one call end to end over loopback.
 func TestServeTwoProcessesRecordACall(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "split.yaml")
-	lab := strings.NewReplacer("PBX.", "127.31.0.", "REC.", "127.31.0.").Replace(splitLab)
-	if err := os.WriteFile(file, []byte(lab), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := writeLab(t, splitLab, "127.31.0.")
 	rec := startServe(t, "recorder", nil, file, "--nodes", "recorder")
 	ph := startServe(t, "pbx+phones", nil, file, "--nodes", "pbx,phones")
 	ph.ready()
@@ -244,11 +251,7 @@ func TestServeTwoProcessesRecordACall(t *testing.T) {
 // with a PBX in another (which runs the recorder too), and a call of theirs
 // is recorded.
 func TestServePhonesRegisterWithAnotherProcess(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "split.yaml")
-	lab := strings.NewReplacer("PBX.", "127.32.0.", "REC.", "127.32.0.").Replace(splitLab)
-	if err := os.WriteFile(file, []byte(lab), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := writeLab(t, splitLab, "127.32.0.")
 	core := startServe(t, "pbx+recorder", nil, file, "--nodes", "pbx,recorder")
 	ph := startServe(t, "phones", nil, file, "--nodes", "phones")
 	core.ready()
