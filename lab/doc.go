@@ -10,6 +10,14 @@
 // Protocol logic lives in the nodes; the rogue host (rogue.go) is the one
 // SIP client here, a security demo.
 //
+// Split mode (split.go, file.go; `reclab serve`): Topology.Split says which
+// node kinds this process runs and which peers are real (external); the
+// others are at the addresses the topology gives them, and the nodes run
+// here point at those. A lab file (ParseLabFile) is the scenario lab: with
+// addresses, external peers, farms and the CSTA application password.
+// Addresses outside 127.0.0.0/8 only with Split.Allow, which only a lab
+// file sets (checkAddrs).
+//
 // Example:
 //
 //	l, _ := lab.Build(lab.Default(), lab.Options{OutDir: "out/run1", Pcap: true})

@@ -39,6 +39,13 @@ type PhoneSpec struct {
 	// the phone's configuration file (sip line1 password); default one the
 	// lab makes at random, so nobody can guess it (RFC 3261 §22).
 	Password string
+	// Addr is the phone's address; default the next of the plan from
+	// Topology.PhoneBase. Split mode only may set one beyond loopback.
+	Addr netip.Addr
+	// External marks a real phone at Addr (split mode): not run here, but
+	// in the PBX's directory with its Password, and monitored.
+	External bool
+	Farm     string // the lab file's farm it belongs to (`--nodes phones:FARM`)
 }
 
 // RecorderSpec configures the recorder node.
@@ -58,6 +65,7 @@ type Topology struct {
 	Recorder       RecorderSpec
 	RegisterExpiry time.Duration // registration period the phones ask for; default 3600s
 	Timers         Timers        // other protocol timers (timers.go); zero keeps each node's default
+	Split          Split         // split mode (split.go): the nodes run here, real peers; zero: all, on loopback
 }
 
 // Default is the lab of `reclab run basic-call`: a Mitel 7434 (743x,
@@ -86,6 +94,7 @@ func (t *Topology) defaults() error {
 	if len(t.Phones) == 0 {
 		return errors.New("lab: topology has no phones")
 	}
+	t.Split.defaults()
 	exts := map[string]string{}
 	names := map[string]bool{}
 	for i := range t.Phones {
@@ -102,10 +111,19 @@ func (t *Topology) defaults() error {
 		}
 		exts[p.Ext] = p.Name
 	}
+	apart := !t.Split.Runs(RunPBX) || !t.Split.Runs(RunPhones) // the PBX's directory and the phone in two processes
 	for i := range t.Phones {
-		if t.Phones[i].Password == "" {
-			t.Phones[i].Password = randomPassword()
+		p := &t.Phones[i]
+		if p.Password != "" {
+			continue
 		}
+		if apart || p.External {
+			return fmt.Errorf("lab: phone %s (%s) has no password, and the PBX runs in another process: give it `password:` in the lab file", p.Name, p.Ext)
+		}
+		p.Password = randomPassword()
+	}
+	if err := t.checkAddrs(); err != nil {
+		return err
 	}
 	if t.Recorder.Mapping == "" {
 		t.Recorder.Mapping = "dynamic"
@@ -196,7 +214,7 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 	}
 	l := &Lab{Topology: topo}
 	cfg := sim.Config{TraceCapacity: opt.TraceCapacity, StreamIdle: topo.Timers.StreamIdle,
-		Summarizers: Summarizers(), Clock: opt.Clock}
+		Summarizers: Summarizers(), Clock: opt.Clock, AllowNonLoopback: topo.Split.Allow}
 	if opt.Pcap {
 		f, err := os.Create(filepath.Join(opt.OutDir, "lab.pcapng"))
 		if err != nil {
@@ -227,55 +245,18 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 		}
 	}
 
-	pbxNode, err := n.AddNode("pbx", topo.PBXAddr)
-	if err != nil {
+	if err := l.buildPBX(); err != nil {
 		return fail(err)
 	}
-	var exts []string
-	passwords := map[string]string{}
-	for _, p := range topo.Phones {
-		exts = append(exts, p.Ext)
-		passwords[p.Ext] = p.Password
-	}
-	if l.PBX, err = pbx.New(pbxNode, pbx.Config{Extensions: exts, Passwords: passwords,
-		CSTAClients: []netip.Addr{topo.RecorderAddr}, CSTAKeepAlive: topo.Timers.CSTAKeepAlive}); err != nil {
+	if err := l.buildRecorder(opt); err != nil {
 		return fail(err)
 	}
-
-	recNode, err := n.AddNode("recorder", topo.RecorderAddr)
-	if err != nil {
-		return fail(err)
-	}
-	mapping, err := recorder.ParseMapping(topo.Recorder.Mapping)
-	if err != nil {
-		return fail(err)
-	}
-	onDemand, err := recorder.ParseOnDemand(topo.Recorder.OnDemand)
-	if err != nil {
-		return fail(err)
-	}
-	recTLS, err := l.CA.ServerTLS("recorder", topo.RecorderAddr)
-	if err != nil {
-		return fail(err)
-	}
-	l.Recorder, err = recorder.New(recNode, recorder.Config{
-		CSTA:             netip.AddrPortFrom(topo.PBXAddr, 8882),
-		Monitored:        topo.Recorder.Monitored,
-		Mapping:          mapping,
-		KeepAlive:        topo.Recorder.KeepAlive,
-		CSTAKeepAlive:    topo.Timers.CSTAKeepAlive,
-		AnswerTimeout:    topo.Timers.AnswerTimeout,
-		InviteRetransmit: topo.Timers.InviteRetransmit,
-		OutDir:           filepath.Join(opt.OutDir, "recordings"),
-		OnDemand:         onDemand,
-		TLS:              recTLS,
-	})
-	if err != nil {
-		return fail(err)
-	}
-
-	ip := topo.PhoneBase
+	addrs := topo.phoneAddrs()
 	for i, ps := range topo.Phones {
+		if !topo.Split.RunsPhone(ps) {
+			continue // a peer elsewhere (split mode)
+		}
+		ip := addrs[i]
 		model, err := phones.LookupModel(ps.Model)
 		if err != nil {
 			return fail(fmt.Errorf("lab: phone %s: %w", ps.Name, err))
@@ -299,7 +280,7 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 			n.Note(ps.Name, "%s", notice)
 		}
 		ph, err := phones.New(node, model, pc, phones.Options{
-			PBX:            netip.AddrPortFrom(topo.PBXAddr, 5060),
+			PBX:            netip.AddrPortFrom(topo.PBXAddr, topo.Split.PBXSIPPort),
 			ToneHz:         media.ToneFrequency(i),
 			RegisterExpiry: topo.RegisterExpiry,
 			RegisterRetry:  topo.Timers.RegisterRetry,
@@ -310,8 +291,8 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 			return fail(err)
 		}
 		l.Phones = append(l.Phones, ph)
-		ip = NextPhoneAddr(ip)
 	}
+	l.namePeers()
 	return l, nil
 }
 
@@ -323,8 +304,9 @@ func Check(topo Topology) error {
 		return err
 	}
 	var errs []error
-	ip := topo.PhoneBase
-	for _, ps := range topo.Phones {
+	addrs := topo.phoneAddrs()
+	for i, ps := range topo.Phones {
+		ip := addrs[i]
 		model, err := phones.LookupModel(ps.Model)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("lab: phone %s: %w", ps.Name, err))
@@ -338,7 +320,6 @@ func Check(topo Topology) error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("lab: phone %s: %w", ps.Name, err))
 		}
-		ip = NextPhoneAddr(ip)
 	}
 	return errors.Join(errs...)
 }
@@ -353,9 +334,9 @@ func phoneConfig(ps PhoneSpec, ip netip.Addr, topo Topology) []byte {
 		{"sip line1 auth name", ps.Ext},
 		{"sip line1 password", ps.Password},
 		{"sip line1 proxy ip", topo.PBXAddr.String()},
-		{"sip line1 proxy port", "5060"},
+		{"sip line1 proxy port", fmt.Sprint(topo.Split.PBXSIPPort)},
 		{"sip line1 registrar ip", topo.PBXAddr.String()},
-		{"sip line1 registrar port", "5060"},
+		{"sip line1 registrar port", fmt.Sprint(topo.Split.PBXSIPPort)},
 		{"sip registration period", fmt.Sprint(int(topo.RegisterExpiry / time.Second))},
 		{"recording allowed ip", topo.RecorderAddr.String()},
 		{"mac address", fmt.Sprintf("02:00:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3])},
@@ -388,8 +369,14 @@ func phoneConfig(ps PhoneSpec, ip netip.Addr, topo Topology) []byte {
 // Start brings the PBX and the recorder up, powers the phones on and
 // registers them; it returns when every phone is registered.
 func (l *Lab) Start(ctx context.Context) error {
-	if err := l.PBX.Start(); err != nil {
-		return err
+	if l.PBX != nil {
+		if err := l.PBX.Start(); err != nil {
+			return err
+		}
+	}
+	if l.Recorder == nil {
+		// Split mode: the recorder is elsewhere and monitors when it comes.
+		return l.startPhones(ctx)
 	}
 	// The phones come up once the recorder monitors them all: before that
 	// a call could be established without the recorder hearing of it (the
@@ -403,6 +390,11 @@ func (l *Lab) Start(ctx context.Context) error {
 	if _, err := monitoring.Wait(ctx); err != nil {
 		return fmt.Errorf("lab: the recorder's CSTA link did not come up: %w", err)
 	}
+	return l.startPhones(ctx)
+}
+
+// startPhones powers the phones run here on and registers them.
+func (l *Lab) startPhones(ctx context.Context) error {
 	for _, p := range l.Phones {
 		if err := p.PowerOn(); err != nil {
 			return err

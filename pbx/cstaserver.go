@@ -47,6 +47,7 @@ type cstaClient struct {
 	stop     chan struct{} // closed when the client is dropped or the server closes
 	stopOnce sync.Once
 	refs     map[string]string // the link's monitors: crossRefID → device (the loop's)
+	session  appSession        // its ECMA-354 session (cstasession.go); the reader's (serve)
 }
 
 type queued struct {
@@ -126,6 +127,9 @@ func (s *cstaServer) accept() {
 			return
 		}
 		s.p.node.Note("CSTA client connected from %s", raw.RemoteAddr())
+		// The switch says it is up as soon as a link opens: clients wait
+		// for this SystemStatus before their first request (issue 13).
+		c.out <- queued{c.conn.NextInvokeID(), csta.SystemStatus{Status: csta.StatusNormal}}
 		s.wg.Add(3)
 		go s.serve(c)
 		go s.keepAlive(c)
@@ -175,8 +179,14 @@ func (s *cstaServer) serve(c *cstaClient) {
 			}
 			if csta.Recoverable(err) {
 				// design.md: a malformed request closes nothing but itself.
+				// docs/wire.md: a well-formed request the PBX does not
+				// serve is requestIncompatibleWithObject, a broken one generic.
 				s.p.node.Network().Errorf(s.p.node.Name(), src, "CSTA: %v", err)
-				s.respond(c, respondID(id), csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationGeneric})
+				value := csta.OperationGeneric
+				if errors.Is(err, csta.ErrUnsupported) {
+					value = csta.OperationRequestIncompatible
+				}
+				s.respond(c, respondID(id), csta.ErrorResponse{Category: csta.CategoryOperation, Value: value})
 				continue
 			}
 			s.p.node.Network().Errorf(s.p.node.Name(), src, "CSTA link closed: %v", err)
@@ -188,7 +198,22 @@ func (s *cstaServer) serve(c *cstaClient) {
 			s.respond(c, respondID(id), csta.ErrorResponse{Category: csta.CategoryOperation, Value: csta.OperationValueOutOfRange})
 			continue
 		}
+		if s.needsSession(c, m) {
+			s.p.node.Network().Errorf(s.p.node.Name(), src, "CSTA: %s refused: the PBX asks for an application session (StartApplicationSession with its password) first", m.Kind())
+			s.respond(c, id, csta.ErrorResponse{Category: csta.CategorySecurity, Value: csta.SecurityNoSession})
+			continue
+		}
 		switch m := m.(type) {
+		case csta.StartApplicationSession:
+			s.startSession(c, id, m)
+		case csta.StopApplicationSession:
+			s.stopSession(c, id, m)
+		case csta.ResetApplicationSessionTimer:
+			s.resetSessionTimer(c, id, m)
+		case csta.SystemRegister:
+			s.systemRegister(c, id)
+		case csta.SnapshotDevice:
+			s.snapshotDevice(c, id, m)
 		case csta.MonitorStart:
 			s.monitorStart(c, id, m)
 		case csta.MonitorStop:

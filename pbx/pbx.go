@@ -31,6 +31,11 @@ type Config struct {
 	// CSTAClients are the addresses allowed on the CSTA port; a link from
 	// any other is closed with an error naming it. Empty: any.
 	CSTAClients []netip.Addr
+	// CSTAPassword, if set, is the application password (MX-ONE's
+	// "application authentication") every ECMA-354 StartApplicationSession
+	// must carry; a link then serves nothing else before its session starts.
+	// "": a session is optional and asks for none (cstasession.go).
+	CSTAPassword string
 	// MaxMonitors bounds the monitors one CSTA link may hold; default 10,000.
 	MaxMonitors int
 	Realm       string        // digest realm; default "reclab"

@@ -72,6 +72,7 @@ type Config struct {
 	// above AnswerTimeout sends no second INVITE.
 	InviteRetransmit time.Duration
 	CSTAKeepAlive    time.Duration // CSTA SystemStatus interval; default 30 s
+	CSTAPassword     string        // ECMA-354 application password: a session first (csta.StartSession); "": none
 	SIPPort          uint16        // the recorder's SIP port; default 5060
 	RTPPort          uint16        // first RTP port, even; default 20000
 	OutDir           string        // where recordings go, created if missing; default "recordings"

@@ -45,8 +45,9 @@ type (
 		ev   CSTAEvent
 	}
 	cstaDialed struct {
-		nc  *sim.Conn
-		err error
+		nc   *sim.Conn
+		link *csta.Conn // on nc, its ECMA-354 session started if one is asked for
+		err  error
 	}
 	cstaStart     struct{} // the loop's first event
 	cstaRedialDue struct{}
@@ -93,7 +94,7 @@ func (r *Recorder) onCSTALink(ev any) {
 			r.cstaStep(CSTAEvent{Kind: CSTADialFailed, Err: ev.err.Error()})
 			return
 		}
-		c.conn = &cstaConn{link: csta.NewConn(ev.nc), closed: make(chan struct{})}
+		c.conn = &cstaConn{link: ev.link, closed: make(chan struct{})}
 		c.helpers.Add(1)
 		go r.readCSTA(c.conn)
 		r.cstaStep(CSTAEvent{Kind: CSTAConnected})
@@ -135,8 +136,17 @@ func (r *Recorder) cstaPerform(acts []CSTAAction) {
 			go func() {
 				defer c.helpers.Done()
 				nc, err := r.node.Dial(r.cfg.CSTA)
+				var link *csta.Conn
+				if err == nil {
+					link = csta.NewConn(nc)
+					if r.cfg.CSTAPassword != "" { // the switch asks for an application session first (docs/wire.md)
+						if _, err = csta.StartSession(link, "reclab-recorder", r.cfg.CSTAPassword, sim.SocketDeadline(r.cfg.CSTAKeepAlive)); err != nil {
+							nc.Close()
+						}
+					}
+				}
 				select {
-				case r.events <- cstaDialed{nc: nc, err: err}:
+				case r.events <- cstaDialed{nc: nc, link: link, err: err}:
 				case <-r.loopDone:
 					if err == nil {
 						nc.Close()

@@ -199,3 +199,7 @@ func isCheck(summary string) bool {
 func isCheckOrWait(summary string) bool {
 	return isCheck(summary) || strings.HasPrefix(summary, "▸ wait")
 }
+
+// WriteJSONL writes e as one line of trace.jsonl's form (`reclab serve
+// --json` prints the same).
+func WriteJSONL(w io.Writer, e sim.Event) { writeJSONL(w, e) }

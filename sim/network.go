@@ -44,6 +44,7 @@ type Network struct {
 	nodes     map[string]*Node
 	byAddr    map[netip.Addr]*Node
 	labels    map[netip.AddrPort]string // extra names for ports, e.g. "recorder tx"
+	peers     map[netip.Addr]string     // hosts beyond the lab the trace names (Peer)
 	listeners map[netip.AddrPort]Proto  // TCP listeners and the protocol they serve
 	bound     map[netip.AddrPort]bool   // every address a lab socket holds
 	// closedAt is when a lab socket let go of an address (lab time):
@@ -77,6 +78,7 @@ func NewNetwork(cfg Config) (*Network, error) {
 		nodes:     map[string]*Node{},
 		byAddr:    map[netip.Addr]*Node{},
 		labels:    map[netip.AddrPort]string{},
+		peers:     map[netip.Addr]string{},
 		listeners: map[netip.AddrPort]Proto{},
 		bound:     map[netip.AddrPort]bool{},
 		closedAt:  map[netip.AddrPort]time.Duration{},
@@ -187,12 +189,29 @@ func (n *Network) Label(ap netip.AddrPort, label string) {
 	n.labels[ap] = label
 }
 
+// Peer names a host beyond the lab (split mode: a node another process
+// runs, or a real PBX, recorder or phone) so the trace and the TUI call it
+// by name, and tells which protocol its TCP ports serve (ports: port →
+// protocol), so a lab Dial to one is traced as that protocol. What comes
+// from a peer is still traced where it arrives, as anything from outside.
+func (n *Network) Peer(name string, ip netip.Addr, ports map[uint16]Proto) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.peers[ip] = name
+	for port, proto := range ports {
+		n.listeners[netip.AddrPortFrom(ip, port)] = proto
+	}
+}
+
 // NameOf returns the node name of an address, or the address itself.
 func (n *Network) NameOf(ip netip.Addr) string {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	if nd, ok := n.byAddr[ip]; ok {
 		return nd.name
+	}
+	if name, ok := n.peers[ip]; ok {
+		return name
 	}
 	return ip.String()
 }
@@ -205,6 +224,9 @@ func (n *Network) portName(ap netip.AddrPort) string {
 	}
 	if nd, ok := n.byAddr[ap.Addr()]; ok {
 		return nd.name
+	}
+	if name, ok := n.peers[ap.Addr()]; ok {
+		return name
 	}
 	return ap.String()
 }

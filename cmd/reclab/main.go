@@ -31,6 +31,8 @@ Usage:
   reclab check NAME|FILE...     validate scenarios without running them; print each step
   reclab list [--actions]       list the library scenarios (--actions: the steps a file may use)
   reclab bench [flags]          measure a lab of many phones and recorded calls
+  reclab serve LAB.yaml [--nodes pbx,phones,recorder] [--json]
+                                run the nodes of a lab file until Ctrl-C (split mode)
   reclab help [COMMAND]         this text, or a command's
 
 Run 'reclab COMMAND --help' for a command's flags.
@@ -55,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdBench(args[1:], stdout, stderr)
 	case "tui":
 		return cmdTUI(args[1:], stdout, stderr)
+	case "serve":
+		return cmdServe(args[1:], stdout, stderr) // serve.go
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			return run([]string{args[1], "--help"}, stdout, stderr)

@@ -3,6 +3,7 @@ package csta
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -193,7 +194,13 @@ func Encode(m Message) ([]byte, error) {
 	if err := validate(m); err != nil {
 		return nil, err
 	}
-	body, err := xml.Marshal(toWire(m))
+	var body []byte
+	var err error
+	if w, ns, ok := sessionWire(m); ok { // session.go
+		body, err = encodeSession(w, ns)
+	} else {
+		body, err = xml.Marshal(toWire(m))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("csta: marshal %s: %w", m.Kind(), err)
 	}
@@ -300,17 +307,31 @@ func serviceEventWire(kind, ref, device string, info *DeviceInfo) xServiceEvent 
 // ErrUnsupported; both leave the connection usable.
 func Decode(doc []byte) (Message, error) {
 	d := xml.NewDecoder(bytes.NewReader(doc))
+	d.CharsetReader = charsetReader
 	start, err := rootElement(d)
 	if err != nil {
 		return nil, err
 	}
 	name := start.Name.Local
 	decodeRoot, known := decoders[name]
-	if start.Name.Space != Namespace {
-		if start.Name.Space == "" {
-			return nil, fmt.Errorf("csta: <%s> has no namespace, want xmlns=%q: %w", name, Namespace, ErrInvalidMessage)
+	want := Namespace
+	if sd, ok := sessionDecoders[name]; ok { // session.go
+		decodeRoot, known = sd, true
+		if isECMA354(name) {
+			want = SessionNamespace
 		}
-		return nil, fmt.Errorf("csta: <%s> is in namespace %q, want %q: %w", name, start.Name.Space, Namespace, ErrInvalidMessage)
+	}
+	// Real peers write the root in an older edition's namespace, or in
+	// none: the names and their order are the same, so they are read as
+	// ed4 (issue 13). Any other namespace is someone else's vocabulary.
+	switch sp := start.Name.Space; {
+	case sp == want, sp == "", want == Namespace && strings.HasPrefix(sp, ecma323Prefix):
+		start.Name.Space = ""
+		if want == Namespace {
+			start.Name.Space = Namespace
+		}
+	default:
+		return nil, fmt.Errorf("csta: <%s> is in namespace %q, want %q: %w", name, sp, want, ErrInvalidMessage)
 	}
 	if !known {
 		return nil, fmt.Errorf("csta: <%s> is not a message this lab speaks: %w", name, ErrUnsupported)
@@ -379,6 +400,9 @@ func trailer(d *xml.Decoder, root string) error {
 }
 
 func syntaxError(root string, err error) error {
+	if ee := (*EncodingError)(nil); errors.As(err, &ee) {
+		return fmt.Errorf("%w: %w", ee, ErrInvalidMessage)
+	}
 	where := "XML"
 	if root != "" {
 		where = "<" + root + ">"

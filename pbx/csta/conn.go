@@ -1,6 +1,7 @@
 package csta
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"strings"
@@ -21,10 +22,16 @@ type Conn struct {
 	lastID atomic.Uint32
 }
 
-// NewConn wraps nc. Closing the Conn closes nc.
+// NewConn wraps nc. Closing the Conn closes nc. It reads through a buffer,
+// so a frame that came in one segment is read by one Read of nc: sim traces
+// what comes from a peer beyond the lab per Read, and a header read apart
+// from its XML showed as a partial frame and lost framing (issue 13).
 func NewConn(nc net.Conn) *Conn {
-	return &Conn{nc: nc, fr: NewFrameReader(nc)}
+	return &Conn{nc: nc, fr: NewFrameReader(bufio.NewReaderSize(nc, connReadBuffer))}
 }
+
+// connReadBuffer holds several frames of a busy link.
+const connReadBuffer = 16 << 10
 
 // NetConn returns the wrapped connection, for addresses and deadlines.
 func (c *Conn) NetConn() net.Conn { return c.nc }

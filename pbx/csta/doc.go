@@ -13,6 +13,11 @@
 //     namespace. Element names and order follow ECMA-323 (SubjectDeviceID as
 //     <deviceIdentifier>, ConnectionID as <callID>/<deviceID>, lastRedirectionDevice
 //     <notRequired/>, ...). Unknown elements are ignored, so real traces decode.
+//   - Link start as real recorders speak it (session.go): ECMA-354 StartApplicationSession,
+//     StopApplicationSession, ResetApplicationSessionTimer and their answers (SessionNamespace),
+//     SystemRegister and SnapshotDevice (ECMA-323); StartSession, a client's half (client.go).
+//     Documents in any encoding of golang.org/x/text's IANA index decode (EncodingError names
+//     another); a root in no namespace or another ECMA-323 edition's is read as ed4.
 //   - Framing: AppendFrame, FrameReader, and Conn (a net.Conn wrapper: one Write per
 //     frame, safe for concurrent senders).
 //   - One-line summaries for the trace: Summary, SummarizeFrames.

@@ -52,6 +52,9 @@ func Summary(m Message) string {
 	case OutOfServiceEvent:
 		return serviceLine(m.Kind(), m.Device, m.Info)
 	default:
+		if s, ok := sessionSummary(m); ok { // session.go
+			return s
+		}
 		return m.Kind()
 	}
 }

@@ -172,6 +172,9 @@ func validate(m Message) error {
 	case OutOfServiceEvent:
 		c.deviceEvent(m.CrossRefID, m.Device, m.Info)
 	default:
+		if c.checkSession(m) { // session.go
+			return c.err
+		}
 		return fmt.Errorf("csta: cannot encode %T (%s): %w", m, m.Kind(), ErrUnsupported)
 	}
 	return c.err
