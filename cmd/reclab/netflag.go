@@ -23,6 +23,11 @@ const (
 // netFlag registers --net on fs into p.
 func netFlag(fs *flag.FlagSet, p *string) { fs.StringVar(p, "net", defaultNet, netUsage) }
 
+// hepFlag registers --hep on fs (run, tui, serve; issue 17).
+func hepFlag(fs *flag.FlagSet) *string {
+	return fs.String("hep", "", "send the lab live as HEP3 to a collector at `ADDR:PORT` (loopback): every SIP message, CSTA as logs, RTP stream starts and stops as RTCP-like summaries; e.g. for sngrep -L udp:127.0.0.1:9060 or Homer")
+}
+
 // addressPlan is README.md's address plan moved to the /16 --net names.
 type addressPlan struct {
 	net                      string // "127.20"

@@ -62,7 +62,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "output directory (default out/NAME; with several scenarios, DIR/NAME each)")
 	all := fs.Bool("all", false, "run every library scenario")
 	speed := fs.Float64("speed", 1, "the lab clock's rate: 2 runs the lab twice as fast as the machine's clock")
-	hepFlag := fs.String("hep", "", "send every SIP message as HEP to a collector at ADDR:PORT (loopback), e.g. for sngrep -L udp:127.0.0.1:9060")
+	hepFlag := hepFlag(fs)
 	netDelay := fs.String("net-delay", "", "give every link of the lab (each node pair, each way) its own delay drawn from `MIN-MAX`, e.g. 0-300ms, plus jitter; each flow keeps its order (default: none)")
 	seed := fs.Int64("seed", 1, "with --net-delay: the seed of the links' delays and jitter (the same seed, the same delays)")
 	var netArg string

@@ -32,7 +32,7 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	nodes := fs.String("nodes", strings.Join(lab.NodeKinds, ","), "the node kinds this process runs, `LIST` of pbx, phones, recorder; the others are peers at the file's addresses")
 	out := fs.String("out", filepath.Join("out", "serve"), "output directory: lab.pcapng, trace.txt, trace.jsonl, recordings/, config/")
 	jsonOut := fs.Bool("json", false, "print the flow as JSON lines (trace.jsonl's form) instead of text")
-	hepFlag := fs.String("hep", "", "send every SIP message as HEP to a collector at ADDR:PORT (loopback)")
+	hepFlag := hepFlag(fs)
 	answer := fs.Bool("answer", false, "the phones run here answer every call as it rings (a farm for load runs)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `Usage: reclab serve LAB.yaml [--nodes pbx,phones,recorder] [--out DIR] [--json]

@@ -24,7 +24,7 @@ func cmdTUI(args []string, stdout, stderr io.Writer) int {
 	scen := fs.String("scenario", "", "run this library scenario (or .yaml file) at once, on a lab of its own; output in DIR/NAME")
 	step := fs.Bool("step", false, "with --scenario: one step per press of the . key")
 	speed := fs.Float64("speed", 1, "with --scenario: the lab clock's rate (2 runs the lab twice as fast)")
-	hepFlag := fs.String("hep", "", "send every SIP message as HEP to a collector at ADDR:PORT (loopback), e.g. for sngrep -L udp:127.0.0.1:9060")
+	hepFlag := hepFlag(fs)
 	netDelay := fs.String("net-delay", "", "give every link of the lab and of each scenario's lab (each node pair, each way) its own delay drawn from `MIN-MAX`, e.g. 0-300ms, plus jitter (default: none)")
 	seed := fs.Int64("seed", 1, "with --net-delay: the seed of the links' delays and jitter")
 	var netArg string
