@@ -64,7 +64,7 @@ func findAction(name string) (Action, bool) {
 // Matcher keys and the protocols they take.
 var (
 	matchKeys   = []string{"from", "to", "proto", "method", "response", "text", "port", "stopped"}
-	protocols   = []string{"SIP", "RTP", "CSTA", "HTTP", "LAB"}
+	protocols   = []string{"SIP", "RTP", "CSTA", "HTTP", "LAB", "RAS"}
 	impairProto = []string{"SIP", "RTP", "CSTA", "HTTP", "all"}
 	callStates  = []string{"idle", "dialing", "ringing", "talking"}
 	recStates   = []string{"idle", "offered", "forking"}

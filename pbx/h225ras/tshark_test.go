@@ -20,9 +20,9 @@ import (
 // The test vectors: one of each message, as the lab sends them, and the
 // lines tshark's H.225.0 dissector must print for each.
 var (
-	phoneRAS = netip.MustParseAddrPort("127.20.1.1:1719")
-	phoneSIP = netip.MustParseAddrPort("127.20.1.1:5060")
-	gkRAS    = netip.MustParseAddrPort("127.20.0.1:1719")
+	phoneRAS  = netip.MustParseAddrPort("127.20.1.1:1719")
+	phoneSIP  = netip.MustParseAddrPort("127.20.1.1:5060")
+	gkRAS     = netip.MustParseAddrPort("127.20.0.1:1719")
 	ttlReason = URQTTLExpired
 )
 
