@@ -42,13 +42,13 @@ type Gatekeeper struct {
 	reg     *Registrar
 	maxTTL  time.Duration
 	eps     map[string]rasEndpoint // by endpointIdentifier
-	nextEP  uint64
+	nextEP  map[string]int         // by extension: "<ext>-<n>", the same on every run
 	nextSeq uint16 // the gatekeeper's own requests (URQ)
 }
 
 // NewGatekeeper decides for reg; ids and addresses go into its answers.
 func NewGatekeeper(id string, ras, signal netip.AddrPort, reg *Registrar, maxTTL time.Duration) *Gatekeeper {
-	return &Gatekeeper{id: id, ras: ras, signal: signal, reg: reg, maxTTL: maxTTL, eps: map[string]rasEndpoint{}}
+	return &Gatekeeper{id: id, ras: ras, signal: signal, reg: reg, maxTTL: maxTTL, eps: map[string]rasEndpoint{}, nextEP: map[string]int{}}
 }
 
 // GKDecision is what one RAS message makes the gatekeeper do: answer it,
@@ -122,8 +122,8 @@ func (g *Gatekeeper) register(now time.Duration, src netip.AddrPort, m *h225ras.
 		// As for a SIP Contact (docs/wire.md): a phone binds only its own address.
 		return g.rrj(m, h225ras.RRJInvalidCallSignalAddress, fmt.Errorf("pbx: RRQ %s from %s: callSignalAddress %v is not on the sender's address", ext, src, m.CallSignal))
 	}
-	g.nextEP++
-	epid := fmt.Sprintf("%s-%d", ext, g.nextEP)
+	g.nextEP[ext]++
+	epid := fmt.Sprintf("%s-%d", ext, g.nextEP[ext])
 	ttl := g.ttl(m.TimeToLive)
 	signal := m.CallSignal[0]
 	mdl := modelFromUserAgent(m.EndpointVendor.ProductID)

@@ -65,7 +65,7 @@ func findAction(name string) (Action, bool) {
 var (
 	matchKeys   = []string{"from", "to", "proto", "method", "response", "text", "port", "stopped"}
 	protocols   = []string{"SIP", "RTP", "CSTA", "HTTP", "LAB", "RAS"}
-	impairProto = []string{"SIP", "RTP", "CSTA", "HTTP", "all"}
+	impairProto = []string{"SIP", "RTP", "CSTA", "HTTP", "RAS", "all"}
 	callStates  = []string{"idle", "dialing", "ringing", "talking"}
 	recStates   = []string{"idle", "offered", "forking"}
 )
