@@ -43,7 +43,7 @@ type Gatekeeper struct {
 	maxTTL  time.Duration
 	eps     map[string]rasEndpoint // by endpointIdentifier
 	nextEP  map[string]int         // by extension: "<ext>-<n>", the same on every run
-	nextSeq uint16 // the gatekeeper's own requests (URQ)
+	nextSeq uint16                 // the gatekeeper's own requests (URQ)
 }
 
 // NewGatekeeper decides for reg; ids and addresses go into its answers.

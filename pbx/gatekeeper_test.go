@@ -8,6 +8,7 @@ import (
 
 	"github.com/reclab/reclab/pbx/csta"
 	"github.com/reclab/reclab/pbx/h225ras"
+	"github.com/reclab/reclab/phones"
 	"github.com/reclab/reclab/sim"
 )
 
@@ -252,5 +253,51 @@ func TestGatekeeperNamesBadInput(t *testing.T) {
 	ep.send(&h225ras.GRQ{RequestSeqNum: 1, Protocol: h225ras.ProtocolV4, RASAddress: ep.conn.LocalAddrPort()})
 	if _, ok := ep.next().(*h225ras.GCF); !ok {
 		t.Fatal("no GCF after bad input")
+	}
+}
+
+// spec §3.2.6 with a real 7434 over RAS: the PBX stops; the phone's
+// lightweight RRQ goes unanswered, it tries URQ and rediscovers with GRQ;
+// once the PBX is back it registers in full and a recorder that connects
+// anew hears BackInService with recording port 7300.
+func TestRestartRealPhoneRAS(t *testing.T) {
+	l := newTestLab(t, Config{})
+	recNode, err := l.net.AddNode("rec", l.ip(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := l.realPhone("p7434", "1001", 11, "7434", "",
+		phones.Options{KeepAlive: 100 * time.Millisecond, RegisterRetry: 100 * time.Millisecond})
+	if err := p.Register(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	rec := l.dialRecorder(recNode)
+	rec.monitor("1001")
+	rec.expect("BackInServiceEvent")
+
+	ras := func(text string) func(sim.Event) bool {
+		return func(e sim.Event) bool {
+			return e.Kind == sim.KindMessage && e.Proto == sim.ProtoRAS && e.From == "p7434" && strings.HasPrefix(e.Summary, text)
+		}
+	}
+	urq := l.watch(ras("URQ 1001"))
+	rediscover := l.net.Trace().WatchN(2, ras("GRQ 1001"))
+	l.pbx.Stop()
+	recv(t, rec.errs, "the CSTA link to drop")
+	urq()
+	if _, err := rediscover.Wait(ctxT(t)); err != nil {
+		t.Fatalf("the phone did not rediscover the gatekeeper: %v", err)
+	}
+	registered := l.watch(func(e sim.Event) bool {
+		return e.Kind == sim.KindNote && e.From == "pbx" && strings.HasPrefix(e.Summary, "1001 registered over RAS from")
+	})
+	if err := l.pbx.Start(); err != nil {
+		t.Fatal(err)
+	}
+	registered()
+	rec = l.dialRecorder(recNode)
+	rec.monitor("1001")
+	if bis := rec.expect("BackInServiceEvent")[0].(csta.BackInServiceEvent); bis.Info.IP != l.ip(11) || bis.Info.RecordingPort != 7300 || bis.Info.Model != "7434" {
+		t.Fatalf("BackInService after the restart: %+v", bis.Info)
 	}
 }

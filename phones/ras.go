@@ -34,8 +34,8 @@ import (
 //
 // Calls and the recording stack stay SIP (docs/wire.md).
 
-// rasRetransmit is how often an unanswered RAS request is sent again
-// within its answer timeout (H.225.0 §7.11: the endpoint retries).
+// rasRetransmit is the shortest interval at which an unanswered RAS
+// request is sent again within its answer timeout (the endpoint retries).
 const rasRetransmit = 500 * time.Millisecond
 
 // rasClient is one power cycle's RAS endpoint: its socket (from sim), the
@@ -156,7 +156,9 @@ func (p *Phone) ask(ctx context.Context, c *rasClient, to netip.AddrPort, build 
 	if err != nil {
 		return nil, err
 	}
-	t := p.node.Clock().NewTicker(rasRetransmit)
+	// Three tries within the answer timeout (H.225.0's default is a 3 s
+	// timeout and two retries), never faster than rasRetransmit.
+	t := p.node.Clock().NewTicker(max(p.answerTimeout()/3, rasRetransmit))
 	defer t.Stop()
 	for {
 		if _, err := c.conn.WriteToAddrPort(b, to); err != nil {
