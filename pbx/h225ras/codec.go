@@ -496,10 +496,30 @@ func decodeReason(r *reader, root int, body func(i int)) int {
 
 func (w *writer) gatekeeperID(s string) error { return w.bmp("gatekeeperIdentifier", s, 128) }
 
+// optGatekeeperID writes an OPTIONAL gatekeeperIdentifier whose preamble
+// bit said present when s is not empty.
+func (w *writer) optGatekeeperID(s string) error {
+	if s == "" {
+		return nil
+	}
+	return w.gatekeeperID(s)
+}
+
+// header writes requestSeqNum and protocolIdentifier, which most RAS
+// messages open with.
+func (w *writer) header(seq uint16, proto OID) error {
+	w.constrained(uint64(seq), 1, 65535)
+	return errors.Join(seqNum(seq), w.oid(proto))
+}
+
+func (r *reader) header() (uint16, OID) {
+	seq := uint16(r.constrained(1, 65535))
+	return seq, r.oid()
+}
+
 func encodeGRQ(w *writer, m *GRQ) error {
 	w.optionals(false, false, m.GatekeeperID != "", false, len(m.EndpointAlias) > 0)
-	w.constrained(uint64(m.RequestSeqNum), 1, 65535)
-	if err := errors.Join(seqNum(m.RequestSeqNum), w.oid(m.Protocol)); err != nil {
+	if err := w.header(m.RequestSeqNum, m.Protocol); err != nil {
 		return err
 	}
 	if err := w.transport("rasAddress", m.RASAddress); err != nil {
@@ -508,10 +528,8 @@ func encodeGRQ(w *writer, m *GRQ) error {
 	if err := w.endpointType(m.EndpointType); err != nil {
 		return err
 	}
-	if m.GatekeeperID != "" {
-		if err := w.gatekeeperID(m.GatekeeperID); err != nil {
-			return err
-		}
+	if err := w.optGatekeeperID(m.GatekeeperID); err != nil {
+		return err
 	}
 	if len(m.EndpointAlias) > 0 {
 		return w.aliases(m.EndpointAlias)
@@ -522,8 +540,7 @@ func encodeGRQ(w *writer, m *GRQ) error {
 func decodeGRQ(r *reader) *GRQ {
 	m := &GRQ{}
 	ext, opt := r.readOptionals(4)
-	m.RequestSeqNum = uint16(r.constrained(1, 65535))
-	m.Protocol = r.oid()
+	m.RequestSeqNum, m.Protocol = r.header()
 	if opt[0] {
 		r.skipNonStandard()
 	}
@@ -544,14 +561,11 @@ func decodeGRQ(r *reader) *GRQ {
 
 func encodeGCF(w *writer, m *GCF) error {
 	w.optionals(false, false, m.GatekeeperID != "")
-	w.constrained(uint64(m.RequestSeqNum), 1, 65535)
-	if err := errors.Join(seqNum(m.RequestSeqNum), w.oid(m.Protocol)); err != nil {
+	if err := w.header(m.RequestSeqNum, m.Protocol); err != nil {
 		return err
 	}
-	if m.GatekeeperID != "" {
-		if err := w.gatekeeperID(m.GatekeeperID); err != nil {
-			return err
-		}
+	if err := w.optGatekeeperID(m.GatekeeperID); err != nil {
+		return err
 	}
 	return w.transport("rasAddress", m.RASAddress)
 }
@@ -559,8 +573,7 @@ func encodeGCF(w *writer, m *GCF) error {
 func decodeGCF(r *reader) *GCF {
 	m := &GCF{}
 	ext, opt := r.readOptionals(2)
-	m.RequestSeqNum = uint16(r.constrained(1, 65535))
-	m.Protocol = r.oid()
+	m.RequestSeqNum, m.Protocol = r.header()
 	if opt[0] {
 		r.skipNonStandard()
 	}
@@ -574,14 +587,11 @@ func decodeGCF(r *reader) *GCF {
 
 func encodeGRJ(w *writer, m *GRJ) error {
 	w.optionals(false, false, m.GatekeeperID != "")
-	w.constrained(uint64(m.RequestSeqNum), 1, 65535)
-	if err := errors.Join(seqNum(m.RequestSeqNum), w.oid(m.Protocol)); err != nil {
+	if err := w.header(m.RequestSeqNum, m.Protocol); err != nil {
 		return err
 	}
-	if m.GatekeeperID != "" {
-		if err := w.gatekeeperID(m.GatekeeperID); err != nil {
-			return err
-		}
+	if err := w.optGatekeeperID(m.GatekeeperID); err != nil {
+		return err
 	}
 	return encodeReason(w, int(m.Reason), grjRoot, grjNames, nil)
 }
@@ -589,8 +599,7 @@ func encodeGRJ(w *writer, m *GRJ) error {
 func decodeGRJ(r *reader) *GRJ {
 	m := &GRJ{}
 	ext, opt := r.readOptionals(2)
-	m.RequestSeqNum = uint16(r.constrained(1, 65535))
-	m.Protocol = r.oid()
+	m.RequestSeqNum, m.Protocol = r.header()
 	if opt[0] {
 		r.skipNonStandard()
 	}
@@ -615,8 +624,7 @@ func encodeRRQWith(w *writer, m *RRQ, later map[int][]byte) error {
 		return errors.New("callSignalAddress and rasAddress need an address each")
 	}
 	w.optionals(true, false, len(m.TerminalAlias) > 0, m.GatekeeperID != "")
-	w.constrained(uint64(m.RequestSeqNum), 1, 65535)
-	if err := errors.Join(seqNum(m.RequestSeqNum), w.oid(m.Protocol)); err != nil {
+	if err := w.header(m.RequestSeqNum, m.Protocol); err != nil {
 		return err
 	}
 	w.bit(m.DiscoveryComplete)
@@ -631,10 +639,8 @@ func encodeRRQWith(w *writer, m *RRQ, later map[int][]byte) error {
 			return err
 		}
 	}
-	if m.GatekeeperID != "" {
-		if err := w.gatekeeperID(m.GatekeeperID); err != nil {
-			return err
-		}
+	if err := w.optGatekeeperID(m.GatekeeperID); err != nil {
+		return err
 	}
 	if err := w.vendor(m.EndpointVendor); err != nil {
 		return err
@@ -665,8 +671,7 @@ func encodeRRQWith(w *writer, m *RRQ, later map[int][]byte) error {
 func decodeRRQ(r *reader) *RRQ {
 	m := &RRQ{}
 	ext, opt := r.readOptionals(3)
-	m.RequestSeqNum = uint16(r.constrained(1, 65535))
-	m.Protocol = r.oid()
+	m.RequestSeqNum, m.Protocol = r.header()
 	if opt[0] {
 		r.skipNonStandard()
 	}
@@ -704,8 +709,7 @@ const rcfExtensions = 8
 
 func encodeRCF(w *writer, m *RCF) error {
 	w.optionals(true, false, len(m.TerminalAlias) > 0, m.GatekeeperID != "")
-	w.constrained(uint64(m.RequestSeqNum), 1, 65535)
-	if err := errors.Join(seqNum(m.RequestSeqNum), w.oid(m.Protocol)); err != nil {
+	if err := w.header(m.RequestSeqNum, m.Protocol); err != nil {
 		return err
 	}
 	if err := w.transports("callSignalAddress", m.CallSignal); err != nil {
@@ -716,10 +720,8 @@ func encodeRCF(w *writer, m *RCF) error {
 			return err
 		}
 	}
-	if m.GatekeeperID != "" {
-		if err := w.gatekeeperID(m.GatekeeperID); err != nil {
-			return err
-		}
+	if err := w.optGatekeeperID(m.GatekeeperID); err != nil {
+		return err
 	}
 	if err := w.bmp("endpointIdentifier", m.EndpointID, 128); err != nil {
 		return err
@@ -736,8 +738,7 @@ func encodeRCF(w *writer, m *RCF) error {
 func decodeRCF(r *reader) *RCF {
 	m := &RCF{}
 	ext, opt := r.readOptionals(3)
-	m.RequestSeqNum = uint16(r.constrained(1, 65535))
-	m.Protocol = r.oid()
+	m.RequestSeqNum, m.Protocol = r.header()
 	if opt[0] {
 		r.skipNonStandard()
 	}
@@ -766,8 +767,7 @@ func decodeRCF(r *reader) *RCF {
 
 func encodeRRJ(w *writer, m *RRJ) error {
 	w.optionals(false, false, m.GatekeeperID != "")
-	w.constrained(uint64(m.RequestSeqNum), 1, 65535)
-	if err := errors.Join(seqNum(m.RequestSeqNum), w.oid(m.Protocol)); err != nil {
+	if err := w.header(m.RequestSeqNum, m.Protocol); err != nil {
 		return err
 	}
 	err := encodeReason(w, int(m.Reason), rrjRoot, rrjNames, func(w *writer) error {
@@ -788,8 +788,7 @@ func encodeRRJ(w *writer, m *RRJ) error {
 func decodeRRJ(r *reader) *RRJ {
 	m := &RRJ{}
 	ext, opt := r.readOptionals(2)
-	m.RequestSeqNum = uint16(r.constrained(1, 65535))
-	m.Protocol = r.oid()
+	m.RequestSeqNum, m.Protocol = r.header()
 	if opt[0] {
 		r.skipNonStandard()
 	}
