@@ -81,9 +81,10 @@ func (l Leg) String() string {
 
 // call is one B2BUA call.
 type call struct {
-	id       string // 24-digit CSTA callID
-	from, to string // calling and called extension
-	aID, bID string // SIP Call-IDs of the legs
+	id       string         // 24-digit CSTA callID
+	from, to string         // calling and called extension
+	aID, bID string         // SIP Call-IDs of the legs
+	caller   netip.AddrPort // where the A-leg's INVITE came from: its BYEs must too
 	callee   Registration
 	legs     *callLegs // the driver's; carried, never read here
 	state    CallState
@@ -110,7 +111,7 @@ const (
 	// Src to Callee. Admission: the answer is refuse or accept.
 	CallInvite CallEventKind = iota
 	// CallOpened: the A-leg's dialog exists (after accept): Caller, Callee,
-	// Reg (the callee's binding accept named), Legs.
+	// Src (the INVITE's), Reg (the callee's binding accept named), Legs.
 	CallOpened
 	// CallBWritten: the B-leg's INVITE went out with Call-ID Dialog.
 	CallBWritten
@@ -136,7 +137,7 @@ const (
 	// CallARelayFailed: the relayed 200 OK was not acknowledged (Err);
 	// AGone when the dialog had ended (the caller's BYE came first).
 	CallARelayFailed
-	// CallBye: a BYE with Call-ID Dialog.
+	// CallBye: a BYE with Call-ID Dialog from Src.
 	CallBye
 	// CallByeRead: the BYE on Leg was read and answered 200 OK.
 	CallByeRead
@@ -176,7 +177,8 @@ const (
 	ActNote CallActionKind = iota
 	// ActError: an error event naming Leg's peer (Text).
 	ActError
-	// ActRefuse: answer the event's request Code Reason.
+	// ActRefuse: answer the event's request Code Reason; Text, if set, is
+	// an error event naming the request's source.
 	ActRefuse
 	// ActAccept: answer the INVITE 100 Trying, open the A-leg's dialog and
 	// report CallOpened with Reg.
@@ -222,7 +224,7 @@ func (k CallActionKind) String() string {
 type CallAction struct {
 	Kind      CallActionKind
 	Call      *call         // nil for ActRefuse and ActAccept
-	Text      string        // ActNote, ActError
+	Text      string        // ActNote, ActError, ActRefuse
 	Leg       Leg           // ActError, ActReadBye
 	Code      int           // ActRefuse, ActRespondA
 	Reason    string        // ActRefuse, ActRespondA
@@ -239,6 +241,9 @@ func (a CallAction) String() string {
 	case ActError:
 		return fmt.Sprintf("error (%s): %s", a.Leg, a.Text)
 	case ActRefuse, ActRespondA:
+		if a.Text != "" {
+			return fmt.Sprintf("%s %d %s (%s)", a.Kind, a.Code, a.Reason, a.Text)
+		}
 		return fmt.Sprintf("%s %d %s", a.Kind, a.Code, a.Reason)
 	case ActAccept, ActInviteB:
 		return fmt.Sprintf("%s %s at %s", a.Kind, a.Reg.Ext, a.Reg.Contact)
@@ -270,9 +275,18 @@ func (b *B2BUA) Step(ev CallEvent) []CallAction {
 		if c == nil {
 			return []CallAction{{Kind: ActRefuse, Code: 481, Reason: "Call/Transaction Does Not Exist"}}
 		}
-		leg := LegA
+		leg, peer := LegA, c.caller
 		if ev.Dialog != c.aID {
-			leg = LegB
+			leg, peer = LegB, c.callee.Contact
+		}
+		// RFC 3261 §12.2.2 matches a dialog by Call-ID and tags (the
+		// driver's sipgo dialog checks those and the CSeq); a Call-ID is no
+		// secret on the lab's network, so the BYE must also come from where
+		// the leg's peer is (issue 11 item 3): a forger on a lab address
+		// gets 403 and the call goes on.
+		if ev.Src != peer {
+			return []CallAction{{Kind: ActRefuse, Code: 403, Reason: "Forbidden: not the dialog's peer",
+				Text: fmt.Sprintf("BYE for call %s from %s refused: leg %s's peer is at %s", c.id, ev.Src, leg, peer)}}
 		}
 		return []CallAction{{Kind: ActReadBye, Call: c, Leg: leg}}
 	}
@@ -310,7 +324,7 @@ func (b *B2BUA) admit(ev CallEvent) []CallAction {
 // open makes the call of an accepted INVITE and sends its B-leg.
 func (b *B2BUA) open(ev CallEvent) []CallAction {
 	b.nextCall++
-	c := &call{id: csta.FormatCallID(b.nextCall), from: ev.Caller, to: ev.Callee, aID: ev.Call, callee: ev.Reg, legs: ev.Legs}
+	c := &call{id: csta.FormatCallID(b.nextCall), from: ev.Caller, to: ev.Callee, aID: ev.Call, caller: ev.Src, callee: ev.Reg, legs: ev.Legs}
 	b.calls[c.aID] = c
 	b.byDialog[c.aID] = c
 	return []CallAction{

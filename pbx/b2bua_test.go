@@ -23,7 +23,7 @@ import (
 //	b-written call=a1 dialog=b1   b-provisional call=a1 code=180   b-answered call=a1
 //	b-refused call=a1 code=486 reason=(Busy Here) err=… [a-gone]   b-write-failed call=a1
 //	b-acked call=a1   a-acked call=a1   a-relay-failed call=a1 err=… [a-gone]
-//	cancel call=a1    a-gone call=a1    bye dialog=b1    bye-read call=a1 leg=b
+//	cancel call=a1    a-gone call=a1    bye dialog=b1 src=…    bye-read call=a1 leg=b
 func TestCallTranscripts(t *testing.T) {
 	kinds := map[string]CallEventKind{}
 	for i, n := range callInputNames {
@@ -52,7 +52,7 @@ func TestCallTranscripts(t *testing.T) {
 			}
 			ev := CallEvent{Kind: kind, Call: arg("call"), Dialog: arg("dialog"), Caller: arg("from"), Callee: arg("to"),
 				Reason: arg("reason"), Err: arg("err"), AGone: d.HasArg("a-gone")}
-			if kind == CallInvite {
+			if kind == CallInvite || kind == CallBye {
 				ev.Src = addr("src")
 			}
 			if kind == CallOpened {

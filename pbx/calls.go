@@ -123,7 +123,7 @@ func (p *PBX) onInvite(r *run, req *sip.Request, tx sip.ServerTransaction) {
 	}
 	l := &callLegs{r: r, aID: aID, caller: src, a: a, queue: newInbox[CallAction](), settled: make(chan struct{})}
 	r.wg.Go(func() { p.callWorker(l) })
-	p.postCall(r, CallEvent{Kind: CallOpened, Call: aID, Caller: caller, Callee: callee, Reg: accept.Reg, Legs: l})
+	p.postCall(r, CallEvent{Kind: CallOpened, Call: aID, Caller: caller, Callee: callee, Src: src, Reg: accept.Reg, Legs: l})
 	// sipgo calls this only while the transaction is still proceeding, i.e.
 	// when the CANCEL took effect and 487 went out (RFC 3261 §9.2). It
 	// refuses a transaction already cancelled (or ended).
@@ -153,16 +153,30 @@ func (p *PBX) onBye(r *run, req *sip.Request, tx sip.ServerTransaction) {
 	if h := req.CallID(); h != nil {
 		id = h.Value()
 	}
-	for _, a := range p.askCall(r, CallEvent{Kind: CallBye, Dialog: id}) {
+	src := srcOf(req)
+	for _, a := range p.askCall(r, CallEvent{Kind: CallBye, Dialog: id, Src: src}) {
 		switch a.Kind {
 		case ActRefuse:
+			if a.Text != "" {
+				p.node.Network().Errorf(p.node.Name(), src, "%s; answered %d", a.Text, a.Code)
+			}
 			p.respond(req, tx, a.Code, a.Reason)
 		case ActReadBye:
+			// RFC 3261 §12.2.2: sipgo's dialog checks the tags (481 if
+			// they are not the leg's) and, on the A-leg, that the CSeq is
+			// not below the caller's INVITE (500: out of order); the
+			// caller sends nothing else in the dialog before its BYE. On
+			// the B-leg the callee's sequence is empty until its first
+			// request (§12.1.2), and a BYE ends it.
 			var err error
 			if a.Leg == LegA {
 				err = r.dlgSrv.ReadBye(req, tx)
 			} else {
 				err = r.dlgCli.ReadBye(req, tx)
+			}
+			if errors.Is(err, sipgo.ErrDialogInvalidCseq) {
+				p.reject(req, tx, 500, "Server Internal Error", fmt.Errorf("pbx: BYE for call %s: CSeq %d is below the caller's INVITE (RFC 3261 §12.2.2)", a.Call.id, req.CSeq().SeqNo))
+				return
 			}
 			if err != nil {
 				p.reject(req, tx, 481, "Call/Transaction Does Not Exist", fmt.Errorf("pbx: BYE for call %s: %w", a.Call.id, err))

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/reclab/reclab/internal/labtest"
 )
 
 // TestCallTranscripts plays testdata/call/*.txt (transcript_test.go). The
@@ -20,27 +22,27 @@ func TestCallTranscripts(t *testing.T) {
 	var c *Call
 	var now time.Duration
 	playTranscripts(t, "testdata/call", func() { c, now = nil, 0 }, func(cmd transcriptCmd) ([]string, string) {
-		if d := cmd.dur("at"); d > 0 {
+		if d := cmd.Dur("at"); d > 0 {
 			now = d
 		}
-		if cmd.d.Cmd == "new" {
+		if cmd.D.Cmd == "new" {
 			c = &Call{}
 			return nil, callState(c)
 		}
 		if c == nil {
-			cmd.d.Fatalf(cmd.t, "no `new` before %s", cmd.d.Cmd)
+			cmd.D.Fatalf(cmd.T, "no `new` before %s", cmd.D.Cmd)
 		}
 		ev := CallEvent{
-			Kind:       CallEventKind(cmd.kind(callEventNames[:])),
-			Call:       cmd.uint("call", c.n),
-			Remote:     cmd.arg("remote"),
-			CallID:     cmd.arg("call-id"),
-			Registered: cmd.d.HasArg("registered"),
-			Code:       int(cmd.uint("code", 0)),
-			Reason:     cmd.arg("reason"),
-			Err:        cmd.arg("err"),
+			Kind:       CallEventKind(cmd.Kind(callEventNames[:])),
+			Call:       cmd.Uint("call", c.n),
+			Remote:     cmd.Arg("remote"),
+			CallID:     cmd.Arg("call-id"),
+			Registered: cmd.D.HasArg("registered"),
+			Code:       int(cmd.Uint("code", 0)),
+			Reason:     cmd.Arg("reason"),
+			Err:        cmd.Arg("err"),
 		}
-		return actionLines(c.Step(now, ev)), callState(c)
+		return labtest.ActionLines(c.Step(now, ev)), callState(c)
 	})
 }
 

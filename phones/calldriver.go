@@ -471,12 +471,5 @@ func (p *Phone) serveInvite(leg *callLeg, remote string, req *sip.Request, tx si
 	}
 }
 
-// callIDInProgress reports whether the call in progress has this Call-ID.
-func (p *Phone) callIDInProgress(callID string) bool {
-	in := false
-	p.do(func() { in = callID != "" && p.call.CallID() == callID })
-	return in
-}
-
 // talkingOnLoop reports whether the phone has a call up.
 func (p *Phone) talkingOnLoop() bool { return p.call.Talking() }

@@ -4,7 +4,10 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/reclab/reclab/internal/labtest"
+	"github.com/reclab/reclab/sim"
 )
 
 // admit, one rule at a time (RFC 3261 §12.2.2).
@@ -50,59 +53,23 @@ func TestForgedInDialogRequestsRefused(t *testing.T) {
 	}
 	dlg, _ := startRecording(t, l, rec, p, 5)
 	l.awaitRecording(p, RecForking)
-	callID := dlg.InviteRequest.CallID().Value()
-	fromTag, _ := dlg.InviteRequest.From().Params.Get("tag")
-	toTag, _ := dlg.InviteResponse.To().Params.Get("tag")
-	cseq := dlg.InviteRequest.CSeq().SeqNo
+	callID, fromTag, toTag, cseq := dialogIDs(&dlg.Dialog)
 
 	forger, err := rec.node.StartSIP(5099, "forger", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer forger.Close()
-	request := func(stackName string, method sip.RequestMethod, ftag, ttag string, seq uint32) *sip.Response {
-		t.Helper()
-		st := rec.stack
-		if stackName == "forger" {
-			st = forger
-		}
-		dst := p.RecordingAddr()
-		req := sip.NewRequest(method, sip.Uri{User: p.Ext(), Host: dst.Addr().String(), Port: int(dst.Port())})
-		from := &sip.FromHeader{Address: sip.Uri{User: "recorder", Host: recorderIP.String()}, Params: sip.NewParams()}
-		from.Params.Add("tag", ftag)
-		to := &sip.ToHeader{Address: sip.Uri{User: p.Ext(), Host: dst.Addr().String()}, Params: sip.NewParams()}
-		to.Params.Add("tag", ttag)
-		cid := sip.CallIDHeader(callID)
-		req.AppendHeader(from)
-		req.AppendHeader(to)
-		req.AppendHeader(&cid)
-		req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
-		req.SetDestination(dst.String())
-		res, err := st.Client.Do(ctxT(t), req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", stackName, method, err)
-		}
-		return res
-	}
-	for _, tc := range []struct {
-		name, stack string
-		method      sip.RequestMethod
-		ftag, ttag  string
-		seq         uint32
-		want        int
-	}{
+	sendForgeries(t, map[string]*sim.SIPStack{"recorder": rec.stack, "forger": forger}, p.RecordingAddr(), callID, []forgery{
 		{"BYE from the recorder's IP but another port, invented tags, CSeq 1", "forger", sip.BYE, "x", "y", 1, 403},
 		{"BYE from another port with the dialog's own tags", "forger", sip.BYE, fromTag, toTag, cseq + 1, 403},
 		{"BYE from the recorder's socket with invented tags", "recorder", sip.BYE, "x", "y", cseq + 1, 481},
 		{"UPDATE from the recorder's socket with an old CSeq", "recorder", sip.UPDATE, fromTag, toTag, cseq, 500},
-	} {
-		if res := request(tc.stack, tc.method, tc.ftag, tc.ttag, tc.seq); res.StatusCode != tc.want {
-			t.Errorf("%s: %d %s, want %d", tc.name, res.StatusCode, res.Reason, tc.want)
-		}
+	}, func(name string) {
 		if s := p.State(); s.Recording != RecForking {
-			t.Fatalf("after %s: recording session %s, want still forking", tc.name, s.Recording)
+			t.Fatalf("after %s: recording session %s, want still forking", name, s.Recording)
 		}
-	}
+	})
 
 	// A NOTIFY that would log the phone off, from the PBX's IP but not its
 	// SIP port.
@@ -130,4 +97,99 @@ func TestForgedInDialogRequestsRefused(t *testing.T) {
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("the recorder's UPDATE after the forgeries: %v %v", res, err)
 	}
+}
+
+// Forged in-dialog requests against a call dialog (issue 11 item 3, RFC
+// 3261 §12.2.2): the dialog's own Call-ID and tags from the PBX's IP on
+// another port or from another lab host get 403; invented tags from the
+// PBX's own socket 481; a CSeq below the last one the PBX sent 500. The
+// call goes on through all of them and ends when the phone hangs up.
+func TestForgedCallRequestsRefused(t *testing.T) {
+	l := newTestLab(t)
+	pbx := l.newPBX()
+	rec := l.newRecorder("recorder", recorderIP)
+	p := l.newPhone("phone1", phone1IP, "7434", cfg7434)
+	if err := p.Register(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	ringing := l.watchNote("phone1", "ringing from 1002")
+	dlg, err := pbx.call(ctxT(t), "1002", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.wait(ringing, "ringing")
+	talking := l.watchNote("phone1", "talking with 1002")
+	if err := p.Answer(); err != nil {
+		t.Fatal(err)
+	}
+	if err := dlg.WaitAnswer(ctxT(t), sipgo.AnswerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dlg.Ack(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	l.wait(talking, "talking")
+	callID, pbxTag, phoneTag, seq := dialogIDs(&dlg.Dialog)
+
+	forger, err := pbx.node.StartSIP(5098, "forger", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer forger.Close()
+	stacks := map[string]*sim.SIPStack{"pbx": pbx.stack, "forger": forger, "recorder": rec.stack}
+	sendForgeries(t, stacks, p.SIPAddr(), callID, []forgery{
+		{"BYE from the PBX's IP but another port, the dialog's tags", "forger", sip.BYE, pbxTag, phoneTag, seq + 2, 403},
+		{"BYE from another lab host, the dialog's tags", "recorder", sip.BYE, pbxTag, phoneTag, seq + 2, 403},
+		{"UPDATE from another port, the dialog's tags", "forger", sip.UPDATE, pbxTag, phoneTag, seq + 2, 403},
+		{"BYE from the PBX's socket with invented tags", "pbx", sip.BYE, "x", "y", seq + 2, 481},
+		{"BYE from the PBX's socket with the caller's tag and an invented one", "pbx", sip.BYE, pbxTag, "y", seq + 2, 481},
+		{"UPDATE from the PBX's socket in the dialog", "pbx", sip.UPDATE, pbxTag, phoneTag, seq + 2, 200},
+		{"BYE from the PBX's socket with a CSeq below that UPDATE's", "pbx", sip.BYE, pbxTag, phoneTag, seq + 1, 500},
+	}, func(name string) {
+		if s := p.State(); s.Call != CallTalking {
+			t.Fatalf("after %s: call %s, want still talking", name, s.Call)
+		}
+	})
+	collect(t, pbx.rtp, 5) // the phone still sends its tone
+
+	idle := sim.WatchState(l.net.Trace(), func(s CallChanged) bool { return s.Phone == "phone1" && s.State == CallIdle })
+	if err := p.HangUp(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	l.wait(idle, "call end")
+}
+
+// forgery is one forged in-dialog request: its name, the stack it is sent
+// from, its method, tags and CSeq, and the answer it must get.
+type forgery struct {
+	name, stack string
+	method      sip.RequestMethod
+	ftag, ttag  string
+	seq         uint32
+	want        int
+}
+
+// sendForgeries sends each forgery in the dialog callID to dst from its
+// stack, checks its answer, and runs after to check nothing changed.
+func sendForgeries(t *testing.T, stacks map[string]*sim.SIPStack, dst netip.AddrPort, callID string, fs []forgery, after func(name string)) {
+	t.Helper()
+	for _, f := range fs {
+		req := labtest.InDialogRequest(f.method, dst, callID, f.ftag, f.ttag, f.seq)
+		res, err := stacks[f.stack].Client.Do(ctxT(t), req)
+		if err != nil {
+			t.Fatalf("%s: %v", f.name, err)
+		}
+		if res.StatusCode != f.want {
+			t.Errorf("%s: %d %s, want %d", f.name, res.StatusCode, res.Reason, f.want)
+		}
+		after(f.name)
+	}
+}
+
+// dialogIDs are what a forger copies from a dialog its sender opened: the
+// Call-ID, the sender's and the phone's tags, the INVITE's CSeq.
+func dialogIDs(d *sipgo.Dialog) (callID, senderTag, phoneTag string, seq uint32) {
+	senderTag, _ = d.InviteRequest.From().Params.Get("tag")
+	phoneTag, _ = d.InviteResponse.To().Params.Get("tag")
+	return d.InviteRequest.CallID().Value(), senderTag, phoneTag, d.InviteRequest.CSeq().SeqNo
 }

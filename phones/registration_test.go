@@ -3,6 +3,8 @@ package phones
 import (
 	"fmt"
 	"testing"
+
+	"github.com/reclab/reclab/internal/labtest"
 )
 
 // TestRegistrationTranscripts plays testdata/registration/*.txt
@@ -17,15 +19,15 @@ import (
 func TestRegistrationTranscripts(t *testing.T) {
 	var r *Registration
 	playTranscripts(t, "testdata/registration", func() { r = nil }, func(c transcriptCmd) ([]string, string) {
-		if c.d.Cmd == "new" {
-			r = NewRegistration(c.dur("expiry"), c.dur("keep-alive"), c.dur("retry"))
+		if c.D.Cmd == "new" {
+			r = NewRegistration(c.Dur("expiry"), c.Dur("keep-alive"), c.Dur("retry"))
 			return nil, r.State().String()
 		}
 		if r == nil {
-			c.d.Fatalf(c.t, "no `new` before %s", c.d.Cmd)
+			c.D.Fatalf(c.T, "no `new` before %s", c.D.Cmd)
 		}
 		var acts []RegAction
-		switch c.d.Cmd {
+		switch c.D.Cmd {
 		case "register":
 			a, ok := r.Register()
 			if !ok {
@@ -34,26 +36,26 @@ func TestRegistrationTranscripts(t *testing.T) {
 			acts = []RegAction{a}
 		case "unregister":
 			var ok bool
-			if acts, ok = r.Unregister(c.arg("reason")); !ok {
+			if acts, ok = r.Unregister(c.Arg("reason")); !ok {
 				return []string{"refused"}, r.State().String()
 			}
 		case "timer":
 			timer := -1
 			for i := range regTimers {
-				if i.String() == c.d.CmdArgs[0].Key {
+				if i.String() == c.D.CmdArgs[0].Key {
 					timer = int(i)
 				}
 			}
 			if timer < 0 {
-				c.d.Fatalf(c.t, "unknown timer %q", c.d.CmdArgs[0].Key)
+				c.D.Fatalf(c.T, "unknown timer %q", c.D.CmdArgs[0].Key)
 			}
-			acts = r.Step(RegEvent{Kind: RegTimerFired, Timer: RegTimer(timer), Gen: c.uint("gen", 0)})
+			acts = r.Step(RegEvent{Kind: RegTimerFired, Timer: RegTimer(timer), Gen: c.Uint("gen", 0)})
 		default:
-			kind := c.kind(regEventNames[:])
-			acts = r.Step(RegEvent{Kind: RegEventKind(kind), CallID: c.arg("call-id"), Status: c.arg("status"),
-				Reason: c.arg("reason"), Granted: c.dur("granted")})
+			kind := c.Kind(regEventNames[:])
+			acts = r.Step(RegEvent{Kind: RegEventKind(kind), CallID: c.Arg("call-id"), Status: c.Arg("status"),
+				Reason: c.Arg("reason"), Granted: c.Dur("granted")})
 		}
-		lines := actionLines(acts)
+		lines := labtest.ActionLines(acts)
 		for i, a := range acts {
 			if a.Kind == RegSendRegister || a.Kind == RegSendUnregister {
 				lines[i] = fmt.Sprintf("%s (call-id %s)", a, a.CallID)

@@ -1,7 +1,6 @@
 package phones
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -88,20 +87,22 @@ func (p *Phone) onAck(pw *powerCycle, role stackRole, req *sip.Request, tx sip.S
 
 func (p *Phone) onBye(pw *powerCycle, role stackRole, req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort) {
 	if role.calls {
-		callID := req.CallID().Value()
-		err := pw.dlgSrv.ReadBye(req, tx)
-		if errors.Is(err, sipgo.ErrDialogDoesNotExists) {
-			err = pw.dlgCli.ReadBye(req, tx)
-		}
-		switch {
-		case err == nil:
-			p.callStep(CallEvent{Kind: CallRemoteBye, CallID: callID}, src)
-			return
-		case !errors.Is(err, sipgo.ErrDialogDoesNotExists):
-			// No tags, or a CSeq below the dialog's: malformed, and the
-			// call goes on.
-			p.problem(src, "BYE: %v", err)
-			respond(tx, req, 400, "Bad Request")
+		if d, server := callDialog(pw, req); d != nil {
+			if !p.admitInCall(d, server, req, tx, src) {
+				return
+			}
+			var err error
+			if server {
+				err = pw.dlgSrv.ReadBye(req, tx)
+			} else {
+				err = pw.dlgCli.ReadBye(req, tx)
+			}
+			if err != nil {
+				p.problem(src, "BYE: %v", err)
+				respond(tx, req, 400, "Bad Request")
+				return
+			}
+			p.callStep(CallEvent{Kind: CallRemoteBye, CallID: req.CallID().Value()}, src)
 			return
 		}
 	}
@@ -109,11 +110,54 @@ func (p *Phone) onBye(pw *powerCycle, role stackRole, req *sip.Request, tx sip.S
 }
 
 func (p *Phone) onUpdate(pw *powerCycle, role stackRole, req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort) {
-	if role.calls && p.callIDInProgress(req.CallID().Value()) {
-		respond(tx, req, 200, "OK")
-		return
+	if role.calls {
+		if d, server := callDialog(pw, req); d != nil {
+			if p.admitInCall(d, server, req, tx, src) {
+				respond(tx, req, 200, "OK") // nothing to change: the lab's calls keep their media
+			}
+			return
+		}
 	}
 	p.recRequestOr481(pw, role, RecUpdate, req, tx, src)
+}
+
+// callDialog is the call dialog an in-dialog request names by Call-ID and
+// both tags (RFC 3261 §12.2.2), nil if none; server is true when the phone
+// answered the call's INVITE.
+func callDialog(pw *powerCycle, req *sip.Request) (d *sipgo.Dialog, server bool) {
+	if s, err := pw.dlgSrv.MatchDialogRequest(req); err == nil {
+		return &s.Dialog, true
+	}
+	if c, err := pw.dlgCli.MatchRequestDialog(req); err == nil {
+		return &c.Dialog, false
+	}
+	return nil, false
+}
+
+// admitInCall checks an in-dialog request of a call beyond its tags: calls
+// come from the PBX's SIP address and port only (docs/wire.md), so another
+// source gets 403 (issue 11 item 3: a Call-ID and tags are no secret on
+// the lab's network); a CSeq below the last one the PBX sent is out of
+// order and gets 500 (RFC 3261 §12.2.2). A refused request changes nothing.
+// The CSeq is checked where the phone answered the INVITE (server): the
+// PBX's sequence starts at that INVITE's. Where the phone sent it, the
+// PBX's sequence is empty until its first request (§12.1.2), and sipgo
+// seeds it with the phone's own INVITE's number, which is no bound.
+func (p *Phone) admitInCall(d *sipgo.Dialog, server bool, req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort) bool {
+	if src != p.opts.PBX {
+		p.problem(src, "%s in call %s refused: calls come from the PBX at %s", req.Method, req.CallID().Value(), p.opts.PBX)
+		respond(tx, req, 403, "Forbidden")
+		return false
+	}
+	if !server {
+		return true
+	}
+	if err := d.ReadRequest(req, tx); err != nil {
+		p.problem(src, "%s in call %s refused: CSeq %d is below the dialog's (RFC 3261 §12.2.2)", req.Method, req.CallID().Value(), req.CSeq().SeqNo)
+		respond(tx, req, 500, "Server Internal Error")
+		return false
+	}
+	return true
 }
 
 // recRequestOr481 hands an in-dialog request that matched no call to the
@@ -163,7 +207,18 @@ func (p *Phone) onNotify(pw *powerCycle, _ stackRole, req *sip.Request, tx sip.S
 			reason = strings.TrimSpace(reason)
 		}
 	}
-	terminated := subState == "terminated" || bytes.Contains(req.Body(), []byte(`state="terminated"`))
+	// RFC 3680: the body says which registration or contact ended; only
+	// the phone's own are its business.
+	terminated := subState == "terminated"
+	if body := req.Body(); len(body) > 0 {
+		off, err := regInfoLogsOff(body, p.Ext(), p.SIPAddr())
+		if err != nil {
+			p.problem(src, "NOTIFY reg: %v", err)
+			respond(tx, req, 400, "Bad Request")
+			return
+		}
+		terminated = terminated || off
+	}
 	respond(tx, req, 200, "OK")
 	if terminated {
 		p.loseRegistration(pw, fmt.Sprintf("forced log-off by the PBX (%s) (spec §3.2.3)", reason))

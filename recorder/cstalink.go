@@ -2,209 +2,203 @@ package recorder
 
 import (
 	"context"
-	"fmt"
-	"slices"
+	"sync"
 	"time"
 
 	"github.com/reclab/reclab/pbx/csta"
+	"github.com/reclab/reclab/sim"
 )
 
-// The CSTA client (spec §3.1: "the extensions that shall have the voice
-// recording possibilities must be monitored via the CSTA interface"). It
-// owns the TCP link: connect, MonitorStart for each extension, SystemStatus
-// keep-alive both ways, reconnect with backoff. What the PBX reports goes to
-// the recorder's loop as a cstaEvent naming the monitored extension, so the
-// loop never sees crossRefIDs.
+// The CSTA client's driver (spec §3.1), on the recorder's loop. The
+// decisions are CSTAMonitors' (cstamonitors.go); the loop steps it and
+// performs its actions. What waits on the network runs off the loop and
+// posts its outcome: the dial on a goroutine of its own, the reading on
+// one reader goroutine per connection. The keep-alive ticks on a lab-clock
+// ticker the loop selects on, the reconnect is a lab-clock timer that
+// posts. Sends are one Write each into the connection (the lab's impairments
+// hold delayed bytes without blocking the writer), so the loop does them.
+// What the PBX reports about a monitored extension goes to the recording
+// policy under that extension, so the loop's policy never sees crossRefIDs.
 
-const (
-	reconnectFirst = 100 * time.Millisecond
-	reconnectMax   = 5 * time.Second
-)
+// cstaClient is the loop's CSTA state.
+type cstaClient struct {
+	core      *CSTAMonitors
+	conn      *cstaConn   // the current connection, nil while down
+	keepAlive *sim.Ticker // while connected
+	redial    *sim.Timer
+	stopped   bool           // the link was stopped (Close, or Start's ctx ended)
+	helpers   sync.WaitGroup // dial and reader goroutines; Close waits for them
+}
 
-// cstaEvent is a PBX event for the loop. ext is the monitored extension the
-// event's monitor belongs to (for BackInService/OutOfService: the device).
+// cstaEvent is a PBX event for the policy. ext is the monitored extension
+// the event's monitor belongs to (for BackInService/OutOfService: the
+// device).
 type cstaEvent struct {
 	ext string
 	msg csta.Message
 }
 
-// runCSTA keeps a CSTA link up until ctx ends. Every failure is reported in
-// the trace and followed by a reconnect; it never gives up.
-func (r *Recorder) runCSTA(ctx context.Context) {
-	defer close(r.cstaDone)
-	wait := reconnectFirst
-	for {
-		up, err := r.cstaLink(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if up {
-			wait = reconnectFirst // the link worked; start the backoff afresh
-		}
-		r.net.Errorf(r.node.Name(), r.cfg.CSTA, "CSTA link: %v; reconnecting in %s", err, wait)
-		if up {
-			r.node.Publish(CSTALinkState{PBX: r.cfg.CSTA.String(), Cause: err.Error()})
-		}
-		t := r.node.Clock().NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		wait = min(2*wait, reconnectMax)
+// Events of the CSTA driver for the loop.
+type (
+	cstaLinkEvent struct { // what a connection's reader read
+		conn *cstaConn
+		ev   CSTAEvent
 	}
+	cstaDialed struct {
+		nc  *sim.Conn
+		err error
+	}
+	cstaStart     struct{} // the loop's first event
+	cstaRedialDue struct{}
+	cstaStop      struct{} // end the link for good
+)
+
+// cstaConn is one connection to the PBX.
+type cstaConn struct {
+	link   *csta.Conn
+	closed chan struct{} // closed by close: the reader stops handing over
 }
 
-type received struct {
-	invokeID int
-	msg      csta.Message
+func (c *cstaConn) close() {
+	c.link.Close()
+	close(c.closed)
 }
 
-// cstaLink runs one connection until it fails or ctx ends. up reports
-// whether the connection was made.
-func (r *Recorder) cstaLink(ctx context.Context) (up bool, err error) {
-	nc, err := r.node.Dial(r.cfg.CSTA)
-	if err != nil {
-		return false, err
-	}
-	link := csta.NewConn(nc)
-	r.node.Note("CSTA link to %s up", r.cfg.CSTA)
-
-	msgs := make(chan received, 64)
-	readErr := make(chan error, 1)
-	readerDone := make(chan struct{})
+// startCSTA starts the link; ctx ending stops it. Before the loop runs.
+func (r *Recorder) startCSTA(ctx context.Context) {
+	r.csta.core = NewCSTAMonitors(r.cfg.CSTA.String(), r.cfg.Monitored, r.cfg.CSTAKeepAlive)
+	r.post(cstaStart{})
 	go func() {
-		defer close(readerDone)
-		for {
-			id, m, err := link.Recv()
-			if csta.Recoverable(err) {
-				// One bad frame; the link goes on (design.md "CSTA").
-				r.net.Errorf(r.node.Name(), r.cfg.CSTA, "CSTA frame %04d refused: %v", id, err)
-				continue
-			}
-			if err != nil {
-				readErr <- err
-				return
-			}
-			select {
-			case msgs <- received{id, m}:
-			case <-ctx.Done():
-				return
-			}
-		}
+		<-ctx.Done()
+		r.post(cstaStop{})
 	}()
-	defer func() {
-		link.Close()
-		<-readerDone
-	}()
-
-	// MonitorStart for every extension at once; the answers come by invokeID.
-	pending := map[int]string{}     // invokeID → extension
-	monitors := map[string]string{} // crossRefID → extension
-	for _, ext := range r.cfg.Monitored {
-		id := link.NextInvokeID()
-		if err := link.Send(id, csta.MonitorStart{Device: ext}); err != nil {
-			return true, err
-		}
-		pending[id] = ext
-	}
-	if len(pending) == 0 {
-		r.publishLink(pending, monitors, "no extension to monitor")
-	}
-
-	keepAlive := r.node.Clock().NewTicker(r.cfg.CSTAKeepAlive)
-	defer keepAlive.Stop()
-	statusID := 0 // invokeID of our unanswered SystemStatus, 0 for none
-	for {
-		select {
-		case <-ctx.Done():
-			return true, ctx.Err()
-		case err := <-readErr:
-			return true, fmt.Errorf("lost: %w", err)
-		case <-keepAlive.C:
-			if statusID != 0 {
-				return true, fmt.Errorf("SystemStatus %04d unanswered for %s; dropping the link", statusID, r.cfg.CSTAKeepAlive)
-			}
-			statusID = link.NextInvokeID()
-			if err := link.Send(statusID, csta.SystemStatus{Status: csta.StatusNormal}); err != nil {
-				return true, err
-			}
-		case in := <-msgs:
-			if err := r.cstaReceived(link, in, pending, monitors, &statusID); err != nil {
-				return true, err
-			}
-		}
-	}
 }
 
-// cstaReceived handles one message of the link; an error ends the link.
-func (r *Recorder) cstaReceived(link *csta.Conn, in received, pending map[int]string, monitors map[string]string, statusID *int) error {
-	node := r.node.Name()
-	switch m := in.msg.(type) {
-	case csta.MonitorStartResponse:
-		ext, ok := pending[in.invokeID]
-		if !ok {
-			r.net.Errorf(node, r.cfg.CSTA, "CSTA MonitorStartResponse %04d answers no MonitorStart of ours", in.invokeID)
-			return nil
+// onCSTALink handles the driver's events; on the loop.
+func (r *Recorder) onCSTALink(ev any) {
+	c := &r.csta
+	if c.stopped {
+		if d, ok := ev.(cstaDialed); ok && d.err == nil {
+			d.nc.Close()
 		}
-		delete(pending, in.invokeID)
-		monitors[m.CrossRefID] = ext
-		r.node.Note("monitoring %s (crossRefID %s)", ext, m.CrossRefID)
-		r.publishLink(pending, monitors, "MonitorStartResponse "+ext)
-	case csta.ErrorResponse:
-		switch ext, ok := pending[in.invokeID]; {
-		case ok:
-			delete(pending, in.invokeID)
-			r.net.Errorf(node, r.cfg.CSTA, "CSTA MonitorStart %s refused: %s/%s", ext, m.Category, m.Value)
-			r.publishLink(pending, monitors, fmt.Sprintf("MonitorStart %s refused: %s/%s", ext, m.Category, m.Value))
-		case in.invokeID == *statusID:
-			*statusID = 0 // answered, if negatively: the PBX is alive
-			r.net.Errorf(node, r.cfg.CSTA, "CSTA SystemStatus refused: %s/%s", m.Category, m.Value)
-		default:
-			r.net.Errorf(node, r.cfg.CSTA, "CSTA error %04d: %s/%s", in.invokeID, m.Category, m.Value)
-		}
-	case csta.SystemStatus:
-		if err := link.Send(in.invokeID, csta.SystemStatusResponse{}); err != nil {
-			return err
-		}
-	case csta.SystemStatusResponse:
-		if in.invokeID == *statusID {
-			*statusID = 0
-		}
-	case csta.MonitorStopResponse:
-	case csta.BackInServiceEvent:
-		r.post(cstaEvent{ext: m.Device, msg: m})
-	case csta.OutOfServiceEvent:
-		r.post(cstaEvent{ext: m.Device, msg: m})
-	case csta.CallEvent:
-		f := m.CallFields()
-		ext, ok := monitors[f.CrossRefID]
-		if !ok {
-			r.net.Errorf(node, r.cfg.CSTA, "CSTA %s for crossRefID %q, which is none of our monitors", m.Kind(), f.CrossRefID)
-			return nil
-		}
-		r.post(cstaEvent{ext: ext, msg: m})
-	default:
-		if csta.IsEvent(m) {
-			return nil // events the recorder has no use for
-		}
-		r.net.Errorf(node, r.cfg.CSTA, "CSTA %s %04d unexpected", m.Kind(), in.invokeID)
-	}
-	return nil
-}
-
-// publishLink publishes the link's state once every MonitorStart is
-// answered (CSTALinkState): from then on every call of a monitored
-// extension that is established reaches the recorder.
-func (r *Recorder) publishLink(pending map[int]string, monitors map[string]string, cause string) {
-	if len(pending) > 0 {
 		return
 	}
-	st := CSTALinkState{Up: true, PBX: r.cfg.CSTA.String(), Cause: cause}
-	for _, ext := range monitors {
-		st.Monitoring = append(st.Monitoring, ext)
+	switch ev := ev.(type) {
+	case cstaLinkEvent:
+		if ev.conn == c.conn { // else a connection already closed
+			r.cstaStep(ev.ev)
+		}
+	case cstaDialed:
+		if ev.err != nil {
+			r.cstaStep(CSTAEvent{Kind: CSTADialFailed, Err: ev.err.Error()})
+			return
+		}
+		c.conn = &cstaConn{link: csta.NewConn(ev.nc), closed: make(chan struct{})}
+		c.helpers.Add(1)
+		go r.readCSTA(c.conn)
+		r.cstaStep(CSTAEvent{Kind: CSTAConnected})
+	case cstaStart:
+		r.cstaStep(CSTAEvent{Kind: CSTAStart})
+	case cstaRedialDue:
+		c.redial = nil
+		r.cstaStep(CSTAEvent{Kind: CSTAReconnectDue})
+	case cstaStop:
+		c.stopped = true
+		r.cstaPerform([]CSTAAction{{Kind: CSTAClose}})
+		if c.redial != nil {
+			c.redial.Stop()
+		}
+		close(r.cstaDone)
 	}
-	slices.Sort(st.Monitoring)
-	r.node.Publish(st)
+}
+
+// cstaTick is the keep-alive ticker's channel; nil while there is none.
+func (r *Recorder) cstaTick() <-chan time.Time {
+	if r.csta.keepAlive == nil {
+		return nil
+	}
+	return r.csta.keepAlive.C
+}
+
+func (r *Recorder) cstaStep(ev CSTAEvent) {
+	r.cstaPerform(r.csta.core.Step(r.net.Now(), ev))
+}
+
+// cstaPerform does the core's actions in order; an outcome that is the
+// core's next event (a failed send) is stepped at once.
+func (r *Recorder) cstaPerform(acts []CSTAAction) {
+	c := &r.csta
+	for _, a := range acts {
+		switch a.Kind {
+		case CSTADial:
+			c.helpers.Add(1)
+			go func() {
+				defer c.helpers.Done()
+				nc, err := r.node.Dial(r.cfg.CSTA)
+				select {
+				case r.events <- cstaDialed{nc: nc, err: err}:
+				case <-r.loopDone:
+					if err == nil {
+						nc.Close()
+					}
+				}
+			}()
+		case CSTASend:
+			if c.conn == nil || !c.core.Connected() {
+				continue // an earlier send of this step lost the link
+			}
+			if err := c.conn.link.Send(a.InvokeID, a.Msg); err != nil {
+				r.cstaStep(CSTAEvent{Kind: CSTASendFailed, Err: err.Error()})
+			}
+		case CSTAStartKeepAlive:
+			c.keepAlive = r.node.Clock().NewTicker(a.After)
+		case CSTADeliver:
+			if !r.closing {
+				r.onCSTA(cstaEvent{ext: a.Ext, msg: a.Msg})
+			}
+		case CSTAPublish:
+			r.node.Publish(a.Link)
+		case CSTANote:
+			r.node.Note("%s", a.Text)
+		case CSTAError:
+			r.net.Errorf(r.node.Name(), r.cfg.CSTA, "%s", a.Text)
+		case CSTAClose:
+			if c.keepAlive != nil {
+				c.keepAlive.Stop()
+				c.keepAlive = nil
+			}
+			if c.conn != nil {
+				c.conn.close() // its reader ends by itself
+				c.conn = nil
+			}
+		case CSTAReconnect:
+			c.redial = r.node.Clock().AfterFunc(a.After, func() { r.post(cstaRedialDue{}) })
+		}
+	}
+}
+
+// readCSTA reads one connection until it fails or is closed, handing what
+// it reads to the loop.
+func (r *Recorder) readCSTA(c *cstaConn) {
+	defer r.csta.helpers.Done()
+	for {
+		id, m, err := c.link.Recv()
+		ev := CSTAEvent{Kind: CSTAReceived, InvokeID: id, Msg: m}
+		switch {
+		case csta.Recoverable(err):
+			ev = CSTAEvent{Kind: CSTAFrameRefused, InvokeID: id, Err: err.Error()}
+		case err != nil:
+			ev = CSTAEvent{Kind: CSTALost, Err: err.Error()}
+		}
+		select {
+		case r.events <- cstaLinkEvent{conn: c, ev: ev}:
+		case <-c.closed:
+			return
+		case <-r.loopDone:
+			return
+		}
+		if ev.Kind == CSTALost {
+			return
+		}
+	}
 }

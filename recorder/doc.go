@@ -11,7 +11,16 @@
 //     table, dynamic and static mapping, start on demand, moved and
 //     out-of-service phones (transcripts in testdata/policy).
 //   - InviteRace (invite_race.go): spec §3.2.1 as a pure core: the second
-//     INVITE with the same session id, which 200 OK wins.
+//     INVITE with the same session id, which 200 OK wins. Its driver
+//     (invite.go) runs on the loop: each INVITE transaction blocks on a
+//     goroutine of its own and posts its final answer; the retransmission
+//     and give-up timers (lab clock) post to the loop, which steps the race.
+//   - CSTAMonitors (cstamonitors.go): the CSTA link's decisions as a pure
+//     core: MonitorStart per extension and their invokeIDs, the monitors'
+//     crossRefIDs, the SystemStatus keep-alive both ways, reconnect with
+//     backoff after a lost link (spec §3.2.6); transcripts in
+//     testdata/cstalink. Its driver (cstalink.go) runs on the loop too:
+//     the dial and one reader per connection post to it.
 //   - Session (session.go): the pure state machine of one recording session.
 //     Inputs in (InStart, InAnswered, InCallCleared, InPhoneBye, …), Actions
 //     out (ActSendInvite, ActOpenRecording, ActSendBye, …); no sockets,
@@ -20,9 +29,12 @@
 //     re-INVITE to SessionRecovering (ActRecover: new INVITE, new Call-ID),
 //     a failed recovery INVITE ends the session (spec §3.2.4).
 //   - Recorder (recorder.go): the driver. One loop goroutine owns the
-//     sessions, the device table and the policy; the CSTA client
-//     (cstalink.go), SIP transactions, keep-alive timers and RTP readers feed
-//     it events. SIP goes through sipgo's DialogClientCache (Invite,
+//     sessions, the device table, the policy, the INVITE races and the CSTA
+//     link; the CSTA reader, SIP transactions, lab-clock timers and RTP
+//     readers feed it events. No lock guards its state: the published views
+//     (Recordings, Sessions, Devices, OnDemandMode) are requests to the loop
+//     with a reply channel (view.go), answered after Close from the view the
+//     loop left. SIP goes through sipgo's DialogClientCache (Invite,
 //     WaitAnswer, Ack, Do for UPDATE, Bye, ReadBye for the phone's BYE).
 //   - The RTP sink (sink.go): per session two traced UDP sockets, tx then rx,
 //     on fresh even ports from Config.RTPPort up (labelled "recorder tx" and
@@ -106,7 +118,10 @@
 //     dialog of ours gets 481.
 //   - CSTA: MonitorStart for every extension on each (re)connect; a
 //     SystemStatus of ours still unanswered at the next tick drops the link;
-//     reconnect after 100 ms, doubling to 5 s. The device table survives a
+//     reconnect after 100 ms, doubling to 5 s (spec §3.2.6). The loop writes
+//     the frames itself: one Write each, which the lab's impairments hold
+//     without blocking; only the dial and the reading wait on the network,
+//     off the loop. The device table survives a
 //     reconnect (the PBX re-sends BackInService after MonitorStart). An
 //     OutOfServiceEvent naming another address than the table's is about a
 //     registration already replaced (forced log-off, spec §3.2.3) and keeps

@@ -317,9 +317,7 @@ func (r *Recorder) recordingFinished(slot *fileSlot, f *openFile, rec Recording,
 		r.net.Errorf(r.node.Name(), netip.AddrPort{}, "recording %s: %v", f.name, err)
 	}
 	if slot.keep {
-		r.mu.Lock()
 		r.recordings = append(r.recordings, rec)
-		r.mu.Unlock()
 	}
 	r.node.Note("recording %s closed (%s): %d packets, %d lost", f.name, rec.Meta.Reason, rec.Meta.Packets(), rec.Meta.Lost())
 	r.keptOrDiscarded(rec, slot.keep)

@@ -224,7 +224,7 @@ func (r *Recorder) onKeyPress(ev keyPressEvent) {
 	call, onCall := r.onDemand.calls[ext]
 	dev, known := r.policy.Device(ext)
 	f := keyFacts{
-		mode: r.cfg.OnDemand, ext: ext, source: ev.source.Addr(),
+		mode: r.onDemandMode, ext: ext, source: ev.source.Addr(),
 		device: dev, known: known, call: call, onCall: onCall,
 		kept: r.onDemand.kept[call.ID+"/"+ext],
 	}
@@ -253,7 +253,7 @@ func (r *Recorder) onKeyPress(ev keyPressEvent) {
 // is asked when the recording closes, since the press marks outlive a call
 // only while its recording is open, and it uses the mark up.
 func (r *Recorder) keepRecording(ext, callID string) bool {
-	if r.cfg.OnDemand != SaveOnDemand {
+	if r.onDemandMode != SaveOnDemand {
 		return true
 	}
 	r.onDemand.init()
@@ -266,7 +266,7 @@ func (r *Recorder) keepRecording(ext, callID string) bool {
 // keptOrDiscarded carries out keepRecording's verdict once the files are
 // finished: a recording not kept is deleted, WAV, JSON and XML.
 func (r *Recorder) keptOrDiscarded(rec Recording, keep bool) {
-	if r.cfg.OnDemand != SaveOnDemand {
+	if r.onDemandMode != SaveOnDemand {
 		return
 	}
 	if keep {
@@ -304,19 +304,9 @@ func (r *Recorder) SetOnDemand(mode OnDemand) {
 	}
 }
 
-// OnDemandMode is the record on demand mode in force.
-func (r *Recorder) OnDemandMode() OnDemand {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.onDemandShown
-}
-
 func (r *Recorder) onSetOnDemand(ev setOnDemandEvent) {
-	r.cfg.OnDemand = ev.mode
+	r.onDemandMode = ev.mode
 	r.policy.onDemand = ev.mode
-	r.mu.Lock()
-	r.onDemandShown = ev.mode
-	r.mu.Unlock()
 	r.node.Note("record on demand is now %s (spec §3.3)", ev.mode)
 	close(ev.reply)
 }

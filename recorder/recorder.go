@@ -43,15 +43,16 @@ type Recorder struct {
 	net  *sim.Network
 	cfg  Config
 
-	events   chan any
-	quit     chan struct{}
-	loopDone chan struct{}
-	drained  chan struct{} // closed when closing and no session is left
+	events      chan any
+	quit        chan struct{}
+	loopStarted chan struct{} // closed as the loop starts
+	loopDone    chan struct{}
+	drained     chan struct{} // closed when closing and no session is left
 
 	ctx        context.Context // SIP transactions; cancelled last in Close
 	cancel     context.CancelCauseFunc
 	cstaCancel context.CancelFunc
-	cstaDone   chan struct{}
+	cstaDone   chan struct{} // closed by the loop once the CSTA link is stopped
 
 	stack   *sim.SIPStack
 	dialogs atomic.Pointer[sipgo.DialogClientCache]
@@ -60,21 +61,23 @@ type Recorder struct {
 	started              bool
 	closeErr             error
 
-	// Published views, written by the loop, read by anyone.
-	mu            sync.Mutex
-	devices       map[string]DeviceInfo
-	recordings    []Recording
-	onDemandShown OnDemand // cfg.OnDemand as the loop last set it
-	live          int
+	// final is the loop's last view, written before loopDone is closed:
+	// what the views answer once the loop has stopped (view.go).
+	final recorderView
 
-	// Loop-owned.
-	sessions    map[string]*session // by key: "d/<callID>/<ext>" or "s/<ext>"
-	bySIPCallID map[string]*session
-	policy      *Policy // the recording policy (policy.go)
-	ports       *portPlan
-	closing     bool
-	onDemand    onDemand // record on demand (spec §3.3), ondemand.go
-	files       files    // the file I/O workers (files.go)
+	// Loop-owned: only the loop reads or writes these (views are asked
+	// through it, view.go).
+	devices      map[string]DeviceInfo // the published device table
+	recordings   []Recording           // finished and kept, oldest first
+	onDemandMode OnDemand              // cfg.OnDemand until SetOnDemand changes it
+	sessions     map[string]*session   // by key: "d/<callID>/<ext>" or "s/<ext>"
+	bySIPCallID  map[string]*session
+	policy       *Policy // the recording policy (policy.go)
+	ports        *portPlan
+	closing      bool
+	onDemand     onDemand   // record on demand (spec §3.3), ondemand.go
+	files        files      // the file I/O workers (files.go)
+	csta         cstaClient // the CSTA link (cstalink.go)
 
 	packetHook func(ch int) // tests only: see sink.pushed
 }
@@ -90,24 +93,26 @@ func New(node *sim.Node, cfg Config) (*Recorder, error) {
 	}
 	cfg.Monitored = append([]string(nil), cfg.Monitored...)
 	return &Recorder{
-		node:          node,
-		net:           node.Network(),
-		cfg:           cfg,
-		events:        make(chan any, 256),
-		quit:          make(chan struct{}),
-		loopDone:      make(chan struct{}),
-		drained:       make(chan struct{}),
-		cstaDone:      make(chan struct{}),
-		devices:       map[string]DeviceInfo{},
-		sessions:      map[string]*session{},
-		bySIPCallID:   map[string]*session{},
-		policy:        NewPolicy(cfg.Mapping, cfg.OnDemand),
-		onDemandShown: cfg.OnDemand,
-		ports:         newPortPlan(cfg.RTPPort),
+		node:         node,
+		net:          node.Network(),
+		cfg:          cfg,
+		events:       make(chan any, 256),
+		quit:         make(chan struct{}),
+		loopDone:     make(chan struct{}),
+		drained:      make(chan struct{}),
+		loopStarted:  make(chan struct{}),
+		cstaDone:     make(chan struct{}),
+		devices:      map[string]DeviceInfo{},
+		sessions:     map[string]*session{},
+		bySIPCallID:  map[string]*session{},
+		policy:       NewPolicy(cfg.Mapping, cfg.OnDemand),
+		onDemandMode: cfg.OnDemand,
+		ports:        newPortPlan(cfg.RTPPort),
 	}, nil
 }
 
-// Config returns the configuration in effect (defaults filled in).
+// Config returns the configuration given to New, defaults filled in; the
+// record on demand mode in force is OnDemandMode.
 func (r *Recorder) Config() Config {
 	c := r.cfg
 	c.Monitored = append([]string(nil), c.Monitored...)
@@ -142,9 +147,10 @@ func (r *Recorder) start(ctx context.Context) error {
 	r.cstaCancel = cstaCancel
 	r.started = true
 	r.startFileWorkers()
+	close(r.loopStarted)
 	r.node.Note("recorder up: SIP %s, %s mapping, monitoring %v", stack.Addr, r.cfg.Mapping, r.cfg.Monitored)
+	r.startCSTA(cstaCtx)
 	go r.loop()
-	go r.runCSTA(cstaCtx)
 	return r.startHTTP() // the record key's endpoints (spec §3.3), http.go
 }
 
@@ -176,34 +182,10 @@ func (r *Recorder) close() error {
 	r.cancel(sipgo.WaitAnswerForceCancelErr)
 	close(r.quit)
 	<-r.loopDone
+	r.csta.helpers.Wait() // the CSTA dial and reader goroutines
 	err := r.stack.Close()
 	r.node.Note("recorder closed")
 	return err
-}
-
-// Recordings returns the finished recordings, oldest first.
-func (r *Recorder) Recordings() []Recording {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Recording(nil), r.recordings...)
-}
-
-// Sessions is the number of recording sessions not yet ended.
-func (r *Recorder) Sessions() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.live
-}
-
-// Devices returns what CSTA taught the recorder: extension → phone.
-func (r *Recorder) Devices() map[string]DeviceInfo {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make(map[string]DeviceInfo, len(r.devices))
-	for k, v := range r.devices {
-		out[k] = v
-	}
-	return out
 }
 
 // answerTimeout is how long an INVITE, UPDATE, re-INVITE or BYE may wait
@@ -253,6 +235,7 @@ func (r *Recorder) loop() {
 		r.serveOne(nil)
 	}
 	r.stopFileWorkers()
+	r.final = r.view() // the views' answer from now on (view.go)
 }
 
 // serveOne handles one event or hands one file job to a worker; it
@@ -264,6 +247,8 @@ func (r *Recorder) serveOne(quit <-chan struct{}) bool {
 		r.handle(ev)
 	case jobs <- job:
 		r.handedOver()
+	case <-r.cstaTick():
+		r.cstaStep(CSTAEvent{Kind: CSTAKeepAliveDue})
 	case <-quit:
 		return false
 	}
@@ -272,10 +257,8 @@ func (r *Recorder) serveOne(quit <-chan struct{}) bool {
 
 func (r *Recorder) handle(ev any) {
 	switch ev := ev.(type) {
-	case cstaEvent:
-		if !r.closing {
-			r.onCSTA(ev)
-		}
+	case cstaLinkEvent, cstaDialed, cstaStart, cstaRedialDue, cstaStop:
+		r.onCSTALink(ev) // cstalink.go
 	case sessionEvent:
 		if ev.dialog != nil {
 			ev.s.dialog = ev.dialog
@@ -296,8 +279,12 @@ func (r *Recorder) handle(ev any) {
 		r.onKeyPress(ev)
 	case setOnDemandEvent:
 		r.onSetOnDemand(ev)
+	case viewRequest:
+		ev.reply <- r.view()
 	case fileDoneEvent:
 		r.onFileDone(ev)
+	case inviteEvent:
+		r.onInviteEvent(ev) // invite.go
 	case closeEvent:
 		r.closing = true
 		r.policy.Step(PolicyEvent{Kind: PolicyClosing})
@@ -362,13 +349,11 @@ func (r *Recorder) policyStep(ev PolicyEvent) error {
 		// extension (a copy of the whole table per event was O(n²) while a
 		// large lab registers).
 		d, known := r.policy.Device(ev.Ext)
-		r.mu.Lock()
 		if known {
 			r.devices[ev.Ext] = d
 		} else {
 			delete(r.devices, ev.Ext)
 		}
-		r.mu.Unlock()
 		r.node.Publish(DeviceState{Ext: ev.Ext, Known: known, Device: d, Cause: ev.Kind.String()})
 	}
 	return first
@@ -434,9 +419,6 @@ func (r *Recorder) newSession(key, ext string, call Call, dev DeviceInfo) (*sess
 	s.sink.start(tx, rx)
 	r.sessions[key] = s
 	r.bySIPCallID[s.sipCallID] = s
-	r.mu.Lock()
-	r.live = len(r.sessions)
-	r.mu.Unlock()
 	return s, nil
 }
 
@@ -541,158 +523,6 @@ func (r *Recorder) recover(s *session) {
 
 func (r *Recorder) phoneAddr(s *session) netip.AddrPort {
 	return netip.AddrPortFrom(s.dev.IP, uint16(s.dev.RecordingPort))
-}
-
-// sendInvite sends the recording INVITE (design.md "The recording session",
-// wire.md) and waits for the answer on its own goroutine. When no answer
-// came within Config.InviteRetransmit it sends the INVITE once more with
-// the same SDP (same o= session id) under a new Call-ID (spec §3.2.1); the
-// first 200 OK to either is the one ACKed, and the other INVITE is given up.
-func (r *Recorder) sendInvite(s *session, call Call) {
-	body, err := media.BuildRecordingOffer(media.RecordingOffer{
-		SessionID: s.sdpID, SessionVersion: s.sdpID, Origin: r.node.Addr(),
-		TX: s.tx.LocalAddrPort(), RX: s.rx.LocalAddrPort(),
-	})
-	if err != nil {
-		go r.post(sessionEvent{s: s, in: Input{Kind: InRejected, Reason: err.Error()}})
-		return
-	}
-	s.offer = body
-	inv := &inviter{
-		r:       r,
-		s:       s,
-		dialogs: r.dialogs.Load(),
-		target:  sip.Uri{Scheme: "sip", User: s.ext, Host: s.dev.IP.String(), Port: s.dev.RecordingPort},
-		body:    body,
-		results: make(chan inviteResult, 2),
-	}
-	if call.ID != "" {
-		r.node.Note("INVITE %s at %s for call %s", s.ext, r.phoneAddr(s), call.ID)
-	} else {
-		r.node.Note("INVITE %s at %s (static mapping, no call yet)", s.ext, r.phoneAddr(s))
-	}
-	go inv.run(s.sipCallID)
-}
-
-// inviter is one INVITE of a session with its possible retransmission
-// under a second Call-ID (spec §3.2.1).
-type inviter struct {
-	r       *Recorder
-	s       *session
-	dialogs *sipgo.DialogClientCache
-	target  sip.Uri
-	body    []byte
-	results chan inviteResult
-}
-
-type inviteResult struct {
-	rtt    time.Duration // INVITE sent → final answer
-	callID string
-	dt     *sipgo.DialogClientSession // nil when the INVITE could not be sent
-	err    error
-}
-
-// attempt sends one INVITE with callID and waits for its final answer.
-func (inv *inviter) attempt(ctx context.Context, callID string) {
-	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: sipUser, Host: inv.r.node.Addr().String()}}
-	from.Params = sip.NewParams()
-	from.Params.Add("tag", sip.GenerateTagN(16))
-	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: inv.s.ext, Host: inv.target.Host}}
-	cid := sip.CallIDHeader(callID)
-	sent := inv.r.net.Now()
-	dt, err := inv.dialogs.Invite(ctx, inv.target, inv.body, from, to, &cid,
-		sip.NewHeader("Content-Type", "application/sdp"), sip.NewHeader("User-Agent", userAgent))
-	if err == nil {
-		err = dt.WaitAnswer(ctx, sipgo.AnswerOptions{})
-	}
-	inv.results <- inviteResult{callID: callID, dt: dt, err: err, rtt: inv.r.net.Now() - sent}
-}
-
-func (inv *inviter) run(firstCallID string) {
-	r, s := inv.r, inv.s
-	timeout := r.answerTimeout()
-	ctx, cancel := context.WithCancelCause(r.ctx)
-	defer cancel(nil)
-	race, first := NewInviteRace(firstCallID, s.sdpID, r.cfg.InviteRetransmit, timeout)
-	// On timeout give up without CANCEL: sipgo would first wait for a
-	// provisional response, which a phone that ignores us never sends.
-	giveUp := r.node.Clock().NewTimer(timeout)
-	defer giveUp.Stop()
-	var retransmit <-chan time.Time
-	if race.Retransmits() {
-		t := r.node.Clock().NewTimer(r.cfg.InviteRetransmit)
-		defer t.Stop()
-		retransmit = t.C
-	}
-	attempts := map[string]context.CancelCauseFunc{}
-	dialogs := map[string]*sipgo.DialogClientSession{}
-	rtts := map[string]time.Duration{} // INVITE sent → final answer, by Call-ID (drain.go)
-	perform := func(acts []RaceAction) {
-		for _, a := range acts {
-			switch a.Kind {
-			case RaceSend:
-				r.node.Publish(InviteSent{Session: s.name, Ext: s.ext, Phone: r.phoneAddr(s), SIPCallID: a.CallID, Cause: inviteCause(a.CallID == firstCallID)})
-				actx, acancel := context.WithCancelCause(ctx)
-				attempts[a.CallID] = acancel
-				go inv.attempt(actx, a.CallID)
-			case RaceCancel:
-				attempts[a.CallID](sipgo.WaitAnswerForceCancelErr)
-			case RaceNote:
-				r.node.Note("%s", a.Reason)
-			case RaceError:
-				r.net.Errorf(r.node.Name(), r.phoneAddr(s), "recording session %s: %s", s.name, a.Reason)
-			case RaceWon:
-				dt := dialogs[a.CallID]
-				ans, err := media.ParseRecordingAnswerMedia(dt.InviteResponse.Body())
-				if err != nil {
-					r.post(sessionEvent{s: s, in: Input{Kind: InBadAnswer, Reason: err.Error()}, dialog: dt, sipCallID: a.CallID, rtt: rtts[a.CallID]})
-				} else {
-					r.post(sessionEvent{s: s, in: Input{Kind: InAnswered}, dialog: dt, answer: ans, sipCallID: a.CallID, rtt: rtts[a.CallID]})
-				}
-			case RaceExtra:
-				go func(dt *sipgo.DialogClientSession) {
-					bctx, bcancel := sim.WithTimeout(context.Background(), r.node.Clock(), timeout)
-					defer bcancel()
-					dt.Ack(bctx)
-					dt.Bye(bctx)
-					dt.Close()
-				}(dialogs[a.CallID])
-			case RaceLost:
-				r.post(sessionEvent{s: s, in: Input{Kind: InRejected, Reason: a.Reason}})
-			}
-		}
-	}
-	perform(first)
-	for !race.Over() {
-		select {
-		case <-retransmit:
-			retransmit = nil
-			perform(race.Step(RaceInput{Kind: RaceRetransmitDue, CallID: r.newSIPCallID()}))
-		case <-giveUp.C:
-			perform(race.Step(RaceInput{Kind: RaceGiveUp}))
-		case res := <-inv.results:
-			rtts[res.callID] = res.rtt
-			if res.err == nil {
-				dialogs[res.callID] = res.dt
-				perform(race.Step(RaceInput{Kind: RaceAnswered, CallID: res.callID}))
-				continue
-			}
-			if res.dt != nil {
-				res.dt.Close()
-			}
-			perform(race.Step(inviteFailure(res)))
-		}
-	}
-}
-
-// inviteFailure is what a failed INVITE is to the race.
-func inviteFailure(res inviteResult) RaceInput {
-	in := RaceInput{Kind: RaceFailed, CallID: res.callID, Reason: res.err.Error(), Cancelled: errors.Is(res.err, context.Canceled)}
-	var resp *sipgo.ErrDialogResponse
-	if errors.As(res.err, &resp) {
-		in.Reason, in.Response = fmt.Sprintf("phone answered %d %s", resp.Res.StatusCode, resp.Res.Reason), true
-	}
-	return in
 }
 
 func (r *Recorder) sendAck(s *session) {
@@ -855,9 +685,6 @@ func (r *Recorder) finish(s *session, reason string) {
 	}
 	delete(r.sessions, s.key)
 	delete(r.bySIPCallID, s.sipCallID)
-	r.mu.Lock()
-	r.live = len(r.sessions)
-	r.mu.Unlock()
 	r.node.Publish(SessionChanged{Session: s.name, Ext: s.ext, SIPCallID: s.sipCallID, Cause: reason})
 	r.node.Note("recording session %s ended: %s", s.name, reason)
 	r.policyStep(PolicyEvent{Kind: PolicySessionEnded, Key: s.key})

@@ -2,10 +2,12 @@ package scenarios
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/reclab/reclab/phones"
@@ -25,40 +27,64 @@ func (r *Run) checkExpect(e *ExpectSpec) {
 	n := len(hits)
 	first := func() string {
 		if n == 0 {
-			return ""
+			return sawInstead(r.settled(), e.Match, "in the run so far")
 		}
 		return fmt.Sprintf("; first: %s", strings.TrimSpace(hits[0].String()))
 	}
-	what := e.Match.String()
+	label := expectLabel(e)
 	switch {
 	case !e.Seen:
-		r.Check(n == 0, "no "+what, "want none, saw %d%s", n, first())
+		r.Check(n == 0, label, "want none, saw %d%s", n, first())
 	case e.Count != nil:
-		r.Check(n == *e.Count, fmt.Sprintf("%s seen %d time(s)", what, *e.Count), "want exactly %d, saw %d%s", *e.Count, n, first())
+		r.Check(n == *e.Count, label, "want exactly %d, saw %d%s", *e.Count, n, first())
 	case e.AtLeast != nil || e.AtMost != nil:
 		lo, hi := 0, -1
-		label := what + " seen"
 		if e.AtLeast != nil {
 			lo = *e.AtLeast
-			label += fmt.Sprintf(" at least %d", lo)
 		}
 		if e.AtMost != nil {
 			hi = *e.AtMost
-			label += fmt.Sprintf(" at most %d", hi)
 		}
-		r.Check(n >= lo && (hi < 0 || n <= hi), label+" time(s)", "saw %d%s", n, first())
+		r.Check(n >= lo && (hi < 0 || n <= hi), label, "saw %d%s", n, first())
 	default:
-		r.Check(n > 0, what+" seen", "want at least one, saw none")
+		r.Check(n > 0, label, "want at least one, saw none%s", first())
 	}
 }
 
-// checkOrder finds the matchers as a subsequence of the run's events.
-func (r *Run) checkOrder(order []Matcher) {
+// expectLabel is what an expect checks, as its PASS/FAIL line and
+// `reclab check` say it.
+func expectLabel(e *ExpectSpec) string {
+	what := e.Match.String()
+	switch {
+	case !e.Seen:
+		return "no " + what
+	case e.Count != nil:
+		return fmt.Sprintf("%s seen %d time(s)", what, *e.Count)
+	case e.AtLeast != nil || e.AtMost != nil:
+		label := what + " seen"
+		if e.AtLeast != nil {
+			label += fmt.Sprintf(" at least %d", *e.AtLeast)
+		}
+		if e.AtMost != nil {
+			label += fmt.Sprintf(" at most %d", *e.AtMost)
+		}
+		return label + " time(s)"
+	}
+	return what + " seen"
+}
+
+// orderLabel is what an expect-order checks.
+func orderLabel(order []Matcher) string {
 	var names []string
 	for _, m := range order {
 		names = append(names, m.String())
 	}
-	what := "in order: " + strings.Join(names, ", then ")
+	return "in order: " + strings.Join(names, ", then ")
+}
+
+// checkOrder finds the matchers as a subsequence of the run's events.
+func (r *Run) checkOrder(order []Matcher) {
+	what := orderLabel(order)
 	evs := r.settled()
 	i := 0
 	var last sim.Event
@@ -73,14 +99,47 @@ func (r *Run) checkOrder(order []Matcher) {
 		}
 		if !found {
 			if k == 0 {
-				r.Check(false, what, "never saw %s", m)
+				r.Check(false, what, "never saw %s%s; %s", m, sawInstead(evs, m, "in the run"), actualOrder(evs, order))
 			} else {
-				r.Check(false, what, "saw %s at %.3fs but no %s after it", order[k-1], last.At.Seconds(), m)
+				r.Check(false, what, "saw %s at %.3fs but no %s after it; %s", order[k-1], last.At.Seconds(), m, actualOrder(evs, order))
 			}
 			return
 		}
 	}
 	r.Check(true, what, "")
+}
+
+// actualOrder is the order in which the run saw the events an order check
+// names, each at its first time: "the run's order: B at 1.200s, A at
+// 2.300s; never: C".
+func actualOrder(evs []sim.Event, order []Matcher) string {
+	type first struct {
+		m Matcher
+		e sim.Event
+	}
+	var seen []first
+	var never []string
+	for _, m := range order {
+		i := slices.IndexFunc(evs, m.Match)
+		if i < 0 {
+			never = append(never, m.String())
+			continue
+		}
+		seen = append(seen, first{m, evs[i]})
+	}
+	slices.SortStableFunc(seen, func(a, b first) int { return cmp.Compare(a.e.Seq, b.e.Seq) })
+	var parts []string
+	for _, f := range seen {
+		parts = append(parts, fmt.Sprintf("%s at %.3fs", f.m, f.e.At.Seconds()))
+	}
+	out := "the run's order: " + strings.Join(parts, ", then ")
+	if len(seen) == 0 {
+		out = "the run saw none of them"
+	}
+	if len(never) > 0 {
+		out += "; never: " + strings.Join(never, ", ")
+	}
+	return out
 }
 
 // phoneNow is what a phone last published of each of its states; a state
@@ -121,25 +180,39 @@ func (r *Run) checkPhone(name string, c *StateCheck) {
 		return
 	}
 	s := phoneStates(r.settled(), name)
-	var want, got []string
-	add := func(field, w, g string) {
+	want, got := phoneFields(c, &s)
+	ok := strings.Join(want, ", ") == strings.Join(got, ", ")
+	r.Check(ok, phoneLabel(name, c), "the phone is %s", strings.Join(got, ", "))
+}
+
+// phoneFields are the fields an expect-phone names, as it wants them and,
+// with now, as the phone is.
+func phoneFields(c *StateCheck, now *phoneNow) (want, got []string) {
+	add := func(field, w string, g func() string) {
 		want = append(want, field+" "+w)
-		got = append(got, field+" "+g)
+		if now != nil {
+			got = append(got, field+" "+g())
+		}
 	}
 	if c.Powered != nil {
-		add("powered", fmt.Sprint(*c.Powered), fmt.Sprint(s.power.On))
+		add("powered", fmt.Sprint(*c.Powered), func() string { return fmt.Sprint(now.power.On) })
 	}
 	if c.Registered != nil {
-		add("registered", fmt.Sprint(*c.Registered), fmt.Sprint(s.reg.Registered))
+		add("registered", fmt.Sprint(*c.Registered), func() string { return fmt.Sprint(now.reg.Registered) })
 	}
 	if c.Call != "" {
-		add("call", c.Call, s.call.State.String())
+		add("call", c.Call, func() string { return now.call.State.String() })
 	}
 	if c.Recording != "" {
-		add("recording", c.Recording, s.rec.State.String())
+		add("recording", c.Recording, func() string { return now.rec.State.String() })
 	}
-	ok := strings.Join(want, ", ") == strings.Join(got, ", ")
-	r.Check(ok, fmt.Sprintf("phone %s: %s", name, strings.Join(want, ", ")), "the phone is %s", strings.Join(got, ", "))
+	return want, got
+}
+
+// phoneLabel is what an expect-phone checks.
+func phoneLabel(name string, c *StateCheck) string {
+	want, _ := phoneFields(c, nil)
+	return fmt.Sprintf("phone %s: %s", name, strings.Join(want, ", "))
 }
 
 // checkRecording proves a party was recorded correctly: its WAV exists and

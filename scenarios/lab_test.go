@@ -153,7 +153,7 @@ func TestBasicCallRecordedEndToEnd(t *testing.T) {
 	}
 	checkGolden(t, s.Name, res)
 	checkOutputs(t, res)
-	checkPcapWithTshark(t, res.Pcap)
+	checkPcapWithTshark(t, res)
 }
 
 // TestLibrary runs every other library scenario: each passes and its flow
@@ -300,7 +300,7 @@ steps:
 		"FAIL  6867i → pbx SIP REGISTER seen 3 time(s): want exactly 3, saw 2; first:", // the challenged one and its answer
 		"FAIL  phone 6867i: registered false: the phone is registered true",
 		"FAIL  recording of 7434 (1001): no recording for extension 1001 among 0",
-		"FAIL  step 5 (must-fail.yaml:8:5) wait: saw 0 of 1 7434 → pbx SIP BYE within 200ms",
+		"FAIL  step 5 (must-fail.yaml:8:5) wait: wanted 7434 → pbx SIP BYE within 200ms; saw nothing 7434 → pbx and no SIP message since the last action or the lab's start",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the output lacks %q:\n%s", want, out)
@@ -340,8 +340,9 @@ func TestNotImplementedRefusedBeforeTheLab(t *testing.T) {
 
 // checkPcapWithTshark decodes the run's pcap: SIP with SDP, RTP, CSTA bytes
 // on 8882, and nothing malformed.
-func checkPcapWithTshark(t *testing.T, pcap string) {
+func checkPcapWithTshark(t *testing.T, res Result) {
 	t.Helper()
+	pcap := res.Pcap
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Fatal("tshark is not installed; .ci/run installs it (apt-get install tshark)")
 	}
@@ -398,8 +399,19 @@ func checkPcapWithTshark(t *testing.T, pcap string) {
 			t.Errorf("pcap: interface %s holds packets from %v, want only %s", name, srcs[name], want)
 		}
 	}
-	if len(srcs) != 4 {
-		t.Errorf("pcap: packets on interfaces %v, want the 4 nodes'", srcs)
+	// The fifth interface holds the notes and errors, no IP packet.
+	if len(srcs) != 5 || len(srcs["notes"]) != 1 || !srcs["notes"][""] {
+		t.Errorf("pcap: packets on interfaces %v, want the 4 nodes' and notes", srcs)
+	}
+	// Every note and error of the trace is a syslog frame with its text
+	// as comment (issue 17).
+	jl, err := os.ReadFile(res.JSONL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := bytes.Count(jl, []byte(`"kind":"note"`)) + bytes.Count(jl, []byte(`"kind":"error"`))
+	if n := count(`syslog && frame.comment && frame.interface_name == "notes"`); n != notes || n < 10 {
+		t.Errorf("pcap: %d notes as syslog frames with a comment, the trace has %d", n, notes)
 	}
 	// The CSTA stream reassembles into whole ECMA-323 documents.
 	out, err = exec.Command("tshark", "-r", pcap, "-q", "-z", "follow,tcp,ascii,0").Output()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/phones"
+	"github.com/reclab/reclab/phones/model"
 )
 
 // maxErrors bounds how many problems one file reports.
@@ -44,7 +45,7 @@ func Parse(file string, src []byte) (*Scenario, error) {
 	if err != nil {
 		var se *yaml.SyntaxError
 		if errors.As(err, &se) && se.Token != nil {
-			return nil, &ParseError{[]string{fmt.Sprintf("%s:%d:%d: %s", file, se.Token.Position.Line, se.Token.Position.Column, se.Message)}}
+			return nil, &ParseError{[]string{structureError(file, src, se.Token.Position.Line, se.Token.Position.Column, se.Message)}}
 		}
 		return nil, &ParseError{[]string{fmt.Sprintf("%s: %v", file, err)}}
 	}
@@ -315,7 +316,7 @@ func (d *decoder) choice(n ast.Node, what string, valid []string) string {
 }
 
 func (d *decoder) scenario(n ast.Node, s *Scenario) {
-	labSeen := false
+	labSeen, given := false, false
 	d.fields(n, "scenario", []string{"name", "section", "description", "lab", "steps"}, func(k string, v ast.Node) {
 		switch k {
 		case "name":
@@ -331,14 +332,16 @@ func (d *decoder) scenario(n ast.Node, s *Scenario) {
 			if !labSeen {
 				d.defaultLab(&s.Lab)
 			}
-			for _, sn := range d.list(v, "steps") {
+			items := d.list(v, "steps")
+			given = len(items) > 0
+			for _, sn := range items {
 				if st, ok := d.step(sn); ok {
 					s.Steps = append(s.Steps, st)
 				}
 			}
 		}
 	})
-	if s.Steps == nil {
+	if s.Steps == nil && (!given || len(d.problems) == 0) {
 		d.fail(n, "scenario: no steps; add `steps:` with at least one action, wait or check")
 	}
 }
@@ -407,7 +410,11 @@ func (d *decoder) phone(n ast.Node, l *LabSpec) {
 		case "model":
 			p.Model = d.str(v, "phone model")
 			if m, err := phones.LookupModel(p.Model); err != nil {
-				d.fail(v, "phone model: %v", err)
+				var names []string
+				for _, m := range model.All() {
+					names = append(names, m.Name)
+				}
+				d.fail(v, "phone model: unknown model %q%s; valid: %s", p.Model, suggest(p.Model, names), strings.Join(names, ", "))
 			} else {
 				p.Model = m.Name
 			}
@@ -532,37 +539,57 @@ func sortedKeys(m map[string]string) []string {
 	return out
 }
 
-// suggest names the valid choice closest to a misspelling, if one is close.
+// suggest names the valid choices closest to a misspelling, if any is
+// close: the one, or up to three as close as each other ("4424": 4422,
+// 4423 or 4425).
 func suggest(s string, valid []string) string {
-	best, bestD := "", min(3, len(s)/2+1)
+	var best []string
+	bestD := min(3, len(s)/2+1)
 	for _, v := range valid {
-		if d := editDistance(strings.ToLower(s), strings.ToLower(v)); d < bestD {
-			best, bestD = v, d
+		d := editDistance(strings.ToLower(s), strings.ToLower(v))
+		switch {
+		case d < bestD:
+			best, bestD = []string{v}, d
+		case d == bestD && len(best) > 0 && len(best) < 3:
+			best = append(best, v)
 		}
 	}
-	if best == "" {
+	if len(best) == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	q := make([]string, len(best))
+	for i, b := range best {
+		q[i] = strconv.Quote(b)
+	}
+	if len(q) == 1 {
+		return fmt.Sprintf(" (did you mean %s?)", q[0])
+	}
+	return fmt.Sprintf(" (did you mean %s or %s?)", strings.Join(q[:len(q)-1], ", "), q[len(q)-1])
 }
 
-// editDistance is Levenshtein's, for short words.
+// editDistance is Levenshtein's with a swap of two neighbours counted as
+// one edit (optimal string alignment), for short words: "dail" is one edit
+// from "dial", two from "wait".
 func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	rows := make([][]int, len(a)+1)
+	for i := range rows {
+		rows[i] = make([]int, len(b)+1)
+		rows[i][0] = i
+	}
+	for j := range rows[0] {
+		rows[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			rows[i][j] = min(rows[i-1][j]+1, rows[i][j-1]+1, rows[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				rows[i][j] = min(rows[i][j], rows[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return rows[len(a)][len(b)]
 }

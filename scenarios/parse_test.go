@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -13,7 +14,7 @@ import (
 func TestParseRefusesBrokenFiles(t *testing.T) {
 	testParseErrors(t, []parseErrorCase{
 		{"yaml syntax", "steps:\n  - dial: {phone: \"7434\", to: [1\n",
-			[]string{"t.yaml:2:31: sequence end token ']' not found"}},
+			[]string{"t.yaml:2:31: a `[` is not closed on its line: close it with `]` (the YAML parser: sequence end token ']' not found)", "     2 |   - dial: {phone: \"7434\", to: [1\n       |                               ^", "as in scenarios/README.md:\n    steps:\n"}},
 		// Bounded input (issue 11 item 8).
 		{"nesting", "steps:\n  - say: " + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + "\n",
 			[]string{"t.yaml:2:42: brackets nested 5000 deep; a scenario nests at most 32"}},
@@ -28,7 +29,7 @@ func TestParseRefusesBrokenFiles(t *testing.T) {
 		{"unknown phone", "steps:\n  - answer: 6868i\n",
 			[]string{`t.yaml:2:13: answer: unknown phone "6868i" (did you mean "6867i"?); phones: 7434, 6867i`}},
 		{"unknown model", "lab:\n  phones:\n    - {name: a, ext: \"1\", model: 7435}\nsteps:\n  - answer: a\n",
-			[]string{`t.yaml:3:34: phone model: model: unknown model "7435"; valid models: 4422,`}},
+			[]string{`t.yaml:3:34: phone model: unknown model "7435" (did you mean "7431", "7433" or "7434"?); valid: 4422,`}},
 		{"unknown protocol", "steps:\n  - wait: {from: pbx, proto: SIPP}\n",
 			[]string{`t.yaml:2:30: wait.proto: unknown value "SIPP" (did you mean "SIP"?); valid: SIP, RTP, CSTA, HTTP, LAB`}},
 		{"unknown node", "steps:\n  - expect: {from: pbxx, to: recorder}\n",
@@ -138,6 +139,15 @@ func FuzzParse(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte("steps:\n  - wait: {from: pbx, proto: SIP, method: INVITE}\n"))
+	// The broken corpus: structureError reads the lines around each error.
+	broken, _ := filepath.Glob(filepath.Join("testdata", "broken", "*.yaml"))
+	for _, p := range broken {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := Parse("f.yaml", b)
 		if err == nil && len(s.Steps) == 0 {

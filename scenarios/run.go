@@ -243,32 +243,15 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 		fmt.Fprintf(opt.Log, "network: %s; SIP T1 %s\n", opt.NetDelay, max(t1, 500*time.Millisecond))
 	}
 	// The printer is a blocking subscriber: trace.txt and the run's own
-	// event log must hold every line.
-	sub := l.Net.Trace().Subscribe(4096, true)
+	// event log must hold every line, from the build's notices on.
+	built, sub := l.Net.Trace().SubscribeWithRecent(4096, true)
 	printed := make(chan struct{})
 	go func() {
 		defer close(printed)
 		tw, jw := bufio.NewWriter(tf), bufio.NewWriter(jf)
 		defer tw.Flush()
 		defer jw.Flush()
-		// trace.txt and trace.jsonl reach their files at least once a
-		// second, whole lines only: a run that is killed leaves them at
-		// most a second behind (issue 11 item 5).
-		flush := l.Net.Clock().NewTicker(time.Second)
-		defer flush.Stop()
-		for {
-			var e sim.Event
-			select {
-			case <-flush.C:
-				tw.Flush()
-				jw.Flush()
-				continue
-			case ev, ok := <-sub.C:
-				if !ok {
-					return
-				}
-				e = ev
-			}
+		record := func(e sim.Event) {
 			// A state event is the typed twin of a note: its value goes
 			// to trace.jsonl; the printed flow has the note's words.
 			if e.Kind != sim.KindState {
@@ -282,6 +265,26 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 			close(r.changed)
 			r.changed = make(chan struct{})
 			r.mu.Unlock()
+		}
+		for _, e := range built {
+			record(e)
+		}
+		// trace.txt and trace.jsonl reach their files at least once a
+		// second, whole lines only: a run that is killed leaves them at
+		// most a second behind (issue 11 item 5).
+		flush := l.Net.Clock().NewTicker(time.Second)
+		defer flush.Stop()
+		for {
+			select {
+			case <-flush.C:
+				tw.Flush()
+				jw.Flush()
+			case e, ok := <-sub.C:
+				if !ok {
+					return
+				}
+				record(e)
+			}
 		}
 	}()
 
@@ -323,8 +326,19 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 	if len(res.Failures) == 0 {
 		return res, nil
 	}
-	return res, errors.New("scenarios: " + s.Name + ": " + strings.Join(res.Failures, "; "))
+	return res, &runFailure{msg: "scenarios: " + s.Name + ": " + strings.Join(res.Failures, "; "), cause: runErr}
 }
+
+// runFailure is a run's failures in one message; it unwraps to the error
+// that stopped the run, if one did, so a caller can tell an address in use
+// (syscall.EADDRINUSE) from a failed check.
+type runFailure struct {
+	msg   string
+	cause error
+}
+
+func (f *runFailure) Error() string { return f.msg }
+func (f *runFailure) Unwrap() error { return f.cause }
 
 // netDelayT1 is the least SIP T1 for a lab with link delays d: RFC 3261
 // §17.1.1.1 makes T1 an estimate of the round trip, and a T1 below it
@@ -450,11 +464,34 @@ func (r *Run) waitFor(from int, m Matcher, count int, timeout time.Duration) (in
 		select {
 		case <-ch:
 		case <-deadline.C:
-			return i, sim.Event{}, fmt.Errorf("saw %d of %d %s within %s", seen, count, m, timeout)
+			return i, sim.Event{}, r.waitFailed(from, m, count, seen, timeout)
 		case <-r.Ctx.Done():
 			return i, sim.Event{}, r.Ctx.Err()
 		}
 	}
+}
+
+// waitFailed says what a wait wanted and what came instead: the nearest
+// events since it began counting (nearest.go), e.g. "wanted pbx → 7434 SIP
+// 408 within 40s; saw pbx → 7434 SIP 480 Temporarily Unavailable (INVITE)
+// at 32.102s".
+func (r *Run) waitFailed(from int, m Matcher, count, seen int, timeout time.Duration) error {
+	evs := r.eventsSoFar()[from:]
+	wanted := m.String()
+	if count > 1 {
+		wanted = fmt.Sprintf("%d × %s", count, m)
+	}
+	got := ""
+	if seen > 0 {
+		var last sim.Event
+		for _, e := range evs {
+			if m.Match(e) {
+				last = e
+			}
+		}
+		got = fmt.Sprintf(", got %d (the last %s)", seen, eventText(last))
+	}
+	return fmt.Errorf("wanted %s within %s%s%s", wanted, timeout, got, sawInstead(evs, m, "since the last action or the lab's start"))
 }
 
 // eventsSoFar returns the events the printer has taken in. r.events only

@@ -70,12 +70,29 @@ var (
 	recStates   = []string{"idle", "offered", "forking"}
 )
 
+// argKeys are the keys of each action that takes a mapping.
+var argKeys = map[string][]string{
+	"dial":             {"phone", "to"},
+	"register-as":      {"phone", "ext"},
+	"firmware-update":  {"phone", "config"},
+	"rogue-register":   {"ext", "guess"},
+	"impair":           {"between", "from", "to", "proto", "drop", "delay", "duplicate", "count"},
+	"lift":             {"between", "proto"},
+	"expect-phone":     {"phone", "powered", "registered", "call", "recording"},
+	"expect-recording": {"phone", "exists", "min-duration", "left", "right", "max-lost", "forked", "on-disk"},
+	"wait":             append(slices.Clone(matchKeys), "count", "timeout", "state", "node"),
+	"expect":           append(slices.Clone(matchKeys), "count", "at-least", "at-most", "seen", "state", "node"),
+}
+
 // DefaultTimeout bounds a wait that names none.
 const DefaultTimeout = 10 * time.Second
 
 func (d *decoder) step(n ast.Node) (Step, bool) {
 	st := Step{Pos: d.pos(n)}
 	valid := append([]string{"say"}, ActionNames()...)
+	if d.underIndented(n, valid) {
+		return st, false
+	}
 	var kinds []string
 	d.fields(n, "step", valid, func(k string, v ast.Node) {
 		if k == "say" {
@@ -84,7 +101,7 @@ func (d *decoder) step(n ast.Node) (Step, bool) {
 		}
 		kinds = append(kinds, k)
 		if len(kinds) > 1 {
-			d.fail(v, "step: one action per step, this one has %s; split it into two steps", strings.Join(kinds, " and "))
+			d.fail(v, "step: one action per step, this one has %s; split it into two steps: start `%s` on a line of its own with `- `", strings.Join(kinds, " and "), k)
 			return
 		}
 		st.Kind = k
@@ -95,6 +112,51 @@ func (d *decoder) step(n ast.Node) (Step, bool) {
 		return st, false
 	}
 	return st, true
+}
+
+// underIndented finds an action with nothing after its colon followed by
+// keys that are its arguments but start in its own column ("wait:" then
+// "from: pbx" below it, not indented): YAML reads them as more actions of
+// the step. It says so once, and reports whether it did.
+func (d *decoder) underIndented(n ast.Node, valid []string) bool {
+	m, ok := unwrap(n).(*ast.MappingNode)
+	if !ok {
+		return false
+	}
+	for i, mv := range m.Values {
+		k := mv.Key.String()
+		keys, takes := argKeys[k]
+		if _, empty := unwrap(mv.Value).(*ast.NullNode); !takes || !empty {
+			continue
+		}
+		var stray []string
+		for _, o := range m.Values[i+1:] {
+			ok := o.Key.String()
+			if slices.Contains(valid, ok) || !slices.Contains(keys, ok) {
+				break
+			}
+			stray = append(stray, ok)
+		}
+		if len(stray) == 0 {
+			continue
+		}
+		verb, it := "starts", "it"
+		if len(stray) > 1 {
+			verb, it = "start", "them"
+		}
+		d.fail(m.Values[i+1].Key, "step: %s %s in the column of `%s:`, so YAML reads %s as more actions of the step, not as %s's; indent %s two spaces more than `%s:`, or write %s: {%s: …}",
+			quoteJoin(stray), verb, k, it, k, it, k, k, stray[0])
+		return true
+	}
+	return false
+}
+
+func quoteJoin(keys []string) string {
+	q := make([]string, len(keys))
+	for i, k := range keys {
+		q[i] = "`" + k + "`"
+	}
+	return strings.Join(q, " and ")
 }
 
 func phoneArg(d *decoder, v ast.Node, st *Step) { st.Phone = d.phoneName(v, st.Kind) }
@@ -112,7 +174,7 @@ func noArg(d *decoder, v ast.Node, st *Step) {
 }
 
 func parseDial(d *decoder, v ast.Node, st *Step) {
-	d.fields(v, "dial", []string{"phone", "to"}, func(k string, x ast.Node) {
+	d.fields(v, "dial", argKeys["dial"], func(k string, x ast.Node) {
 		switch k {
 		case "phone":
 			st.Phone = d.phoneName(x, "dial.phone")
@@ -136,7 +198,7 @@ func parseDial(d *decoder, v ast.Node, st *Step) {
 }
 
 func parseRegisterAs(d *decoder, v ast.Node, st *Step) {
-	d.fields(v, "register-as", []string{"phone", "ext"}, func(k string, x ast.Node) {
+	d.fields(v, "register-as", argKeys["register-as"], func(k string, x ast.Node) {
 		switch k {
 		case "phone":
 			st.Phone = d.phoneName(x, "register-as.phone")
@@ -154,7 +216,7 @@ func parseUpdate(d *decoder, v ast.Node, st *Step) {
 		phoneArg(d, v, st)
 		return
 	}
-	d.fields(v, "firmware-update", []string{"phone", "config"}, func(k string, x ast.Node) {
+	d.fields(v, "firmware-update", argKeys["firmware-update"], func(k string, x ast.Node) {
 		switch k {
 		case "phone":
 			st.Phone = d.phoneName(x, "firmware-update.phone")
@@ -178,7 +240,7 @@ func parseForged(d *decoder, v ast.Node, st *Step) {
 }
 
 func parseRogueRegister(d *decoder, v ast.Node, st *Step) {
-	d.fields(v, "rogue-register", []string{"ext", "guess"}, func(k string, x ast.Node) {
+	d.fields(v, "rogue-register", argKeys["rogue-register"], func(k string, x ast.Node) {
 		switch k {
 		case "ext":
 			st.Ext = d.str(x, "rogue-register.ext")
@@ -207,7 +269,7 @@ func (d *decoder) between(x ast.Node, imp *Impairment) {
 
 func parseImpair(d *decoder, v ast.Node, st *Step) {
 	imp := &Impairment{Proto: "all"}
-	d.fields(v, "impair", []string{"between", "from", "to", "proto", "drop", "delay", "duplicate", "count"}, func(k string, x ast.Node) {
+	d.fields(v, "impair", argKeys["impair"], func(k string, x ast.Node) {
 		switch k {
 		case "between":
 			d.between(x, imp)
@@ -255,7 +317,7 @@ func parseLift(d *decoder, v ast.Node, st *Step) {
 	if _, ok := unwrap(v).(*ast.NullNode); ok || v == nil {
 		return // lift everything
 	}
-	d.fields(v, "lift", []string{"between", "proto"}, func(k string, x ast.Node) {
+	d.fields(v, "lift", argKeys["lift"], func(k string, x ast.Node) {
 		switch k {
 		case "between":
 			d.between(x, imp)
@@ -381,7 +443,7 @@ func parseOrder(d *decoder, v ast.Node, st *Step) {
 
 func parseState(d *decoder, v ast.Node, st *Step) {
 	c := &StateCheck{}
-	d.fields(v, "expect-phone", []string{"phone", "powered", "registered", "call", "recording"}, func(k string, x ast.Node) {
+	d.fields(v, "expect-phone", argKeys["expect-phone"], func(k string, x ast.Node) {
 		switch k {
 		case "phone":
 			st.Phone = d.phoneName(x, "expect-phone.phone")
@@ -405,7 +467,7 @@ func parseState(d *decoder, v ast.Node, st *Step) {
 
 func parseRecording(d *decoder, v ast.Node, st *Step) {
 	c := &RecordingCheck{Exists: true}
-	d.fields(v, "expect-recording", []string{"phone", "exists", "min-duration", "left", "right", "max-lost", "forked", "on-disk"}, func(k string, x ast.Node) {
+	d.fields(v, "expect-recording", argKeys["expect-recording"], func(k string, x ast.Node) {
 		switch k {
 		case "phone":
 			st.Phone = d.phoneName(x, "expect-recording.phone")

@@ -213,8 +213,11 @@ func (n *Network) isLab(ap netip.AddrPort) bool {
 }
 
 // Note publishes a node's state change in words.
+// The capture carries it too, on its "notes" interface (issue 17).
 func (n *Network) Note(node, format string, args ...any) {
-	n.trace.Publish(Event{At: n.Now(), Kind: KindNote, Proto: ProtoLab, From: node, Summary: fmt.Sprintf(format, args...)})
+	msg := fmt.Sprintf(format, args...)
+	n.pcap.Note(n.wallNow(), node, msg, false)
+	n.trace.Publish(Event{At: n.Now(), Kind: KindNote, Proto: ProtoLab, From: node, Summary: msg})
 }
 
 // PublishState publishes a node's typed state (KindState); its String is
@@ -230,6 +233,7 @@ func (n *Network) Errorf(node string, src netip.AddrPort, format string, args ..
 	if src.IsValid() {
 		msg = fmt.Sprintf("from %s: %s", src, msg)
 	}
+	n.pcap.Note(n.wallNow(), node, msg, true)
 	n.trace.Publish(Event{At: n.Now(), Kind: KindError, Proto: ProtoLab, From: node, Src: src, Summary: msg})
 }
 

@@ -56,8 +56,10 @@ type PcapWriter struct {
 	closed bool
 	last   time.Time // the latest record's timestamp
 
-	ifaces map[netip.Addr]int // a node's address → its interface (AddNode)
-	iface  int                // the interface of the frame being written
+	ifaces     map[netip.Addr]int // a node's address → its interface (AddNode)
+	iface      int                // the interface of the frame being written
+	notesIface int                // the "notes" interface (pcapnote.go); -1 until the first note
+	note       []byte             // a note's frame, reused
 
 	// Serialisation state reused for every frame so that UDP() does not
 	// allocate once warm: the layer structs, their address storage and one
@@ -115,6 +117,8 @@ func NewPcapWriter(w io.Writer) (*PcapWriter, error) {
 		ipID:   make(map[netip.Addr]uint16),
 		flows:  make(map[pcapFlowKey]*pcapFlow),
 		ifaces: make(map[netip.Addr]int),
+
+		notesIface: -1,
 	}
 	ng, err := pcapgo.NewNgWriterInterface(p.bw, pcapInterface("other", "addresses no node of the lab has"),
 		pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{Application: "reclab",
@@ -147,17 +151,27 @@ func pcapInterface(name, desc string) pcapgo.NgInterface {
 		SnapLength: pcapSnapLen, TimestampResolution: 9}
 }
 
+// lock takes the writer's lock and reports whether it may still write; on
+// false the lock is not held (a nil, failed or closed writer).
+func (p *PcapWriter) lock() bool {
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	if p.err != nil || p.closed {
+		p.mu.Unlock()
+		return false
+	}
+	return true
+}
+
 // AddNode gives the node at addr an interface of its own, named after it;
 // its packets are captured there from now on.
 func (p *PcapWriter) AddNode(name string, addr netip.Addr) {
-	if p == nil {
+	if !p.lock() {
 		return
 	}
-	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.err != nil || p.closed {
-		return
-	}
 	id, err := p.w.AddInterface(pcapInterface(name, "reclab node "+addr.String()))
 	if err != nil {
 		p.err = fmt.Errorf("sim: pcap: interface %s: %w", name, err)
@@ -180,14 +194,10 @@ func (p *PcapWriter) UDPArrived(ts time.Time, src, dst netip.AddrPort, payload [
 }
 
 func (p *PcapWriter) udpAt(ts time.Time, src, dst netip.AddrPort, payload []byte, atDst bool) {
-	if p == nil {
+	if !p.lock() {
 		return
 	}
-	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.err != nil || p.closed {
-		return
-	}
 	src, dst = pcapUnmap(src), pcapUnmap(dst)
 	v6, ok := p.pcapIP(src.Addr(), dst.Addr(), layers.IPProtocolUDP)
 	if !ok {
@@ -214,10 +224,9 @@ func (p *PcapWriter) udpAt(ts time.Time, src, dst netip.AddrPort, payload []byte
 // server. It is a no-op if a connection between the two is already open (a
 // lab node dialling another lab node reports it from both ends).
 func (p *PcapWriter) TCPOpen(ts time.Time, client, server netip.AddrPort) {
-	if p == nil {
+	if !p.lock() {
 		return
 	}
-	p.mu.Lock()
 	defer p.mu.Unlock()
 	client, server = pcapUnmap(client), pcapUnmap(server)
 	if f, _ := p.pcapFlow(client, server); f == nil {
@@ -230,10 +239,9 @@ func (p *PcapWriter) TCPOpen(ts time.Time, client, server netip.AddrPort) {
 // open between the two, one is opened first with from as the client. Data
 // from an end that has already sent FIN is dropped.
 func (p *PcapWriter) TCPData(ts time.Time, from, to netip.AddrPort, payload []byte) {
-	if p == nil || len(payload) == 0 {
+	if len(payload) == 0 || !p.lock() {
 		return
 	}
-	p.mu.Lock()
 	defer p.mu.Unlock()
 	from, to = pcapUnmap(from), pcapUnmap(to)
 	f, dir := p.pcapFlow(from, to)
@@ -268,10 +276,9 @@ func (p *PcapWriter) TCPData(ts time.Time, from, to netip.AddrPort, payload []by
 // have sent FIN the connection is forgotten. Closing an end twice, or a
 // connection that is not open, is a no-op.
 func (p *PcapWriter) TCPClose(ts time.Time, from, to netip.AddrPort) {
-	if p == nil {
+	if !p.lock() {
 		return
 	}
-	p.mu.Lock()
 	defer p.mu.Unlock()
 	from, to = pcapUnmap(from), pcapUnmap(to)
 	f, dir := p.pcapFlow(from, to)
@@ -292,10 +299,9 @@ func (p *PcapWriter) TCPClose(ts time.Time, from, to netip.AddrPort) {
 // TCPReset writes a RST from → to and forgets the connection. A connection
 // that is not open is a no-op.
 func (p *PcapWriter) TCPReset(ts time.Time, from, to netip.AddrPort) {
-	if p == nil {
+	if !p.lock() {
 		return
 	}
-	p.mu.Lock()
 	defer p.mu.Unlock()
 	from, to = pcapUnmap(from), pcapUnmap(to)
 	f, dir := p.pcapFlow(from, to)
@@ -466,10 +472,7 @@ func (p *PcapWriter) pcapWrite(ts time.Time, stack []gopacket.SerializableLayer,
 	// 1.32 s): each sender reads the clock before it takes the lock, so
 	// two sends can come in the other order; a record is never stamped
 	// before the one written ahead of it.
-	if ts.Before(p.last) {
-		ts = p.last
-	}
-	p.last = ts
+	ts = p.stamp(ts)
 	p.payload = payload
 	err := gopacket.SerializeLayers(p.buf, gopacket.SerializeOptions{ComputeChecksums: true, FixLengths: true}, stack...)
 	p.payload = nil // do not keep the caller's buffer alive
@@ -483,18 +486,36 @@ func (p *PcapWriter) pcapWrite(ts time.Time, stack []gopacket.SerializableLayer,
 		frame = frame[:pcapSnapLen]
 		ci.CaptureLength = pcapSnapLen
 	}
-	// A record goes to the file whole: with no room left for it in the
-	// buffer, what is buffered goes first, so the file (read live, or left
-	// by a killed process) always ends at a record's end.
-	if need := pcapRecordHeader + len(frame); p.bw.Available() < need && p.bw.Buffered() > 0 {
-		if err := p.bw.Flush(); err != nil {
-			p.err = fmt.Errorf("sim: pcap: %w", err)
-			return
-		}
+	if !p.room(pcapRecordHeader + len(frame)) {
+		return
 	}
 	if err := p.w.WritePacket(ci, frame); err != nil {
 		p.err = fmt.Errorf("sim: pcap: %w", err)
 	}
+}
+
+// stamp is ts, or the last record's time when ts is earlier: records go
+// to the file in time order.
+func (p *PcapWriter) stamp(ts time.Time) time.Time {
+	if ts.Before(p.last) {
+		ts = p.last
+	}
+	p.last = ts
+	return ts
+}
+
+// room makes space in the buffer for a record of need bytes. A record goes
+// to the file whole: with no room left for it, what is buffered goes first,
+// so the file (read live, or left by a killed process) always ends at a
+// record's end.
+func (p *PcapWriter) room(need int) bool {
+	if p.bw.Available() < need && p.bw.Buffered() > 0 {
+		if err := p.bw.Flush(); err != nil {
+			p.err = fmt.Errorf("sim: pcap: %w", err)
+			return false
+		}
+	}
+	return true
 }
 
 // pcapRecordHeader is what an Enhanced Packet Block adds to a frame: its

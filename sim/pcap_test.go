@@ -401,15 +401,7 @@ func pcapTestCheckTCP(t *testing.T, n int, tl *layers.TCP, from, to netip.AddrPo
 // malformed packets, no warnings, no TCP analysis flags, and each TCP
 // stream follows back to the bytes that were sent.
 func TestPcapTshark(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark not on PATH; CI installs it (apt-get install tshark)")
-	}
-	path := filepath.Join(t.TempDir(), "lab.pcapng")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tshark, path, f := pcapTestTsharkFile(t, "lab.pcapng")
 	sc := pcapWriteScenario(t, f)
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
@@ -656,4 +648,76 @@ func TestPcapRecordsInTimeOrder(t *testing.T) {
 	if n != 6 {
 		t.Fatalf("%d records, want 6", n)
 	}
+}
+
+// Notes and errors are frames of the "notes" interface, between the
+// packets in time order, that Wireshark reads as syslog messages with the
+// same text as packet comment (issue 17).
+func TestPcapNotesInWireshark(t *testing.T) {
+	tshark, path, f := pcapTestTsharkFile(t, "notes.pcapng")
+	p, err := NewPcapWriter(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := netip.MustParseAddrPort("127.20.1.1:5060"), netip.MustParseAddrPort("127.20.0.1:5060")
+	p.AddNode("7434", a.Addr())
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	p.Note(t0, "scenario", "Alice calls Bob (spec §3.2.2)", false)
+	p.UDP(t0.Add(time.Millisecond), a, b, []byte("OPTIONS sip:pbx SIP/2.0\r\n\r\n"))
+	p.Note(t0.Add(2*time.Millisecond), "recorder", "from 127.20.9.9:5060: malformed SIP: no Call-ID", true)
+	p.Note(t0.Add(3*time.Millisecond), "pbx", strings.Repeat("x", 5000), false)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	out, err := exec.Command(tshark, "-n", "-r", path, "-T", "fields", "-E", "separator=|",
+		"-e", "frame.interface_name", "-e", "syslog.level", "-e", "syslog.msg", "-e", "frame.comment").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, out)
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if !strings.HasPrefix(l, "Running as") {
+			lines = append(lines, l)
+		}
+	}
+	want := []string{
+		"notes|6|scenario: Alice calls Bob (spec §3.2.2)|scenario: Alice calls Bob (spec §3.2.2)",
+		"7434|||",
+		"notes|3|recorder: from 127.20.9.9:5060: malformed SIP: no Call-ID|recorder: from 127.20.9.9:5060: malformed SIP: no Call-ID",
+	}
+	if len(lines) != 4 {
+		t.Fatalf("tshark shows %d frames, want 4:\n%s", len(lines), out)
+	}
+	for i, w := range want {
+		if lines[i] != w {
+			t.Errorf("frame %d:\n got %q\nwant %q", i+1, lines[i], w)
+		}
+	}
+	if long := lines[3]; !strings.HasPrefix(long, "notes|6|pbx: xxx") || !strings.HasSuffix(long, "x…") || len(long) > 2*pcapNoteMax+40 {
+		t.Errorf("a long note is not cut with a mark: %.80q… (%d bytes)", long, len(long))
+	}
+	// No expert warnings or malformed frames: the blocks are what Wireshark expects.
+	ex, err := exec.Command(tshark, "-n", "-r", path, "-q", "-z", "expert,warn").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, ex)
+	}
+	if strings.Contains(string(ex), "Malformed") || strings.Contains(string(ex), "Warning") {
+		t.Errorf("tshark expert info:\n%s", ex)
+	}
+}
+
+// pcapTestTsharkFile finds tshark (a test that needs it fails without it:
+// .ci/run installs it) and creates a capture file for it to read.
+func pcapTestTsharkFile(t *testing.T, name string) (tshark, path string, f *os.File) {
+	t.Helper()
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Fatal("tshark is not installed; .ci/run installs it (apt-get install tshark)")
+	}
+	path = filepath.Join(t.TempDir(), name)
+	if f, err = os.Create(path); err != nil {
+		t.Fatal(err)
+	}
+	return tshark, path, f
 }

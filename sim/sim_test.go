@@ -224,3 +224,19 @@ func TestMalformedSIPIsNamed(t *testing.T) {
 		t.Fatalf("after bad input: %v %v", res, err)
 	}
 }
+
+// SubscribeWithRecent hands over what the ring holds and every later event,
+// none twice: a printer attached after the lab is built misses nothing.
+func TestSubscribeWithRecent(t *testing.T) {
+	tr := NewTrace(8)
+	tr.Publish(Event{Kind: KindNote, Summary: "before"})
+	past, sub := tr.SubscribeWithRecent(4, true)
+	defer sub.Close()
+	tr.Publish(Event{Kind: KindNote, Summary: "after"})
+	if len(past) != 1 || past[0].Summary != "before" {
+		t.Fatalf("recent: %+v", past)
+	}
+	if e := <-sub.C; e.Summary != "after" || e.Seq != past[0].Seq+1 {
+		t.Fatalf("first subscribed event %+v", e)
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // Proto is the protocol of a traced message.
@@ -92,8 +94,35 @@ type State interface {
 	String() string
 }
 
-// String is the one-line form printed by `reclab run` and written to trace.txt.
+// CleanText makes s safe for one line of text: control characters (a
+// newline in a sipgo error, a NUL in a forged message) and Unicode's line
+// and paragraph separators become Go escapes (\n, \x00, \u2028), so a
+// message's content never breaks or forges a trace line (issue 19). Text
+// without them is returned as it is.
+func CleanText(s string) string {
+	if !strings.ContainsFunc(s, unclean) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if !unclean(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r) // '\n', '\x00', '\u2028'
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
+}
+
+func unclean(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+}
+
+// String is the one-line form printed by `reclab run` and written to
+// trace.txt: one line whatever the names and the summary hold.
 func (e Event) String() string {
+	e.From, e.To, e.Summary = CleanText(e.From), CleanText(e.To), CleanText(e.Summary)
 	at := fmt.Sprintf("%8.3f", e.At.Seconds())
 	switch e.Kind {
 	case KindNote:
@@ -242,15 +271,24 @@ func (t *Trace) Publish(e Event) {
 // Subscribe returns a subscription with a buffer of size events. A blocking
 // subscriber is never skipped; use it only for consumers that keep up (a file).
 func (t *Trace) Subscribe(size int, blocking bool) *Subscription {
+	_, s := t.SubscribeWithRecent(size, blocking)
+	return s
+}
+
+// SubscribeWithRecent is Subscribe together with the events still in the
+// ring, taken at the same moment, so nothing falls between the two or
+// comes twice: a printer attached after the lab is built still prints what
+// the build said (unknown configuration parameters, issue 11 item 9).
+func (t *Trace) SubscribeWithRecent(size int, blocking bool) ([]Event, *Subscription) {
 	s := &Subscription{C: make(chan Event, size), blocking: blocking, trace: t}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		close(s.C)
-		return s
+	} else {
+		t.subs = append(t.subs, s)
 	}
-	t.subs = append(t.subs, s)
-	return s
+	return t.recentLocked(), s
 }
 
 func (t *Trace) unsubscribe(s *Subscription) {
@@ -269,6 +307,10 @@ func (t *Trace) unsubscribe(s *Subscription) {
 func (t *Trace) Recent() []Event {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.recentLocked()
+}
+
+func (t *Trace) recentLocked() []Event {
 	n := len(t.ring)
 	out := make([]Event, 0, n)
 	if n < cap(t.ring) {

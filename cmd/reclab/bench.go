@@ -40,17 +40,11 @@ type benchConfig struct {
 	net        string // first two bytes of the lab's addresses, "127.20"
 }
 
-// addrs is the bench lab's address plan under --net: PBX N.0.1, recorder
-// N.0.2, phones from N.1.1 (the default plan of README.md moved to another
-// /16, so a bench can run beside other labs on the same host).
+// addrs is the bench lab's address plan under --net (netflag.go), so a
+// bench can run beside other labs on the same host.
 func (c benchConfig) addrs() (pbx, rec, phone netip.Addr, err error) {
-	bad := fmt.Errorf("--net %q: want 127.N with N in 0 … 255, e.g. 127.20", c.net)
-	p, err := netip.ParseAddr(c.net + ".0.1")
-	if err != nil || !p.Is4() || !p.IsLoopback() || strings.Count(c.net, ".") != 1 {
-		return pbx, rec, phone, bad
-	}
-	a := p.As4()
-	return p, netip.AddrFrom4([4]byte{a[0], a[1], 0, 2}), netip.AddrFrom4([4]byte{a[0], a[1], 1, 1}), nil
+	p, err := parseNet(c.net)
+	return p.pbx, p.recorder, p.phoneBase, err
 }
 
 func (c benchConfig) validate() error {
@@ -108,7 +102,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the lab run to this file")
 	fs.StringVar(&c.memprofile, "memprofile", "", "write a heap profile, taken once every phone is registered, to this file")
 	fs.IntVar(&c.workers, "workers", 64, "registrations and dials in flight at once")
-	fs.StringVar(&c.net, "net", "127.20", "first two bytes of the lab's addresses (PBX .0.1, recorder .0.2, phones .1.1 up)")
+	netFlag(fs, &c.net)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, benchUsage)
 		fs.PrintDefaults()

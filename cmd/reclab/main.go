@@ -23,11 +23,12 @@ const usage = `reclab — a loopback lab of an MX-ONE PBX, Mitel IP phones and a
 
 Usage:
   reclab                        the terminal UI on the default lab (writes out/tui)
-  reclab tui [--out DIR] [--scenario NAME|FILE [--step] [--speed F]]
+  reclab tui [--out DIR] [--net 127.N] [--scenario NAME|FILE [--step] [--speed F]]
                                 the same, writing to DIR; or play a scenario in the UI,
                                 one step per '.' key with --step
-  reclab run NAME|FILE... [--all] [--out DIR] [--speed F]
+  reclab run NAME|FILE... [--all] [--out DIR] [--speed F] [--net 127.N]
                                 run scenarios headless, print the message flow and checks
+  reclab check NAME|FILE...     validate scenarios without running them; print each step
   reclab list [--actions]       list the library scenarios (--actions: the steps a file may use)
   reclab bench [flags]          measure a lab of many phones and recorded calls
   reclab help [COMMAND]         this text, or a command's
@@ -48,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr)
 	case "list":
 		return cmdList(args[1:], stdout, stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr) // check.go
 	case "bench":
 		return cmdBench(args[1:], stdout, stderr)
 	case "tui":

@@ -65,14 +65,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	hepFlag := fs.String("hep", "", "send every SIP message as HEP to a collector at ADDR:PORT (loopback), e.g. for sngrep -L udp:127.0.0.1:9060")
 	netDelay := fs.String("net-delay", "", "give every link of the lab (each node pair, each way) its own delay drawn from `MIN-MAX`, e.g. 0-300ms, plus jitter; each flow keeps its order (default: none)")
 	seed := fs.Int64("seed", 1, "with --net-delay: the seed of the links' delays and jitter (the same seed, the same delays)")
+	var netArg string
+	netFlag(fs, &netArg)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `Usage: reclab run NAME|FILE... [--all] [--out DIR] [--speed F] [--net-delay MIN-MAX [--seed N]]
+		fmt.Fprintln(stderr, `Usage: reclab run NAME|FILE... [--all] [--out DIR] [--speed F] [--net 127.N] [--net-delay MIN-MAX [--seed N]]
 
 Runs scenarios headless: a library scenario by name ('reclab list'), or a
 scenario file (NAME.yaml, format in scenarios/README.md). Each builds its lab
 on loopback (PBX 127.20.0.1, recorder 127.20.0.2, phones 127.20.1.x), runs
 its steps, prints each step with its narration, every message as it flows
-and PASS/FAIL per check with the reason.
+and PASS/FAIL per check with the reason. --net 127.21 moves the lab to
+127.21.x.x, beside another lab on 127.20.
 
 Every file is read and checked before any lab starts: a broken one is
 refused with file:line:column and what was expected there.
@@ -87,30 +90,29 @@ Writes to DIR: lab.pcapng, trace.txt, trace.jsonl (one event a line), flow.md
 (Mermaid sequence diagram), report.md, recordings/*.wav with a .json each,
 and config/*.cfg (the phones' configuration files).
 
-Exit status: 0 all checks passed, 1 a check failed, 2 usage or a broken
-scenario file, 3 lab failure.
+Exit status: 0 all checks passed, 1 a check failed, 2 usage, a broken
+scenario file, an --out that cannot be written or the lab's addresses in
+use (said before any lab starts), 3 lab failure.
 
 Flags:`)
 		fs.PrintDefaults()
 	}
-	// Allow flags after the names: reclab run basic-call --out DIR.
-	var names []string
-	rest := args
-	for len(rest) > 0 {
-		if err := fs.Parse(rest); err != nil {
-			return flagExit(err)
-		}
-		rest = fs.Args()
-		if len(rest) > 0 {
-			names = append(names, rest[0])
-			rest = rest[1:]
-		}
+	names, err := parseAmongNames(fs, args)
+	if err != nil {
+		return flagExit(err)
 	}
 	if *speed <= 0 {
 		fmt.Fprintf(stderr, "reclab run: --speed %g: want a factor above 0\n", *speed)
 		return exitUsage
 	}
-	hep, delays, err := labFlags(*hepFlag, *out, *netDelay, *seed)
+	var hep netip.AddrPort
+	var delays sim.LinkDelays
+	hep, delays, err = labFlags(*hepFlag, *out, *netDelay, *seed)
+	if err != nil {
+		fmt.Fprintf(stderr, "reclab run: %v\n", err)
+		return exitUsage
+	}
+	plan, err := parseNet(netArg)
 	if err != nil {
 		fmt.Fprintf(stderr, "reclab run: %v\n", err)
 		return exitUsage
@@ -124,24 +126,18 @@ Flags:`)
 		}
 		list = lib
 	}
-	broken := false
-	for _, n := range names {
-		s, err := scenarios.Load(n)
-		if err == nil {
-			err = scenarios.Preflight(s)
-		}
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			broken = true
-			continue
-		}
-		list = append(list, s)
-	}
-	if broken {
+	named, ok := loadStories(names, stderr)
+	if !ok {
 		return exitUsage
 	}
+	list = append(list, named...)
 	if len(list) == 0 {
 		fmt.Fprintln(stderr, "reclab run: name a scenario, a scenario file or --all; 'reclab list' shows the library")
+		return exitUsage
+	}
+	// Another lab on the same addresses is said before any lab starts.
+	if err := plan.free(); err != nil {
+		fmt.Fprintf(stderr, "reclab run: %v\n", err)
 		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
@@ -156,18 +152,23 @@ Flags:`)
 				dir = filepath.Join(*out, s.Name)
 			}
 		}
-		res, err := scenarios.Execute(ctx, s, scenarios.Options{OutDir: dir, Log: stdout, Speed: *speed, HEP: hep, NetDelay: delays})
+		res, err := scenarios.Execute(ctx, s, scenarios.Options{OutDir: dir, Log: stdout, Speed: *speed, HEP: hep, NetDelay: delays, Topology: plan.place})
 		if res.Started {
 			fmt.Fprintf(stdout, "\nwrote %s: lab.pcapng trace.txt trace.jsonl flow.md report.md recordings/\n", dir)
 		}
 		verdict := "PASS"
 		if err != nil {
 			verdict = "FAIL"
-			fmt.Fprintln(stderr, "reclab run:", err)
 			c := exitFailed
 			if !res.Started {
-				c = exitLabFail
+				// Not a failed check: the story never ran (issue 19).
+				verdict, c = "NOT RUN (the lab did not start)", exitLabFail
+				var inUse *addrInUseError
+				if err = plan.inUse(err); errors.As(err, &inUse) {
+					c = exitUsage
+				}
 			}
+			fmt.Fprintln(stderr, "reclab run:", err)
 			code = max(code, c)
 		}
 		summary = append(summary, fmt.Sprintf("%s: %s", s.Name, verdict))
@@ -183,6 +184,44 @@ Flags:`)
 		}
 	}
 	return code
+}
+
+// parseAmongNames parses fs's flags before, between and after the names
+// (reclab run basic-call --out DIR) and returns the names.
+func parseAmongNames(fs *flag.FlagSet, args []string) ([]string, error) {
+	var names []string
+	rest := args
+	for len(rest) > 0 {
+		if err := fs.Parse(rest); err != nil {
+			return nil, err
+		}
+		rest = fs.Args()
+		if len(rest) > 0 {
+			names = append(names, rest[0])
+			rest = rest[1:]
+		}
+	}
+	return names, nil
+}
+
+// loadStories reads and checks each named story as before any lab starts
+// (scenarios.Load, then Preflight), printing every problem to stderr; ok
+// is false when any was broken.
+func loadStories(names []string, stderr io.Writer) (list []*scenarios.Scenario, ok bool) {
+	ok = true
+	for _, n := range names {
+		s, err := scenarios.Load(n)
+		if err == nil {
+			err = scenarios.Preflight(s)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			ok = false
+			continue
+		}
+		list = append(list, s)
+	}
+	return list, ok
 }
 
 // parseHEP reads --hep: "" for none, else a loopback ADDR:PORT.

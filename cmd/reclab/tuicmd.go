@@ -28,8 +28,10 @@ func cmdTUI(args []string, stdout, stderr io.Writer) int {
 	hepFlag := fs.String("hep", "", "send every SIP message as HEP to a collector at ADDR:PORT (loopback), e.g. for sngrep -L udp:127.0.0.1:9060")
 	netDelay := fs.String("net-delay", "", "give every link of the lab and of each scenario's lab (each node pair, each way) its own delay drawn from `MIN-MAX`, e.g. 0-300ms, plus jitter (default: none)")
 	seed := fs.Int64("seed", 1, "with --net-delay: the seed of the links' delays and jitter")
+	var netArg string
+	netFlag(fs, &netArg)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `Usage: reclab tui [--out DIR] [--scenario NAME|FILE [--step] [--speed F]] [--net-delay MIN-MAX [--seed N]]
+		fmt.Fprintln(stderr, `Usage: reclab tui [--out DIR] [--scenario NAME|FILE [--step] [--speed F]] [--net 127.N] [--net-delay MIN-MAX [--seed N]]
        reclab
 
 Opens the terminal UI on the default lab: the PBX, the recorder and one
@@ -65,6 +67,14 @@ Flags:`)
 		fmt.Fprintf(stderr, "reclab tui: %v\n", err)
 		return exitUsage
 	}
+	plan, err := parseNet(netArg)
+	if err == nil {
+		err = plan.free() // another lab on these addresses, said before the screen changes
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "reclab tui: %v\n", err)
+		return exitUsage
+	}
 	dir := *out
 	if *scen != "" {
 		// A name that is not in the library, or a broken file, is a usage
@@ -87,8 +97,15 @@ Flags:`)
 	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	req := tui.ScenarioRequest{Name: *scen, Step: *step, Speed: *speed}
-	if err := tui.Run(ctx, tui.Options{OutDir: *out, Scenario: req, HEP: hep, NetDelay: delays}); err != nil {
-		fmt.Fprintln(stderr, "reclab tui:", err)
+	if err := tui.Run(ctx, tui.Options{OutDir: *out, Scenario: req, HEP: hep, NetDelay: delays, Place: plan.place}); err != nil {
+		// tui's errors name their package; one prefix is enough (issue
+		// 19: "tui: tui: mkdir…").
+		msg := strings.TrimPrefix(plan.inUse(err).Error(), "tui: ")
+		fmt.Fprintln(stderr, "reclab tui:", msg)
+		var inUse *addrInUseError
+		if errors.As(plan.inUse(err), &inUse) {
+			return exitUsage
+		}
 		return exitLabFail
 	}
 	fmt.Fprintf(stdout, "lab closed; pcap, recordings and exports are in %s\n", dir)

@@ -17,10 +17,23 @@ const (
 	// ChannelRX is the right channel: what the phone received.
 	ChannelRX = 1
 
-	// ReorderWindow is how many samples per channel a StereoWAV holds
-	// before writing them: 512 ms, about 25 packets of 20 ms. A packet
-	// whose place has already been written is dropped and counted as Late.
-	ReorderWindow = 4096
+	// ReorderWindow is how many samples per channel a StereoWAV can hold
+	// before writing them: 4.096 s, about 200 packets of 20 ms. One
+	// channel may lag the other by that much and still land in place: a
+	// phone's two forked streams take different paths (its own sender; the
+	// far end's, through the far end's link) and either may stall on a
+	// loaded host and then catch up (issue 10: a 2 s stall plus link
+	// delays; with 512 ms a lagging channel was resynced and its audio
+	// shifted). A packet whose place has already been written is dropped
+	// and counted as Late. 64 KiB per channel.
+	ReorderWindow = 1 << 15
+
+	// ReorderHold is how far behind the lagging channel's newest sample
+	// the file is written: 512 ms for reordering within a channel. While
+	// the channels keep pace the file trails the audio by this much only,
+	// so a killed process loses little (issue 11); the whole window is
+	// used only while one channel lags.
+	ReorderHold = 4096
 
 	// DefaultMaxGap is the longest timestamp jump forward that StereoWAV
 	// fills with silence; a longer one is taken as a restarted clock.
@@ -333,7 +346,23 @@ func (s *StereoWAV) push(ch int, pkt []byte, at int64, haveAt bool) error {
 	c.end = max(c.end, pos+n)
 	c.hasAudio = true
 	c.audio += n
+	if upto := s.settled() - ReorderHold; newest && upto > s.written {
+		return s.flush(upto)
+	}
 	return nil
+}
+
+// settled is the end of the channel that lags: what both channels with
+// audio have reached.
+func (s *StereoWAV) settled() int64 {
+	tx, rx := &s.ch[ChannelTX], &s.ch[ChannelRX]
+	switch {
+	case !tx.hasAudio:
+		return rx.end
+	case !rx.hasAudio:
+		return tx.end
+	}
+	return min(tx.end, rx.end)
 }
 
 // noteGap records the hole before a newest packet of n samples at pos:

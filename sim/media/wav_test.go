@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"slices"
@@ -247,15 +248,18 @@ func TestWAVDuplicatesAndReorder(t *testing.T) {
 }
 
 func TestWAVLatePacketIsDropped(t *testing.T) {
-	tx := newStream(1, 0, 0, PCMA, 1000).packets(60)
+	const n, lateBy = 300, ReorderWindow/FrameSamples + 20 // past the window
+	tx := newStream(1, 0, 0, PCMA, 1000).packets(n)
 	late := tx[5]
 	tx[5] = nil
-	tx = append(tx[:45], append([][]byte{late}, tx[45:]...)...) // 40 packets (800 ms) late
+	at := 5 + lateBy
+	tx = append(tx[:at], append([][]byte{late}, tx[at:]...)...)
 	left, _, w := record(t, tx, nil)
-	if len(left) != 60*FrameSamples || !isSilent(left[5*FrameSamples:6*FrameSamples]) {
+	if len(left) != n*FrameSamples || !isSilent(left[5*FrameSamples:6*FrameSamples]) {
 		t.Errorf("%d samples; late packet's slot silent: %v", len(left), isSilent(left[5*FrameSamples:6*FrameSamples]))
 	}
-	if st := w.Stats(ChannelTX); st.Late != 1 || st.Reordered != 1 || st.Received != 60 || st.Lost != 0 {
+	// Too late for the sequence history as well: not received, its 20 ms lost.
+	if st := w.Stats(ChannelTX); st.Late != 1 || st.Received != n-1 || st.Lost != 1 {
 		t.Errorf("stats %+v", st)
 	}
 }
@@ -447,7 +451,7 @@ func TestWAVErrors(t *testing.T) {
 		{2, good, "media: wav: channel 2 is neither 0 (tx) nor 1 (rx)"},
 		{-1, good, "channel -1"},
 		{0, []byte{0x80}, "media: rtp packet of 1 bytes"},
-		{0, NewSender(1, 0, 0, PCMA).Packet(nil, make([]byte, ReorderWindow+1), false), "payload of 4097 samples exceeds"},
+		{0, NewSender(1, 0, 0, PCMA).Packet(nil, make([]byte, ReorderWindow+1), false), fmt.Sprintf("payload of %d samples exceeds", ReorderWindow+1)},
 	} {
 		if err := w.Push(tc.ch, tc.pkt); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Push(%d, %d bytes) = %v, want %q", tc.ch, len(tc.pkt), err, tc.want)
@@ -467,7 +471,7 @@ func TestWAVErrors(t *testing.T) {
 	}
 	s := newStream(1, 0, 0, PCMA, 1000)
 	var first error
-	for range 100 {
+	for range 2 * ReorderWindow / FrameSamples {
 		if err := w.Push(ChannelTX, s.next()); err != nil {
 			first = err
 			break
@@ -565,5 +569,59 @@ func TestWAVGapsOfLoss(t *testing.T) {
 	}
 	if st.AudioSeconds != 0.84 || st.SilentSeconds != 0.36 {
 		t.Errorf("audio %v s and silence %v s, want 0.84 and 0.36 (the file's 1.2 s)", st.AudioSeconds, st.SilentSeconds)
+	}
+}
+
+// A channel that lags the other by 2 s (its sender stalled on a loaded
+// host, then caught up) lands in place: no resync, nothing lost, the tone
+// unbroken (issue 10). While the channels keep pace the file trails the
+// newest audio by ReorderHold only, so a killed process loses little.
+func TestWAVLaggingChannelLandsInPlace(t *testing.T) {
+	// rx keeps pace for 1 s, then stalls for 2 s while tx goes on, then
+	// catches up at once and keeps pace again.
+	const n, stall, lag = 400, 50, 100
+	tx := newStream(1, 0, 0, PCMA, 1000).packets(n)
+	rx := newStream(2, 0, 0, PCMA, 500).packets(n)
+	f := &memFile{}
+	w, err := NewStereoWAV(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := func(ch int, p []byte) {
+		if err := w.Push(ch, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		push(ChannelTX, tx[i])
+		switch {
+		case i < stall || i > stall+lag:
+			push(ChannelRX, rx[i])
+		case i == stall+lag:
+			// Written up to the lagging channel's end less the hold.
+			if held := stall*FrameSamples - (len(f.b)-wavHeaderSize)/4; held != ReorderHold {
+				t.Errorf("in the stall: %d samples held behind the lagging channel, want %d", held, ReorderHold)
+			}
+			for j := stall; j <= i; j++ {
+				push(ChannelRX, rx[j])
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for ch, name := range []string{"tx", "rx"} {
+		if st := w.Stats(ch); st.Resyncs != 0 || st.Lost != 0 || st.Late != 0 || st.Received != n || len(st.Gaps) != 0 {
+			t.Errorf("%s: %+v", name, st)
+		}
+	}
+	left, right, _, err := ReadWAV(bytes.NewReader(f.b))
+	if err != nil || len(left) != n*FrameSamples || len(right) != n*FrameSamples {
+		t.Fatalf("%d/%d samples, %v", len(left), len(right), err)
+	}
+	for _, at := range []int{stall + lag/2, n - 10} {
+		if got, _ := DominantTone(right[at*FrameSamples:(at+10)*FrameSamples], SampleRate, []float64{500, 1000}); got != 500 {
+			t.Errorf("rx at packet %d: %g Hz", at, got)
+		}
 	}
 }

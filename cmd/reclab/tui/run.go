@@ -30,6 +30,9 @@ type Options struct {
 	// NetDelay gives every link of the lab, and of each scenario's lab,
 	// its own delay (sim.LinkDelays); zero: none.
 	NetDelay sim.LinkDelays
+	// Place, when set, moves the UI's lab and each scenario's lab to
+	// other addresses (reclab tui --net) before it is built.
+	Place func(*lab.Topology)
 }
 
 // Run builds the lab, opens the UI on the terminal and returns when the user
@@ -43,6 +46,9 @@ func Run(ctx context.Context, opt Options) error {
 	if len(topo.Phones) == 0 {
 		topo = lab.UIDefault()
 	}
+	if opt.Place != nil {
+		opt.Place(&topo)
+	}
 	dir, err := filepath.Abs(opt.OutDir)
 	if err != nil {
 		return fmt.Errorf("tui: %w", err)
@@ -52,7 +58,7 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	scens := libraryScenarios{out: dir, netDelay: opt.NetDelay}
+	scens := libraryScenarios{out: dir, netDelay: opt.NetDelay, place: opt.Place}
 	var m *Model
 	if opt.Scenario.Name != "" {
 		run, err := LaunchScenario(ctx, scens, opt.Scenario)
