@@ -17,6 +17,7 @@ import (
 
 	"github.com/reclab/reclab/pbx"
 	"github.com/reclab/reclab/pbx/csta"
+	"github.com/reclab/reclab/pbx/h225ras"
 	"github.com/reclab/reclab/phones"
 	"github.com/reclab/reclab/recorder"
 	"github.com/reclab/reclab/sim"
@@ -26,7 +27,7 @@ import (
 // Summarizers are the trace summarisers a lab's network needs beyond sim's
 // own: the CSTA codec's (the trace names CSTA messages as the codec does).
 func Summarizers() map[sim.Proto]func([]byte) []string {
-	return map[sim.Proto]func([]byte) []string{sim.ProtoCSTA: csta.TraceSummaries}
+	return map[sim.Proto]func([]byte) []string{sim.ProtoCSTA: csta.TraceSummaries, sim.ProtoRAS: h225ras.TraceSummaries}
 }
 
 // PhoneSpec is one phone of a topology.

@@ -13,6 +13,10 @@
 // and registrations to monitoring CSTA clients (spec §3.1) with package csta.
 // Wire decisions beyond design.md are in docs/wire.md.
 //
+// The PBX is also the H.323 gatekeeper on 1719/udp (gatekeeper.go, codec
+// in pbx/h225ras): the DBC phones discover it and register over RAS into
+// the same Registrar; Gatekeeper is the pure core.
+//
 // Admin commands: OrderUpdate (spec §3.2.5: NOTIFY Event: check-sync orders
 // phones to unregister and read their configuration file), Stop, Start and
 // Restart (spec §3.2.6: a server restart forgets every registration and

@@ -13,6 +13,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/reclab/reclab/pbx/csta"
+	"github.com/reclab/reclab/pbx/h225ras"
 	"github.com/reclab/reclab/sim"
 )
 
@@ -45,7 +46,7 @@ func newTestLab(t *testing.T, cfg Config) *testLab {
 // are known.
 func newTestLabWith(t *testing.T, config func(*testLab) Config) *testLab {
 	t.Helper()
-	n, err := sim.NewNetwork(sim.Config{Summarizers: map[sim.Proto]func([]byte) []string{sim.ProtoCSTA: csta.SummarizeFrames}})
+	n, err := sim.NewNetwork(sim.Config{Summarizers: map[sim.Proto]func([]byte) []string{sim.ProtoCSTA: csta.SummarizeFrames, sim.ProtoRAS: h225ras.TraceSummaries}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,10 @@ type Config struct {
 	MaxMonitors int
 	Realm       string        // digest realm; default "reclab"
 	NonceLife   time.Duration // a challenge's nonce expires after this; default 5m
+	// RASPort is the gatekeeper's H.225.0 RAS port (gatekeeper.go); default 1719.
+	RASPort uint16
+	// GatekeeperID is its gatekeeperIdentifier; default "MX-ONE".
+	GatekeeperID string
 }
 
 func (c *Config) validate() error {
@@ -81,6 +85,12 @@ func (c *Config) validate() error {
 	}
 	if c.CSTAPort == 0 {
 		c.CSTAPort = 8882
+	}
+	if c.RASPort == 0 {
+		c.RASPort = sim.RASPort
+	}
+	if c.GatekeeperID == "" {
+		c.GatekeeperID = "MX-ONE"
 	}
 	if c.MaxExpiry == 0 {
 		c.MaxExpiry = 3600 * time.Second
@@ -127,7 +137,9 @@ type run struct {
 	dlgSrv   *sipgo.DialogServerCache
 	dlgCli   *sipgo.DialogClientCache
 	csta     *cstaServer
-	wg       sync.WaitGroup // the PBX's own outgoing requests, call workers, CSTA links
+	ras      *sim.PacketConn // the gatekeeper's socket (gatekeeper.go)
+	gk       *Gatekeeper     // its core, owned by the loop; a restart forgets its endpoints
+	wg       sync.WaitGroup  // the PBX's own outgoing requests, call workers, CSTA links
 }
 
 // New makes a PBX on node; Start brings it up.
@@ -176,10 +188,17 @@ func (p *PBX) Start() error {
 		st.Close()
 		return err
 	}
+	if err = p.startGatekeeper(r); err != nil {
+		r.cancel(nil)
+		<-r.loopDone
+		r.csta.close()
+		st.Close()
+		return err
+	}
 	p.mu.Lock()
 	p.cur = r
 	p.mu.Unlock()
-	p.node.Note("PBX up: SIP %s, CSTA %s, %d extensions", st.Addr, p.node.AddrPort(p.cfg.CSTAPort), len(p.cfg.Extensions))
+	p.node.Note("PBX up: SIP %s, CSTA %s, RAS %s, %d extensions", st.Addr, p.node.AddrPort(p.cfg.CSTAPort), r.ras.LocalAddrPort(), len(p.cfg.Extensions))
 	p.node.Publish(ServiceState{Up: true, Cause: "started"})
 	return nil
 }
@@ -206,6 +225,7 @@ func (p *PBX) Stop() {
 	p.b2b.Clear()
 	r.csta.close()
 	r.sip.Close()
+	r.ras.Close()
 	r.wg.Wait()
 	p.node.Note("PBX down: registrations and calls forgotten")
 	p.node.Publish(ServiceState{Cause: "stopped: registrations and calls forgotten"})

@@ -93,7 +93,8 @@ func TestRestartRealPhone(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, _ := l.realPhone("p7434", "1001", 11, "7434", "",
-		phones.Options{KeepAlive: 100 * time.Millisecond, RegisterRetry: 100 * time.Millisecond})
+		phones.Options{KeepAlive: 100 * time.Millisecond, RegisterRetry: 100 * time.Millisecond,
+			SIPRegister: true}) // SIP here; over RAS: TestRestartRealPhoneRAS
 	if err := p.Register(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}

@@ -92,7 +92,7 @@ func (p *PBX) register(r *run, req *sip.Request, tx sip.ServerTransaction, rr re
 		p.node.Note("%s moved from %s to %s: logging %s off", rr.Ext, prev.Contact, rr.Contact, prev.Contact)
 		r.csta.outOfService(prev, out.String())
 		r.csta.backInService(reg, out.String())
-		r.wg.Go(func() { p.notifyLogOff(r, prev) }) // Stop waits for it
+		p.logOff(r, prev) // a NOTIFY, or a URQ to a RAS phone (gatekeeper.go)
 	case RegRemoved:
 		p.node.Note("%s unregistered from %s", rr.Ext, rr.Contact)
 		r.csta.outOfService(prev, out.String())

@@ -270,11 +270,17 @@ func parseRegister(req *sip.Request, maxExpiry time.Duration) (registerRequest, 
 	if h := req.GetHeader("User-Agent"); h != nil {
 		rr.Model = modelFromUserAgent(h.Value())
 	}
-	rr.RecordingPort = port
-	if m, err := model.Lookup(rr.Model); err == nil {
+	rr.RecordingPort = recordingPort(rr.Model, port)
+	return rr, nil
+}
+
+// recordingPort is where a phone of model takes recording INVITEs (spec
+// §3.2): 7300 on the 442x/743x/744x, else its signalling port.
+func recordingPort(name string, port int) int {
+	if m, err := model.Lookup(name); err == nil {
 		if fixed, ok := m.FixedRecordingPort(); ok {
-			rr.RecordingPort = fixed
+			return fixed
 		}
 	}
-	return rr, nil
+	return port
 }

@@ -15,8 +15,9 @@
 // phone's loop, the one goroutine that owns its state and steps the cores
 // (loop.go), the phone around them (phone.go; power.go: its sipgo stacks;
 // siphandlers.go: what arrives on them; update.go: the update order of
-// spec §3.2.5), the
-// typed states it publishes (state.go) and the RTP pump (media.go: one
+// spec §3.2.5; ras.go: the 442x/743x/744x's H.225.0 RAS registration
+// with the PBX's gatekeeper, performing the Registration core's actions),
+// the typed states it publishes (state.go) and the RTP pump (media.go: one
 // sender and one reader goroutine per call, forking to the recorder).
 //
 // It must not touch: sockets other than those sim hands out (every SIP

@@ -140,6 +140,9 @@ func (l *testLab) newPhoneOpts(name string, ip netip.Addr, modelName, cfgText st
 	if err != nil {
 		l.t.Fatal(err)
 	}
+	// This package's fake PBX is a SIP registrar: the DBC phones' RAS is
+	// tested against the real gatekeeper (lab, scenarios).
+	opts.SIPRegister = true
 	p, err := New(nd, m, cfg, opts)
 	if err != nil {
 		l.t.Fatal(err)

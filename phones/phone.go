@@ -60,6 +60,9 @@ type Options struct {
 	// TLS is whom the record key's https:// trusts (the lab CA's
 	// ClientTLS, with the key log); nil: the system's roots (recordkey.go).
 	TLS *tls.Config
+	// SIPRegister makes a 442x/743x/744x register with SIP REGISTER like a
+	// 6xxx instead of over H.225.0 RAS with the PBX's gatekeeper (ras.go).
+	SIPRegister bool
 }
 
 // CallState is where the phone's call stands.

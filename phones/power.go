@@ -18,6 +18,7 @@ type powerCycle struct {
 	dlgCli   *sipgo.DialogClientCache
 	dlgSrv   *sipgo.DialogServerCache
 	recUA    *sipgo.DialogUA
+	ras      *rasClient    // the 442x/743x/744x's RAS endpoint (ras.go); nil on a SIP-registering phone
 	ready    chan struct{} // closed when the fields above are set
 	off      chan struct{} // closed by PowerOff
 }
@@ -81,6 +82,16 @@ func (p *Phone) powerOnOnLoop() error {
 		}
 	}
 	pw.pbx, pw.rec = pbxStack, recStack
+	if p.usesRAS() {
+		if pw.ras, err = p.startRAS(pw); err != nil {
+			close(pw.off)
+			pbxStack.Close()
+			if recStack != pbxStack {
+				recStack.Close()
+			}
+			return p.errorf("power on: RAS: %w", err)
+		}
+	}
 	pw.dlgCli = sipgo.NewDialogClientCache(pbxStack.Client, *pbxStack.Contact(p.ext))
 	pw.dlgSrv = sipgo.NewDialogServerCache(pbxStack.Client, *pbxStack.Contact(p.ext))
 	pw.recUA = &sipgo.DialogUA{Client: recStack.Client, ContactHDR: *recStack.Contact(p.ext)}
@@ -122,6 +133,9 @@ func (p *Phone) powerOffOnLoop() {
 	// Closing the stacks terminates every transaction without a word, so
 	// a pending WaitAnswer ends without sending CANCEL.
 	pw.pbx.Close()
+	if pw.ras != nil {
+		pw.ras.conn.Close()
+	}
 	if pw.rec != pw.pbx {
 		pw.rec.Close()
 	}

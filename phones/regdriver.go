@@ -229,6 +229,9 @@ func (p *Phone) answerTimeout() time.Duration { return max(p.opts.KeepAlive, tim
 // sendOptions sends one keep-alive OPTIONS to the PBX and waits for any
 // final answer.
 func (p *Phone) sendOptions(ctx context.Context, pw *powerCycle) error {
+	if pw.ras != nil {
+		return p.rasKeepAlive(ctx, pw) // a lightweight RRQ to the gatekeeper (ras.go)
+	}
 	pbx := p.opts.PBX
 	ext := p.Ext()
 	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: pbx.Addr().String(), Port: uriPort(pbx)})
@@ -253,6 +256,9 @@ func (e *registerRefused) Error() string { return e.status }
 // sendRegister sends the REGISTER the core made (docs/wire.md) and returns
 // the granted expiry; a RegSendUnregister's has Expires 0.
 func (p *Phone) sendRegister(ctx context.Context, pw *powerCycle, a RegAction) (time.Duration, error) {
+	if pw.ras != nil {
+		return p.rasRegister(ctx, pw, a) // GRQ/RRQ, lightweight RRQ or URQ (ras.go)
+	}
 	expiry := a.Expiry
 	if a.Kind == RegSendUnregister {
 		expiry = 0

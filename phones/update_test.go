@@ -71,6 +71,7 @@ func (l *testLab) newPhoneFile(name, modelName, text string, opts Options) (*Pho
 	if err != nil {
 		l.t.Fatal(err)
 	}
+	opts.SIPRegister = true // the fake PBX is a SIP registrar (lab_test.go)
 	p, err := New(l.node(name, phone1IP), m, cfg, opts)
 	if err != nil {
 		l.t.Fatal(err)

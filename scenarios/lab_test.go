@@ -124,7 +124,9 @@ func TestBasicCallRecordedEndToEnd(t *testing.T) {
 	// summary: the flow is the same.
 	out = delayMark.ReplaceAllString(out, "")
 	for _, want := range []string{
-		"7434      → pbx       SIP   REGISTER",
+		"7434      → pbx       RAS   GRQ 1001",
+		"7434      → pbx       RAS   RRQ 1001 ttl 3600s",
+		"pbx       → 7434      RAS   RCF ep 1001-1 ttl 3600s",
 		"6867i     → pbx       SIP   REGISTER",
 		"CSTA  EstablishedEvent 1001→1002",
 		"recorder  → 7434      SIP   INVITE sip:1001@127.20.1.1:7300",
@@ -280,7 +282,7 @@ func TestScenarioThatMustFail(t *testing.T) {
 name: must-fail
 steps:
   - expect: {from: recorder, to: "7434", proto: SIP, method: INVITE}
-  - expect: {from: "7434", to: pbx, proto: SIP, method: REGISTER, count: 3}
+  - expect: {from: "6867i", to: pbx, proto: SIP, method: REGISTER, count: 3}
   - expect-phone: {phone: 6867i, registered: false}
   - expect-recording: {phone: "7434"}
   - wait: {from: "7434", to: pbx, proto: SIP, method: BYE, timeout: 200ms}
@@ -295,7 +297,7 @@ steps:
 	}
 	for _, want := range []string{
 		"FAIL  recorder → 7434 SIP INVITE seen: want at least one, saw none",
-		"FAIL  7434 → pbx SIP REGISTER seen 3 time(s): want exactly 3, saw 2; first:", // the challenged one and its answer
+		"FAIL  6867i → pbx SIP REGISTER seen 3 time(s): want exactly 3, saw 2; first:", // the challenged one and its answer
 		"FAIL  phone 6867i: registered false: the phone is registered true",
 		"FAIL  recording of 7434 (1001): no recording for extension 1001 among 0",
 		"FAIL  step 5 (must-fail.yaml:8:5) wait: wanted 7434 → pbx SIP BYE within 200ms; saw nothing 7434 → pbx and no SIP message since the last action or the lab's start",
@@ -357,6 +359,17 @@ func checkPcapWithTshark(t *testing.T, res Result) {
 	}
 	if n := count("sip.Method == \"REGISTER\""); n < 2 {
 		t.Errorf("pcap: %d REGISTERs, want 2", n)
+	}
+	// The 7434 registers over H.225.0 RAS (issue 15): discovery and
+	// registration decoded as such, nothing of it malformed.
+	for filter, want := range map[string]int{"h225.gatekeeperRequest_element": 1, "h225.gatekeeperConfirm_element": 1,
+		"h225.registrationRequest_element && h225.timeToLive == 3600": 1, "h225.registrationConfirm_element && h225.endpointIdentifier == \"1001-1\"": 1} {
+		if n := count(filter); n < want {
+			t.Errorf("pcap: %d frames match %s, want at least %d", n, filter, want)
+		}
+	}
+	if n := count("h225 && (_ws.malformed || _ws.expert.severity >= 0x00400000)"); n != 0 {
+		t.Errorf("pcap: %d RAS frames malformed or with expert notes", n)
 	}
 	if n := count("rtp && ip.dst == 127.20.0.2"); n < 200 {
 		t.Errorf("pcap: %d RTP packets to the recorder decoded, want hundreds", n)

@@ -213,7 +213,7 @@ type Impairment struct {
 // Matcher selects trace events (README.md "Matching events").
 type Matcher struct {
 	From, To string
-	Proto    string // SIP, RTP, CSTA, HTTP, LAB (notes) or "" for any
+	Proto    string // SIP, RTP, CSTA, HTTP, RAS, LAB (notes) or "" for any
 	Method   string // a SIP method, a CSTA message name or an HTTP method
 	Response int    // a SIP or HTTP status code
 	Text     string // a piece of the summary

@@ -64,8 +64,8 @@ func findAction(name string) (Action, bool) {
 // Matcher keys and the protocols they take.
 var (
 	matchKeys   = []string{"from", "to", "proto", "method", "response", "text", "port", "stopped"}
-	protocols   = []string{"SIP", "RTP", "CSTA", "HTTP", "LAB"}
-	impairProto = []string{"SIP", "RTP", "CSTA", "HTTP", "all"}
+	protocols   = []string{"SIP", "RTP", "CSTA", "HTTP", "LAB", "RAS"}
+	impairProto = []string{"SIP", "RTP", "CSTA", "HTTP", "RAS", "all"}
 	callStates  = []string{"idle", "dialing", "ringing", "talking"}
 	recStates   = []string{"idle", "offered", "forking"}
 )

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"net/netip"
 	"strings"
 )
 
@@ -18,6 +19,22 @@ func classifyUDP(b []byte) Proto {
 		return ProtoSIP
 	}
 	return ProtoOther
+}
+
+// RASPort is H.225.0 RAS's well-known port (H.225.0 §7.5: the gatekeeper's
+// UDP discovery and registration port).
+const RASPort = 1719
+
+// classifyDatagram is classifyUDP with the ports: a datagram to or from
+// 1719 that is neither RTP nor SIP is RAS. An aligned-PER RasMessage of
+// the root starts with bits 00, so content alone tells it from RTP (10)
+// and SIP's ASCII (01); the port tells it from stray bytes.
+func classifyDatagram(b []byte, src, dst netip.AddrPort) Proto {
+	p := classifyUDP(b)
+	if p == ProtoOther && len(b) > 0 && b[0]>>6 == 0 && (src.Port() == RASPort || dst.Port() == RASPort) {
+		return ProtoRAS
+	}
+	return p
 }
 
 var sipMethods = [][]byte{[]byte("INVITE "), []byte("ACK "), []byte("BYE "), []byte("CANCEL "),

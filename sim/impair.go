@@ -81,7 +81,7 @@ func (im Impairment) validate() error {
 	case im.AllProtos && im.Proto != ProtoOther:
 		return fmt.Errorf("sim: impairment: AllProtos and Proto %s both set: choose one", im.Proto)
 	case im.Proto == ProtoLab || int(im.Proto) >= len(protoNames):
-		return fmt.Errorf("sim: impairment: Proto %s is not a network protocol; choose SIP, RTP, CSTA, HTTP, OTHER or AllProtos", im.Proto)
+		return fmt.Errorf("sim: impairment: Proto %s is not a network protocol; choose SIP, RTP, CSTA, HTTP, RAS, OTHER or AllProtos", im.Proto)
 	case !(im.Drop >= 0 && im.Drop <= 1):
 		return fmt.Errorf("sim: impairment: Drop %g is not a fraction between 0 and 1", im.Drop)
 	case !(im.Duplicate >= 0 && im.Duplicate <= 1):

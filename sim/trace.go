@@ -21,9 +21,10 @@ const (
 	ProtoCSTA
 	ProtoHTTP
 	ProtoLab // not a packet: a state change or narration from a node
+	ProtoRAS // H.225.0 RAS, UDP 1719: the gatekeeper and its H.323 phones
 )
 
-var protoNames = [...]string{"OTHER", "SIP", "RTP", "CSTA", "HTTP", "LAB"}
+var protoNames = [...]string{"OTHER", "SIP", "RTP", "CSTA", "HTTP", "LAB", "RAS"}
 
 func (p Proto) String() string {
 	if int(p) < len(protoNames) {

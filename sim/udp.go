@@ -60,7 +60,7 @@ func (c *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 // WriteToAddrPort sends one datagram without allocating (the RTP path).
 func (c *PacketConn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
 	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
-	proto := classifyUDP(b)
+	proto := classifyDatagram(b, c.local, dst)
 	// With no impairment set, this atomic load is all it costs (impair.go).
 	if s := &c.node.net.impairs; s.active() {
 		var rules []*impairRule
@@ -128,7 +128,7 @@ func (c *PacketConn) readOne(b []byte) (int, netip.AddrPort, error) {
 	}
 	if !c.fromLab(src) {
 		n := c.node.net
-		n.packet(classifyUDP(b[:k]), src, c.local, b[:k])
+		n.packet(classifyDatagram(b[:k], src, c.local), src, c.local, b[:k])
 		n.pcap.UDPArrived(n.wallNow(), src, c.local, b[:k])
 	}
 	return k, src, nil

@@ -91,6 +91,12 @@ func (m Model) SeparateRecordingStack() bool {
 	return m.Family.fixedPort()
 }
 
+// H323 reports whether the model is an H.323 terminal of the MX-ONE (the
+// DBC 42x/43x/44x, spec §1.3: "supported for SIP and H.323 terminals"):
+// it registers with the PBX's gatekeeper over H.225.0 RAS (issue 15). Its
+// recording stack is SIP on the fixed port all the same (spec §3.2).
+func (m Model) H323() bool { return m.Family.fixedPort() }
+
 // modelTable is every model spec §3 names, grouped by family, in the order the
 // spec lists the families.
 var modelTable = []Model{

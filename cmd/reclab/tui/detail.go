@@ -2,6 +2,7 @@ package tui
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -48,6 +49,8 @@ func detail(e sim.Event) string {
 	switch e.Proto {
 	case sim.ProtoCSTA:
 		b.WriteString(cstaText(e.Bytes))
+	case sim.ProtoRAS: // binary aligned PER: the summary names the fields, the octets in hex
+		b.WriteString(hex.Dump(e.Bytes))
 	default:
 		b.WriteString(strings.ReplaceAll(strings.ToValidUTF8(string(e.Bytes), "?"), "\r\n", "\n"))
 	}

@@ -71,7 +71,7 @@ func report(now time.Time, out string, snap Snapshot, events, problems []sim.Eve
 		}
 	}
 	b.WriteString("\n## Counts\n\n| protocol / kind | events |\n|---|---|\n")
-	for _, p := range []sim.Proto{sim.ProtoSIP, sim.ProtoCSTA, sim.ProtoHTTP, sim.ProtoRTP, sim.ProtoOther} {
+	for _, p := range []sim.Proto{sim.ProtoSIP, sim.ProtoRAS, sim.ProtoCSTA, sim.ProtoHTTP, sim.ProtoRTP, sim.ProtoOther} {
 		for _, k := range []sim.Kind{sim.KindMessage, sim.KindStreamStart, sim.KindStreamStop, sim.KindDropped} {
 			if n := counts[p.String()+" "+k.String()]; n > 0 {
 				fmt.Fprintf(&b, "| %s %s | %d |\n", p, k, n)

@@ -1092,6 +1092,7 @@ var (
 		sim.ProtoCSTA: lipgloss.NewStyle().Foreground(lipgloss.Color("6")),
 		sim.ProtoHTTP: lipgloss.NewStyle().Foreground(lipgloss.Color("5")),
 		sim.ProtoRTP:  lipgloss.NewStyle().Foreground(lipgloss.Color("3")),
+		sim.ProtoRAS:  lipgloss.NewStyle().Foreground(lipgloss.Color("4")),
 	}
 	stDropped = lipgloss.NewStyle().Foreground(lipgloss.Color("1")).Bold(true)
 )
