@@ -26,7 +26,10 @@ func TestSaveSessionAsScenarioReplaysToPass(t *testing.T) {
 	tm.Type("5a")
 	s.waitFor(t, "talking 1002", "RTP tx on", "RTP rx on")
 	tm.Type("2x")
-	s.waitFor(t, "ConnectionClearedEvent", "7434 (1002) hung up")
+	// The phone's note follows its idle state (phones/testdata/call/dial.txt),
+	// so once the Log shows it the store knows 7434 is idle; the action's
+	// own "7434 (1002) hung up" comes as the BYE leaves, before that.
+	s.waitFor(t, "ConnectionClearedEvent", "hung up on 1005")
 	tm.Type("W")
 	s.waitFor(t, "saved the session as a scenario")
 	tm.Type("q")
