@@ -122,6 +122,14 @@ func (g *Gatekeeper) register(now time.Duration, src netip.AddrPort, m *h225ras.
 		// As for a SIP Contact (docs/wire.md): a phone binds only its own address.
 		return g.rrj(m, h225ras.RRJInvalidCallSignalAddress, fmt.Errorf("pbx: RRQ %s from %s: callSignalAddress %v is not on the sender's address", ext, src, m.CallSignal))
 	}
+	// Without H.235 nothing proves who sends an RRQ: a live binding held
+	// from another address is not taken over RAS (issue 11). A SIP phone,
+	// digest-authenticated, may still take it (spec §3.2.3).
+	if b, ok := g.reg.Lookup(ext); ok && b.Expires > now && b.Contact.Addr() != src.Addr() {
+		d := g.rrj(m, h225ras.RRJDuplicateAlias, fmt.Errorf("pbx: RRQ %s from %s refused: %s is registered from %s until it unregisters or ages out", ext, src, ext, b.Contact.Addr()))
+		d.Reply.(*h225ras.RRJ).DuplicateAlias = []h225ras.Alias{h225ras.Digits(ext)}
+		return d
+	}
 	g.nextEP[ext]++
 	epid := fmt.Sprintf("%s-%d", ext, g.nextEP[ext])
 	ttl := g.ttl(m.TimeToLive)
@@ -174,8 +182,13 @@ func (g *Gatekeeper) binding(epid string) (Registration, rasEndpoint, bool) {
 // fullRegistrationRequired, and the phone registers again in full.
 func (g *Gatekeeper) refresh(now time.Duration, src netip.AddrPort, m *h225ras.RRQ) GKDecision {
 	b, ep, ok := g.binding(m.EndpointID)
-	if !ok || ep.ras != src {
+	if !ok {
 		return g.rrj(m, h225ras.RRJFullRegistrationRequired, nil)
+	}
+	if ep.ras != src {
+		// The endpointIdentifier is no secret without H.235: only the
+		// address it registered from may use it (issue 11).
+		return g.rrj(m, h225ras.RRJSecurityDenial, fmt.Errorf("pbx: lightweight RRQ from %s refused: endpoint %q registered from %s", src, m.EndpointID, ep.ras))
 	}
 	ttl := g.ttl(m.TimeToLive)
 	b.Expires = now + ttl
@@ -186,9 +199,14 @@ func (g *Gatekeeper) refresh(now time.Duration, src netip.AddrPort, m *h225ras.R
 // unregister is an endpoint's URQ (H.225.0 §7.7).
 func (g *Gatekeeper) unregister(src netip.AddrPort, m *h225ras.URQ) GKDecision {
 	b, ep, ok := g.binding(m.EndpointID)
-	if !ok || ep.ras != src {
+	if !ok {
 		return GKDecision{Reply: &h225ras.URJ{RequestSeqNum: m.RequestSeqNum, Reason: h225ras.URJNotCurrentlyRegistered},
 			Note: fmt.Sprintf("URQ from %s: endpoint %q is not registered", src, m.EndpointID)}
+	}
+	if ep.ras != src {
+		// As for a lightweight RRQ: only the endpoint's own address (issue 11).
+		return GKDecision{Reply: &h225ras.URJ{RequestSeqNum: m.RequestSeqNum, Reason: h225ras.URJSecurityDenial},
+			Err: fmt.Errorf("pbx: URQ from %s refused: endpoint %q registered from %s", src, m.EndpointID, ep.ras)}
 	}
 	out, prev := g.reg.Register(b, 0)
 	delete(g.eps, m.EndpointID)

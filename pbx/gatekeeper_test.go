@@ -65,14 +65,9 @@ func TestGatekeeperCore(t *testing.T) {
 	if r, ok := d.Reply.(*h225ras.RCF); !ok || r.EndpointID != epid || d.Outcome != RegRefresh || d.Reg.Expires != later+60*time.Second {
 		t.Fatalf("lightweight RRQ: %+v %#v, want a refresh to %s", d, d.Reply, later+60*time.Second)
 	}
-	for name, m := range map[string]*h225ras.RRQ{
-		"unknown endpoint":  lightRRQ(5, "1001-99", phoneRAS, phoneSIP),
-		"from another host": lightRRQ(6, epid, otherRAS, phoneSIP),
-	} {
-		d = g.Step(later, otherRAS, m)
-		if r, ok := d.Reply.(*h225ras.RRJ); !ok || r.Reason != h225ras.RRJFullRegistrationRequired || d.Changed {
-			t.Errorf("%s: %+v %#v, want RRJ fullRegistrationRequired", name, d, d.Reply)
-		}
+	d = g.Step(later, otherRAS, lightRRQ(5, "1001-99", otherRAS, mustAP("127.20.1.2:5060")))
+	if r, ok := d.Reply.(*h225ras.RRJ); !ok || r.Reason != h225ras.RRJFullRegistrationRequired || d.Changed || d.Err != nil {
+		t.Errorf("unknown endpoint: %+v %#v, want RRJ fullRegistrationRequired", d, d.Reply)
 	}
 
 	for name, tc := range map[string]struct {
@@ -84,23 +79,36 @@ func TestGatekeeperCore(t *testing.T) {
 		"not in the directory":   {otherRAS, fullRRQ(7, "4711", otherRAS, mustAP("127.20.1.2:5060"), 60), h225ras.RRJInvalidAlias, "4711 from 127.20.1.2:1719: not in the directory"},
 		"rasAddress not the src": {otherRAS, fullRRQ(8, "1002", phoneRAS, mustAP("127.20.1.2:5060"), 60), h225ras.RRJInvalidRASAddress, "rasAddress [127.20.1.1:1719] is not the address it came from"},
 		"signal on another host": {otherRAS, fullRRQ(9, "1002", otherRAS, phoneSIP, 60), h225ras.RRJInvalidCallSignalAddress, "callSignalAddress [127.20.1.1:5060] is not on the sender's address"},
+		// Issue 11: without H.235 a live binding is not taken over RAS.
+		"1001 held by A":           {otherRAS, fullRRQ(10, "1001", otherRAS, mustAP("127.20.1.2:5060"), 60), h225ras.RRJDuplicateAlias, "RRQ 1001 from 127.20.1.2:1719 refused: 1001 is registered from 127.20.1.1"},
+		"A's id from another host": {otherRAS, lightRRQ(11, epid, otherRAS, mustAP("127.20.1.2:5060")), h225ras.RRJSecurityDenial, `lightweight RRQ from 127.20.1.2:1719 refused: endpoint "` + epid + `" registered from 127.20.1.1:1719`},
+		"A's id, A's addresses":    {otherRAS, lightRRQ(12, epid, phoneRAS, phoneSIP), h225ras.RRJSecurityDenial, "registered from 127.20.1.1:1719"},
 	} {
 		d = g.Step(later, tc.src, tc.m)
-		if r, ok := d.Reply.(*h225ras.RRJ); !ok || r.Reason != tc.reason || d.Err == nil || !strings.Contains(d.Err.Error(), tc.err) {
+		if r, ok := d.Reply.(*h225ras.RRJ); !ok || r.Reason != tc.reason || d.Changed || d.Err == nil || !strings.Contains(d.Err.Error(), tc.err) {
 			t.Errorf("%s: %#v, error %v; want RRJ %s and an error with %q", name, d.Reply, d.Err, tc.reason, tc.err)
 		}
 	}
-
-	// Phone B takes 1001 (spec §3.2.3): A is sent away with a URQ to its RAS address.
-	d = g.Step(later, otherRAS, fullRRQ(10, "1001", otherRAS, mustAP("127.20.1.2:5060"), 60))
-	if d.Outcome != RegMoved || d.Prev.CallID != "ras:"+epid {
-		t.Fatalf("RRQ from B: %+v, want moved from A", d)
+	urqA := &h225ras.URQ{RequestSeqNum: 13, CallSignal: []netip.AddrPort{phoneSIP}, EndpointID: epid}
+	d = g.Step(later, otherRAS, urqA)
+	if r, ok := d.Reply.(*h225ras.URJ); !ok || r.Reason != h225ras.URJSecurityDenial || d.Changed || d.Err == nil || !strings.Contains(d.Err.Error(), "URQ from 127.20.1.2:1719 refused") {
+		t.Errorf("A's URQ from another host: %+v %#v, want URJ securityDenial and an error", d, d.Reply)
 	}
-	urq, to, ok := g.SendAway(d.Prev)
+	if b, _ := reg.Lookup("1001"); b.CallID != "ras:"+epid || b.Expires != later+60*time.Second {
+		t.Fatalf("after the refusals 1001 is %+v, want A's binding unchanged", b)
+	}
+
+	// A SIP phone, authenticated, takes 1001 (spec §3.2.3): A is sent away
+	// with a URQ to its RAS address and its refresh is refused.
+	out, prev := reg.Register(Registration{Ext: "1001", Contact: mustAP("127.20.1.3:5060"), CallID: "abc@127.20.1.3", Expires: later + time.Second}, time.Second)
+	if out != RegMoved || prev.CallID != "ras:"+epid {
+		t.Fatalf("SIP REGISTER of 1001: %s from %+v, want moved from A", out, prev)
+	}
+	urq, to, ok := g.SendAway(prev)
 	if !ok || to != phoneRAS || urq.EndpointID != epid || urq.Reason == nil {
 		t.Fatalf("SendAway: %+v to %s %v, want a URQ to A's %s", urq, to, ok, phoneRAS)
 	}
-	d = g.Step(later, phoneRAS, lightRRQ(11, epid, phoneRAS, phoneSIP))
+	d = g.Step(later, phoneRAS, lightRRQ(14, epid, phoneRAS, phoneSIP))
 	if _, ok := d.Reply.(*h225ras.RRJ); !ok {
 		t.Fatalf("A's refresh after being sent away: %#v, want RRJ", d.Reply)
 	}
@@ -108,10 +116,15 @@ func TestGatekeeperCore(t *testing.T) {
 		t.Fatal("SendAway took a SIP binding")
 	}
 
-	// B leaves: UCF; leaving again: URJ notCurrentlyRegistered.
-	b, _ := reg.Lookup("1001")
-	epidB := strings.TrimPrefix(b.CallID, "ras:")
-	urqB := &h225ras.URQ{RequestSeqNum: 12, CallSignal: []netip.AddrPort{mustAP("127.20.1.2:5060")}, EndpointID: epidB}
+	// Once the SIP phone has unregistered, B registers 1001 over RAS, leaves
+	// (UCF), and leaving again is URJ notCurrentlyRegistered.
+	reg.Register(Registration{Ext: "1001", Contact: mustAP("127.20.1.3:5060"), CallID: "abc@127.20.1.3"}, 0)
+	d = g.Step(later, otherRAS, fullRRQ(15, "1001", otherRAS, mustAP("127.20.1.2:5060"), 60))
+	rcfB, ok := d.Reply.(*h225ras.RCF)
+	if !ok || d.Outcome != RegNew {
+		t.Fatalf("B's RRQ for a free 1001: %+v %#v, want RCF", d, d.Reply)
+	}
+	urqB := &h225ras.URQ{RequestSeqNum: 16, CallSignal: []netip.AddrPort{mustAP("127.20.1.2:5060")}, EndpointID: rcfB.EndpointID}
 	d = g.Step(later, otherRAS, urqB)
 	if _, ok := d.Reply.(*h225ras.UCF); !ok || d.Outcome != RegRemoved {
 		t.Fatalf("URQ: %+v %#v, want UCF and removed", d, d.Reply)
