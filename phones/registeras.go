@@ -16,6 +16,12 @@ import (
 // the recorder over CSTA that ext is at B's address, and the next recording
 // INVITE for ext comes to B, which answers it as ext.
 //
+// B must be a SIP phone (6xxx) to take a live extension: its REGISTER
+// proves ext's password. A DBC phone registers over RAS, which carries no
+// credentials in the lab, so the gatekeeper refuses an extension live at
+// another endpoint (RRJ duplicateAlias, docs/wire.md) and RegisterAs
+// returns that refusal.
+//
 // The phone must be powered and not on a call. The configuration file on
 // disk is not rewritten: an update order later reads it again.
 func (p *Phone) RegisterAs(ctx context.Context, ext, password string) error {

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/reclab/reclab/phones/model"
 )
 
 // Forced log-off (spec §3.2.3), key L: the selected phone is A; the prompt
@@ -38,6 +40,12 @@ func (m *Model) forcedLogOff(value string) tea.Cmd {
 		}
 		if p.Name == a.Name {
 			m.setStatus(true, "forced log-off: %s already has %s; name another phone", p.Name, a.Ext)
+			return nil
+		}
+		if md, err := model.Lookup(p.Model); err == nil && md.H323() {
+			// RAS carries no credentials here (no H.235), so the gatekeeper
+			// keeps a live extension to its endpoint (RRJ duplicateAlias).
+			m.setStatus(true, "forced log-off: %s (%s) registers over H.323 RAS, and the gatekeeper refuses an extension that is live at another phone (duplicateAlias); take it with a SIP phone (6xxx), which proves the extension's password", p.Name, p.Model)
 			return nil
 		}
 		m.setStatus(false, "%s registers %s: %s will be logged off…", p.Name, a.Ext, a.Name)

@@ -208,7 +208,8 @@ func TestActionsReachTheLabAndFailuresSayWhy(t *testing.T) {
 	for _, tc := range []struct{ typed, want string }{
 		{"6867i", "6867i already has 1005; name another phone"},
 		{"9999", `forced log-off: no phone "9999"; phones: 4422, 7434`},
-		{"1002", "7434 registers 1005: 6867i will be logged off"},
+		{"1002", "forced log-off: 7434 (7434) registers over H.323 RAS"},
+		{"1004", "6737i registers 1005: 6867i will be logged off"},
 	} {
 		m.Update(key("L"))
 		if !strings.Contains(m.View(), "which phone takes 6867i's extension 1005") {
@@ -223,8 +224,8 @@ func TestActionsReachTheLabAndFailuresSayWhy(t *testing.T) {
 		}
 		exec(m, cmd)
 	}
-	if got := b.actions(); len(got) != n+1 || !reflect.DeepEqual(got[n], Action{Kind: ActForcedLogOff, Phone: "7434", Arg: "1005"}) {
-		t.Errorf("forced log-off: actions %+v, want 7434 taking 1005", got[n:])
+	if got := b.actions(); len(got) != n+1 || !reflect.DeepEqual(got[n], Action{Kind: ActForcedLogOff, Phone: "6737i", Arg: "1005"}) {
+		t.Errorf("forced log-off: actions %+v, want 6737i taking 1005 (a DBC phone is refused in the prompt)", got[n:])
 	}
 	n = len(b.actions())
 	// The impairment prompt is parsed before anything reaches the lab.
