@@ -10,9 +10,12 @@ import (
 	"github.com/reclab/reclab/sim/media"
 )
 
-// A stall of the host (here the lab clock jumping 1 s at once) is not the
-// phone's: every frame of it goes, late, with no gap in sequence or RTP
-// time; past 2 s the rest is skipped in RTP time instead of flooding.
+// A stall of the host (the sender's goroutine not running while 1 s of lab
+// time passes) is not the phone's: every frame of it goes, late, with no
+// gap in sequence or RTP time; past 2 s the rest is skipped in RTP time
+// instead of flooding. The pump's reading of lab time jumps first, then
+// the clock fires the ticks: ManualClock.Advance fires each 20 ms tick in
+// turn, and a sender that woke between them would see no stall at all.
 func TestMediaPumpCatchesUpAStall(t *testing.T) {
 	clock := sim.NewManualClock(time.Unix(1_000_000, 0))
 	n, err := sim.NewNetwork(sim.Config{Clock: clock})
@@ -32,8 +35,13 @@ func TestMediaPumpCatchesUpAStall(t *testing.T) {
 	}
 	var fork atomic.Pointer[forkTargets]
 	var count mediaCounters
+	var labTime atomic.Int64 // what the stalled sender sees when it runs again
+	stall := func(d time.Duration) {
+		labTime.Add(int64(d))
+		clock.Advance(d)
+	}
 	m := newMediaPump(mediaParams{conn: conn, remote: far.LocalAddrPort(), codec: media.PCMA, send: true, toneHz: 440,
-		fork: &fork, count: &count, now: n.Now, clock: clock})
+		fork: &fork, count: &count, now: func() time.Duration { return time.Duration(labTime.Load()) }, clock: clock})
 	m.start()
 	defer m.halt()
 	buf := make([]byte, 2048)
@@ -60,11 +68,11 @@ func TestMediaPumpCatchesUpAStall(t *testing.T) {
 		return gaps
 	}
 	read(1) // the first frame goes at once
-	clock.Advance(time.Second)
+	stall(time.Second)
 	if gaps := read(50); gaps != 0 {
 		t.Errorf("a 1 s stall: %d gaps in 50 late frames, want none", gaps)
 	}
-	clock.Advance(3 * time.Second)
+	stall(3 * time.Second)
 	if gaps := read(maxBurst); gaps != 1 {
 		t.Errorf("a 3 s stall: %d gaps in %d late frames, want the one skip", gaps, maxBurst)
 	}
