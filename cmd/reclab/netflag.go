@@ -50,6 +50,20 @@ func (p addressPlan) place(t *lab.Topology) {
 	t.PBXAddr, t.RecorderAddr, t.PhoneBase = p.pbx, p.recorder, p.phoneBase
 }
 
+// placeDefaults moves only what a lab file left to the default plan
+// (reclab serve): addresses the file names stay.
+func (p addressPlan) placeDefaults(t *lab.Topology) {
+	if !t.PBXAddr.IsValid() {
+		t.PBXAddr = p.pbx
+	}
+	if !t.RecorderAddr.IsValid() {
+		t.RecorderAddr = p.recorder
+	}
+	if !t.PhoneBase.IsValid() {
+		t.PhoneBase = p.phoneBase
+	}
+}
+
 // another is a /16 beside this one, for the remedy of an address in use.
 func (p addressPlan) another() string {
 	b := p.pbx.As4()[1]

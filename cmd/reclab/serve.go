@@ -34,8 +34,10 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	jsonOut := fs.Bool("json", false, "print the flow as JSON lines (trace.jsonl's form) instead of text")
 	hepFlag := hepFlag(fs)
 	answer := fs.Bool("answer", false, "the phones run here answer every call as it rings (a farm for load runs)")
+	var netV string
+	netFlag(fs, &netV)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `Usage: reclab serve LAB.yaml [--nodes pbx,phones,recorder] [--out DIR] [--json]
+		fmt.Fprintln(stderr, `Usage: reclab serve LAB.yaml [--nodes pbx,phones,recorder] [--out DIR] [--json] [--net 127.N]
 
 Runs the nodes of a lab file (the scenario format's lab:, with the
 addresses and peers of split mode: README "Split mode") until SIGTERM or
@@ -55,6 +57,10 @@ Commands on standard input, one a line, act on the phones run here:
 
 --nodes phones:FARM runs only the phones of one farm of the file, so each
 farm of a load run is a process of its own.
+
+--net 127.21 moves the addresses the file leaves to the default plan (PBX,
+recorder, phone base) to 127.21.x.x, so a served lab runs beside another;
+addresses the file names stay as they are.
 
 Exit status: 0 stopped by a signal, 2 usage or a broken lab file, 3 the
 lab could not be built or started.
@@ -85,6 +91,11 @@ Flags:`)
 		fmt.Fprintf(stderr, "reclab serve: %v\n", err)
 		return exitUsage
 	}
+	plan, err := parseNet(netV)
+	if err != nil {
+		fmt.Fprintf(stderr, "reclab serve: %v\n", err)
+		return exitUsage
+	}
 	src, err := os.ReadFile(files[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "reclab serve: %v\n", err)
@@ -93,6 +104,7 @@ Flags:`)
 	lf, err := lab.ParseLabFile(files[0], src)
 	if err == nil {
 		lf.Topology.Split.Run = run
+		plan.placeDefaults(&lf.Topology)
 		err = lab.Check(lf.Topology)
 	}
 	if err != nil {

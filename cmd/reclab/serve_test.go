@@ -260,3 +260,32 @@ func TestServePhonesRegisterWithAnotherProcess(t *testing.T) {
 	ph.stop()
 	core.stop()
 }
+
+// --net moves what a lab file leaves to the default plan (issue 19: a
+// served lab beside another): two serves of the same address-less file,
+// one on 127.20 and one with --net 127.21, both come up in one namespace,
+// each with only its own /16's addresses on the wire.
+func TestServeNetBesideAnother(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "lab.yaml")
+	if err := os.WriteFile(file, []byte("lab:\n  phones:\n    - {name: \"7434\", ext: \"1001\", model: \"7434\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := startServe(t, "on-127.20", nil, file)
+	a.ready()
+	b := startServe(t, "on-127.21", nil, file, "--net", "127.21")
+	var saw int
+	b.wait("ready", func(e servedEvent) bool {
+		if strings.Contains(e.Summary, "127.20.") {
+			t.Errorf("the --net 127.21 lab shows a 127.20 address: %s", e.Summary)
+		}
+		if e.From == "pbx" && strings.Contains(e.Summary, "127.21.0.1") {
+			saw++
+		}
+		return e.StateType == "main.ServeState"
+	})
+	if saw == 0 {
+		t.Error("the --net 127.21 lab's PBX never said its 127.21.0.1 address")
+	}
+	b.stop()
+	a.stop()
+}
