@@ -7,5 +7,6 @@ import (
 )
 
 // Whole-lab tests bind the lab's address plan: each package runs in a
-// network namespace of its own (labtest.Main), so packages test in parallel.
-func TestMain(m *testing.M) { labtest.Main(m) }
+// network namespace of its own, so packages test in parallel. TestLibrary,
+// whose stories run in namespaces of their own, runs beside the rest.
+func TestMain(m *testing.M) { labtest.MainBeside(m, "TestLibrary") }

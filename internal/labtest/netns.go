@@ -45,14 +45,76 @@ func Main(m *testing.M) {
 	}
 }
 
+// MainBeside is Main for a package whose test named beside runs its labs
+// in child namespaces of its own (Apart) and takes long: that test and
+// the rest of the package run at once, each half in a namespace of its
+// own, so the package takes as long as the longer half, not the sum
+// (issue 10: .ci/run within 2 minutes). Their outputs follow each other.
+// With -test.run, -test.skip, a benchmark, a fuzz target, a listing or a
+// profile the package runs in one namespace, as Main does.
+func MainBeside(m *testing.M, beside string) {
+	if os.Getenv(insideEnv) != "" || !splittable(os.Args[1:]) {
+		Main(m)
+		return
+	}
+	pattern := "^" + beside + "$"
+	halves := [][]string{{"-test.run=" + pattern}, {"-test.skip=" + pattern}}
+	var outs [2]strings.Builder
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i, extra := range halves {
+		cmd, err := namespaced(extra...)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "labtest: no private network namespace (%v); tests run on the machine's loopback\n", err)
+			os.Exit(m.Run())
+		}
+		cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = cmd.Run()
+		}()
+	}
+	wg.Wait()
+	code := 0
+	for i := range halves {
+		os.Stdout.WriteString(outs[i].String())
+		var exit *exec.ExitError
+		switch {
+		case errs[i] == nil:
+		case errors.As(errs[i], &exit):
+			code = max(code, exit.ExitCode())
+		default:
+			fmt.Fprintf(os.Stderr, "labtest: %v\n", errs[i])
+			code = 2
+		}
+	}
+	os.Exit(code)
+}
+
+// splittable reports whether the test binary's arguments leave the choice
+// of tests and the outputs to us.
+func splittable(args []string) bool {
+	for _, a := range args {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch strings.TrimPrefix(name, "test.") {
+		case "run", "skip", "bench", "fuzz", "list", "coverprofile", "cpuprofile", "memprofile",
+			"blockprofile", "mutexprofile", "trace", "outputdir", "json":
+			return false
+		}
+	}
+	return true
+}
+
 // namespaced is the command that runs this binary again in a new network
-// namespace, after a probe showed that one can be made here.
-func namespaced() (*exec.Cmd, error) {
+// namespace, after a probe showed that one can be made here, with extra
+// arguments after the given ones.
+func namespaced(extra ...string) (*exec.Cmd, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd, err := inNamespace(self, os.Args[1:])
+	cmd, err := inNamespace(self, append(append([]string{}, os.Args[1:]...), extra...))
 	if err != nil {
 		return nil, err
 	}
