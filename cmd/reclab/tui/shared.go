@@ -1,0 +1,82 @@
+package tui
+
+import tea "github.com/charmbracelet/bubbletea"
+
+// One lab, many screens (reclab classroom, issue 18): each SSH session
+// runs a Model of its own on the same Backend, with its own size, focus,
+// scroll, filters and Detail selection. What one session's lab does the
+// others see on the trace they each subscribe to; what is not on the trace
+// (the instructor's selection, step mode turned on, a note for this
+// screen) comes as these messages, sent to the session's program.
+
+// StatusMsg puts a line on the status line (and the Log), as the UI's own
+// notes go there.
+type StatusMsg struct {
+	Text string
+	Err  bool
+}
+
+// HoldMsg says that step mode was turned on or off on the lab by another
+// screen: this one shows STEPPING and the held message as the one that
+// pressed H does.
+type HoldMsg struct{ On bool }
+
+// SelectMsg moves the selection to the message of trace sequence Seq (the
+// nearest one this screen's filter shows), or with Newest to the newest
+// message, following: a trainee following the instructor's selection.
+type SelectMsg struct {
+	Seq    uint64
+	Newest bool
+}
+
+// Selection is the message this screen has selected: its trace sequence,
+// or Newest when the screen follows the newest message.
+func (m *Model) Selection() SelectMsg {
+	if m.follow || m.selectedIndex() < 0 {
+		return SelectMsg{Newest: true}
+	}
+	return SelectMsg{Seq: m.events[m.selectedIndex()].Seq}
+}
+
+// Typing reports whether a prompt (dial, filter, search …) takes the keys.
+func (m *Model) Typing() bool { return m.prompt != promptNone }
+
+// Detach ends the Model's subscription to the trace: a screen that left
+// no longer takes (nor counts as lost) the lab's events.
+func (m *Model) Detach() {
+	if m.sub != nil {
+		m.sub.Close()
+	}
+}
+
+// shared handles the messages above.
+func (m *Model) shared(msg tea.Msg) (tea.Model, tea.Cmd) {
+	m.dirty = true
+	switch msg := msg.(type) {
+	case StatusMsg:
+		m.setStatus(msg.Err, "%s", msg.Text)
+	case HoldMsg:
+		m.holding = msg.On
+		if msg.On {
+			m.follow = true
+		} else {
+			m.heldQueue = nil
+		}
+		m.place()
+	case SelectMsg:
+		if msg.Newest {
+			m.follow = true
+			m.place()
+			break
+		}
+		for i := len(m.events) - 1; i >= 0; i-- {
+			if m.events[i].Seq <= msg.Seq {
+				m.follow = false
+				m.selectEvent(i)
+				m.place()
+				break
+			}
+		}
+	}
+	return m, nil
+}
