@@ -1,6 +1,10 @@
 package tui
 
-import tea "github.com/charmbracelet/bubbletea"
+import (
+	"context"
+
+	tea "github.com/charmbracelet/bubbletea"
+)
 
 // One lab, many screens (reclab classroom, issue 18): each SSH session
 // runs a Model of its own on the same Backend, with its own size, focus,
@@ -79,4 +83,21 @@ func (m *Model) shared(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 	}
 	return m, nil
+}
+
+// Join makes a UI on a lab that already runs (a classroom screen that
+// comes late): like New, but the events the trace's ring still holds come
+// first, taken with the subscription at one moment (nothing between them
+// or twice), so the Nodes pane and the ladder show what happened before.
+// What the ring has lost since is not shown.
+func Join(ctx context.Context, b Backend) *Model {
+	m := New(ctx, b)
+	m.sub.Close()
+	recent, sub := b.Trace().SubscribeWithRecent(subBuffer, false)
+	m.sub = sub
+	for _, e := range recent {
+		m.add(e)
+	}
+	m.snap = m.store.snapshot()
+	return m
 }
