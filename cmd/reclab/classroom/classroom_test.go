@@ -2,13 +2,16 @@ package classroom
 
 import (
 	"context"
+	"fmt"
 	"crypto/ed25519"
 	"crypto/rand"
 	"io"
 	"net"
 	"net/netip"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"sync"
 	"testing"
 	"time"
@@ -326,4 +329,83 @@ func TestClassroomUnauthorised(t *testing.T) {
 	if !strings.Contains(err.Error(), "unable to authenticate") {
 		t.Fatalf("refused with %v, want an authentication failure", err)
 	}
+}
+
+// BenchmarkClassroomIdle measures the CPU the process (lab and server)
+// uses while idle with 0 and 30 screens connected, each reading: the
+// %cpu metric is the share of one core over the benchmark's time.
+//
+//	unshare -n sh -c 'ip link set lo up; go test -run - -bench ClassroomIdle -benchtime 50x ./cmd/reclab/classroom'
+func BenchmarkClassroomIdle(b *testing.B) {
+	for _, n := range []int{0, 30} {
+		b.Run(fmt.Sprintf("viewers=%d", n), func(b *testing.B) {
+			r := newRoom(b, n)
+			for i, k := range r.pupil {
+				r.dial(b, fmt.Sprintf("trainee%d", i+1), k, true).waitFor(b, "lab up", "classroom:")
+			}
+			cpu0 := cpuTime(b)
+			b.ResetTimer()
+			start := time.Now()
+			for b.Loop() {
+				time.Sleep(100 * time.Millisecond) // idle: the window measured
+			}
+			wall := time.Since(start)
+			b.ReportMetric(100*float64(cpuTime(b)-cpu0)/float64(wall), "%cpu")
+		})
+	}
+}
+
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// detailSeq matches the head of the Detail pane: "#SEQ  T.TTTs  PROTO KIND".
+var detailSeq = regexp.MustCompile(`#(\d+)  \d+\.\d{3}s  `)
+
+// TestClassroomFollowAndStep: a trainee who follows sees the instructor's
+// selection in Detail; step mode turned on by the instructor shows on every
+// screen, and a trainee's step is refused.
+func TestClassroomFollowAndStep(t *testing.T) {
+	r := newRoom(t, 2)
+	teach := r.dial(t, "alice", r.teach, true)
+	teach.waitFor(t, "lab up")
+	follower := r.dial(t, "follower", r.pupil[0], true)
+	follower.waitFor(t, "lab up", "following the instructor's selection")
+	free := r.dial(t, "free", r.pupil[1], true)
+	free.waitFor(t, "lab up")
+	free.press(t, "\x06") // ctrl+f
+	free.waitFor(t, "browsing freely")
+	teach.waitFor(t, "2 trainee(s) watch")
+
+	// The instructor goes to the oldest message and two down.
+	teach.press(t, "gjj")
+	teach.waitFor(t, "reading")
+	teach.mu.Lock()
+	m := detailSeq.FindAllStringSubmatch(teach.text.String(), -1)
+	teach.mu.Unlock()
+	if len(m) == 0 {
+		t.Fatal("the instructor's screen shows no Detail")
+	}
+	seq := m[len(m)-1][1]
+	follower.waitFor(t, "reading", "#"+seq+"  ")
+
+	// Step mode: everyone steps; a trainee's '.' is refused.
+	teach.press(t, "H")
+	teach.waitFor(t, "STEPPING")
+	follower.waitFor(t, "STEPPING")
+	free.waitFor(t, "STEPPING")
+	teach.press(t, "2d1005\r")
+	// The 7434's INVITE waits in its sender: every screen shows it held.
+	for _, tm := range []*term{teach, follower, free} {
+		tm.waitFor(t, "held: . sends the next")
+	}
+	free.press(t, ".")
+	free.waitFor(t, "step mode and the lab clock's speed are the instructor's")
+	teach.press(t, "H") // play: the call goes on
+	teach.waitFor(t, "ringing 1002")
+	follower.waitFor(t, "following", "INVITE sip:1005@")
 }

@@ -21,8 +21,10 @@ import (
 	"github.com/reclab/reclab/cmd/reclab/tui"
 )
 
-// drawFPS is each screen's frame rate, as the local UI's (tui.drawFPS).
-const drawFPS = 20
+// drawFPS is each screen's frame rate: half the local UI's (tui.drawFPS), as
+// bubbletea's renderer copies the frame at each tick, 30 screens at 20 Hz
+// cost twice as much while idle; 10 frames a second read well over SSH.
+const drawFPS = 10
 
 // Config is one classroom.
 type Config struct {
