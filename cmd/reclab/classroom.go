@@ -30,7 +30,7 @@ func cmdClassroom(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "127.0.0.1:2222", "the SSH server's `ADDR:PORT`: on 127.0.0.0/8, or an address the lab file names (split mode)")
 	keys := fs.String("authorized-keys", "", "`FILE` of the public keys that may connect (authorized_keys format): trainees, who watch")
 	instr := fs.String("instructor", "", "the instructor's key(s), who drive the lab: a public key `FILE` (authorized_keys format) or SHA256:… fingerprints, comma separated, of keys in --authorized-keys")
-	out := fs.String("out", filepath.Join("out", "classroom"), "base directory: the host key (DIR/ssh_host_ed25519, kept across starts) and each start's DIR/<timestamp>/ (lab.pcapng, recordings/, exports)")
+	out := fs.String("out", filepath.Join("out", "classroom"), "base `DIR`: the host key (DIR/ssh_host_ed25519, kept across starts) and each start's DIR/<timestamp>/ (lab.pcapng, recordings/, exports)")
 	var netArg string
 	netFlag(fs, &netArg)
 	fs.Usage = func() {
@@ -62,14 +62,17 @@ served here yet: they would give one screen a lab of its own.
 Flags:`)
 		fs.PrintDefaults()
 	}
+	// The lab file anywhere among the flags.
 	var files []string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		files, args = args[:1], args[1:]
+	for {
+		if err := fs.Parse(args); err != nil {
+			return flagExit(err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		files, args = append(files, fs.Arg(0)), fs.Args()[1:]
 	}
-	if err := fs.Parse(args); err != nil {
-		return flagExit(err)
-	}
-	files = append(files, fs.Args()...)
 	if len(files) > 1 {
 		fmt.Fprintln(stderr, "reclab classroom: name at most one lab file (LAB.yaml)")
 		return exitUsage

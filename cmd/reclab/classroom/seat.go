@@ -142,13 +142,11 @@ func (c *screen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case rosterMsg:
 		return c, nil // View redraws the line
 	case tea.KeyMsg:
-		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste {
-			// Keys typed faster than read come as one message ("2d1005"):
-			// each goes through the classroom's rule on its own.
-			var cmds []tea.Cmd
-			for _, r := range msg.Runes {
-				_, cmd := c.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt})
-				cmds = append(cmds, cmd)
+		if keys := tui.SplitKeys(msg); len(keys) > 1 {
+			// Each key typed goes through the classroom's rule on its own.
+			cmds := make([]tea.Cmd, len(keys))
+			for i, one := range keys {
+				_, cmds[i] = c.Update(one)
 			}
 			return c, tea.Sequence(cmds...)
 		}

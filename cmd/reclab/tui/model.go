@@ -576,10 +576,10 @@ func (m *Model) selectedPhone() (PhoneView, bool) {
 func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	// Keys typed faster than the terminal is read arrive as one message of
 	// several runes ("2d1005"): take them one by one.
-	if k.Type == tea.KeyRunes && len(k.Runes) > 1 && !k.Paste {
+	if keys := SplitKeys(k); len(keys) > 1 {
 		var cmds []tea.Cmd
-		for _, r := range k.Runes {
-			_, cmd := m.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: k.Alt})
+		for _, one := range keys {
+			_, cmd := m.key(one)
 			cmds = append(cmds, cmd)
 		}
 		return m, tea.Sequence(cmds...)

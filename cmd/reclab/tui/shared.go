@@ -101,3 +101,17 @@ func Join(ctx context.Context, b Backend) *Model {
 	m.snap = m.store.snapshot()
 	return m
 }
+
+// SplitKeys is a key message as the keys it holds: keys typed faster than
+// the terminal is read arrive as one message of several runes ("2d1005"),
+// each a key of its own; a paste stays one.
+func SplitKeys(k tea.KeyMsg) []tea.KeyMsg {
+	if k.Type != tea.KeyRunes || len(k.Runes) < 2 || k.Paste {
+		return []tea.KeyMsg{k}
+	}
+	out := make([]tea.KeyMsg, len(k.Runes))
+	for i, r := range k.Runes {
+		out[i] = tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: k.Alt}
+	}
+	return out
+}
