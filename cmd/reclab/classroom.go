@@ -50,8 +50,9 @@ instructor's selection; ctrl+f toggles browsing freely.
 
 A slow or vanished client never slows the lab or the other screens: its
 screen drops frames. The host key is made in DIR once and its fingerprint
-printed at start. Scenarios (s, b) and the mapping switch (m) are not
-served here yet: they would give one screen a lab of its own.
+printed at start. A scenario the instructor runs (s) replaces the lab on
+every screen, its narration in each Log pane; back (b) and the mapping
+switch (m) are not served here yet.
 
   ssh-keygen -t ed25519 -f teacher -N ''; ssh-keygen -t ed25519 -f pupil -N ''
   cat pupil.pub > trainees
@@ -139,8 +140,9 @@ Flags:`)
 	if err := l.Start(ctx); err != nil {
 		return fail(exitLabFail, err)
 	}
-	srv, err := classroom.New(ctx, classroom.Config{Lab: tui.NewLabBackend(l, session),
-		HostKey: filepath.Join(*out, "ssh_host_ed25519"), Trainees: trainees, Instructors: instructors})
+	srv, err := classroom.New(ctx, classroom.Config{Lab: classroom.Closing(tui.NewLabBackend(l, session), closeLab),
+		HostKey: filepath.Join(*out, "ssh_host_ed25519"), Trainees: trainees, Instructors: instructors,
+		Scenarios: tui.Library(session, plan.place)})
 	if err != nil {
 		return fail(exitLabFail, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -60,7 +61,8 @@ func newRoom(t testing.TB, trainees int) *room {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
+	closeLab := sync.OnceValue(l.Close)
+	t.Cleanup(func() { closeLab() })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	if err := l.Start(ctx); err != nil {
@@ -73,8 +75,9 @@ func newRoom(t testing.TB, trainees int) *room {
 		r.pupil = append(r.pupil, k)
 		pubs = append(pubs, k.PublicKey())
 	}
-	r.srv, err = New(ctx, Config{Lab: tui.NewLabBackend(l, dir), HostKey: filepath.Join(dir, "host_ed25519"),
-		Trainees: pubs, Instructors: []gossh.PublicKey{r.teach.PublicKey()}})
+	place := func(t *lab.Topology) { t.PBXAddr, t.RecorderAddr, t.PhoneBase = topo.PBXAddr, topo.RecorderAddr, topo.PhoneBase }
+	r.srv, err = New(ctx, Config{Lab: Closing(tui.NewLabBackend(l, dir), closeLab), HostKey: filepath.Join(dir, "host_ed25519"),
+		Trainees: pubs, Instructors: []gossh.PublicKey{r.teach.PublicKey()}, Scenarios: tui.Library(dir, place)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,11 +174,26 @@ func (tm *term) read(out io.Reader) {
 // since the last waitFor.
 func (tm *term) waitFor(t testing.TB, want ...string) {
 	t.Helper()
+	tm.wait(t, false, want)
+}
+
+// waitSeen waits until every string has appeared in all the server wrote.
+func (tm *term) waitSeen(t testing.TB, want ...string) {
+	t.Helper()
+	tm.wait(t, true, want)
+}
+
+func (tm *term) wait(t testing.TB, whole bool, want []string) {
+	t.Helper()
 	deadline := time.NewTimer(waitLong)
 	defer deadline.Stop()
 	for {
 		tm.mu.Lock()
-		all := tm.text.String()[tm.from:]
+		from := tm.from
+		if whole {
+			from = 0
+		}
+		all := tm.text.String()[from:]
 		tm.mu.Unlock()
 		missing := ""
 		for _, w := range want {
@@ -193,6 +211,9 @@ func (tm *term) waitFor(t testing.TB, want ...string) {
 		select {
 		case <-tm.change:
 		case <-deadline.C:
+			if dir := os.Getenv("CLASSROOM_DUMP"); dir != "" {
+				os.WriteFile(filepath.Join(dir, tm.name+".txt"), []byte(all), 0o644)
+			}
 			tail := all[max(0, len(all)-3000):]
 			t.Fatalf("%s: %q never showed; the screen's last output:\n%s", tm.name, missing, tail)
 		}
@@ -408,4 +429,45 @@ func TestClassroomFollowAndStep(t *testing.T) {
 	teach.press(t, "H") // play: the call goes on
 	teach.waitFor(t, "ringing 1002")
 	follower.waitFor(t, "following", "INVITE sip:1005@")
+}
+
+// TestClassroomScenario: the instructor runs a library scenario in step
+// mode; every screen goes to its lab and reads the same narration as the
+// instructor's steps it; a trainee's step is refused.
+func TestClassroomScenario(t *testing.T) {
+	r := newRoom(t, 2)
+	teach := r.dial(t, "alice", r.teach, true)
+	teach.waitFor(t, "lab up")
+	var pupils []*term
+	for i, k := range r.pupil {
+		p := r.dial(t, fmt.Sprintf("trainee%d", i+1), k, true)
+		p.waitFor(t, "lab up")
+		pupils = append(pupils, p)
+	}
+	teach.waitFor(t, "2 trainee(s) watch")
+	pupils[0].press(t, "s")
+	pupils[0].waitFor(t, "scenarios: not available")
+
+	// basic-call heads the library; t: step mode.
+	teach.press(t, "s")
+	teach.waitFor(t, "basic-call")
+	teach.press(t, "t\r")
+	teach.waitFor(t, "basic-call step 1/")
+	for _, p := range pupils {
+		p.waitFor(t, "alice (", "runs a scenario on a lab of its own")
+	}
+	pupils[1].press(t, ".")
+	pupils[1].waitFor(t, "watching: the steps are the instructor's")
+	teach.press(t, ".")
+	// Step 2 waits for the 180; step 3 answers.
+	teach.waitFor(t, "7434 (1001) dials 1002", "INVITE sip:1002@", "step 2 of 14 next")
+	for _, p := range pupils {
+		p.waitSeen(t, "scenario  7434 (1001) dials 1002", "INVITE sip:1002@", "scenario basic-call step 2/14 waits")
+	}
+	teach.press(t, ".")
+	teach.waitFor(t, "step 3 of 14 next")
+	teach.press(t, ".")
+	for _, p := range pupils {
+		p.waitSeen(t, "scenario basic-call step 4/14 waits", "talking 1001")
+	}
 }

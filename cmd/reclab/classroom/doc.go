@@ -9,6 +9,9 @@
 // back). Step mode and the lab clock's speed stay the instructor's even
 // then; everyone sees the same step (HoldMsg) on the same lab. A trainee
 // follows the instructor's selection (ctrl+f toggles browsing freely).
+// A scenario the instructor launches (s) runs on a lab of its own, as in
+// the local UI; every screen goes to that lab (AttachMsg), so everyone
+// reads its narration in the Log pane.
 //
 // Bounded: each session's Model subscribes to the lab's trace without
 // blocking (tui), so the lab never waits for a screen; what the classroom

@@ -2,6 +2,7 @@ package classroom
 
 import (
 	"context"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/reclab/reclab/cmd/reclab/tui"
+	"github.com/reclab/reclab/scenarios"
 )
 
 // maxNotes bounds the notes a screen's mailbox keeps: a screen that does
@@ -33,6 +35,7 @@ type seat struct {
 	// blocks; deliver sends them to the program, and blocks only itself
 	// when the program is slow (its client does not read).
 	mu     sync.Mutex
+	attach *tui.AttachMsg
 	hold   *tui.HoldMsg
 	sel    *tui.SelectMsg
 	roster bool
@@ -46,6 +49,9 @@ type rosterMsg struct{}
 func (st *seat) post(msg tea.Msg) {
 	st.mu.Lock()
 	switch m := msg.(type) {
+	case tui.AttachMsg:
+		// Another lab: what was pending for the last one is moot.
+		st.attach, st.hold, st.sel = &m, nil, nil
 	case tui.HoldMsg:
 		st.hold = &m
 	case tui.SelectMsg:
@@ -76,6 +82,9 @@ func (st *seat) deliver(ctx context.Context) {
 		}
 		st.mu.Lock()
 		var msgs []tea.Msg
+		if st.attach != nil {
+			msgs = append(msgs, *st.attach)
+		}
 		if st.hold != nil {
 			msgs = append(msgs, *st.hold)
 		}
@@ -88,7 +97,7 @@ func (st *seat) deliver(ctx context.Context) {
 		for _, n := range st.notes {
 			msgs = append(msgs, n)
 		}
-		st.hold, st.sel, st.roster, st.notes = nil, nil, false, nil
+		st.attach, st.hold, st.sel, st.roster, st.notes = nil, nil, nil, false, nil
 		st.mu.Unlock()
 		for _, m := range msgs {
 			st.prog.Send(m) // returns when the program ends
@@ -103,12 +112,23 @@ type seatBackend struct {
 	st *seat
 }
 
-func (b seatBackend) Unwrap() tui.Backend { return b.Backend }
+func (b *seatBackend) Unwrap() tui.Backend { return b.Backend }
 
-// Start: the lab was started once, before the first session.
-func (b seatBackend) Start(context.Context) error { return nil }
+// Start: the lab was started once, before the first session; a
+// scenario's lab starts when the instructor's screen runs it.
+func (b *seatBackend) Start(context.Context) error { return nil }
 
-func (b seatBackend) Do(ctx context.Context, a tui.Action) (string, error) {
+// Close closes the lab for the instructor's screen, which closes it to
+// launch a scenario (they share the address plan); a trainee's closes
+// nothing.
+func (b *seatBackend) Close() error {
+	if c, ok := b.Backend.(io.Closer); ok && b.st.instructor {
+		return c.Close()
+	}
+	return nil
+}
+
+func (b *seatBackend) Do(ctx context.Context, a tui.Action) (string, error) {
 	if err := b.st.s.may(b.st, a.Kind); err != nil {
 		return "", err
 	}
@@ -117,6 +137,22 @@ func (b seatBackend) Do(ctx context.Context, a tui.Action) (string, error) {
 		b.st.s.setStepping(b.st, a.Arg == "on")
 	}
 	return text, err
+}
+
+// seatScenarios launches the instructor's scenarios: the scenario's lab
+// behind the instructor's seat, so step mode on it reaches every screen.
+type seatScenarios struct {
+	tui.Scenarios
+	st *seat
+}
+
+func (sc seatScenarios) Launch(ctx context.Context, req tui.ScenarioRequest, gate scenarios.Gate) (*tui.ScenarioRun, error) {
+	run, err := sc.Scenarios.Launch(ctx, req, gate)
+	if err != nil {
+		return nil, err
+	}
+	run.Backend = &seatBackend{Backend: run.Backend, st: sc.st}
+	return run, nil
 }
 
 // fileKeys write files on the server (a call's pcap, the session as a
@@ -130,6 +166,8 @@ type screen struct {
 	inner   *tui.Model
 	w, h    int
 	lastSel tui.SelectMsg
+	lastLab tui.Backend // the instructor's: a *seatBackend
+	lastRun string      // the instructor's: the scenario's title
 }
 
 func (c *screen) Init() tea.Cmd { return c.inner.Init() }
@@ -167,6 +205,8 @@ func (c *screen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				return c.pass(sel)
 			}
 			return c, nil
+		case !c.st.instructor && k == ".":
+			return c.pass(tui.StatusMsg{Text: "watching: the steps are the instructor's", Err: true})
 		case !c.st.instructor && fileKeys[k] != "":
 			if err := s.may(c.st, tui.ActDial); err != nil {
 				return c.pass(tui.StatusMsg{Text: "watching: " + fileKeys[k] + " is the instructor's", Err: true})
@@ -181,6 +221,18 @@ func (c *screen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (c *screen) pass(msg tea.Msg) (tea.Model, tea.Cmd) {
 	_, cmd := c.inner.Update(msg)
 	if c.st.instructor {
+		if run := c.inner.ScenarioTitle(); run != c.lastRun {
+			c.lastRun = run
+			c.st.s.setScenario(run)
+		}
+		if b := c.inner.Backend(); b != c.lastLab {
+			c.lastLab = b
+			if _, moved := msg.(tui.AttachMsg); !moved {
+				// The instructor launched a scenario: every screen goes
+				// to its lab (not when another instructor's did).
+				c.st.s.switchLab(c.st, b)
+			}
+		}
 		if sel := c.inner.Selection(); sel != c.lastSel {
 			c.lastSel = sel
 			c.st.s.instructorSelected(sel)
@@ -200,3 +252,15 @@ func (c *screen) View() string {
 	b.WriteString(line)
 	return b.String()
 }
+
+// Closing is a lab backend that close closes: what Config.Lab must be for
+// the instructor to launch scenarios.
+func Closing(b tui.Backend, close func() error) tui.Backend { return &closing{b, close} }
+
+type closing struct {
+	tui.Backend
+	close func() error
+}
+
+func (c *closing) Close() error        { return c.close() }
+func (c *closing) Unwrap() tui.Backend { return c.Backend }

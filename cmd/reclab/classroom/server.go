@@ -37,6 +37,11 @@ type Config struct {
 	// Trainees and Instructors are the keys that may connect; an
 	// instructor's key drives the lab.
 	Trainees, Instructors []gossh.PublicKey
+	// Scenarios, when set, are what the instructor's s offers: a scenario
+	// runs on a lab of its own (Lab is closed first: they share the
+	// address plan, so Lab must be an io.Closer), and every screen goes
+	// to it.
+	Scenarios tui.Scenarios
 }
 
 // Server is a classroom being served.
@@ -47,9 +52,11 @@ type Server struct {
 
 	mu         sync.Mutex
 	ctx        context.Context
-	seats      []*seat // in the order they came
+	cur        tui.Backend // the lab every screen shows: Lab, or a scenario's
+	seats      []*seat     // in the order they came
 	controller *seat   // the trainee the instructor handed the controls, nil: none
 	stepping   bool
+	scenario   string // the instructor's scenario and its step, as its title says
 	instrSel   tui.SelectMsg
 	next       int
 }
@@ -62,7 +69,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if len(cfg.Instructors) == 0 {
 		return nil, errors.New("classroom: no instructor key: nobody could drive the lab")
 	}
-	s := &Server{cfg: cfg, ctx: ctx, instrSel: tui.SelectMsg{Newest: true}}
+	s := &Server{cfg: cfg, ctx: ctx, cur: cfg.Lab, instrSel: tui.SelectMsg{Newest: true}}
 	srv, err := wish.NewServer(
 		wish.WithHostKeyPath(cfg.HostKey),
 		wish.WithPublicKeyAuth(s.authorised),
@@ -87,8 +94,18 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
-// Close ends every session and stops accepting.
-func (s *Server) Close() error { return s.srv.Close() }
+// Close ends every session and stops accepting; a scenario's lab that
+// runs is closed too (the first lab is its owner's to close).
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	s.mu.Lock()
+	cur := s.cur
+	s.mu.Unlock()
+	if c, ok := cur.(io.Closer); ok && cur != s.cfg.Lab {
+		err = errors.Join(err, c.Close())
+	}
+	return err
+}
 
 // LoadKeys reads an authorized_keys file: one public key a line, # comments
 // and blank lines skipped. A line that is no key is an error naming the
@@ -166,11 +183,16 @@ func (s *Server) program(sess ssh.Session) *tea.Program {
 	s.seats = append(s.seats, st)
 	stepping := s.stepping
 	sel := s.instrSel
+	cur := s.cur
 	s.mu.Unlock()
 	sess.Context().SetValue(seatKey{}, st)
 
-	st.model = tui.Join(s.ctx, seatBackend{Backend: s.cfg.Lab, st: st})
-	st.scr = &screen{st: st, inner: st.model}
+	sb := &seatBackend{Backend: cur, st: st}
+	st.model = tui.Join(s.ctx, sb)
+	if instructor && s.cfg.Scenarios != nil {
+		st.model.SetScenarios(seatScenarios{Scenarios: s.cfg.Scenarios, st: st})
+	}
+	st.scr = &screen{st: st, inner: st.model, lastLab: sb}
 	opts := append(bm.MakeOptions(sess), tea.WithOutput(offerCounter{sess, st}),
 		tea.WithAltScreen(), tea.WithFPS(drawFPS), tea.WithContext(sess.Context()))
 	st.prog = tea.NewProgram(st.scr, opts...)
@@ -260,6 +282,37 @@ func (s *Server) setStepping(from *seat, on bool) {
 	s.stepping = on
 	s.mu.Unlock()
 	s.others(from, tui.HoldMsg{On: on})
+}
+
+// switchLab puts every screen but the instructor's on the lab the
+// instructor's screen went to (a scenario's).
+func (s *Server) switchLab(from *seat, b tui.Backend) {
+	sb, ok := b.(*seatBackend)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	s.cur, s.stepping, s.instrSel = sb.Backend, false, tui.SelectMsg{Newest: true}
+	var to []*seat
+	for _, o := range s.seats {
+		if o != from {
+			to = append(to, o)
+		}
+	}
+	s.mu.Unlock()
+	for _, o := range to {
+		o.post(tui.AttachMsg{B: &seatBackend{Backend: sb.Backend, st: o},
+			Note: fmt.Sprintf("%s runs a scenario on a lab of its own: this screen shows it", from.name)})
+	}
+}
+
+// setScenario shows the instructor's scenario and its step on every
+// classroom line.
+func (s *Server) setScenario(title string) {
+	s.mu.Lock()
+	s.scenario = title
+	s.mu.Unlock()
+	s.roster()
 }
 
 // instructorSelected passes the instructor's selection to the trainees who
@@ -353,7 +406,11 @@ func (s *Server) line(st *seat) string {
 	if !st.follow.Load() {
 		sel = "browsing freely (ctrl+f: follow the instructor)"
 	}
-	return fmt.Sprintf(" classroom: %s drives · %s · %s", who, role, sel)
+	run := ""
+	if s.scenario != "" {
+		run = " · scenario " + s.scenario
+	}
+	return fmt.Sprintf(" classroom: %s drives%s · %s · %s", who, run, role, sel)
 }
 
 func shortFP(k ssh.PublicKey) string {

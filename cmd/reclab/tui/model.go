@@ -293,7 +293,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.setStatus(false, "recorder mapping now %s (spec §3.1): the lab is built anew, its files in %s", msg.mapping, msg.b.OutDir())
 		b, ctx := m.b, m.ctx
 		return m, tea.Batch(m.drain(), func() tea.Msg { return startedMsg{b.Start(ctx)} })
-	case StatusMsg, HoldMsg, SelectMsg:
+	case StatusMsg, HoldMsg, SelectMsg, AttachMsg:
 		return m.shared(msg) // shared.go: another screen of the same lab
 	case launchedMsg, stepWaitMsg, scenarioDoneMsg:
 		m.dirty = true

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
 )
@@ -67,6 +68,8 @@ func (m *Model) shared(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.heldQueue = nil
 		}
 		m.place()
+	case AttachMsg:
+		return m, m.attachRunning(msg)
 	case SelectMsg:
 		if msg.Newest {
 			m.follow = true
@@ -91,14 +94,8 @@ func (m *Model) shared(msg tea.Msg) (tea.Model, tea.Cmd) {
 // or twice), so the Nodes pane and the ladder show what happened before.
 // What the ring has lost since is not shown.
 func Join(ctx context.Context, b Backend) *Model {
-	m := New(ctx, b)
-	m.sub.Close()
-	recent, sub := b.Trace().SubscribeWithRecent(subBuffer, false)
-	m.sub = sub
-	for _, e := range recent {
-		m.add(e)
-	}
-	m.snap = m.store.snapshot()
+	m := &Model{ctx: ctx}
+	m.attachRunning(AttachMsg{B: b})
 	return m
 }
 
@@ -115,3 +112,34 @@ func SplitKeys(k tea.KeyMsg) []tea.KeyMsg {
 	}
 	return out
 }
+
+// AttachMsg puts this screen on another lab, running already (the lab of
+// the scenario the instructor launched): a new subscription, taking what
+// the trace's ring holds first, as Join; Note goes on the status line.
+// This screen does not start the lab nor run the scenario's steps.
+type AttachMsg struct {
+	B    Backend
+	Note string
+}
+
+// Backend is the lab this screen shows.
+func (m *Model) Backend() Backend { return m.b }
+
+func (m *Model) attachRunning(msg AttachMsg) tea.Cmd {
+	m.attach(msg.B)
+	m.sub.Close()
+	recent, sub := msg.B.Trace().SubscribeWithRecent(subBuffer, false)
+	m.sub = sub
+	for _, e := range recent {
+		m.add(e)
+	}
+	m.snap = m.store.snapshot()
+	if msg.Note != "" {
+		m.setStatus(false, "%s", msg.Note)
+	}
+	return m.drain()
+}
+
+// ScenarioTitle is what the title line says of the scenario this screen
+// runs ("basic-call step 3/14 waits"), "" when none.
+func (m *Model) ScenarioTitle() string { return strings.TrimSpace(m.scenarioTitle()) }
