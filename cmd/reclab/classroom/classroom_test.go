@@ -75,7 +75,9 @@ func newRoom(t testing.TB, trainees int) *room {
 		r.pupil = append(r.pupil, k)
 		pubs = append(pubs, k.PublicKey())
 	}
-	place := func(t *lab.Topology) { t.PBXAddr, t.RecorderAddr, t.PhoneBase = topo.PBXAddr, topo.RecorderAddr, topo.PhoneBase }
+	place := func(t *lab.Topology) {
+		t.PBXAddr, t.RecorderAddr, t.PhoneBase = topo.PBXAddr, topo.RecorderAddr, topo.PhoneBase
+	}
 	r.srv, err = New(ctx, Config{Lab: Closing(tui.NewLabBackend(l, dir), closeLab), HostKey: filepath.Join(dir, "host_ed25519"),
 		Trainees: pubs, Instructors: []gossh.PublicKey{r.teach.PublicKey()}, Scenarios: tui.Library(dir, place)})
 	if err != nil {
@@ -425,7 +427,7 @@ func TestClassroomFollowAndStep(t *testing.T) {
 		tm.waitFor(t, "held: . sends the next")
 	}
 	free.press(t, ".")
-	free.waitFor(t, "step mode and the lab clock's speed are the instructor's")
+	free.waitFor(t, "watching: the steps are the instructor's")
 	teach.press(t, "H") // play: the call goes on
 	teach.waitFor(t, "ringing 1002")
 	follower.waitFor(t, "following", "INVITE sip:1005@")

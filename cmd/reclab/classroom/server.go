@@ -54,7 +54,7 @@ type Server struct {
 	ctx        context.Context
 	cur        tui.Backend // the lab every screen shows: Lab, or a scenario's
 	seats      []*seat     // in the order they came
-	controller *seat   // the trainee the instructor handed the controls, nil: none
+	controller *seat       // the trainee the instructor handed the controls, nil: none
 	stepping   bool
 	scenario   string // the instructor's scenario and its step, as its title says
 	instrSel   tui.SelectMsg
