@@ -51,8 +51,9 @@ instructor's selection; ctrl+f toggles browsing freely.
 A slow or vanished client never slows the lab or the other screens: its
 screen drops frames. The host key is made in DIR once and its fingerprint
 printed at start. A scenario the instructor runs (s) replaces the lab on
-every screen, its narration in each Log pane; back (b) and the mapping
-switch (m) are not served here yet.
+every screen, its narration in each Log pane and its step on the last
+line; back (b) replays as such a scenario; the mapping switch (m) is not
+served here yet.
 
   ssh-keygen -t ed25519 -f teacher -N ''; ssh-keygen -t ed25519 -f pupil -N ''
   cat pupil.pub > trainees
