@@ -33,6 +33,9 @@ Usage:
   reclab bench [flags]          measure a lab of many phones and recorded calls
   reclab serve LAB.yaml [--nodes pbx,phones,recorder] [--json]
                                 run the nodes of a lab file until Ctrl-C (split mode)
+  reclab classroom [LAB.yaml] --authorized-keys FILE --instructor FILE [--listen 127.0.0.1:2222]
+                                serve the terminal UI of one lab over SSH: the instructor
+                                drives, trainees watch
   reclab help [COMMAND]         this text, or a command's
 
 Run 'reclab COMMAND --help' for a command's flags.
@@ -59,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdTUI(args[1:], stdout, stderr)
 	case "serve":
 		return cmdServe(args[1:], stdout, stderr) // serve.go
+	case "classroom":
+		return cmdClassroom(args[1:], stdout, stderr) // classroom.go
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			return run([]string{args[1], "--help"}, stdout, stderr)

@@ -113,8 +113,13 @@ type Backend interface {
 	OutDir() string
 }
 
-// unwrap is the backend a wrapper (closingBackend, scenarioBackend) holds;
-// the optional interfaces (pcapFlusher, labNower) are the inner one's.
+// Wrapper is a Backend that wraps another (reclab classroom's seat of one
+// session on the shared lab): the optional interfaces are the inner one's.
+type Wrapper interface{ Unwrap() Backend }
+
+// unwrap is the backend a wrapper (closingBackend, scenarioBackend, a
+// Wrapper) holds; the optional interfaces (pcapFlusher, labNower) are the
+// inner one's.
 func unwrap(b Backend) Backend {
 	for {
 		switch w := b.(type) {
@@ -122,6 +127,8 @@ func unwrap(b Backend) Backend {
 			b = w.Backend
 		case *scenarioBackend:
 			b = w.Backend
+		case Wrapper:
+			b = w.Unwrap()
 		default:
 			return b
 		}

@@ -293,6 +293,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.setStatus(false, "recorder mapping now %s (spec §3.1): the lab is built anew, its files in %s", msg.mapping, msg.b.OutDir())
 		b, ctx := m.b, m.ctx
 		return m, tea.Batch(m.drain(), func() tea.Msg { return startedMsg{b.Start(ctx)} })
+	case StatusMsg, HoldMsg, SelectMsg, AttachMsg:
+		return m.shared(msg) // shared.go: another screen of the same lab
 	case launchedMsg, stepWaitMsg, scenarioDoneMsg:
 		m.dirty = true
 		return m.updateScenario(msg)
@@ -574,10 +576,10 @@ func (m *Model) selectedPhone() (PhoneView, bool) {
 func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	// Keys typed faster than the terminal is read arrive as one message of
 	// several runes ("2d1005"): take them one by one.
-	if k.Type == tea.KeyRunes && len(k.Runes) > 1 && !k.Paste {
+	if keys := SplitKeys(k); len(keys) > 1 {
 		var cmds []tea.Cmd
-		for _, r := range k.Runes {
-			_, cmd := m.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: k.Alt})
+		for _, one := range keys {
+			_, cmd := m.key(one)
 			cmds = append(cmds, cmd)
 		}
 		return m, tea.Sequence(cmds...)
