@@ -101,13 +101,37 @@ func TestLongPromptKeepsTheTypedEnd(t *testing.T) {
 	m.sub.Close()
 }
 
-// A host stall is told as a stall with its length, in the Log.
+// A host stall is told as a stall with its length, in the Log and as a
+// row of its own on the ladder, where the streams are (issue 12), with no
+// column of its own and its cause in Detail.
 func TestHostStallShowsInTheLog(t *testing.T) {
 	m, _ := ready(t)
+	cols := len(m.cols.names)
 	st := sim.HostStall{Length: 2500 * time.Millisecond}
 	m.Update(batchMsg{events: []sim.Event{{At: time.Second, Kind: sim.KindState, Proto: sim.ProtoLab, From: "lab", Summary: st.String(), State: st}}})
 	if l := m.logs[len(m.logs)-1]; !strings.Contains(l.text, "host stall") || !strings.Contains(l.text, "2.5s") {
 		t.Fatalf("last log line %+v", l)
+	}
+	m.Update(key("G")) // the newest row
+	if !strings.Contains(m.View(), "host stall 2.5s: the lab ran nothing, RTP streams not stopped") {
+		t.Fatalf("no stall row on the ladder:\n%s", m.View())
+	}
+	if len(m.cols.names) != cols {
+		t.Fatalf("the stall made a column: %q", m.cols.names)
+	}
+	if why := m.why[len(m.why)-1]; !strings.Contains(why, "ran nothing") {
+		t.Fatalf("the stall's why %q", why)
+	}
+	for _, text := range []string{"rtp", "7434 rtp"} {
+		f, err := parseFilter(text, m.snap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.filter = f
+		m.refilter()
+		if len(m.rows) == 0 || !isStall(m.events[m.rows[len(m.rows)-1]]) {
+			t.Fatalf("filter %q hides the stall", text)
+		}
 	}
 	m.sub.Close()
 }
