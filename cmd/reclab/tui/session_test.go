@@ -136,8 +136,9 @@ func TestHostStallShowsInTheLog(t *testing.T) {
 	m.sub.Close()
 }
 
-// Step mode holds the story's SIP and lets the keep-alives flow: their
-// timers run on, and a held OPTIONS would log the phone off (spec §3.2.6).
+// Step mode holds the story's SIP, CSTA and HTTP and lets the keep-alives
+// flow: their timers run on, and a held OPTIONS would log the phone off
+// (spec §3.2.6), a held SystemStatus drop the CSTA link.
 func TestStepModeLetsKeepAlivesFlow(t *testing.T) {
 	for _, tc := range []struct {
 		msg   string
@@ -152,6 +153,10 @@ func TestStepModeLetsKeepAlivesFlow(t *testing.T) {
 		{"SIP/2.0 200 OK\r\nCSeq: 2 UPDATE\r\n\r\n", sim.ProtoSIP, false},
 		{"BYE sip:1002@127.20.1.2:7300 SIP/2.0\r\nCSeq: 3 BYE\r\n\r\n", sim.ProtoSIP, true},
 		{"\x80\x00", sim.ProtoRTP, false},
+		{"\x00\x00\x00\x4f9999<EstablishedEvent xmlns=\"http://www.ecma-international.org/standards/ecma-323/csta/ed4\">", sim.ProtoCSTA, true},
+		{"\x00\x00\x00\x4a0007<SystemStatus xmlns=\"http://www.ecma-international.org/standards/ecma-323/csta/ed4\">", sim.ProtoCSTA, false},
+		{"\x00\x00\x00\x4a0007<SystemStatusResponse xmlns=\"http://www.ecma-international.org/standards/ecma-323/csta/ed4\"/>", sim.ProtoCSTA, false},
+		{"GET /record?page=START&OPN=1002 HTTP/1.1\r\nHost: 127.20.0.2:8080\r\n\r\n", sim.ProtoHTTP, true},
 	} {
 		if got := storyMessage(tc.proto, []byte(tc.msg)); got != tc.held {
 			t.Errorf("%q: held %v, want %v", tc.msg, got, tc.held)
