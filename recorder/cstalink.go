@@ -168,6 +168,9 @@ func (r *Recorder) cstaPerform(acts []CSTAAction) {
 			}
 		case CSTAPublish:
 			r.node.Publish(a.Link)
+			if !a.Link.Up {
+				r.linkLost()
+			}
 		case CSTANote:
 			r.node.Note("%s", a.Text)
 		case CSTAError:
@@ -211,4 +214,43 @@ func (r *Recorder) readCSTA(c *cstaConn) {
 			return
 		}
 	}
+}
+
+// linkLost marks every session with a call as unsure: the call's
+// ConnectionCleared may be lost with the link, and the PBX does not send it
+// again when the link is back (callGone).
+func (r *Recorder) linkLost() {
+	now := r.net.Now()
+	for _, s := range r.sessions {
+		if _, ok := s.core.Current(); ok && s.unsureSince == 0 {
+			s.unsureSince = now + 1
+		}
+	}
+}
+
+// callGone ends a call whose end the recorder cannot have seen: the CSTA
+// link was lost during it (a blackhole, a PBX restart) and the phone has
+// forked nothing for a whole keep-alive interval, so its call is over
+// (spec §3.2: the phone forks until the recorder's BYE; it stops only
+// when its call ends). It is taken as cleared, as a ConnectionCleared
+// would have done: in dynamic mapping the session ends with BYE and the
+// phone's "rec forking" goes (issue 12); in static mapping the file closes
+// and the session stays (spec §3.1). It reports whether it did.
+func (r *Recorder) callGone(s *session) bool {
+	call, ok := s.core.Current()
+	if s.unsureSince == 0 || !ok {
+		s.unsureSince = 0
+		return false
+	}
+	now := r.net.Now()
+	quietFrom := max(s.sink.last(), s.unsureSince-1)
+	if now-quietFrom < r.cfg.KeepAlive {
+		return false
+	}
+	s.unsureSince = 0
+	r.node.Note("recording session %s: no media from %s for %s since the CSTA link was lost: %s taken as cleared",
+		s.name, s.ext, (now - quietFrom).Round(time.Millisecond), call)
+	r.policyStep(PolicyEvent{Kind: PolicyCleared, Ext: s.ext, Call: Call{ID: call.ID}})
+	r.callCleared(s.ext, call.ID)
+	return r.sessions[s.key] != s || s.core.State() != SessionRecording
 }

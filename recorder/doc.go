@@ -122,7 +122,12 @@
 //     the frames itself: one Write each, which the lab's impairments hold
 //     without blocking; only the dial and the reading wait on the network,
 //     off the loop. The device table survives a
-//     reconnect (the PBX re-sends BackInService after MonitorStart). An
+//     reconnect (the PBX re-sends BackInService after MonitorStart). A call
+//     in progress when the link was lost may have cleared unseen (its
+//     ConnectionCleared is not sent again): once its phone has forked
+//     nothing for a keep-alive interval, it is taken as cleared (the phone
+//     forks until its call ends, spec §3.2), so a dynamic session ends
+//     with BYE instead of staying up for ever (issue 12). An
 //     OutOfServiceEvent naming another address than the table's is about a
 //     registration already replaced (forced log-off, spec §3.2.3) and keeps
 //     the table entry.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/reclab/reclab/lab"
+	"github.com/reclab/reclab/phones"
 	"github.com/reclab/reclab/recorder"
 	"github.com/reclab/reclab/sim"
 )
@@ -225,5 +226,47 @@ func TestLabPowerOffStatic(t *testing.T) {
 	}
 	if err := ph.Register(o.ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLabCSTABlackholeCallGone is issue 12's stale "rec forking": the CSTA
+// link is cut mid-call, so the call's ConnectionCleared never reaches the
+// recorder. The phone stops forking when its call ends (spec §3.2); a
+// keep-alive interval of no media later the recorder takes the call as
+// cleared and ends the dynamic session with BYE, and the phone's
+// recording state goes idle as its call did.
+func TestLabCSTABlackholeCallGone(t *testing.T) {
+	o := e2eLab(t, 3, lab.RecorderSpec{KeepAlive: 300 * time.Millisecond})
+	net := o.lab.Net
+	rtp := o.forked("7434")
+	o.call("7434", "6867i", o.watchNote("recorder", "-1001 up"), o.watchNote("recorder", "-1002 up"))
+	rtp()
+	down := o.watch("the recorder's CSTA link down", func(e sim.Event) bool {
+		st, ok := e.State.(recorder.CSTALinkState)
+		return ok && !st.Up
+	})
+	if _, err := net.Impair(sim.Impairment{From: "pbx", To: "recorder", Both: true, Proto: sim.ProtoCSTA, Blackhole: true}); err != nil {
+		t.Fatal(err)
+	}
+	down()
+	gone := o.watchNote("recorder", "since the CSTA link was lost")
+	idle := []func() sim.Event{}
+	for _, ph := range []string{"7434", "6867i"} {
+		idle = append(idle, o.watch(ph+"'s recording idle", func(e sim.Event) bool {
+			st, ok := e.State.(phones.RecordingState)
+			return ok && st.Phone == ph && st.State == phones.RecIdle
+		}))
+	}
+	o.hangUpBoth("7434", "6867i", o.watchClosed("1001"), o.watchClosed("1002"))
+	gone()
+	for _, w := range idle {
+		w()
+	}
+	if byes := sipSent(net.Trace().Recent(), "recorder", "7434", "BYE"); len(byes) != 1 {
+		t.Errorf("BYEs to the 7434: %q; want the one that ends the session", byes)
+	}
+	m := e2eMeta(t, strings.TrimSuffix(o.recordingsOf("1001")[0], ".wav")+".json")
+	if m.Reason != recorder.ReasonCallCleared {
+		t.Errorf("1001's recording ended %q, want %q", m.Reason, recorder.ReasonCallCleared)
 	}
 }

@@ -270,6 +270,9 @@ func (r *Recorder) handle(ev any) {
 		if ev.rtt > 0 {
 			ev.s.sipRTT = ev.rtt
 		}
+		if ev.in.Kind == InKeepAliveDue && r.callGone(ev.s) {
+			return
+		}
 		r.step(ev.s, ev.in)
 	case phoneByeEvent:
 		if s := r.bySIPCallID[ev.sipCallID]; s != nil {
@@ -386,6 +389,11 @@ type session struct {
 	sipRTT time.Duration
 
 	ackWaiting bool // the ACK waits for the file's open to complete
+
+	// unsureSince is when the CSTA link was lost while the session had a
+	// call (lab clock + 1; 0: the link has been up through its call): its
+	// ConnectionCleared may never come (callGone).
+	unsureSince time.Duration
 }
 
 func (r *Recorder) newSession(key, ext string, call Call, dev DeviceInfo) (*session, error) {

@@ -39,7 +39,8 @@ type sink struct {
 	synced     time.Duration // lab time of the WAV's last Sync
 	unrecorded int64         // packets forked to us that no file got
 	held       []heldPacket
-	heldBytes  []byte // the held packets' bytes, back to back
+	heldBytes  []byte        // the held packets' bytes, back to back
+	lastAt     time.Duration // lab time of the latest packet, filed or held (callGone)
 
 	// pushed, if set, is called after each packet went into a WAV or was
 	// held for the next one: a test hook, so tests can wait for the
@@ -85,6 +86,13 @@ func (s *sink) start(tx, rx *sim.PacketConn) {
 	go s.read(rx, media.ChannelRX)
 }
 
+// last is the lab time of the latest packet forked to the session, 0 for none.
+func (s *sink) last() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastAt
+}
+
 // wait returns once both readers have stopped (their sockets are closed).
 func (s *sink) wait() { s.readers.Wait() }
 
@@ -122,6 +130,7 @@ func (s *sink) push(ch int, pkt []byte, src netip.AddrPort) {
 		s.timeFork()
 	}
 	s.mu.Lock()
+	s.lastAt = s.net.Now()
 	if s.wav == nil {
 		held := s.hold(ch, pkt)
 		s.mu.Unlock()

@@ -99,16 +99,9 @@ type impairKey struct{ a, b, proto string }
 
 // impair sets a network impairment between two nodes, both ways.
 func (r *Run) impair(im *Impairment) error {
-	si := sim.Impairment{From: im.Between[0], To: im.Between[1], Both: !im.OneWay,
-		Drop: im.Drop, Blackhole: im.DropAll, Delay: im.Delay, Duplicate: im.Duplicate, Count: im.Count}
-	if im.Proto == "all" {
-		si.AllProtos = true
-	} else {
-		p, err := sim.ParseProto(im.Proto)
-		if err != nil {
-			return err
-		}
-		si.Proto = p
+	si, err := im.Sim()
+	if err != nil {
+		return err
 	}
 	id, err := r.Lab.Net.Impair(si)
 	if err != nil {

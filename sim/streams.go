@@ -15,10 +15,29 @@ import (
 type streamKey struct{ src, dst netip.AddrPort }
 
 type stream struct {
-	packets atomic.Uint64
-	last    atomic.Int64 // lab clock, ns
-	started time.Duration
-	gone    atomic.Bool // out of the table (reported stopped): caches must not count into it
+	packets   atomic.Uint64 // streamClosed set once its stop is counted
+	last      atomic.Int64  // lab clock, ns
+	started   time.Duration
+	gone      atomic.Bool   // being reported stopped: caches must not count into it
+	announced atomic.Bool   // its start is in the trace: only then can it stop
+	out       chan struct{} // closed once its stop is in the trace and it left the table
+}
+
+// streamClosed marks a stream's count once its stop event has taken it: a
+// packet added after that is not in the stop's count, so its sender counts
+// it into a new stream (add). One atomic add per packet, as before, and
+// every packet is in exactly one stream's stop (issue 12: stream lines
+// contradicted themselves under load).
+const streamClosed = 1 << 63
+
+// add counts one packet sent at now; false when the stream's stop has
+// already been counted, and the packet belongs to a new stream.
+func (s *stream) add(now time.Duration) bool {
+	if s.packets.Add(1)&streamClosed != 0 {
+		return false
+	}
+	s.last.Store(int64(now))
+	return true
 }
 
 type streamTable struct {
@@ -29,40 +48,53 @@ type streamTable struct {
 func (t *streamTable) init() { t.m = map[streamKey]*stream{} }
 
 // count is on the RTP hot path: a read-locked lookup and two atomics. It
-// returns the stream, which a socket may cache (PacketConn.countRTP).
+// returns the stream, which a socket may cache (PacketConn.countRTP). A new
+// stream holds its first packet and its time before anyone can see it, and
+// it is announced (its start in the trace) before a sweep may stop it: its
+// stop never comes before its start, nor with 0 packets.
 func (t *streamTable) count(n *Network, src, dst netip.AddrPort) *stream {
 	now := n.Now()
 	k := streamKey{src, dst}
-	t.mu.RLock()
-	s := t.m[k]
-	t.mu.RUnlock()
-	if s == nil {
-		t.mu.Lock()
-		if s = t.m[k]; s == nil {
-			s = &stream{started: now}
-			t.m[k] = s
-			t.mu.Unlock()
-			n.trace.Publish(Event{At: now, Kind: KindStreamStart, Proto: ProtoRTP, Src: src, Dst: dst,
-				From: n.portName(src), To: n.portName(dst), Packets: 1,
-				Summary: fmt.Sprintf("RTP stream %s → %s started", src, n.portName(dst))})
-		} else {
+	for {
+		t.mu.RLock()
+		s := t.m[k]
+		t.mu.RUnlock()
+		if s == nil {
+			t.mu.Lock()
+			if s = t.m[k]; s == nil {
+				s = &stream{started: now, out: make(chan struct{})}
+				s.packets.Store(1)
+				s.last.Store(int64(now))
+				t.m[k] = s
+				t.mu.Unlock()
+				n.trace.Publish(Event{At: now, Kind: KindStreamStart, Proto: ProtoRTP, Src: src, Dst: dst,
+					From: n.portName(src), To: n.portName(dst), Packets: 1,
+					Summary: fmt.Sprintf("RTP stream %s → %s started", src, n.portName(dst))})
+				s.announced.Store(true)
+				return s
+			}
 			t.mu.Unlock()
 		}
+		if s.add(now) {
+			return s
+		}
+		// Its stop took the count first: the packet starts the next
+		// stream, once that stop is in the trace.
+		<-s.out
 	}
-	s.packets.Add(1)
-	s.last.Store(int64(now))
-	return s
 }
 
 func (t *streamTable) stop(n *Network, k streamKey, s *stream, why string) {
-	p := s.packets.Load()
+	p := s.packets.Swap(streamClosed)
 	n.trace.Publish(Event{At: n.Now(), Kind: KindStreamStop, Proto: ProtoRTP, Src: k.src, Dst: k.dst,
 		From: n.portName(k.src), To: n.portName(k.dst), Packets: p,
 		Summary: fmt.Sprintf("RTP stream %s → %s stopped (%s), %d packets", k.src, n.portName(k.dst), why, p)})
 }
 
-// removeWhere takes the streams for which gone is true out of the table
-// and reports each stopped.
+// removeWhere reports stopped the announced streams for which gone is
+// true, and only then takes them out of the table: a sender's next packet
+// to the same place waits for that (count), so the next stream's start
+// follows this one's stop in the trace.
 func (t *streamTable) removeWhere(n *Network, why string, gone func(streamKey, *stream) bool) {
 	type entry struct {
 		k streamKey
@@ -71,15 +103,27 @@ func (t *streamTable) removeWhere(n *Network, why string, gone func(streamKey, *
 	var out []entry
 	t.mu.Lock()
 	for k, s := range t.m {
-		if gone(k, s) {
+		if s.announced.Load() && !s.gone.Load() && gone(k, s) {
 			s.gone.Store(true)
 			out = append(out, entry{k, s})
-			delete(t.m, k)
+		}
+	}
+	t.mu.Unlock()
+	if len(out) == 0 {
+		return
+	}
+	for _, e := range out {
+		t.stop(n, e.k, e.s, why)
+	}
+	t.mu.Lock()
+	for _, e := range out {
+		if t.m[e.k] == e.s {
+			delete(t.m, e.k)
 		}
 	}
 	t.mu.Unlock()
 	for _, e := range out {
-		t.stop(n, e.k, e.s, why)
+		close(e.s.out)
 	}
 }
 
@@ -95,16 +139,7 @@ func (t *streamTable) stopFrom(n *Network, src netip.AddrPort) {
 }
 
 func (t *streamTable) stopAll(n *Network) {
-	t.mu.Lock()
-	m := t.m
-	t.m = map[streamKey]*stream{}
-	for _, s := range m {
-		s.gone.Store(true)
-	}
-	t.mu.Unlock()
-	for k, s := range m {
-		t.stop(n, k, s, "lab stopped")
-	}
+	t.removeWhere(n, "lab stopped", func(streamKey, *stream) bool { return true })
 }
 
 func (n *Network) sweepStreams() {
@@ -151,9 +186,7 @@ const streamCacheSize = 4
 func (c *PacketConn) countRTP(dst netip.AddrPort) {
 	n := c.node.net
 	for i := range c.streams {
-		if r := c.streams[i].Load(); r != nil && r.dst == dst && !r.s.gone.Load() {
-			r.s.packets.Add(1)
-			r.s.last.Store(int64(n.Now()))
+		if r := c.streams[i].Load(); r != nil && r.dst == dst && !r.s.gone.Load() && r.s.add(n.Now()) {
 			return
 		}
 	}

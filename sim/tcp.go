@@ -116,6 +116,7 @@ type Conn struct {
 	registered bool
 	once       sync.Once
 	held       atomic.Int32          // writes an impairment delays, not yet delivered (impair.go)
+	stepQ      stepQueue             // writes waiting for a step (step.go)
 	cut        atomic.Pointer[error] // set when a blackhole reset the connection (impair.go)
 	// wdl is the user's write deadline (unix nanoseconds, 0 for none). A
 	// delayed write has returned to its writer long ago; the deadline it
@@ -132,6 +133,16 @@ func newConn(nd *Node, tc *net.TCPConn, local, remote netip.AddrPort, proto Prot
 }
 
 func (c *Conn) Write(b []byte) (int, error) {
+	// Step mode (step.go): the bytes wait in the connection for a step,
+	// behind any write that already waits.
+	if (c.node.net.step.on.Load() || c.stepQ.n.Load() > 0) && c.cut.Load() == nil && c.writeStepped(b) {
+		return len(b), nil
+	}
+	return c.writeNow(b)
+}
+
+// writeNow writes b through the impairments, or straight to the wire.
+func (c *Conn) writeNow(b []byte) (int, error) {
 	// Held writes go first even once the delay is lifted: a stream keeps its order.
 	if c.node.net.impairs.active() || c.held.Load() > 0 || c.cut.Load() != nil {
 		return c.writeImpaired(b)
@@ -166,6 +177,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 // Close closes the connection (FIN in the pcap). Bytes still held by a
 // delay are delivered first, as TCP sends its FIN after the data.
 func (c *Conn) Close() error {
+	if c.stepQ.n.Load() > 0 {
+		c.flushStep()
+	}
 	if c.held.Load() > 0 {
 		c.node.net.impairs.line.add(c.node.net, streamKey{c.local, c.remote}, c.node.net.Now(), true, func() { c.closeNow() })
 		return nil

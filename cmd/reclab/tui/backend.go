@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,7 +37,7 @@ const (
 	ActLift
 	ActRecordMode // the recorder's record on demand mode: off → start → save → off
 	ActSpeed      // the lab clock one step faster (Arg "+") or slower ("-")
-	ActHold       // step mode: Arg "on" holds each SIP message until ActStepMsg, "off" plays
+	ActHold       // step mode: Arg "on" holds each SIP, CSTA and HTTP message until ActStepMsg, "off" plays
 	ActStepMsg    // step mode: the next held message goes
 )
 
@@ -196,7 +197,7 @@ func (b *labBackend) Do(ctx context.Context, a Action) (string, error) {
 				lab.SetSIPTimers(stepT1)
 				b.l.Net.SetStepping(true, storyMessage)
 			}
-			return fmt.Sprintf("step mode: each SIP message waits until . sends it (keep-alives, CSTA, HTTP and RTP flow on; SIP T1 raised to %s for transactions begun now); H plays", stepT1), nil
+			return fmt.Sprintf("step mode: each SIP, CSTA and HTTP message waits until . sends it (keep-alives, RAS and RTP flow on; SIP T1 raised to %s for transactions begun now); H plays", stepT1), nil
 		}
 		if b.l.Net.Stepping() {
 			b.l.Net.SetStepping(false, nil)
@@ -344,12 +345,21 @@ func (b *labBackend) restartPBX(ctx context.Context, registered []string) (strin
 		noticed, len(watches)), nil
 }
 
-// storyMessage picks the messages step mode holds: SIP but the keep-alives
-// (the phones' OPTIONS to the gatekeeper, spec §3.2.6, and the recorder's
-// UPDATE, spec §3.2.2, with their answers), whose timers run on while a
-// message waits: held, they would log the phones off and end the sessions.
+// storyMessage picks the messages step mode holds: SIP, CSTA and HTTP but
+// the keep-alives (the phones' OPTIONS to the gatekeeper, spec §3.2.6, the
+// recorder's UPDATE, spec §3.2.2, with their answers, and CSTA's
+// SystemStatus both ways), whose timers run on while a message waits:
+// held, they would log the phones off, end the sessions and drop the CSTA
+// link. RTP is streams, and RAS is binary with its keep-alive RRQs among
+// the rest: both flow on.
 func storyMessage(p sim.Proto, b []byte) bool {
-	if p != sim.ProtoSIP {
+	switch p {
+	case sim.ProtoCSTA:
+		return !bytes.Contains(b, []byte("SystemStatus"))
+	case sim.ProtoHTTP:
+		return true
+	case sim.ProtoSIP:
+	default:
 		return false
 	}
 	first, _, _ := strings.Cut(string(b[:min(len(b), 200)]), "\r\n")

@@ -58,10 +58,11 @@
 // typed state that made a node send it, the retransmission rule), with the
 // spec section; Detail shows it, w puts it on a line under each arrow.
 //
-// Step mode (H, sim.Network.SetStepping): each SIP message waits in its
-// sender until . sends it; CSTA, HTTP and RTP flow on (a CSTA write held
-// past the PBX's 10 s write timeout would cut the link); SIP T1 is raised
-// to a minute meanwhile. The ladder's last line is the held message.
+// Step mode (H, sim.Network.SetStepping): each SIP, CSTA and HTTP message
+// waits until . sends it (a datagram in its sender, a TCP write in its
+// connection, its writer free); the keep-alives (OPTIONS, UPDATE,
+// SystemStatus), RAS and RTP flow on; SIP T1 is raised to a minute
+// meanwhile. The ladder's last line is the held message.
 // Save as scenario (W, save.go): the user's actions, the pauses between
 // them and the states each leads to are written as session-scenario.yaml
 // with checks drawn from the session; `reclab run` replays it. Back (b)

@@ -52,6 +52,26 @@ func isLadder(e sim.Event) bool {
 	return false
 }
 
+// isStall reports whether e is a host stall (sim.HostStall): a row of its
+// own across the ladder, where the RTP streams are, so a stall reads as a
+// stall with its length and not as every stream stopping (issue 12).
+func isStall(e sim.Event) bool {
+	_, ok := e.State.(sim.HostStall)
+	return e.Kind == sim.KindState && ok
+}
+
+// stallRow is a host stall's row: its time, then the stall with its
+// length across the lifelines.
+func (g geometry) stallRow(e sim.Event) rowText {
+	buf := blank(g.width)
+	put(buf, 1, fmt.Sprintf("%7.3f", e.At.Seconds()))
+	lo, hi := g.timeW, g.width
+	fill(buf, lo, hi, '≈')
+	st, _ := e.State.(sim.HostStall)
+	putCentered(buf, lo, hi, fmt.Sprintf(" host stall %s: the lab ran nothing, RTP streams not stopped ", st.Length.Round(time.Millisecond)))
+	return rowText{text: strings.TrimRight(string(buf), " "), lo: lo, hi: hi}
+}
+
 // geometry places the columns in a width. Columns that do not fit fold
 // into the last one shown, named "other": a lab with more nodes than the
 // screen has room for, or a flood of foreign endpoints (each new ip:port of

@@ -387,7 +387,8 @@ func (m *Model) add(e sim.Event) {
 	if _, ok := problemKind(e); ok {
 		m.addProblem(e)
 	}
-	if !isLadder(e) {
+	stall := isStall(e)
+	if !isLadder(e) && !stall {
 		switch e.Kind {
 		case sim.KindNote, sim.KindError:
 			m.logs = append(m.logs, logLine{at: e.At, from: e.From, text: e.Summary, err: e.Kind == sim.KindError})
@@ -395,8 +396,10 @@ func (m *Model) add(e sim.Event) {
 		}
 		return
 	}
-	m.cols.of(e.From)
-	m.cols.of(e.To)
+	if !stall { // a stall is the lab's, no node's column
+		m.cols.of(e.From)
+		m.cols.of(e.To)
+	}
 	re := false
 	if e.Proto == sim.ProtoSIP && (e.Kind == sim.KindMessage || e.Kind == sim.KindDropped) {
 		h := fnv.New64a()
@@ -1020,6 +1023,10 @@ var filterMethods = map[string]bool{"INVITE": true, "ACK": true, "BYE": true, "C
 	"MESSAGE": true, "GET": true, "POST": true, "MONITORSTART": true, "MONITORSTOP": true, "SYSTEMSTATUS": true, "SNAPSHOTDEVICE": true}
 
 func (f filterSpec) pass(e sim.Event, c *columns) bool {
+	if isStall(e) {
+		// A stall stopped every node: it shows beside any node, and where RTP does.
+		return f.call == nil && f.dialog == "" && len(f.methods) == 0 && (len(f.protos) == 0 || f.protos[sim.ProtoRTP])
+	}
 	if f.call != nil && !f.call.member(e) {
 		return false
 	}

@@ -11,6 +11,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/reclab/reclab/phones"
+	"github.com/reclab/reclab/scenarios"
 	"github.com/reclab/reclab/sim"
 )
 
@@ -164,10 +165,11 @@ func storyYAML(name string, built, now Snapshot, acts []storyAct, events []sim.E
 				fmt.Fprintf(&b, "  - wait: {state: registration, node: %s, registered: true, timeout: 60s}\n", q(ph))
 			}
 		case ActImpair:
-			if line, ok := impairYAML(a.Impair); ok {
-				fmt.Fprintf(&b, "  - say: impairment: %s\n    impair: %s\n", a.Impair, line)
+			if step, err := scenarios.ImpairmentOf(a.Impair); err == nil {
+				// The scenarios package's writer, the one its parser reads back.
+				fmt.Fprintf(&b, "  - say: impairment: %s\n    impair: %s\n", a.Impair, step.YAML())
 			} else {
-				fmt.Fprintf(&b, "  # impairment not expressible as a step: %s\n", a.Impair)
+				fmt.Fprintf(&b, "  # impairment not expressible as a step (%v): %s\n", err, a.Impair)
 			}
 		case ActLift:
 			b.WriteString("  - lift:\n")
@@ -221,38 +223,4 @@ func (m *Model) goBack() tea.Cmd {
 		m.carryStory, m.backing = append([]storyAct(nil), prev...), true
 	}
 	return cmd
-}
-
-// impairYAML is an impairment as the scenario's impair step writes it.
-func impairYAML(im sim.Impairment) (string, bool) {
-	if im.From == "" || im.To == "" || im.Jitter > 0 {
-		return "", false
-	}
-	var parts []string
-	if im.Both {
-		parts = append(parts, fmt.Sprintf("between: [%s, %s]", q(im.From), q(im.To)))
-	} else {
-		parts = append(parts, fmt.Sprintf("from: %s, to: %s", q(im.From), q(im.To)))
-	}
-	if im.AllProtos {
-		parts = append(parts, "proto: all")
-	} else {
-		parts = append(parts, "proto: "+im.Proto.String())
-	}
-	switch {
-	case im.Blackhole:
-		parts = append(parts, "drop: all")
-	case im.Drop > 0:
-		parts = append(parts, fmt.Sprintf("drop: %g", im.Drop))
-	}
-	if im.Delay > 0 {
-		parts = append(parts, "delay: "+im.Delay.String())
-	}
-	if im.Duplicate > 0 {
-		parts = append(parts, fmt.Sprintf("duplicate: %g", im.Duplicate))
-	}
-	if im.Count > 0 {
-		parts = append(parts, fmt.Sprintf("count: %d", im.Count))
-	}
-	return "{" + strings.Join(parts, ", ") + "}", true
 }

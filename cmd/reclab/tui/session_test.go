@@ -101,19 +101,44 @@ func TestLongPromptKeepsTheTypedEnd(t *testing.T) {
 	m.sub.Close()
 }
 
-// A host stall is told as a stall with its length, in the Log.
+// A host stall is told as a stall with its length, in the Log and as a
+// row of its own on the ladder, where the streams are (issue 12), with no
+// column of its own and its cause in Detail.
 func TestHostStallShowsInTheLog(t *testing.T) {
 	m, _ := ready(t)
+	cols := len(m.cols.names)
 	st := sim.HostStall{Length: 2500 * time.Millisecond}
 	m.Update(batchMsg{events: []sim.Event{{At: time.Second, Kind: sim.KindState, Proto: sim.ProtoLab, From: "lab", Summary: st.String(), State: st}}})
 	if l := m.logs[len(m.logs)-1]; !strings.Contains(l.text, "host stall") || !strings.Contains(l.text, "2.5s") {
 		t.Fatalf("last log line %+v", l)
 	}
+	m.Update(key("G")) // the newest row
+	if !strings.Contains(m.View(), "host stall 2.5s: the lab ran nothing, RTP streams not stopped") {
+		t.Fatalf("no stall row on the ladder:\n%s", m.View())
+	}
+	if len(m.cols.names) != cols {
+		t.Fatalf("the stall made a column: %q", m.cols.names)
+	}
+	if why := m.why[len(m.why)-1]; !strings.Contains(why, "ran nothing") {
+		t.Fatalf("the stall's why %q", why)
+	}
+	for _, text := range []string{"rtp", "7434 rtp"} {
+		f, err := parseFilter(text, m.snap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.filter = f
+		m.refilter()
+		if len(m.rows) == 0 || !isStall(m.events[m.rows[len(m.rows)-1]]) {
+			t.Fatalf("filter %q hides the stall", text)
+		}
+	}
 	m.sub.Close()
 }
 
-// Step mode holds the story's SIP and lets the keep-alives flow: their
-// timers run on, and a held OPTIONS would log the phone off (spec §3.2.6).
+// Step mode holds the story's SIP, CSTA and HTTP and lets the keep-alives
+// flow: their timers run on, and a held OPTIONS would log the phone off
+// (spec §3.2.6), a held SystemStatus drop the CSTA link.
 func TestStepModeLetsKeepAlivesFlow(t *testing.T) {
 	for _, tc := range []struct {
 		msg   string
@@ -128,6 +153,10 @@ func TestStepModeLetsKeepAlivesFlow(t *testing.T) {
 		{"SIP/2.0 200 OK\r\nCSeq: 2 UPDATE\r\n\r\n", sim.ProtoSIP, false},
 		{"BYE sip:1002@127.20.1.2:7300 SIP/2.0\r\nCSeq: 3 BYE\r\n\r\n", sim.ProtoSIP, true},
 		{"\x80\x00", sim.ProtoRTP, false},
+		{"\x00\x00\x00\x4f9999<EstablishedEvent xmlns=\"http://www.ecma-international.org/standards/ecma-323/csta/ed4\">", sim.ProtoCSTA, true},
+		{"\x00\x00\x00\x4a0007<SystemStatus xmlns=\"http://www.ecma-international.org/standards/ecma-323/csta/ed4\">", sim.ProtoCSTA, false},
+		{"\x00\x00\x00\x4a0007<SystemStatusResponse xmlns=\"http://www.ecma-international.org/standards/ecma-323/csta/ed4\"/>", sim.ProtoCSTA, false},
+		{"GET /record?page=START&OPN=1002 HTTP/1.1\r\nHost: 127.20.0.2:8080\r\n\r\n", sim.ProtoHTTP, true},
 	} {
 		if got := storyMessage(tc.proto, []byte(tc.msg)); got != tc.held {
 			t.Errorf("%q: held %v, want %v", tc.msg, got, tc.held)

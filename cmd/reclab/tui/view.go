@@ -230,7 +230,12 @@ func (m *Model) flowLines(w, h int) []string {
 	for r := m.top; r < len(m.rows) && len(out) < h; r++ {
 		i := m.rows[r]
 		e := m.events[i]
-		rt := g.row(e, m.cols.of(e.From), m.cols.of(e.To), m.retrans[i])
+		var rt rowText
+		if isStall(e) {
+			rt = g.stallRow(e)
+		} else {
+			rt = g.row(e, m.cols.of(e.From), m.cols.of(e.To), m.retrans[i])
+		}
 		line := []rune(rt.text)
 		if m.delta && base >= 0 && len(line) >= 8 {
 			// Δt from the selected message, as sngrep shows it.

@@ -96,6 +96,9 @@ func (m *Model) explain(e sim.Event, retrans bool) (why string) {
 	if e.Kind == sim.KindDropped {
 		return "an impairment (I) dropped it on the way: " + label(e) + " never arrived"
 	}
+	if isStall(e) {
+		return "sim's stream sweep came late by more than the stream-idle time: the machine ran nothing (load, a stopped process), the senders neither"
+	}
 	switch e.Proto {
 	case sim.ProtoSIP:
 		why = m.explainSIP(e, retrans)
