@@ -3,10 +3,13 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +19,7 @@ import (
 	"time"
 
 	"github.com/reclab/reclab/phones"
+	"github.com/reclab/reclab/sim"
 	"github.com/reclab/reclab/sim/media"
 )
 
@@ -288,4 +292,78 @@ func TestServeNetBesideAnother(t *testing.T) {
 	}
 	b.stop()
 	a.stop()
+}
+
+// tlsLab is splitLab with CSTA over TLS: the PBX's certificate from files,
+// the recorder trusting the CA that issued it (each process makes a lab
+// CA of its own, so the two processes share this one through files).
+const tlsLab = `name: split-tls
+lab:
+  pbx: {address: PBX.1, csta-tls-port: 8883, tls-cert: pbx.pem, tls-key: pbx-key.pem}
+  recorder: {address: REC.2, csta-tls: true, csta-ca: ca.pem}
+  phones:
+    - {name: "7434", ext: "1001", model: "7434", password: s3cret1, address: PBX.11}
+    - {name: 6867i, ext: "1002", model: 6867i, password: s3cret2, address: PBX.12, config: {sip local port: 5070}}
+`
+
+// writeCerts writes a CA (ca.pem) and a certificate it issued for ip
+// (pbx.pem, pbx-key.pem) beside file.
+func writeCerts(t *testing.T, file string, ip netip.Addr) {
+	t.Helper()
+	ca, err := sim.NewLabCA("test CA", time.Now(), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue("pbx", ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(file)
+	for name, b := range map[string][]byte{
+		"ca.pem":      ca.PEM(),
+		"pbx.pem":     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}),
+		"pbx-key.pem": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The recorder's CSTA link runs over TLS to the PBX's 8883 across two
+// processes (design.md "Address plan"), and a call is recorded through it.
+// What crossed the wire is TLS: the recorder's trace names TLS records on
+// the link and no CSTA message in the clear, and the pcap holds them.
+func TestServeCSTAOverTLS(t *testing.T) {
+	file := writeLab(t, tlsLab, "127.33.0.")
+	writeCerts(t, file, netip.MustParseAddr("127.33.0.1"))
+	rec := startServe(t, "recorder", nil, file, "--nodes", "recorder")
+	ph := startServe(t, "pbx+phones", nil, file, "--nodes", "pbx,phones")
+	ph.ready()
+	var handshake, data int
+	rec.wait("ready", func(e servedEvent) bool {
+		if e.Kind == "CSTA" || strings.HasPrefix(e.Summary, "TLS ") {
+			switch {
+			case strings.HasPrefix(e.Summary, "TLS handshake"):
+				handshake++
+			case strings.HasPrefix(e.Summary, "TLS application data (CSTA"):
+				data++
+			case strings.Contains(e.Summary, "Monitor") || strings.Contains(e.Summary, "SystemStatus"):
+				t.Errorf("CSTA in the clear on a TLS link: %s → %s %s", e.From, e.To, e.Summary)
+			}
+		}
+		return e.StateType == "main.ServeState"
+	})
+	t.Logf("recorder trace: %d TLS handshake, %d TLS application data records on the CSTA link", handshake, data)
+	if handshake == 0 || data == 0 {
+		t.Errorf("the recorder's trace shows %d TLS handshake and %d application data records on its CSTA link", handshake, data)
+	}
+	recordedCall(t, ph, rec)
+	ph.stop()
+	rec.stop()
+	checkWholePcap(t, filepath.Join(rec.out, "lab.pcapng"))
 }
