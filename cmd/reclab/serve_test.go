@@ -67,13 +67,14 @@ type servedEvent struct {
 	State     json.RawMessage `json:"state"`
 }
 
-// startServe runs `reclab serve file --json --out DIR args...`, with
+// startServe runs `reclab serve file --json --out DIR args...` (its events
+// buffered for a farm's thousands while the test waits on another), with
 // prefix before it (e.g. `ip netns exec NS`).
 func startServe(t *testing.T, name string, prefix []string, file string, args ...string) *served {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), name)
 	argv := append(append(append([]string{}, prefix...), os.Args[0], "serve", file, "--json", "--out", out), args...)
-	s := &served{t: t, name: name, out: out, events: make(chan servedEvent, 4096), stderr: &bytes.Buffer{}}
+	s := &served{t: t, name: name, out: out, events: make(chan servedEvent, 1<<16), stderr: &bytes.Buffer{}}
 	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.Env = append(os.Environ(), "RECLAB_AS_MAIN=1")
 	s.cmd.Stderr = s.stderr
