@@ -17,7 +17,6 @@ import (
 
 	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/recorder"
-	"github.com/reclab/reclab/sim/media"
 )
 
 // deploy/ (issue 13 item 4): a container image and Kubernetes manifests.
@@ -432,20 +431,7 @@ func TestDeployTopologyAcrossNamespaces(t *testing.T) {
 	}
 	east, rec := procs["phones:east"], procs["recorder"]
 	east.send("dial east-10001 20001")
-	started := map[string]bool{}
-	rec.wait("recordings of 10001 and 20001", rec.state("recorder.RecordingStarted", func(m map[string]any) bool {
-		started[fmt.Sprint(m["ext"])] = true
-		return started["10001"] && started["20001"]
-	}))
-	waitFiles(t, filepath.Join(rec.out, "recordings"), 2, media.SampleRate*4)
-	east.send("hang-up east-10001")
-	closed := 0
-	rec.wait("both recordings closed", func(e servedEvent) bool {
-		if e.StateType == "recorder.RecordingClosed" {
-			closed++
-		}
-		return closed == 2
-	})
+	talkRecorded(t, rec, "10001", "20001", func() { east.send("hang-up east-10001") })
 	checkLost(t, rec.out)
 	for _, d := range deps {
 		procs[d.nodes].stop()

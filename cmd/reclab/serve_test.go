@@ -169,15 +169,27 @@ func recordedCall(t *testing.T, ph, rec *served) {
 	ph.send("dial 7434 1002")
 	ph.wait("6867i ringing", ph.state("phones.CallChanged", func(m map[string]any) bool { return m["phone"] == "6867i" && m["state"] == float64(phones.CallRinging) }))
 	ph.send("answer 6867i")
+	talkRecorded(t, rec, "1001", "1002", func() { ph.send("hang-up 7434") })
+	for _, who := range []struct{ ext, own, far string }{{"1001", "7434", "6867i"}, {"1002", "6867i", "7434"}} {
+		checkFinished(t, rec.out, who.ext, media.ToneFrequency(map[string]int{"7434": 0, "6867i": 1}[who.own]),
+			media.ToneFrequency(map[string]int{"7434": 0, "6867i": 1}[who.far]))
+	}
+	checkLost(t, rec.out)
+}
+
+// talkRecorded waits until rec records both parties a and b of a call,
+// lets them talk a second (the WAVs grow as they are written: their
+// headers are kept true, issue 11 item 5), hangs up and waits until both
+// recordings are closed.
+func talkRecorded(t *testing.T, rec *served, a, b string, hangUp func()) {
+	t.Helper()
 	started := map[string]bool{}
-	rec.wait("recordings of 1001 and 1002", rec.state("recorder.RecordingStarted", func(m map[string]any) bool {
+	rec.wait("recordings of "+a+" and "+b, rec.state("recorder.RecordingStarted", func(m map[string]any) bool {
 		started[fmt.Sprint(m["ext"])] = true
-		return started["1001"] && started["1002"]
+		return started[a] && started[b]
 	}))
-	// Let both parties talk a second: the WAVs grow as they are written
-	// (their headers are kept true, issue 11 item 5).
 	waitFiles(t, filepath.Join(rec.out, "recordings"), 2, media.SampleRate*4)
-	ph.send("hang-up 7434")
+	hangUp()
 	closed := 0
 	rec.wait("both recordings closed", func(e servedEvent) bool {
 		if e.StateType == "recorder.RecordingClosed" {
@@ -185,11 +197,6 @@ func recordedCall(t *testing.T, ph, rec *served) {
 		}
 		return closed == 2
 	})
-	for _, who := range []struct{ ext, own, far string }{{"1001", "7434", "6867i"}, {"1002", "6867i", "7434"}} {
-		checkFinished(t, rec.out, who.ext, media.ToneFrequency(map[string]int{"7434": 0, "6867i": 1}[who.own]),
-			media.ToneFrequency(map[string]int{"7434": 0, "6867i": 1}[who.far]))
-	}
-	checkLost(t, rec.out)
 }
 
 // waitFiles waits until dir holds n WAVs whose headers declare at least
