@@ -20,6 +20,7 @@ require (
 	github.com/pion/sdp/v3 v3.0.20
 	github.com/zaf/g711 v1.4.0
 	golang.org/x/crypto v0.36.0
+	golang.org/x/sys v0.38.0
 	golang.org/x/text v0.28.0
 )
 
@@ -60,5 +61,4 @@ require (
 	golang.org/x/exp v0.0.0-20240719175910-8a7402abbf56 // indirect
 	golang.org/x/net v0.36.0 // indirect
 	golang.org/x/sync v0.16.0 // indirect
-	golang.org/x/sys v0.38.0 // indirect
 )

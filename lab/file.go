@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -46,6 +47,11 @@ type filePBX struct {
 	CSTAPort uint16 `yaml:"csta-port"`
 	// ApplicationPassword is ECMA-354's StartApplicationSession password.
 	ApplicationPassword string `yaml:"application-password"`
+	// CSTATLSPort is CSTA over TLS (default 8883; 0: none); TLSCert and
+	// TLSKey its certificate's PEM files (default: the lab CA issues one).
+	CSTATLSPort *int   `yaml:"csta-tls-port"`
+	TLSCert     string `yaml:"tls-cert"`
+	TLSKey      string `yaml:"tls-key"`
 }
 
 type filePhone struct {
@@ -78,6 +84,10 @@ type fileRecorder struct {
 	KeepAlive string   `yaml:"keep-alive"`
 	Address   string   `yaml:"address"`
 	External  string   `yaml:"external"` // ADDRESS: a real recorder
+	// CSTATLS makes its CSTA link TLS (to the PBX's csta-tls-port), CSTACA
+	// the PEM file of the CAs it trusts (default: the lab CA).
+	CSTATLS bool   `yaml:"csta-tls"`
+	CSTACA  string `yaml:"csta-ca"`
 }
 
 type fileTimers struct {
@@ -128,7 +138,7 @@ func ParseLabFile(file string, src []byte) (LabFile, error) {
 	if f.Lab == nil {
 		return out, fmt.Errorf("lab: %s: no `lab:` section; a lab file is the scenario format's lab: (phones, recorder, pbx, timers)", file)
 	}
-	p := &fileParser{file: file}
+	p := &fileParser{file: file, dir: filepath.Dir(file)}
 	out.Name = f.Name
 	out.Topology, out.SIPT1 = p.topology(f.Lab)
 	if len(p.errs) > 0 {
@@ -139,7 +149,16 @@ func ParseLabFile(file string, src []byte) (LabFile, error) {
 
 type fileParser struct {
 	file string
+	dir  string // a relative path in the file is from the file's directory
 	errs []error
+}
+
+// path is a file the lab file names, relative to the lab file's directory.
+func (p *fileParser) path(v string) string {
+	if v == "" || filepath.IsAbs(v) {
+		return v
+	}
+	return filepath.Join(p.dir, v)
 }
 
 func (p *fileParser) fail(field, format string, args ...any) {
@@ -182,7 +201,7 @@ func (p *fileParser) duration(field, v string) time.Duration {
 }
 
 func (p *fileParser) topology(fl *fileLab) (Topology, time.Duration) {
-	t := Topology{Split: Split{Allow: true}}
+	t := Topology{Split: Split{Allow: true, CSTATLSPort: DefaultPBXCSTATLSPort}}
 	if fl.Rogue {
 		p.fail("lab.rogue", "the rogue host is a story's demo; a served lab has none")
 	}
@@ -190,6 +209,16 @@ func (p *fileParser) topology(fl *fileLab) (Topology, time.Duration) {
 		t.PBXAddr = p.addr("lab.pbx.address", b.Address)
 		t.Split.PBXSIPPort, t.Split.PBXCSTAPort = b.SIPPort, b.CSTAPort
 		t.Split.CSTAPassword = b.ApplicationPassword
+		if b.CSTATLSPort != nil {
+			if *b.CSTATLSPort < 0 || *b.CSTATLSPort > 65535 {
+				p.fail("lab.pbx.csta-tls-port", "%d: want a port, or 0 for no CSTA over TLS", *b.CSTATLSPort)
+			}
+			t.Split.CSTATLSPort = uint16(*b.CSTATLSPort)
+		}
+		if (b.TLSCert == "") != (b.TLSKey == "") {
+			p.fail("lab.pbx", "tls-cert and tls-key go together: the PBX's certificate and its key")
+		}
+		t.Split.CSTATLSCert, t.Split.CSTATLSKey = p.path(b.TLSCert), p.path(b.TLSKey)
 		if b.External != "" {
 			if b.Address != "" {
 				p.fail("lab.pbx", "both address and external; an external PBX's address is its external:")
@@ -209,6 +238,10 @@ func (p *fileParser) topology(fl *fileLab) (Topology, time.Duration) {
 		t.Recorder = RecorderSpec{Mapping: r.Mapping, Monitored: r.Monitored, OnDemand: r.OnDemand,
 			KeepAlive: p.duration("lab.recorder.keep-alive", r.KeepAlive)}
 		t.RecorderAddr = p.addr("lab.recorder.address", r.Address)
+		t.Split.RecorderCSTATLS, t.Split.RecorderCSTACA = r.CSTATLS, p.path(r.CSTACA)
+		if r.CSTACA != "" && !r.CSTATLS {
+			p.fail("lab.recorder.csta-ca", "set without csta-tls: true; the CA is for the CSTA link over TLS")
+		}
 		if r.External != "" {
 			if r.Address != "" {
 				p.fail("lab.recorder", "both address and external; an external recorder's address is its external:")

@@ -1,9 +1,12 @@
 package lab
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -27,6 +30,9 @@ var NodeKinds = []string{RunPBX, RunPhones, RunRecorder}
 const (
 	DefaultPBXSIPPort  = 5060
 	DefaultPBXCSTAPort = 8882
+	// DefaultPBXCSTATLSPort is CSTA over TLS, a lab file's unless it says
+	// otherwise.
+	DefaultPBXCSTATLSPort = 8883
 )
 
 // Split is how a lab faces the world beyond this process: split mode
@@ -59,6 +65,18 @@ type Split struct {
 	// "application authentication"): the PBX run here asks every
 	// StartApplicationSession for it. "": none asked.
 	CSTAPassword string
+	// CSTATLSPort is the PBX's CSTA-over-TLS port (design.md "Address
+	// plan": 8883); 0: none. A lab file has it unless it says 0.
+	CSTATLSPort uint16
+	// CSTATLSCert and CSTATLSKey are PEM files of the PBX's certificate
+	// and key for CSTATLSPort; "": the lab CA issues one for its address.
+	CSTATLSCert, CSTATLSKey string
+	// RecorderCSTATLS makes the recorder's CSTA link TLS, to CSTATLSPort.
+	RecorderCSTATLS bool
+	// RecorderCSTACA is a PEM file of the CAs the recorder trusts for the
+	// PBX's certificate; "": the lab CA, which only a PBX of this process
+	// has (each process makes its own).
+	RecorderCSTACA string
 }
 
 // Runs reports whether this process runs the node kind ("pbx", "phones",
@@ -188,10 +206,67 @@ func (l *Lab) buildPBX() error {
 		exts = append(exts, p.Ext)
 		passwords[p.Ext] = p.Password
 	}
+	cstaTLS, err := l.pbxCSTATLS()
+	if err != nil {
+		return err
+	}
 	l.PBX, err = pbx.New(node, pbx.Config{Extensions: exts, Passwords: passwords,
 		SIPPort: topo.Split.PBXSIPPort, CSTAPort: topo.Split.PBXCSTAPort, CSTAPassword: topo.Split.CSTAPassword,
+		CSTATLS: cstaTLS, CSTATLSPort: topo.Split.CSTATLSPort,
 		CSTAClients: []netip.Addr{topo.RecorderAddr}, CSTAKeepAlive: topo.Timers.CSTAKeepAlive})
 	return err
+}
+
+// pbxCSTATLS is the PBX's certificate for CSTA over TLS: the files the
+// topology names, else one the lab CA issues; nil without a TLS port.
+func (l *Lab) pbxCSTATLS() (*tls.Config, error) {
+	sp := l.Topology.Split
+	if sp.CSTATLSPort == 0 {
+		return nil, nil
+	}
+	if sp.CSTATLSCert != "" || sp.CSTATLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(sp.CSTATLSCert, sp.CSTATLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("lab: the PBX's CSTA TLS certificate (tls-cert %s, tls-key %s): %w", sp.CSTATLSCert, sp.CSTATLSKey, err)
+		}
+		return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, KeyLogWriter: l.CA.ClientTLS().KeyLogWriter}, nil
+	}
+	conf, err := l.CA.ServerTLS("pbx", l.Topology.PBXAddr)
+	if err != nil {
+		return nil, err
+	}
+	conf.NextProtos = nil // CSTA, not HTTP
+	return conf, nil
+}
+
+// recorderCSTATLS is what the recorder trusts for its CSTA link over TLS:
+// the CA file the topology names, else the lab CA when the PBX runs here.
+func (l *Lab) recorderCSTATLS() (*tls.Config, error) {
+	sp := l.Topology.Split
+	if !sp.RecorderCSTATLS {
+		return nil, nil
+	}
+	if sp.CSTATLSPort == 0 {
+		return nil, errors.New("lab: the recorder's CSTA link is TLS (csta-tls) but the PBX has no CSTA TLS port (csta-tls-port 0)")
+	}
+	conf := l.CA.ClientTLS()
+	conf.NextProtos = nil
+	if sp.RecorderCSTACA == "" {
+		if !sp.Runs(RunPBX) {
+			return nil, errors.New("lab: the recorder's CSTA link is TLS (csta-tls) to a PBX of another process or an external one: name the CA that issued its certificate (recorder csta-ca: FILE); each process makes a lab CA of its own")
+		}
+		return conf, nil
+	}
+	pem, err := os.ReadFile(sp.RecorderCSTACA)
+	if err != nil {
+		return nil, fmt.Errorf("lab: the recorder's CSTA CA (csta-ca): %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("lab: the recorder's CSTA CA %s (csta-ca): no PEM certificate in it", sp.RecorderCSTACA)
+	}
+	conf.RootCAs = pool
+	return conf, nil
 }
 
 // buildRecorder adds the recorder node when this process runs it, pointed
@@ -217,8 +292,17 @@ func (l *Lab) buildRecorder(opt Options) error {
 	if err != nil {
 		return err
 	}
+	cstaTLS, err := l.recorderCSTATLS()
+	if err != nil {
+		return err
+	}
+	cstaPort := topo.Split.PBXCSTAPort
+	if cstaTLS != nil {
+		cstaPort = topo.Split.CSTATLSPort
+	}
 	l.Recorder, err = recorder.New(node, recorder.Config{
-		CSTA:             netip.AddrPortFrom(topo.PBXAddr, topo.Split.PBXCSTAPort),
+		CSTA:             netip.AddrPortFrom(topo.PBXAddr, cstaPort),
+		CSTATLS:          cstaTLS,
 		Monitored:        topo.Recorder.Monitored,
 		Mapping:          mapping,
 		KeepAlive:        topo.Recorder.KeepAlive,
@@ -238,7 +322,11 @@ func (l *Lab) buildRecorder(opt Options) error {
 func (l *Lab) namePeers() {
 	topo := l.Topology
 	if !topo.Split.Runs(RunPBX) {
-		l.Net.Peer("pbx", topo.PBXAddr, map[uint16]sim.Proto{topo.Split.PBXCSTAPort: sim.ProtoCSTA})
+		ports := map[uint16]sim.Proto{topo.Split.PBXCSTAPort: sim.ProtoCSTA}
+		if topo.Split.CSTATLSPort != 0 {
+			ports[topo.Split.CSTATLSPort] = sim.ProtoCSTA // TLS records, summarised as such
+		}
+		l.Net.Peer("pbx", topo.PBXAddr, ports)
 	}
 	if !topo.Split.Runs(RunRecorder) {
 		l.Net.Peer("recorder", topo.RecorderAddr, map[uint16]sim.Proto{recorder.DefaultHTTPPort: sim.ProtoHTTP, recorder.DefaultHTTPSPort: sim.ProtoHTTP})

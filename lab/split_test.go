@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -161,6 +162,13 @@ func TestParseLabFile(t *testing.T) {
 	if !tp.Split.Allow || !tp.Split.PBXExternal || tp.Split.PBXSIPPort != 5062 || tp.Split.PBXCSTAPort != 8885 || tp.Split.CSTAPassword != "pw" {
 		t.Errorf("pbx: %+v at %s", tp.Split, tp.PBXAddr)
 	}
+	if tp.Split.CSTATLSPort != DefaultPBXCSTATLSPort || tp.Split.RecorderCSTATLS {
+		t.Errorf("CSTA over TLS by default: port %d, recorder on it %v", tp.Split.CSTATLSPort, tp.Split.RecorderCSTATLS)
+	}
+	tls, err := ParseLabFile("dir/tls.yaml", []byte("lab:\n  pbx: {csta-tls-port: 0}\n  recorder: {csta-tls: true, csta-ca: ca.pem}\n"))
+	if err != nil || tls.Topology.Split.CSTATLSPort != 0 || tls.Topology.Split.RecorderCSTACA != filepath.Join("dir", "ca.pem") {
+		t.Errorf("csta-tls-port 0 and csta-ca beside the file: %+v %v", tls.Topology.Split, err)
+	}
 	if len(tp.Phones) != 5 || !tp.Phones[1].External || tp.Phones[4].Name != "7434-2003" || tp.Phones[4].Addr != mustAddr("198.18.4.2") {
 		t.Errorf("phones: %+v", tp.Phones)
 	}
@@ -174,6 +182,9 @@ func TestParseLabFile(t *testing.T) {
 		{"lab:\n  recorder: {external: 'x:1'}\n", `lab.recorder.external: "x:1": want ADDRESS or ADDRESS:PORT`},
 		{"lab:\n  farms: [{model: 7434, count: 0, first-ext: '1', base: 198.18.0.1}]\n", "lab.farms[0].count: 0: want 1 to"},
 		{"name: x\n", "bad.yaml: no `lab:` section"},
+		{"lab:\n  pbx: {tls-cert: c.pem}\n", "bad.yaml: lab.pbx: tls-cert and tls-key go together"},
+		{"lab:\n  recorder: {csta-ca: ca.pem}\n", "lab.recorder.csta-ca: set without csta-tls: true"},
+		{"lab:\n  pbx: {csta-tls-port: 70000}\n", "lab.pbx.csta-tls-port: 70000: want a port"},
 	} {
 		if _, err := ParseLabFile("bad.yaml", []byte(c.src)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v, want %q", c.src, err, c.want)
@@ -238,5 +249,50 @@ func TestApplicationPasswordSession(t *testing.T) {
 	}
 	if _, err := session.Wait(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A recorder whose CSTA link is TLS trusts only the CA it is told to: a
+// PBX (another lab: another process's CA) whose certificate another CA
+// issued fails the handshake with an error naming the certificate, and the
+// link never comes up. Without a CA file the recorder of a lab whose PBX
+// runs elsewhere is refused at Build, saying why.
+func TestCSTATLSTrustsOnlyItsCA(t *testing.T) {
+	pbxTopo := Default()
+	pbxTopo.PBXAddr, pbxTopo.RecorderAddr, pbxTopo.PhoneBase = mustAddr("127.20.84.1"), mustAddr("127.20.84.2"), mustAddr("127.20.85.1")
+	for i := range pbxTopo.Phones {
+		pbxTopo.Phones[i].Password = "pw"
+	}
+	pbxTopo.Split = Split{Run: []string{RunPBX}, CSTATLSPort: DefaultPBXCSTATLSPort}
+	startLab(t, pbxTopo)
+
+	recTopo := pbxTopo
+	recTopo.Split = Split{Run: []string{RunRecorder}, CSTATLSPort: DefaultPBXCSTATLSPort, RecorderCSTATLS: true}
+	if _, err := Build(recTopo, Options{OutDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "csta-ca") {
+		t.Fatalf("a TLS recorder without a CA for another process's PBX: %v", err)
+	}
+	other, err := sim.NewLabCA("another CA", time.Now(), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recTopo.Split.RecorderCSTACA = filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(recTopo.Split.RecorderCSTACA, other.PEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Build(recTopo, Options{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	refused := l.Net.Trace().Watch(func(e sim.Event) bool {
+		return e.From == "recorder" && strings.Contains(e.Summary, "CSTA over TLS to 127.20.84.1:8883") && strings.Contains(e.Summary, "certificate")
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := l.Recorder.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := refused.Wait(ctx); err != nil {
+		t.Fatalf("no handshake failure naming the certificate: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package pbx
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,7 +28,7 @@ import (
 type cstaServer struct {
 	p    *PBX
 	r    *run
-	l    *sim.Listener
+	ls   []*sim.Listener // CSTA on TCP; with Config.CSTATLS, CSTA over TLS too
 	done chan struct{}
 	wg   sync.WaitGroup
 
@@ -74,14 +75,33 @@ type monitor struct {
 	ref    string
 }
 
-func startCSTA(p *PBX, r *run, port uint16) (*cstaServer, error) {
-	l, err := p.node.Listen(port, sim.ProtoCSTA)
+// startCSTA listens on the CSTA port and, when the configuration has a TLS
+// certificate, on the TLS port (design.md: "CSTA XML 8882/tcp (8883 TLS)").
+// TLS runs on sim's traced conn, so the trace and the pcap hold the TLS
+// records as they crossed the wire; the lab's key log decrypts them.
+func startCSTA(p *PBX, r *run) (*cstaServer, error) {
+	s := &cstaServer{p: p, r: r, done: make(chan struct{}), clients: map[*cstaClient]bool{}, monitors: map[string][]monitor{}}
+	l, err := p.node.Listen(p.cfg.CSTAPort, sim.ProtoCSTA)
 	if err != nil {
 		return nil, err
 	}
-	s := &cstaServer{p: p, r: r, l: l, done: make(chan struct{}), clients: map[*cstaClient]bool{}, monitors: map[string][]monitor{}}
-	s.wg.Add(1)
-	go s.accept()
+	s.ls = append(s.ls, l)
+	if p.cfg.CSTATLS != nil {
+		tl, err := p.node.Listen(p.cfg.CSTATLSPort, sim.ProtoCSTA)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		s.ls = append(s.ls, tl)
+	}
+	for i, l := range s.ls {
+		var conf *tls.Config
+		if i == 1 {
+			conf = p.cfg.CSTATLS
+		}
+		s.wg.Add(1)
+		go s.accept(l, conf)
+	}
 	return s, nil
 }
 
@@ -92,7 +112,9 @@ func (s *cstaServer) close() {
 		return
 	}
 	close(s.done)
-	s.l.Close()
+	for _, l := range s.ls {
+		l.Close()
+	}
 	s.closed = true
 	for c := range s.clients {
 		c.halt()
@@ -100,10 +122,13 @@ func (s *cstaServer) close() {
 	s.wg.Wait()
 }
 
-func (s *cstaServer) accept() {
+// accept takes the links of one listener; conf, if set, makes each a TLS
+// server on the accepted conn (the handshake runs on the link's first read
+// or write, on its own goroutines, so a slow client holds up no other).
+func (s *cstaServer) accept(l *sim.Listener, conf *tls.Config) {
 	defer s.wg.Done()
 	for {
-		raw, err := s.l.Accept()
+		raw, err := l.Accept()
 		if err != nil {
 			return
 		}
@@ -114,7 +139,11 @@ func (s *cstaServer) accept() {
 			raw.Close()
 			continue
 		}
-		c := newCSTAClient(raw)
+		link := raw
+		if conf != nil {
+			link = tls.Server(raw, conf)
+		}
+		c := newCSTAClient(link)
 		added := false
 		s.r.do(func() {
 			if !s.closed {

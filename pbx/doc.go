@@ -1,6 +1,7 @@
 // Package pbx is the simulated MX-ONE: a SIP registrar and B2BUA call
-// control on 5060/udp, the CSTA XML server on 8882/tcp, and the admin
-// commands of spec §3.2.5 and §3.2.6.
+// control on 5060/udp, the CSTA XML server on 8882/tcp (and over TLS on
+// 8883 with Config.CSTATLS), and the admin commands of spec §3.2.5 and
+// §3.2.6.
 //
 // The protocol decisions are pure and table-tested: parseRegister reads a
 // REGISTER, Registrar decides (new, refresh, moved — a forced log-off, spec

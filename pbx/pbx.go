@@ -2,6 +2,7 @@ package pbx
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -18,9 +19,13 @@ import (
 
 // Config is the PBX's configuration. The zero value works with Extensions set.
 type Config struct {
-	Extensions    []string      // the directory: numbers the PBX knows
-	SIPPort       uint16        // default 5060
-	CSTAPort      uint16        // default 8882
+	Extensions []string // the directory: numbers the PBX knows
+	SIPPort    uint16   // default 5060
+	CSTAPort   uint16   // default 8882
+	// CSTATLS, if set, is the certificate of CSTA over TLS on CSTATLSPort
+	// (default 8883, design.md "Address plan"); nil: plain CSTA only.
+	CSTATLS       *tls.Config
+	CSTATLSPort   uint16
 	MaxExpiry     time.Duration // longest registration granted; default 3600s
 	CSTAKeepAlive time.Duration // SystemStatus towards each CSTA client; default 30s
 	// Passwords are the extensions' SIP credentials (ext → password): with
@@ -85,6 +90,12 @@ func (c *Config) validate() error {
 	}
 	if c.CSTAPort == 0 {
 		c.CSTAPort = 8882
+	}
+	if c.CSTATLSPort == 0 {
+		c.CSTATLSPort = 8883
+	}
+	if c.CSTATLS != nil && c.CSTATLSPort == c.CSTAPort {
+		return fmt.Errorf("pbx: config: CSTATLSPort %d is the plain CSTA port too", c.CSTATLSPort)
 	}
 	if c.RASPort == 0 {
 		c.RASPort = sim.RASPort
@@ -182,7 +193,7 @@ func (p *PBX) Start() error {
 	contact := sip.ContactHeader{Address: sip.Uri{User: "pbx", Host: st.Addr.Addr().String(), Port: int(st.Addr.Port())}}
 	r.dlgSrv = sipgo.NewDialogServerCache(st.Client, contact)
 	r.dlgCli = sipgo.NewDialogClientCache(st.Client, contact)
-	if r.csta, err = startCSTA(p, r, p.cfg.CSTAPort); err != nil {
+	if r.csta, err = startCSTA(p, r); err != nil {
 		r.cancel(nil)
 		<-r.loopDone
 		st.Close()
@@ -198,7 +209,11 @@ func (p *PBX) Start() error {
 	p.mu.Lock()
 	p.cur = r
 	p.mu.Unlock()
-	p.node.Note("PBX up: SIP %s, CSTA %s, RAS %s, %d extensions", st.Addr, p.node.AddrPort(p.cfg.CSTAPort), r.ras.LocalAddrPort(), len(p.cfg.Extensions))
+	cstaAt := p.node.AddrPort(p.cfg.CSTAPort).String()
+	if p.cfg.CSTATLS != nil {
+		cstaAt += fmt.Sprintf(" (TLS %s)", p.node.AddrPort(p.cfg.CSTATLSPort))
+	}
+	p.node.Note("PBX up: SIP %s, CSTA %s, RAS %s, %d extensions", st.Addr, cstaAt, r.ras.LocalAddrPort(), len(p.cfg.Extensions))
 	p.node.Publish(ServiceState{Up: true, Cause: "started"})
 	return nil
 }

@@ -73,9 +73,14 @@ type Config struct {
 	InviteRetransmit time.Duration
 	CSTAKeepAlive    time.Duration // CSTA SystemStatus interval; default 30 s
 	CSTAPassword     string        // ECMA-354 application password: a session first (csta.StartSession); "": none
-	SIPPort          uint16        // the recorder's SIP port; default 5060
-	RTPPort          uint16        // first RTP port, even; default 20000
-	OutDir           string        // where recordings go, created if missing; default "recordings"
+	// CSTATLS, if set, makes the CSTA link TLS (the PBX's 8883, design.md
+	// "Address plan") on the traced conn: the roots it trusts (the lab CA,
+	// or the CA a real MX-ONE's certificate comes from). Its ServerName
+	// defaults to CSTA's address, which the certificate must name.
+	CSTATLS *tls.Config
+	SIPPort uint16 // the recorder's SIP port; default 5060
+	RTPPort uint16 // first RTP port, even; default 20000
+	OutDir  string // where recordings go, created if missing; default "recordings"
 
 	// Record on demand (spec §3.3; ondemand.go, http.go).
 	OnDemand  OnDemand    // OnDemandOff (default), StartOnDemand or SaveOnDemand

@@ -2,6 +2,8 @@ package recorder
 
 import (
 	"context"
+	"crypto/tls"
+	"fmt"
 	"sync"
 	"time"
 
@@ -138,7 +140,9 @@ func (r *Recorder) cstaPerform(acts []CSTAAction) {
 				nc, err := r.node.Dial(r.cfg.CSTA)
 				var link *csta.Conn
 				if err == nil {
-					link = csta.NewConn(nc)
+					link, err = r.cstaLinkOn(nc)
+				}
+				if err == nil {
 					if r.cfg.CSTAPassword != "" { // the switch asks for an application session first (docs/wire.md)
 						if _, err = csta.StartSession(link, "reclab-recorder", r.cfg.CSTAPassword, sim.SocketDeadline(r.cfg.CSTAKeepAlive)); err != nil {
 							nc.Close()
@@ -188,6 +192,27 @@ func (r *Recorder) cstaPerform(acts []CSTAAction) {
 			c.redial = r.node.Clock().AfterFunc(a.After, func() { r.post(cstaRedialDue{}) })
 		}
 	}
+}
+
+// cstaLinkOn makes the CSTA link on a dialled conn: plain, or TLS on it
+// (Config.CSTATLS) with the handshake done here, off the loop, so a
+// certificate the recorder does not trust is a dial failure naming it.
+func (r *Recorder) cstaLinkOn(nc *sim.Conn) (*csta.Conn, error) {
+	if r.cfg.CSTATLS == nil {
+		return csta.NewConn(nc), nil
+	}
+	conf := r.cfg.CSTATLS.Clone()
+	if conf.ServerName == "" {
+		conf.ServerName = r.cfg.CSTA.Addr().String()
+	}
+	tc := tls.Client(nc, conf)
+	tc.SetDeadline(sim.SocketDeadline(r.cfg.CSTAKeepAlive))
+	if err := tc.Handshake(); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("recorder: CSTA over TLS to %s: %w", r.cfg.CSTA, err)
+	}
+	tc.SetDeadline(time.Time{})
+	return csta.NewConn(tc), nil
 }
 
 // readCSTA reads one connection until it fails or is closed, handing what

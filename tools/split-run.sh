@@ -78,6 +78,12 @@ ready() { # NAME: wait for its ready line
   grep ' ready: ' "$OUT/$1.log"
 }
 
+# UDP receive-buffer drops (RcvbufErrors, /proc/net/snmp) of a namespace:
+# where a datagram the wire delivered was dropped for a full socket.
+rcvbuf() { ip netns exec "$1" awk '/^Udp:/ { if (n++) { for (i = 1; i <= NF; i++) if (h[i] == "RcvbufErrors") print $i } else for (i = 1; i <= NF; i++) h[i] = $i }' /proc/net/snmp; }
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+echo "load average at start: $(load)"
+rbA0=$(rcvbuf "$A") rbB0=$(rcvbuf "$B")
 start=$(date +%s.%N)
 serve recorder "$B" --nodes recorder
 serve pbx "$A" --nodes pbx
@@ -87,7 +93,9 @@ for n in pbx east west recorder; do ready $n; done
 echo "all four ready $(echo "$(date +%s.%N) - $start" | bc) s after the first start"
 
 for ((i = 0; i < CALLS; i++)); do echo "dial east-$((10001 + i)) $((20001 + i))"; done >&"$fd_east"
-sleep "$TALK"
+sleep "$((TALK / 2))"
+echo "load average mid-talk: $(load)"
+sleep "$((TALK - TALK / 2))"
 for ((i = 0; i < CALLS; i++)); do echo "hang-up east-$((10001 + i))"; done >&"$fd_east"
 # Every recording closed: 2 per call.
 until [ "$(grep -c 'recording .* closed (' "$OUT/recorder.log")" -ge $((2 * CALLS)) ]; do sleep 0.5; done
@@ -97,7 +105,8 @@ for i in "${!pids[@]}"; do # CPU and peak memory of each process, from /proc, be
   read -r -a st <"/proc/${pids[$i]}/stat"
   echo "${names[$i]}: $(echo "scale=2; (${st[13]} + ${st[14]}) / $tick" | bc) s CPU, $(awk '/VmHWM/ {print $2, $3}' "/proc/${pids[$i]}/status") peak RSS"
 done
-echo "run: $(echo "$(date +%s.%N) - $start" | bc) s"
+echo "run: $(echo "$(date +%s.%N) - $start" | bc) s; load average at the end: $(load)"
+echo "UDP RcvbufErrors during the run: namespace A (PBX, farms) $(($(rcvbuf "$A") - rbA0)), namespace B (recorder) $(($(rcvbuf "$B") - rbB0))"
 for p in "${pids[@]}"; do kill -TERM "$p"; done
 wait "${pids[@]}" || true
 pids=()
@@ -106,9 +115,15 @@ import json, glob, sys
 files = glob.glob(sys.argv[1] + "/*.json")
 tx = [json.load(open(f))["tx"] for f in files]
 rx = [json.load(open(f))["rx"] for f in files]
-recv = sum(s["received"] for s in tx + rx)
-lost = sum(s["lost"] for s in tx + rx)
-late = sum(s["late"] for s in tx + rx)
-print(f"recordings: {len(files)}; packets recorded {recv}, lost {lost}, late {late}")
+st = tx + rx
+recv = sum(s["received"] for s in st)
+exp = sum(s["expected"] for s in st)
+lost = sum(s["lost"] for s in st)
+late = sum(s["late"] for s in st)
+resyncs = sum(s["resyncs"] for s in st)
+paused = sum(g["seconds"] for s in st for g in s.get("gaps", []) if g["why"].startswith("no packets"))
+print(f"recordings: {len(files)}; packets recorded {recv} of {exp} sent by sequence number: "
+      f"{exp - recv} lost on the way; late {late}; senders paused {paused:.1f} channel-seconds "
+      f"({resyncs} resyncs); the JSON's lost (both) {lost}")
 PY
 grep -h 'CSTA\|error' "$OUT"/*.err | head -5 || true

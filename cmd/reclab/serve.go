@@ -18,6 +18,25 @@ import (
 	"github.com/reclab/reclab/sim"
 )
 
+// loadLabFile reads and checks a lab file for the node kinds run (from
+// --nodes), its default addresses moved by plan (--net): serve's and tui's.
+func loadLabFile(file string, run []string, plan addressPlan) (lab.LabFile, error) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return lab.LabFile{}, fmt.Errorf("lab: %w", err)
+	}
+	lf, err := lab.ParseLabFile(file, src)
+	if err != nil {
+		return lab.LabFile{}, err
+	}
+	lf.Topology.Split.Run = run
+	plan.placeDefaults(&lf.Topology)
+	if err := lab.Check(lf.Topology); err != nil {
+		return lab.LabFile{}, err
+	}
+	return lf, nil
+}
+
 // cmdServe runs the chosen nodes of a lab file until SIGTERM or Ctrl-C:
 // split mode (README "Split mode"). The nodes it does not run are peers at
 // the file's addresses: another `reclab serve` or a real PBX, recorder or
@@ -96,19 +115,9 @@ Flags:`)
 		fmt.Fprintf(stderr, "reclab serve: %v\n", err)
 		return exitUsage
 	}
-	src, err := os.ReadFile(files[0])
+	lf, err := loadLabFile(files[0], run, plan)
 	if err != nil {
-		fmt.Fprintf(stderr, "reclab serve: %v\n", err)
-		return exitUsage
-	}
-	lf, err := lab.ParseLabFile(files[0], src)
-	if err == nil {
-		lf.Topology.Split.Run = run
-		plan.placeDefaults(&lf.Topology)
-		err = lab.Check(lf.Topology)
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, err) // it names the file, the place and what was wrong
 		return exitUsage
 	}
 	lab.SetSIPTimers(lf.SIPT1)

@@ -3,10 +3,13 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +19,7 @@ import (
 	"time"
 
 	"github.com/reclab/reclab/phones"
+	"github.com/reclab/reclab/sim"
 	"github.com/reclab/reclab/sim/media"
 )
 
@@ -63,13 +67,14 @@ type servedEvent struct {
 	State     json.RawMessage `json:"state"`
 }
 
-// startServe runs `reclab serve file --json --out DIR args...`, with
+// startServe runs `reclab serve file --json --out DIR args...` (its events
+// buffered for a farm's thousands while the test waits on another), with
 // prefix before it (e.g. `ip netns exec NS`).
 func startServe(t *testing.T, name string, prefix []string, file string, args ...string) *served {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), name)
 	argv := append(append(append([]string{}, prefix...), os.Args[0], "serve", file, "--json", "--out", out), args...)
-	s := &served{t: t, name: name, out: out, events: make(chan servedEvent, 4096), stderr: &bytes.Buffer{}}
+	s := &served{t: t, name: name, out: out, events: make(chan servedEvent, 1<<16), stderr: &bytes.Buffer{}}
 	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.Env = append(os.Environ(), "RECLAB_AS_MAIN=1")
 	s.cmd.Stderr = s.stderr
@@ -164,15 +169,27 @@ func recordedCall(t *testing.T, ph, rec *served) {
 	ph.send("dial 7434 1002")
 	ph.wait("6867i ringing", ph.state("phones.CallChanged", func(m map[string]any) bool { return m["phone"] == "6867i" && m["state"] == float64(phones.CallRinging) }))
 	ph.send("answer 6867i")
+	talkRecorded(t, rec, "1001", "1002", func() { ph.send("hang-up 7434") })
+	for _, who := range []struct{ ext, own, far string }{{"1001", "7434", "6867i"}, {"1002", "6867i", "7434"}} {
+		checkFinished(t, rec.out, who.ext, media.ToneFrequency(map[string]int{"7434": 0, "6867i": 1}[who.own]),
+			media.ToneFrequency(map[string]int{"7434": 0, "6867i": 1}[who.far]))
+	}
+	checkLost(t, rec.out)
+}
+
+// talkRecorded waits until rec records both parties a and b of a call,
+// lets them talk a second (the WAVs grow as they are written: their
+// headers are kept true, issue 11 item 5), hangs up and waits until both
+// recordings are closed.
+func talkRecorded(t *testing.T, rec *served, a, b string, hangUp func()) {
+	t.Helper()
 	started := map[string]bool{}
-	rec.wait("recordings of 1001 and 1002", rec.state("recorder.RecordingStarted", func(m map[string]any) bool {
+	rec.wait("recordings of "+a+" and "+b, rec.state("recorder.RecordingStarted", func(m map[string]any) bool {
 		started[fmt.Sprint(m["ext"])] = true
-		return started["1001"] && started["1002"]
+		return started[a] && started[b]
 	}))
-	// Let both parties talk a second: the WAVs grow as they are written
-	// (their headers are kept true, issue 11 item 5).
 	waitFiles(t, filepath.Join(rec.out, "recordings"), 2, media.SampleRate*4)
-	ph.send("hang-up 7434")
+	hangUp()
 	closed := 0
 	rec.wait("both recordings closed", func(e servedEvent) bool {
 		if e.StateType == "recorder.RecordingClosed" {
@@ -180,11 +197,6 @@ func recordedCall(t *testing.T, ph, rec *served) {
 		}
 		return closed == 2
 	})
-	for _, who := range []struct{ ext, own, far string }{{"1001", "7434", "6867i"}, {"1002", "6867i", "7434"}} {
-		checkFinished(t, rec.out, who.ext, media.ToneFrequency(map[string]int{"7434": 0, "6867i": 1}[who.own]),
-			media.ToneFrequency(map[string]int{"7434": 0, "6867i": 1}[who.far]))
-	}
-	checkLost(t, rec.out)
 }
 
 // waitFiles waits until dir holds n WAVs whose headers declare at least
@@ -288,4 +300,78 @@ func TestServeNetBesideAnother(t *testing.T) {
 	}
 	b.stop()
 	a.stop()
+}
+
+// tlsLab is splitLab with CSTA over TLS: the PBX's certificate from files,
+// the recorder trusting the CA that issued it (each process makes a lab
+// CA of its own, so the two processes share this one through files).
+const tlsLab = `name: split-tls
+lab:
+  pbx: {address: PBX.1, csta-tls-port: 8883, tls-cert: pbx.pem, tls-key: pbx-key.pem}
+  recorder: {address: REC.2, csta-tls: true, csta-ca: ca.pem}
+  phones:
+    - {name: "7434", ext: "1001", model: "7434", password: s3cret1, address: PBX.11}
+    - {name: 6867i, ext: "1002", model: 6867i, password: s3cret2, address: PBX.12, config: {sip local port: 5070}}
+`
+
+// writeCerts writes a CA (ca.pem) and a certificate it issued for ip
+// (pbx.pem, pbx-key.pem) beside file.
+func writeCerts(t *testing.T, file string, ip netip.Addr) {
+	t.Helper()
+	ca, err := sim.NewLabCA("test CA", time.Now(), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue("pbx", ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(file)
+	for name, b := range map[string][]byte{
+		"ca.pem":      ca.PEM(),
+		"pbx.pem":     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}),
+		"pbx-key.pem": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The recorder's CSTA link runs over TLS to the PBX's 8883 across two
+// processes (design.md "Address plan"), and a call is recorded through it.
+// What crossed the wire is TLS: the recorder's trace names TLS records on
+// the link and no CSTA message in the clear, and the pcap holds them.
+func TestServeCSTAOverTLS(t *testing.T) {
+	file := writeLab(t, tlsLab, "127.33.0.")
+	writeCerts(t, file, netip.MustParseAddr("127.33.0.1"))
+	rec := startServe(t, "recorder", nil, file, "--nodes", "recorder")
+	ph := startServe(t, "pbx+phones", nil, file, "--nodes", "pbx,phones")
+	ph.ready()
+	var handshake, data int
+	rec.wait("ready", func(e servedEvent) bool {
+		if e.Kind == "CSTA" || strings.HasPrefix(e.Summary, "TLS ") {
+			switch {
+			case strings.HasPrefix(e.Summary, "TLS handshake"):
+				handshake++
+			case strings.HasPrefix(e.Summary, "TLS application data (CSTA"):
+				data++
+			case strings.Contains(e.Summary, "Monitor") || strings.Contains(e.Summary, "SystemStatus"):
+				t.Errorf("CSTA in the clear on a TLS link: %s → %s %s", e.From, e.To, e.Summary)
+			}
+		}
+		return e.StateType == "main.ServeState"
+	})
+	t.Logf("recorder trace: %d TLS handshake, %d TLS application data records on the CSTA link", handshake, data)
+	if handshake == 0 || data == 0 {
+		t.Errorf("the recorder's trace shows %d TLS handshake and %d application data records on its CSTA link", handshake, data)
+	}
+	recordedCall(t, ph, rec)
+	ph.stop()
+	rec.stop()
+	checkWholePcap(t, filepath.Join(rec.out, "lab.pcapng"))
 }

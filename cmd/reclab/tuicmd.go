@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/reclab/reclab/cmd/reclab/tui"
+	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/scenarios"
 )
 
@@ -27,10 +28,12 @@ func cmdTUI(args []string, stdout, stderr io.Writer) int {
 	hepFlag := hepFlag(fs)
 	netDelay := fs.String("net-delay", "", "give every link of the lab and of each scenario's lab (each node pair, each way) its own delay drawn from `MIN-MAX`, e.g. 0-300ms, plus jitter (default: none)")
 	seed := fs.Int64("seed", 1, "with --net-delay: the seed of the links' delays and jitter")
+	nodes := fs.String("nodes", strings.Join(lab.NodeKinds, ","), "with LAB.yaml: the node kinds this process runs, `LIST` of pbx, phones, recorder (or phones:FARM), as reclab serve")
 	var netArg string
 	netFlag(fs, &netArg)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `Usage: reclab tui [--out DIR] [--scenario NAME|FILE [--step] [--speed F]] [--net 127.N] [--net-delay MIN-MAX [--seed N]]
+       reclab tui LAB.yaml [--nodes pbx,phones,recorder] [--out DIR] [--net 127.N]
        reclab
 
 Opens the terminal UI on the default lab: the PBX, the recorder and one
@@ -43,14 +46,34 @@ Log pane; --step holds each step until you press '.', so a trainer can
 explain it first. Inside the UI, s lists the library (t there: step mode,
 +/-: speed).
 
+With a lab file, the UI runs its nodes as 'reclab serve' does (split
+mode, README "Split mode"): --nodes picks those run here, the others are
+peers at the file's addresses; the UI drives the phones run here.
+
 Flags:`)
 		fs.PrintDefaults()
+	}
+	// A lab file first or last: reclab tui lab.yaml --nodes pbx.
+	var files []string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		files, args = args[:1], args[1:]
 	}
 	if err := fs.Parse(args); err != nil {
 		return flagExit(err)
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "reclab tui: unexpected argument %q\n", fs.Arg(0))
+	files = append(files, fs.Args()...)
+	if len(files) > 1 || (len(files) == 1 && !strings.HasSuffix(files[0], ".yaml") && !strings.HasSuffix(files[0], ".yml")) {
+		fmt.Fprintf(stderr, "reclab tui: unexpected argument %q (a lab file is LAB.yaml)\n", files[len(files)-1])
+		return exitUsage
+	}
+	nodesSet := false
+	fs.Visit(func(f *flag.Flag) { nodesSet = nodesSet || f.Name == "nodes" })
+	if len(files) == 1 && *scen != "" {
+		fmt.Fprintln(stderr, "reclab tui: a lab file or --scenario, not both")
+		return exitUsage
+	}
+	if nodesSet && len(files) == 0 {
+		fmt.Fprintln(stderr, "reclab tui: --nodes goes with a lab file (reclab tui LAB.yaml --nodes …)")
 		return exitUsage
 	}
 	if *speed <= 0 {
@@ -73,6 +96,24 @@ Flags:`)
 	if err != nil {
 		fmt.Fprintf(stderr, "reclab tui: %v\n", err)
 		return exitUsage
+	}
+	// A lab file (split mode, as reclab serve): its topology, nodes and SIP
+	// T1; a broken one is a usage error, said before the screen changes.
+	var topo lab.Topology
+	place := plan.place
+	if len(files) == 1 {
+		run, err := lab.ParseNodes(*nodes)
+		if err != nil {
+			fmt.Fprintf(stderr, "reclab tui: --nodes %s: %v\n", *nodes, err)
+			return exitUsage
+		}
+		lf, err := loadLabFile(files[0], run, plan)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
+		topo, place = lf.Topology, nil // the file's addresses stay; --net moved only its defaults
+		lab.SetSIPTimers(lf.SIPT1)
 	}
 	// A name that is not in the library, or a broken file, is a usage
 	// error, said before the screen changes or a folder is made.
@@ -97,7 +138,7 @@ Flags:`)
 	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	req := tui.ScenarioRequest{Name: *scen, Step: *step, Speed: *speed}
-	if err := tui.Run(ctx, tui.Options{OutDir: session, Scenario: req, HEP: hep, NetDelay: delays, Place: plan.place}); err != nil {
+	if err := tui.Run(ctx, tui.Options{OutDir: session, Topology: topo, Scenario: req, HEP: hep, NetDelay: delays, Place: place}); err != nil {
 		// tui's errors name their package; one prefix is enough (issue
 		// 19: "tui: tui: mkdir…").
 		msg := strings.TrimPrefix(plan.inUse(err).Error(), "tui: ")

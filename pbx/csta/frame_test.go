@@ -276,6 +276,13 @@ func TestSummarizeFrames(t *testing.T) {
 			[]string{"CSTA framing lost: header 3c 3f 78 6d 6c 20 76 65"}},
 		{"short length", []byte("\x00\x00\x00\x020001"),
 			[]string{"CSTA framing lost: length 2 in header 00 00 00 02 30 30 30 31"}},
+		// CSTA over TLS (port 8883): the records as they crossed the wire.
+		{"TLS records", cat([]byte{22, 3, 1, 0, 2, 1, 0}, []byte{20, 3, 3, 0, 1, 1}, []byte{23, 3, 3, 0, 3, 9, 9, 9}),
+			[]string{"TLS handshake (2 bytes)", "TLS change cipher spec (1 bytes)", "TLS application data (CSTA, 3 bytes)"}},
+		{"TLS partial record", []byte{23, 3, 3, 1, 0, 9, 9},
+			[]string{"TLS application data (partial record, 2 of 256 bytes)"}},
+		{"TLS then junk", []byte{21, 3, 3, 0, 2, 2, 40, 0, 0},
+			[]string{"TLS alert (2 bytes)", "TLS record header lost (2 bytes)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

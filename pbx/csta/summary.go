@@ -86,7 +86,14 @@ func serviceLine(kind, device string, info *DeviceInfo) string {
 // It is best effort for the packet tracer: a frame that does not decode gets a line saying
 // why, a chunk that ends inside a frame or has lost its framing ends with a line saying so.
 // It never panics and never reads past b.
+//
+// A chunk that starts with a TLS record header (CSTA over TLS, the PBX's
+// port 8883) is summarised record by record: what crossed the wire is TLS,
+// and the CSTA inside is for a decrypting reader (the lab's TLS key log).
 func SummarizeFrames(b []byte) []string {
+	if isTLSRecord(b) {
+		return summarizeTLS(b)
+	}
 	var lines []string
 	for len(b) > 0 {
 		if len(b) < HeaderLen {
@@ -132,6 +139,40 @@ func TraceSummaries(b []byte) []string {
 	lines := SummarizeFrames(b)
 	for i, l := range lines {
 		lines[i] = strings.TrimPrefix(l, "9999 ")
+	}
+	return lines
+}
+
+// TLS record content types (RFC 8446 §5.1).
+var tlsRecordTypes = map[byte]string{20: "change cipher spec", 21: "alert", 22: "handshake", 23: "application data"}
+
+// isTLSRecord tells a TLS record header from a CSTA one, which starts 0x00
+// 0x00: a known content type and major version 3.
+func isTLSRecord(b []byte) bool {
+	return len(b) >= 3 && tlsRecordTypes[b[0]] != "" && b[1] == 3
+}
+
+// summarizeTLS names each record of a chunk: "TLS handshake (517 bytes)",
+// "TLS application data (CSTA, 310 bytes)".
+func summarizeTLS(b []byte) []string {
+	var lines []string
+	for len(b) > 0 {
+		if len(b) < 5 || !isTLSRecord(b) {
+			lines = append(lines, fmt.Sprintf("TLS record header lost (%d bytes)", len(b)))
+			break
+		}
+		n := int(b[3])<<8 | int(b[4])
+		what := tlsRecordTypes[b[0]]
+		if 5+n > len(b) {
+			lines = append(lines, fmt.Sprintf("TLS %s (partial record, %d of %d bytes)", what, len(b)-5, n))
+			break
+		}
+		detail := fmt.Sprintf("%d bytes", n)
+		if b[0] == 23 {
+			detail = "CSTA, " + detail
+		}
+		lines = append(lines, fmt.Sprintf("TLS %s (%s)", what, detail))
+		b = b[5+n:]
 	}
 	return lines
 }

@@ -160,7 +160,10 @@ func (b *labBackend) Start(ctx context.Context) error { return b.l.Start(ctx) }
 // Nodes reads each phone's extension and recording address once, before
 // the lab runs; from then on the extension follows the phone's states.
 func (b *labBackend) Nodes() Snapshot {
-	s := Snapshot{RecMapping: b.l.Recorder.Config().Mapping.String()}
+	var s Snapshot
+	if b.l.Recorder != nil { // nil: the recorder runs elsewhere (reclab tui LAB.yaml --nodes)
+		s.RecMapping = b.l.Recorder.Config().Mapping.String()
+	}
 	for _, p := range b.l.Phones {
 		ra := p.RecordingAddr()
 		s.Phones = append(s.Phones, PhoneView{Name: p.Name(), Ext: p.Ext(), Model: p.Model().Name,
@@ -177,7 +180,17 @@ func (b *labBackend) Media() []phones.MediaStats {
 	return out
 }
 
-func (b *labBackend) Available(ActionKind) bool { return true }
+// Available: all but what needs a node another process runs (split mode:
+// reclab tui LAB.yaml --nodes).
+func (b *labBackend) Available(k ActionKind) bool {
+	switch k {
+	case ActPBXRestart, ActFirmwareUpdate:
+		return b.l.PBX != nil
+	case ActRecordMode:
+		return b.l.Recorder != nil
+	}
+	return true
+}
 
 // actionTimeout bounds an action that waits for an answer on the wire
 // (REGISTER, BYE): 64*T1 of SIP's default timers.
@@ -286,7 +299,7 @@ func (b *labBackend) Do(ctx context.Context, a Action) (string, error) {
 			return "", err
 		}
 		text := fmt.Sprintf("%s pressed the record key: the recorder answered %d %s", who, status, http.StatusText(status))
-		if status == http.StatusForbidden && b.l.Recorder.OnDemandMode() == recorder.OnDemandOff {
+		if status == http.StatusForbidden && b.l.Recorder != nil && b.l.Recorder.OnDemandMode() == recorder.OnDemandOff {
 			// Say why (issue 12: R always got 403 in the default lab, and
 			// nothing said why).
 			text += ": record on demand is off; M switches it"
