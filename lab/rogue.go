@@ -14,9 +14,22 @@ import (
 	"github.com/reclab/reclab/sim/media"
 )
 
-// RogueAddr is the rogue host of the address plan (design.md): a machine on
-// the network that is not the recorder, for security demonstrations.
+// RogueAddr is the rogue host of the default address plan (design.md): a
+// machine on the network that is not the recorder, for security
+// demonstrations. A lab moved to another block (`--net 127.N`) has its
+// rogue at 127.N.9.9: Topology.RogueAddr.
 var RogueAddr = netip.MustParseAddr("127.20.9.9")
+
+// RogueAddr is where this lab's rogue host stands: .9.9 of the PBX's /16
+// when the PBX is on loopback (127.N.9.9 beside 127.N.0.1), so a lab moved
+// with `--net` keeps its rogue inside its own block; RogueAddr otherwise.
+func (t Topology) RogueAddr() netip.Addr {
+	if a := t.PBXAddr; a.Is4() && a.IsLoopback() {
+		b := a.As4()
+		return netip.AddrFrom4([4]byte{b[0], b[1], 9, 9})
+	}
+	return RogueAddr
+}
 
 // Rogue ports: its SIP stack and the two RTP ports its forged offer names.
 const (
@@ -35,11 +48,11 @@ type Rogue struct {
 	packets atomic.Uint64 // RTP datagrams that reached the rogue
 }
 
-// AddRogue puts the rogue host on the lab network at RogueAddr, named
+// AddRogue puts the rogue host on the lab network at Topology.RogueAddr, named
 // "rogue", with its SIP stack and RTP sockets bound. Close it before the
 // lab (the network closes its sockets anyway).
 func (l *Lab) AddRogue() (*Rogue, error) {
-	node, err := l.Net.AddNode("rogue", RogueAddr)
+	node, err := l.Net.AddNode("rogue", l.Topology.RogueAddr())
 	if err != nil {
 		return nil, err
 	}

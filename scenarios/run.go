@@ -228,7 +228,11 @@ func Execute(ctx context.Context, s *Scenario, opt Options) (Result, error) {
 	}
 	r := &Run{Scenario: s, Lab: l, Ctx: ctx, Out: dir, speed: opt.Speed, gate: opt.Gate, changed: make(chan struct{})}
 
-	fmt.Fprintf(opt.Log, "scenario %s (spec %s): %s\n", s.Name, s.Section, s.Description)
+	if s.Section != "" {
+		fmt.Fprintf(opt.Log, "scenario %s (spec %s): %s\n", s.Name, s.Section, s.Description)
+	} else {
+		fmt.Fprintf(opt.Log, "scenario %s: %s\n", s.Name, s.Description)
+	}
 	if opt.Speed != 1 {
 		fmt.Fprintf(opt.Log, "speed ×%g: the lab clock runs %g times the machine's\n", opt.Speed, opt.Speed)
 	}
