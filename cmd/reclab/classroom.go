@@ -143,7 +143,7 @@ Flags:`)
 	}
 	srv, err := classroom.New(ctx, classroom.Config{Lab: classroom.Closing(tui.NewLabBackend(l, session), closeLab),
 		HostKey: filepath.Join(*out, "ssh_host_ed25519"), Trainees: trainees, Instructors: instructors,
-		Scenarios: tui.Library(session, plan.place)})
+		Scenarios: tui.Library(session, plan.place), Relab: tui.Relabber(topo, session, lab.Options{})})
 	if err != nil {
 		return fail(exitLabFail, err)
 	}

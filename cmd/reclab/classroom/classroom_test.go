@@ -79,7 +79,8 @@ func newRoom(t testing.TB, trainees int) *room {
 		t.PBXAddr, t.RecorderAddr, t.PhoneBase = topo.PBXAddr, topo.RecorderAddr, topo.PhoneBase
 	}
 	r.srv, err = New(ctx, Config{Lab: Closing(tui.NewLabBackend(l, dir), closeLab), HostKey: filepath.Join(dir, "host_ed25519"),
-		Trainees: pubs, Instructors: []gossh.PublicKey{r.teach.PublicKey()}, Scenarios: tui.Library(dir, place)})
+		Trainees: pubs, Instructors: []gossh.PublicKey{r.teach.PublicKey()}, Scenarios: tui.Library(dir, place),
+		Relab: tui.Relabber(topo, dir, lab.Options{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,6 +283,58 @@ func TestClassroomCall(t *testing.T) {
 	pupils[0].waitFor(t, "watching: the instructor drives the lab")
 }
 
+// TestClassroomMapping: the instructor's m builds the lab anew with the
+// other recorder mapping and every screen goes to it, where the next call
+// shows; a trainee's m is refused.
+func TestClassroomMapping(t *testing.T) {
+	r := newRoom(t, 1)
+	teach := r.dial(t, "alice", r.teach, true)
+	teach.waitFor(t, "lab up", "classroom: you drive")
+	pupil := r.dial(t, "bob", r.pupil[0], true)
+	pupil.waitFor(t, "lab up", "you watch")
+
+	pupil.press(t, "m")
+	pupil.waitFor(t, "watching: switching the recorder's mapping builds the lab anew: the instructor's")
+	teach.press(t, "m")
+	teach.waitFor(t, "recorder mapping now static")
+	pupil.waitFor(t, "switched the recorder's mapping (spec §3.1): the lab is built anew", "recorder: static mapping")
+	// The new lab (on the first one's addresses: that one is closed) is
+	// every screen's: a call there shows on both.
+	teach.press(t, "2d1005\r")
+	teach.waitFor(t, "ringing 1002")
+	teach.press(t, "5a")
+	for _, tm := range []*term{teach, pupil} {
+		tm.waitFor(t, "talking 1002", "EstablishedEvent 1002→1005")
+	}
+	teach.press(t, "5x")
+	pupil.waitFor(t, "ConnectionClearedEvent")
+}
+
+// TestClassroomBack: the instructor's b replays the story to the previous
+// action on a fresh lab, and every screen goes to that lab and its steps.
+func TestClassroomBack(t *testing.T) {
+	r := newRoom(t, 1)
+	teach := r.dial(t, "alice", r.teach, true)
+	teach.waitFor(t, "lab up", "classroom: you drive")
+	pupil := r.dial(t, "bob", r.pupil[0], true)
+	pupil.waitFor(t, "lab up", "you watch")
+	teach.press(t, "2d1005\r")
+	teach.waitFor(t, "ringing 1002")
+	teach.press(t, "5a")
+	pupil.waitFor(t, "talking 1002")
+
+	pupil.press(t, "b")
+	pupil.waitFor(t, "watching:")
+	teach.press(t, "b")
+	// The replay runs the actions before the last on a fresh lab (the
+	// dial: 1005 rings again, which the answered call no longer showed)
+	// and holds at its last step until the instructor's press ends it.
+	pupil.waitFor(t, "runs a scenario on a lab of its own", "scenario back-to-action-1", "ringing 1002")
+	teach.waitSeen(t, "step 3 of 3 next: back at action 1 of 2 on a fresh lab")
+	teach.press(t, ".")
+	pupil.waitFor(t, "scenario back-to-action-1 ended")
+}
+
 // TestClassroomSlowClient: a client that never reads its output does not
 // hold up the lab nor the other screens; clients that drop mid-frame
 // leave the lab running.
@@ -448,7 +501,7 @@ func TestClassroomScenario(t *testing.T) {
 	}
 	teach.waitFor(t, "2 trainee(s) watch")
 	pupils[0].press(t, "s")
-	pupils[0].waitFor(t, "scenarios: not available")
+	pupils[0].waitFor(t, "watching: a scenario runs on a lab of its own: the instructor's")
 
 	// basic-call heads the library; t: step mode.
 	teach.press(t, "s")

@@ -11,7 +11,10 @@
 // follows the instructor's selection (ctrl+f toggles browsing freely).
 // A scenario the instructor launches (s) runs on a lab of its own, as in
 // the local UI; every screen goes to that lab (AttachMsg), so everyone
-// reads its narration in the Log pane.
+// reads its narration in the Log pane. Back (b) is such a scenario, and
+// the mapping switch (m, Config.Relab) a lab built anew; the three replace
+// the lab, so they stay the instructor's even for a trainee with the
+// controls.
 //
 // Bounded: each session's Model subscribes to the lab's trace without
 // blocking (tui), so the lab never waits for a screen; what the classroom

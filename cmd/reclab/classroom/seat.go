@@ -159,6 +159,14 @@ func (sc seatScenarios) Launch(ctx context.Context, req tui.ScenarioRequest, gat
 // scenario, the export): a watching trainee's are refused.
 var fileKeys = map[string]string{"p": "saving a call's pcap", "W": "saving the session as a scenario", "e": "the export"}
 
+// labKeys put every screen on another lab: the instructor's alone, even
+// for a trainee with the controls.
+var labKeys = map[string]string{
+	"m": "switching the recorder's mapping builds the lab anew",
+	"b": "going back replays the story on a fresh lab",
+	"s": "a scenario runs on a lab of its own",
+}
+
 // screen is one session's program model: the TUI above, the classroom
 // line below.
 type screen struct {
@@ -205,6 +213,8 @@ func (c *screen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				return c.pass(sel)
 			}
 			return c, nil
+		case !c.st.instructor && labKeys[k] != "":
+			return c.pass(tui.StatusMsg{Text: "watching: " + labKeys[k] + ": the instructor's", Err: true})
 		case !c.st.instructor && k == ".":
 			return c.pass(tui.StatusMsg{Text: "watching: the steps are the instructor's", Err: true})
 		case !c.st.instructor && fileKeys[k] != "":
@@ -228,9 +238,14 @@ func (c *screen) pass(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if b := c.inner.Backend(); b != c.lastLab {
 			c.lastLab = b
 			if _, moved := msg.(tui.AttachMsg); !moved {
-				// The instructor launched a scenario: every screen goes
-				// to its lab (not when another instructor's did).
-				c.st.s.switchLab(c.st, b)
+				// The instructor launched a scenario or switched the
+				// mapping: every screen goes to the new lab (not when
+				// another instructor's did).
+				why := "runs a scenario on a lab of its own"
+				if c.inner.ScenarioTitle() == "" {
+					why = "switched the recorder's mapping (spec §3.1): the lab is built anew"
+				}
+				c.st.s.switchLab(c.st, b, why)
 			}
 		}
 		if sel := c.inner.Selection(); sel != c.lastSel {

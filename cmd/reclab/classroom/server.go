@@ -42,6 +42,10 @@ type Config struct {
 	// address plan, so Lab must be an io.Closer), and every screen goes
 	// to it.
 	Scenarios tui.Scenarios
+	// Relab, when set, is what the instructor's m calls (tui.Relabber):
+	// the lab built anew with the other recorder mapping (spec §3.1),
+	// not started; Lab is closed first, and every screen goes to it.
+	Relab func(mapping string) (tui.Backend, error)
 }
 
 // Server is a classroom being served.
@@ -101,10 +105,17 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	cur := s.cur
 	s.mu.Unlock()
-	if c, ok := cur.(io.Closer); ok && cur != s.cfg.Lab {
-		err = errors.Join(err, c.Close())
+	if cur != s.cfg.Lab {
+		err = errors.Join(err, closeIf(cur))
 	}
 	return err
+}
+
+func closeIf(b tui.Backend) error {
+	if c, ok := b.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
 }
 
 // LoadKeys reads an authorized_keys file: one public key a line, # comments
@@ -191,6 +202,19 @@ func (s *Server) program(sess ssh.Session) *tea.Program {
 	st.model = tui.Join(s.ctx, sb)
 	if instructor && s.cfg.Scenarios != nil {
 		st.model.SetScenarios(seatScenarios{Scenarios: s.cfg.Scenarios, st: st})
+	}
+	if instructor && s.cfg.Relab != nil {
+		st.model.SetRelab(func(mapping string) (tui.Backend, error) {
+			b, err := s.cfg.Relab(mapping)
+			if err != nil {
+				return nil, err
+			}
+			// A seat's Start starts nothing: the lab starts here, once.
+			if err := b.Start(s.ctx); err != nil {
+				return nil, errors.Join(err, closeIf(b))
+			}
+			return &seatBackend{Backend: b, st: st}, nil
+		})
 	}
 	st.scr = &screen{st: st, inner: st.model, lastLab: sb}
 	opts := append(bm.MakeOptions(sess), tea.WithOutput(offerCounter{sess, st}),
@@ -285,8 +309,9 @@ func (s *Server) setStepping(from *seat, on bool) {
 }
 
 // switchLab puts every screen but the instructor's on the lab the
-// instructor's screen went to (a scenario's).
-func (s *Server) switchLab(from *seat, b tui.Backend) {
+// instructor's screen went to (a scenario's, or one with the other
+// mapping); why says which to the others.
+func (s *Server) switchLab(from *seat, b tui.Backend, why string) {
 	sb, ok := b.(*seatBackend)
 	if !ok {
 		return
@@ -302,7 +327,7 @@ func (s *Server) switchLab(from *seat, b tui.Backend) {
 	s.mu.Unlock()
 	for _, o := range to {
 		o.post(tui.AttachMsg{B: &seatBackend{Backend: sb.Backend, st: o},
-			Note: fmt.Sprintf("%s runs a scenario on a lab of its own: this screen shows it", from.name)})
+			Note: fmt.Sprintf("%s %s: this screen shows it", from.name, why)})
 	}
 }
 

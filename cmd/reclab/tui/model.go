@@ -169,6 +169,10 @@ func New(ctx context.Context, b Backend) *Model {
 	return m
 }
 
+// SetRelab gives the m key its lab builder (Relabber); without one, m says
+// the lab's mapping is fixed.
+func (m *Model) SetRelab(f func(mapping string) (Backend, error)) { m.relab = f }
+
 // attach puts the UI on a lab: a new subscription, an empty flow and log.
 func (m *Model) attach(b Backend) {
 	gen := m.gen

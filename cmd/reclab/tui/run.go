@@ -39,6 +39,31 @@ type Options struct {
 	Place func(*lab.Topology)
 }
 
+// Relabber is what the m key calls: the recorder's mapping is fixed when
+// its lab is built (spec §3.1), so switching it builds topo's lab anew with
+// the other mapping, its files in a folder of its own beside the first
+// lab's (dir/lab-N-MAPPING), on a clock whose rate + and - change. The
+// returned lab is not started.
+func Relabber(topo lab.Topology, dir string, o lab.Options) func(mapping string) (Backend, error) {
+	n := 1
+	return func(mapping string) (Backend, error) {
+		n++
+		t := topo
+		t.Recorder.Mapping = mapping
+		sub := filepath.Join(dir, fmt.Sprintf("lab-%d-%s", n, mapping))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			return nil, err
+		}
+		o := o
+		o.OutDir, o.Pcap, o.Clock = sub, true, sim.NewScaledClock(1)
+		l, err := lab.Build(t, o)
+		if err != nil {
+			return nil, err
+		}
+		return closingBackend{Backend: NewLabBackend(l, sub), close: sync.OnceValue(l.Close)}, nil
+	}
+}
+
 // Run builds the lab, opens the UI on the terminal and returns when the user
 // quits; the lab is then closed and the pcap flushed. The terminal is
 // restored on quit and on Ctrl-C.
@@ -79,24 +104,7 @@ func Run(ctx context.Context, opt Options) error {
 			return err
 		}
 		m = New(ctx, closingBackend{Backend: NewLabBackend(l, dir), close: sync.OnceValue(l.Close)})
-		// The recorder's mapping is fixed when its lab is built (spec §3.1):
-		// switching it builds the lab anew, its files in a folder of its
-		// own beside the first lab's.
-		n := 1
-		m.relab = func(mapping string) (Backend, error) {
-			n++
-			t := topo
-			t.Recorder.Mapping = mapping
-			sub := filepath.Join(dir, fmt.Sprintf("lab-%d-%s", n, mapping))
-			if err := os.MkdirAll(sub, 0o755); err != nil {
-				return nil, err
-			}
-			l, err := lab.Build(t, lab.Options{OutDir: sub, Pcap: true, HEP: opt.HEP, NetDelay: opt.NetDelay, Clock: sim.NewScaledClock(1)})
-			if err != nil {
-				return nil, err
-			}
-			return closingBackend{Backend: NewLabBackend(l, sub), close: sync.OnceValue(l.Close)}, nil
-		}
+		m.relab = Relabber(topo, dir, lab.Options{HEP: opt.HEP, NetDelay: opt.NetDelay})
 	}
 	first := m.b
 	m.SetScenarios(scens)
