@@ -65,7 +65,9 @@
 // meanwhile. The ladder's last line is the held message.
 // Save as scenario (W, save.go): the user's actions, the pauses between
 // them and the states each leads to are written as session-scenario.yaml
-// with checks drawn from the session; `reclab run` replays it. Back (b)
+// with checks drawn from the session (the recorder's INVITEs, each
+// phone's state, and the recordings kept after the last action: their
+// count, tones, length and losses); `reclab run` replays it. Back (b)
 // replays the story without its last action on a fresh lab, as a scenario
 // whose last step holds. m rebuilds the lab with the other recorder
 // mapping (spec §3.1). Each start writes a session folder of its own

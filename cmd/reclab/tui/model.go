@@ -13,6 +13,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/reclab/reclab/recorder"
 	"github.com/reclab/reclab/sim"
 )
 
@@ -158,7 +159,12 @@ type Model struct {
 	scen    *scenarioState // the scenario running or last run
 	pending *launchedMsg   // a scenario Init starts (StartScenario)
 	busy    bool           // a scenario's lab is being built
+	// recClosed are the recordings the recorder kept, newest last (at
+	// most maxRecClosed).
+	recClosed []sim.Event
 }
+
+const maxRecClosed = 1024
 
 // New makes the UI on a backend. It subscribes to the trace at once, before
 // the lab starts, so nothing is missed; the subscription never blocks the
@@ -372,6 +378,13 @@ func (m *Model) add(e sim.Event) {
 		m.causes.fold(e)
 		if h, ok := e.State.(sim.HeldMessage); ok && m.holding {
 			m.heldQueue = append(m.heldQueue, h)
+		}
+		if c, ok := e.State.(recorder.RecordingClosed); ok && c.Kept {
+			// W draws its recording checks from these (save.go).
+			if len(m.recClosed) == maxRecClosed {
+				m.recClosed = append(m.recClosed[:0:0], m.recClosed[maxRecClosed/2:]...)
+			}
+			m.recClosed = append(m.recClosed, e)
 		}
 		if st, ok := e.State.(sim.HostStall); ok {
 			// A stall, not every stream stopping: the Log says how long.

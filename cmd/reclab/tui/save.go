@@ -11,6 +11,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/reclab/reclab/phones"
+	"github.com/reclab/reclab/recorder"
 	"github.com/reclab/reclab/scenarios"
 	"github.com/reclab/reclab/sim"
 )
@@ -50,7 +51,7 @@ func (m *Model) saveScenario() tea.Cmd {
 		return nil
 	}
 	name := "tui-session-" + time.Now().UTC().Format("20060102-150405")
-	text := storyYAML(name, m.b.Nodes(), m.snap, m.story, m.visibleEvents(), true)
+	text := storyYAML(name, m.b.Nodes(), m.snap, m.story, append(m.visibleEvents(), m.recClosed...), true)
 	path := filepath.Join(m.b.OutDir(), "session-scenario.yaml")
 	return func() tea.Msg {
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
@@ -66,7 +67,7 @@ func q(s string) string { return strconv.Quote(s) }
 
 // storyYAML is the scenario: built is the lab as built (names,
 // extensions, recording ports), now the Nodes pane at the end, acts what
-// the user did, events the ladder.
+// the user did, events the ladder and the recordings kept.
 func storyYAML(name string, built, now Snapshot, acts []storyAct, events []sim.Event, checks bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Saved from the reclab TUI at %s: the session as a story.\n", time.Now().UTC().Format(time.RFC3339))
@@ -104,7 +105,8 @@ func storyYAML(name string, built, now Snapshot, acts []storyAct, events []sim.E
 	}
 	b.WriteString("steps:\n")
 	var prev time.Duration = -1
-	peer := map[string]string{} // a phone in a call → the other party's phone
+	peer := map[string]string{}    // a phone in a call → the other party's phone
+	partner := map[string]string{} // a phone → the other party of its last call
 	for _, a := range acts {
 		if prev >= 0 {
 			// The pause the trainer made (talk time, a moment to explain).
@@ -119,6 +121,7 @@ func storyYAML(name string, built, now Snapshot, acts []storyAct, events []sim.E
 			fmt.Fprintf(&b, "  - say: %s dials %s\n    dial: {phone: %s, to: %s}\n", a.Phone, a.Arg, p, q(a.Arg))
 			if callee, ok := phoneOf[a.Arg]; ok {
 				peer[a.Phone], peer[callee] = callee, a.Phone
+				partner[a.Phone], partner[callee] = callee, a.Phone
 				fmt.Fprintf(&b, "  - wait: {state: call, node: %s, is: ringing, timeout: 15s}\n", q(callee))
 			} else {
 				fmt.Fprintf(&b, "  - wait: {state: call, node: %s, is: idle, timeout: 35s}\n", p)
@@ -181,6 +184,46 @@ func storyYAML(name string, built, now Snapshot, acts []storyAct, events []sim.E
 		return b.String()
 	}
 	b.WriteString("  # Checks drawn from what happened in the session.\n")
+	// The recordings the recorder closed after the last action (a story's
+	// wait counts from its last action): the replay waits for as many,
+	// then checks each phone's latest as the session's was (spec §3.2).
+	var last time.Duration
+	if len(acts) > 0 {
+		last = acts[len(acts)-1].at
+	}
+	closed, recs := 0, map[string]recorder.RecordingClosed{}
+	for _, e := range events {
+		if c, ok := e.State.(recorder.RecordingClosed); ok && e.Kind == sim.KindState && c.Kept && e.At >= last {
+			if ph, ok := phoneOf[c.Meta.Extension]; ok {
+				closed++
+				recs[ph] = c
+			}
+		}
+	}
+	if closed > 0 {
+		fmt.Fprintf(&b, "  - wait: {state: recording-closed, node: recorder, count: %d, timeout: 30s}\n", closed)
+	}
+	for _, p := range built.Phones {
+		c, ok := recs[p.Name]
+		if !ok {
+			continue
+		}
+		fields := "phone: " + q(p.Name)
+		if d := c.Meta.Stop.Sub(c.Meta.Start); d >= 2*time.Second {
+			// A call that talked: its tones, and half its length, a floor
+			// no network delay takes away from the replay's talk time
+			// (the session's pauses).
+			fields += fmt.Sprintf(", min-duration: %s, left: %s", (d / 2).Round(time.Second), q(p.Name))
+			if far := partner[p.Name]; far != "" {
+				fields += ", right: " + q(far)
+			}
+		}
+		if c.Meta.Lost() == 0 {
+			// Nothing was lost in the session: nothing may be in the replay.
+			fields += ", max-lost: 0, forked: true"
+		}
+		fmt.Fprintf(&b, "  - expect-recording: {%s}\n", fields)
+	}
 	for _, p := range built.Phones {
 		if invited[p.Name] {
 			fmt.Fprintf(&b, "  - expect: {from: recorder, to: %s, proto: SIP, method: INVITE, at-least: 1}\n", q(p.Name))
