@@ -283,15 +283,33 @@ func TestClassroomCall(t *testing.T) {
 	pupils[0].waitFor(t, "watching: the instructor drives the lab")
 }
 
+// newPair is a room with the instructor alice and the trainee bob
+// connected.
+func newPair(t *testing.T) (teach, pupil *term) {
+	t.Helper()
+	r := newRoom(t, 1)
+	teach = r.dial(t, "alice", r.teach, true)
+	teach.waitFor(t, "lab up", "classroom: you drive")
+	pupil = r.dial(t, "bob", r.pupil[0], true)
+	pupil.waitFor(t, "lab up", "you watch")
+	return teach, pupil
+}
+
+// call: the instructor's 7434 (1002) calls the 6867i (1005), which
+// answers; the trainee sees it talk.
+func call(t *testing.T, teach, pupil *term) {
+	t.Helper()
+	teach.press(t, "2d1005\r")
+	teach.waitFor(t, "ringing 1002")
+	teach.press(t, "5a")
+	pupil.waitFor(t, "talking 1002", "EstablishedEvent 1002→1005")
+}
+
 // TestClassroomMapping: the instructor's m builds the lab anew with the
 // other recorder mapping and every screen goes to it, where the next call
 // shows; a trainee's m is refused.
 func TestClassroomMapping(t *testing.T) {
-	r := newRoom(t, 1)
-	teach := r.dial(t, "alice", r.teach, true)
-	teach.waitFor(t, "lab up", "classroom: you drive")
-	pupil := r.dial(t, "bob", r.pupil[0], true)
-	pupil.waitFor(t, "lab up", "you watch")
+	teach, pupil := newPair(t)
 
 	pupil.press(t, "m")
 	pupil.waitFor(t, "watching: switching the recorder's mapping builds the lab anew: the instructor's")
@@ -300,12 +318,8 @@ func TestClassroomMapping(t *testing.T) {
 	pupil.waitFor(t, "switched the recorder's mapping (spec §3.1): the lab is built anew", "recorder: static mapping")
 	// The new lab (on the first one's addresses: that one is closed) is
 	// every screen's: a call there shows on both.
-	teach.press(t, "2d1005\r")
-	teach.waitFor(t, "ringing 1002")
-	teach.press(t, "5a")
-	for _, tm := range []*term{teach, pupil} {
-		tm.waitFor(t, "talking 1002", "EstablishedEvent 1002→1005")
-	}
+	call(t, teach, pupil)
+	teach.waitFor(t, "EstablishedEvent 1002→1005")
 	teach.press(t, "5x")
 	pupil.waitFor(t, "ConnectionClearedEvent")
 }
@@ -313,15 +327,8 @@ func TestClassroomMapping(t *testing.T) {
 // TestClassroomBack: the instructor's b replays the story to the previous
 // action on a fresh lab, and every screen goes to that lab and its steps.
 func TestClassroomBack(t *testing.T) {
-	r := newRoom(t, 1)
-	teach := r.dial(t, "alice", r.teach, true)
-	teach.waitFor(t, "lab up", "classroom: you drive")
-	pupil := r.dial(t, "bob", r.pupil[0], true)
-	pupil.waitFor(t, "lab up", "you watch")
-	teach.press(t, "2d1005\r")
-	teach.waitFor(t, "ringing 1002")
-	teach.press(t, "5a")
-	pupil.waitFor(t, "talking 1002")
+	teach, pupil := newPair(t)
+	call(t, teach, pupil)
 
 	pupil.press(t, "b")
 	pupil.waitFor(t, "watching:")
