@@ -309,11 +309,17 @@ func readAudioLine(d *sdp.SessionDescription, i int) (audioLine, error) {
 			}
 			a.crypto = append(a.crypto, k)
 		}
-		if len(a.crypto) == 0 {
-			return a, fmt.Errorf("%s: RTP/SAVP without an a=crypto of %s", where, strings.Join(CryptoSuites(), ", "))
-		}
 	}
 	return a, nil
+}
+
+// needCrypto is the error of an RTP/SAVP line with no a=crypto this lab
+// speaks, where the keys must be in the SDP (a call).
+func (a audioLine) needCrypto() error {
+	if a.secure && len(a.crypto) == 0 {
+		return fmt.Errorf("sdp: m= line %d: RTP/SAVP without an a=crypto of %s", a.index, strings.Join(CryptoSuites(), ", "))
+	}
+	return nil
 }
 
 // secureMedia makes m an RTP/SAVP line with key's a=crypto and, when ssrc
@@ -321,7 +327,10 @@ func readAudioLine(d *sdp.SessionDescription, i int) (audioLine, error) {
 // attributes go before the direction, which audioMedia puts last.
 func secureMedia(m *sdp.MediaDescription, key SDESKey, ssrc uint32, cname string) {
 	m.MediaName.Protos = []string{"RTP", "SAVP"}
-	extra := []sdp.Attribute{sdp.NewAttribute("crypto", key.Attribute())}
+	var extra []sdp.Attribute
+	if key.Valid() { // none: the keys go another way (a recording offer's, docs/wire.md "SRTP")
+		extra = append(extra, sdp.NewAttribute("crypto", key.Attribute()))
+	}
 	if ssrc != 0 {
 		extra = append(extra, sdp.NewAttribute("ssrc", fmt.Sprintf("%d cname:%s", ssrc, cname)))
 	}

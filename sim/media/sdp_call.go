@@ -84,6 +84,9 @@ func ParseCall(body []byte) (CallMedia, error) {
 		if err != nil {
 			return CallMedia{}, err
 		}
+		if err := a.needCrypto(); err != nil {
+			return CallMedia{}, err
+		}
 		codec, ok := preferredCodec(a.codecs)
 		if !ok {
 			return CallMedia{}, fmt.Errorf("sdp: m= line %d: formats %q offer neither PCMA nor PCMU", a.index, strings.Join(m.MediaName.Formats, " "))

@@ -34,10 +34,17 @@ type RecordingOffer struct {
 	// use of SDES for a recorder that cannot take keys over CSTA, spec
 	// §1.3; docs/wire.md "SRTP"). Both or neither.
 	TXKey, RXKey SDESKey
+	// SAVP makes the lines RTP/SAVP without keys: the forks are the call's
+	// SRTP packets and the recorder has their keys over CSTA (spec §1.3;
+	// the lab's own SDP for MX-ONE's way, docs/wire.md "SRTP").
+	SAVP bool
 }
 
-// Secure reports whether the offer asks for SRTP forks.
+// Secure reports whether the offer asks for SRTP forks with keys of its own.
 func (o RecordingOffer) Secure() bool { return o.TXKey.Valid() }
+
+// savp reports whether the offer's lines are RTP/SAVP.
+func (o RecordingOffer) savp() bool { return o.SAVP || o.Secure() }
 
 // RecordingAnswer is the phone's answer: the ports it sends the forked
 // streams from and the codec they carry.
@@ -88,7 +95,7 @@ func BuildRecordingOffer(o RecordingOffer) ([]byte, error) {
 	if o.RX.Addr().Unmap() != o.TX.Addr().Unmap() {
 		rx.ConnectionInformation = connection(o.RX.Addr())
 	}
-	if o.Secure() {
+	if o.savp() {
 		secureMedia(tx, o.TXKey, 0, "")
 		secureMedia(rx, o.RXKey, 0, "")
 	}
@@ -171,8 +178,13 @@ func ParseRecordingOffer(body []byte) (RecordingOffer, error) {
 		RX:             rx.endpoint(),
 		Codecs:         common,
 	}
-	if tx.secure {
+	switch {
+	case tx.secure && (len(tx.crypto) == 0) != (len(rx.crypto) == 0):
+		return RecordingOffer{}, errors.New("sdp: recording offer: a=crypto on one stream only")
+	case tx.secure && len(tx.crypto) > 0:
 		o.TXKey, o.RXKey = tx.crypto[0], rx.crypto[0]
+	case tx.secure:
+		o.SAVP = true
 	}
 	return o, nil
 }
@@ -201,9 +213,10 @@ func BuildRecordingAnswer(offer RecordingOffer, sessID uint64, phoneIP netip.Add
 	d.ConnectionInformation = connection(phoneIP)
 	tx := audioMedia(txPort, []Codec{codec}, TelephoneEventPT, LabelTX, SendOnly)
 	rx := audioMedia(rxPort, []Codec{codec}, TelephoneEventPT, LabelRX, SendOnly)
-	if offer.Secure() {
+	if offer.savp() {
 		// The lab's own: the answer takes the offered keys back, as the ones
-		// the forks are sent with (docs/wire.md "SRTP").
+		// the forks are sent with, or none when the keys go over CSTA
+		// (docs/wire.md "SRTP").
 		secureMedia(tx, offer.TXKey, 0, "")
 		secureMedia(rx, offer.RXKey, 0, "")
 	}

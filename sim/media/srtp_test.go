@@ -129,4 +129,18 @@ func TestSRTPRecordingSDP(t *testing.T) {
 	if _, err := BuildRecordingOffer(o); err == nil {
 		t.Error("an offer with one key was built")
 	}
+	// MX-ONE's way: RTP/SAVP with no keys, which come over CSTA.
+	o.TXKey, o.SAVP = SDESKey{}, true
+	body, err = BuildRecordingOffer(o)
+	if err != nil || strings.Count(string(body), "RTP/SAVP") != 2 || strings.Contains(string(body), "a=crypto") {
+		t.Fatalf("keyless SAVP offer %v:\n%s", err, body)
+	}
+	back, err = ParseRecordingOffer(body)
+	if err != nil || !back.SAVP || back.Secure() {
+		t.Fatalf("ParseRecordingOffer = %+v, %v", back, err)
+	}
+	ans, _ = BuildRecordingAnswer(back, 2, netip.MustParseAddr("127.20.1.1"), 40000, 40000, PCMA)
+	if a, err := ParseRecordingAnswerMedia(ans); err != nil || !a.Secure || strings.Contains(string(ans), "a=crypto") {
+		t.Fatalf("answer %+v, %v:\n%s", a, err, ans)
+	}
 }
