@@ -107,10 +107,10 @@ type mediaPump struct {
 	// txSRTP protects what we send, rxSRTP unprotects what we receive: an
 	// SRTP call's contexts (spec §1.3), nil for plain RTP.
 	txSRTP, rxSRTP *media.SRTP
-	fork   *atomic.Pointer[forkTargets]
-	count  *mediaCounters
-	now    func() time.Duration // lab time
-	clock  sim.Clock            // the lab clock, for the 20 ms tick
+	fork           *atomic.Pointer[forkTargets]
+	count          *mediaCounters
+	now            func() time.Duration // lab time
+	clock          sim.Clock            // the lab clock, for the 20 ms tick
 	// bad reports the first unusable datagram of the call; later ones are
 	// only dropped, so a flood cannot flood the trace.
 	bad     func(src netip.AddrPort, err error)
