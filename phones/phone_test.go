@@ -588,18 +588,24 @@ func TestDuplicateInviteAnsweredOnce(t *testing.T) {
 	}
 }
 
-func TestMediaPumpDoesNotAllocate(t *testing.T) {
-	l := newTestLab(t)
+// pumpSockets is a test lab with a call's RTP socket and a far end's.
+func pumpSockets(t *testing.T) (l *testLab, conn, far *sim.PacketConn) {
+	t.Helper()
+	l = newTestLab(t)
 	a := l.node("a", phone1IP)
 	b := l.node("b", pbxIP)
 	conn, err := a.ListenPacket(40000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	far, err := b.ListenPacket(30000)
-	if err != nil {
+	if far, err = b.ListenPacket(30000); err != nil {
 		t.Fatal(err)
 	}
+	return l, conn, far
+}
+
+func TestMediaPumpDoesNotAllocate(t *testing.T) {
+	l, conn, far := pumpSockets(t)
 	var fork atomic.Pointer[forkTargets]
 	fork.Store(newForkTargets(netip.AddrPortFrom(pbxIP, 20000), netip.AddrPortFrom(pbxIP, 20002)))
 	var count mediaCounters
@@ -623,17 +629,7 @@ func TestMediaPumpDoesNotAllocate(t *testing.T) {
 func TestMediaPumpSRTPDoesNotAllocate(t *testing.T) {
 	for _, recorderKeys := range []bool{false, true} {
 		t.Run(fmt.Sprintf("recorder-keys=%v", recorderKeys), func(t *testing.T) {
-			l := newTestLab(t)
-			a := l.node("a", phone1IP)
-			b := l.node("b", pbxIP)
-			conn, err := a.ListenPacket(40000)
-			if err != nil {
-				t.Fatal(err)
-			}
-			far, err := b.ListenPacket(30000)
-			if err != nil {
-				t.Fatal(err)
-			}
+			l, conn, far := pumpSockets(t)
 			key := func() media.SDESKey {
 				k, err := media.NewSDESKey(1, media.AEADAES128GCM)
 				if err != nil {
