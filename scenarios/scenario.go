@@ -202,6 +202,9 @@ type RecordingCheck struct {
 	MaxLost     *int
 	Forked      bool // the sidecar counts equal what the phone forked
 	OnDisk      *int // the phone's recordings in OUT/recordings (WAV and JSON), exactly
+	// Encrypted: the sidecar says the call was SRTP and every packet was
+	// decrypted (true), or that it was plain (false); nil: not checked.
+	Encrypted *bool
 }
 
 // Impairment is `impair:` and `lift:`.
