@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/netip"
 	"strconv"
@@ -115,5 +116,34 @@ func TestWriteDecryptedPcap(t *testing.T) {
 	}
 	if !bytes.Equal(payloads[4], other) {
 		t.Error("a packet with no key changed")
+	}
+}
+
+// A flow marked SRTP names its streams so in the trace, start and stop,
+// with the suite on the start line; other flows stay RTP.
+func TestSRTPFlowNamesItsStreams(t *testing.T) {
+	n := newTestNet(t)
+	a, b, _ := impairTestPair(t, n, "127.20.62.1", "127.20.62.2")
+	n.SRTP().MarkFlow(a.LocalAddrPort(), b.LocalAddrPort(), media.AEADAES128GCM)
+	start := n.Trace().Watch(func(e Event) bool { return e.Kind == KindStreamStart })
+	stop := n.Trace().Watch(func(e Event) bool { return e.Kind == KindStreamStop })
+	pkt := media.NewSender(1, 1, 0, media.PCMA).Packet(nil, make([]byte, 160), true)
+	if _, err := a.WriteToAddrPort(pkt, b.LocalAddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e, err := start.Wait(ctx)
+	if err != nil || !strings.HasPrefix(e.Summary, "SRTP stream ") || !strings.HasSuffix(e.Summary, "started (AEAD_AES_128_GCM)") {
+		t.Fatalf("start %q, %v", e.Summary, err)
+	}
+	// The mark changes after the start: the stream keeps its name.
+	n.SRTP().MarkFlow(a.LocalAddrPort(), b.LocalAddrPort(), media.SuiteNone)
+	a.Close()
+	if e, err = stop.Wait(ctx); err != nil || !strings.HasPrefix(e.Summary, "SRTP stream ") {
+		t.Fatalf("stop %q, %v", e.Summary, err)
+	}
+	if what, _ := n.streamWhat(streamKey{a.LocalAddrPort(), b.LocalAddrPort()}); what != "RTP stream" {
+		t.Errorf("an unmarked flow is %q", what)
 	}
 }
