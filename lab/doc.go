@@ -10,6 +10,12 @@
 // Protocol logic lives in the nodes; the rogue host (rogue.go) is the one
 // SIP client here, a security demo.
 //
+// SRTP (spec §1.3): Topology.SRTP and PhoneSpec.SRTP write "sip srtp mode"
+// and "sip srtp crypto suite" into the phones' files, RecorderSpec.SRTPKeys
+// is the recorder's key source; when a lab with SRTP closes, Close writes
+// lab-decrypted.pcapng (DecryptedPcapName) beside lab.pcapng from the
+// network's key book.
+//
 // Split mode (split.go, file.go; `reclab serve`): Topology.Split says which
 // node kinds this process runs and which peers are real (external); the
 // others are at the addresses the topology gives them, and the nodes run

@@ -38,6 +38,7 @@ type fileLab struct {
 	Timers    *fileTimers   `yaml:"timers"`
 	PhoneBase string        `yaml:"phone-base"`
 	Rogue     bool          `yaml:"rogue"`
+	SRTP      string        `yaml:"srtp"` // every phone's SRTP suite, or off (spec §1.3)
 }
 
 type filePBX struct {
@@ -63,6 +64,7 @@ type filePhone struct {
 	Password string            `yaml:"password"`
 	Address  string            `yaml:"address"`
 	External string            `yaml:"external"` // ADDRESS: a real phone
+	SRTP     string            `yaml:"srtp"`     // the phone's SRTP suite, or off, over lab.srtp
 }
 
 // fileFarm is many phones of one model on an address range: extensions
@@ -88,6 +90,9 @@ type fileRecorder struct {
 	// the PEM file of the CAs it trusts (default: the lab CA).
 	CSTATLS bool   `yaml:"csta-tls"`
 	CSTACA  string `yaml:"csta-ca"`
+	// SRTPKeys is where the keys of encrypted forks come from: csta, sdp,
+	// none or wrong (recorder.SRTPKeys).
+	SRTPKeys string `yaml:"srtp-keys"`
 }
 
 type fileTimers struct {
@@ -236,7 +241,7 @@ func (p *fileParser) topology(fl *fileLab) (Topology, time.Duration) {
 	}
 	if r := fl.Recorder; r != nil {
 		t.Recorder = RecorderSpec{Mapping: r.Mapping, Monitored: r.Monitored, OnDemand: r.OnDemand,
-			KeepAlive: p.duration("lab.recorder.keep-alive", r.KeepAlive)}
+			KeepAlive: p.duration("lab.recorder.keep-alive", r.KeepAlive), SRTPKeys: r.SRTPKeys}
 		t.RecorderAddr = p.addr("lab.recorder.address", r.Address)
 		t.Split.RecorderCSTATLS, t.Split.RecorderCSTACA = r.CSTATLS, p.path(r.CSTACA)
 		if r.CSTACA != "" && !r.CSTATLS {
@@ -251,6 +256,7 @@ func (p *fileParser) topology(fl *fileLab) (Topology, time.Duration) {
 		}
 	}
 	t.PhoneBase = p.addr("lab.phone-base", fl.PhoneBase)
+	t.SRTP = fl.SRTP
 	for i, fp := range fl.Phones {
 		field := fmt.Sprintf("lab.phones[%d]", i)
 		switch fp.Start {
@@ -259,7 +265,7 @@ func (p *fileParser) topology(fl *fileLab) (Topology, time.Duration) {
 			p.fail(field+".start", "%q: a served lab registers every phone it runs", fp.Start)
 		}
 		ps := PhoneSpec{Name: fp.Name, Ext: fp.Ext, Model: fp.Model, Config: fp.Config, Password: fp.Password,
-			Addr: p.addr(field+".address", fp.Address)}
+			Addr: p.addr(field+".address", fp.Address), SRTP: fp.SRTP}
 		if fp.External != "" {
 			if fp.Address != "" {
 				p.fail(field, "both address and external; an external phone's address is its external:")

@@ -47,6 +47,9 @@ type PhoneSpec struct {
 	// in the PBX's directory with its Password, and monitored.
 	External bool
 	Farm     string // the lab file's farm it belongs to (`--nodes phones:FARM`)
+	// SRTP is the phone's own SRTP setting over Topology.SRTP: a crypto
+	// suite (media.CryptoSuites) or "off"; "" takes the lab's (spec §1.3).
+	SRTP string
 }
 
 // RecorderSpec configures the recorder node.
@@ -55,6 +58,9 @@ type RecorderSpec struct {
 	Mapping   string   // "dynamic" (default) or "static" (spec §3.1)
 	KeepAlive time.Duration
 	OnDemand  string // record on demand (spec §3.3): "" or "off", "start", "save"
+	// SRTPKeys is where the recorder takes the keys of encrypted forks
+	// (spec §1.3): "csta" (default), "sdp", "none" or "wrong" (recorder.SRTPKeys).
+	SRTPKeys string
 }
 
 // Topology is a lab: address plan, phones, recorder.
@@ -67,6 +73,10 @@ type Topology struct {
 	RegisterExpiry time.Duration // registration period the phones ask for; default 3600s
 	Timers         Timers        // other protocol timers (timers.go); zero keeps each node's default
 	Split          Split         // split mode (split.go): the nodes run here, real peers; zero: all, on loopback
+	// SRTP makes every phone's calls SRTP with this crypto suite (spec
+	// §1.3; "sip srtp mode: 1" in their configuration files); "" or "off":
+	// plain RTP. A phone's own SRTP overrides it.
+	SRTP string
 }
 
 // Default is the lab of `reclab run basic-call`: a Mitel 7434 (743x,
@@ -126,6 +136,14 @@ func (t *Topology) defaults() error {
 	if err := t.checkAddrs(); err != nil {
 		return err
 	}
+	if _, err := recorder.ParseSRTPKeys(t.Recorder.SRTPKeys); err != nil {
+		return fmt.Errorf("lab: recorder srtp-keys: %w", err)
+	}
+	for _, s := range append([]string{t.SRTP}, phoneSRTPs(t.Phones)...) {
+		if _, err := media.ParseCryptoSuite(s); err != nil {
+			return fmt.Errorf("lab: srtp: %w", err)
+		}
+	}
 	if t.Recorder.Mapping == "" {
 		t.Recorder.Mapping = "dynamic"
 	}
@@ -169,6 +187,10 @@ type Lab struct {
 	pcap   *os.File
 	keyLog *os.File // OutDir/tls-keys.log beside the pcap, for Wireshark
 }
+
+// DecryptedPcapName is the decrypted companion of lab.pcapng in OutDir,
+// written when the lab closes if any call was SRTP (spec §1.3).
+const DecryptedPcapName = "lab-decrypted.pcapng"
 
 // Password is the SIP password of extension ext in the PBX's directory, ""
 // for an extension the lab does not have: what a user types to log in
@@ -346,6 +368,7 @@ func phoneConfig(ps PhoneSpec, ip netip.Addr, topo Topology) []byte {
 		{"softkey1 label", "Record"},
 		{"softkey1 value", fmt.Sprintf("http://%s:8080/record?page=START&OPN=$$SIPUSERNAME$$", topo.RecorderAddr)},
 	}
+	params = append(params, srtpParams(ps, topo)...)
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s configuration for %s (extension %s), written by reclab\n", ps.Model, ps.Name, ps.Ext)
 	done := map[string]bool{}
@@ -365,6 +388,33 @@ func phoneConfig(ps PhoneSpec, ip netip.Addr, topo Topology) []byte {
 		}
 	}
 	return []byte(b.String())
+}
+
+// srtpParams are the configuration lines of a phone's SRTP setting (its
+// own, else the lab's; spec §1.3): none for plain RTP.
+func srtpParams(ps PhoneSpec, topo Topology) [][2]string {
+	v := ps.SRTP
+	if v == "" {
+		v = topo.SRTP
+	}
+	suite, err := media.ParseCryptoSuite(v)
+	switch {
+	case err != nil: // defaults refused it already
+		return nil
+	case !suite.Valid() && ps.SRTP != "":
+		return [][2]string{{"sip srtp mode", "0"}}
+	case !suite.Valid():
+		return nil
+	}
+	return [][2]string{{"sip srtp mode", "1"}, {"sip srtp crypto suite", suite.String()}}
+}
+
+func phoneSRTPs(ps []PhoneSpec) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.SRTP
+	}
+	return out
 }
 
 // Start brings the PBX and the recorder up, powers the phones on and
@@ -427,8 +477,30 @@ func (l *Lab) Close() error {
 	if l.hep != nil {
 		errs = append(errs, l.hep.Close())
 	}
+	errs = append(errs, l.writeDecryptedPcap())
 	errs = append(errs, l.closeFiles())
 	return errors.Join(errs...)
+}
+
+// writeDecryptedPcap writes OutDir/lab-decrypted.pcapng beside the closed
+// lab.pcapng when the lab had SRTP: the same frames with every SRTP packet
+// in the clear, since the lab knows every key (sim.SRTPBook). A trainer
+// opens either.
+func (l *Lab) writeDecryptedPcap() error {
+	if l.pcap == nil || l.Net == nil || l.Net.SRTP().Keys() == 0 {
+		return nil
+	}
+	in, err := os.Open(l.pcap.Name())
+	if err != nil {
+		return fmt.Errorf("lab: decrypted pcap: %w", err)
+	}
+	defer in.Close()
+	out, err := os.Create(filepath.Join(filepath.Dir(l.pcap.Name()), DecryptedPcapName))
+	if err != nil {
+		return fmt.Errorf("lab: decrypted pcap: %w", err)
+	}
+	_, err = l.Net.SRTP().WriteDecryptedPcap(out, in)
+	return errors.Join(err, out.Close())
 }
 
 func (l *Lab) closeFiles() error {

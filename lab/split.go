@@ -288,6 +288,10 @@ func (l *Lab) buildRecorder(opt Options) error {
 	if err != nil {
 		return err
 	}
+	srtpKeys, err := recorder.ParseSRTPKeys(topo.Recorder.SRTPKeys)
+	if err != nil {
+		return err
+	}
 	recTLS, err := l.CA.ServerTLS("recorder", topo.RecorderAddr)
 	if err != nil {
 		return err
@@ -313,6 +317,7 @@ func (l *Lab) buildRecorder(opt Options) error {
 		OutDir:           filepath.Join(opt.OutDir, "recordings"),
 		OnDemand:         onDemand,
 		TLS:              recTLS,
+		SRTP:             srtpKeys,
 	})
 	return err
 }

@@ -101,6 +101,10 @@ type call struct {
 	// byeFromB: the callee's BYE came before the A-leg was settled; it is
 	// relayed to the caller once the A-leg is.
 	byeFromB bool
+	// media are the call's SRTP keys from the SDP the B2BUA relays, for
+	// the EstablishedEvent (spec §1.3); the driver sets them, on the loop,
+	// just before that event goes out.
+	media []csta.MediaKey
 }
 
 // CallEventKind says what happened.

@@ -10,7 +10,9 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/reclab/reclab/pbx/csta"
 	"github.com/reclab/reclab/sim"
+	"github.com/reclab/reclab/sim/media"
 )
 
 // The driver of the B2BUA core (b2bua.go): sipgo's handlers and the B-leg's
@@ -234,7 +236,16 @@ func (p *PBX) perform(l *callLegs, a CallAction) {
 		// The monitors are the loop's. The worker waits until the event is
 		// queued for them, so it goes out after what the worker did before
 		// (a BYE's answer) and before what it does next (the B-leg's INVITE).
-		r.do(func() { r.csta.callEvent(c, a.Event, a.Cause, a.Releasing) })
+		var keys []csta.MediaKey
+		if a.Event == evEstablished && l.b != nil && l.b.InviteResponse != nil {
+			keys = callMediaKeys(c, l.a.InviteRequest.Body(), l.b.InviteResponse.Body())
+		}
+		r.do(func() {
+			if a.Event == evEstablished {
+				c.media = keys
+			}
+			r.csta.callEvent(c, a.Event, a.Cause, a.Releasing)
+		})
 	case ActInviteB:
 		p.inviteB(l, c, a.Reg)
 	case ActCancelB:
@@ -280,6 +291,25 @@ func (p *PBX) perform(l *callLegs, a CallAction) {
 			p.bye(r, c.to, l.b.Bye)
 		}
 	}
+}
+
+// callMediaKeys reads the SRTP keys of a call from the SDP the B2BUA
+// relays: the caller's offer (the key it sends with) and the callee's
+// answer (RFC 4568 §6.1). Spec §1.3: the PBX gives them to the recorder in
+// the EstablishedEvent (docs/wire.md "SRTP"). A plain call has none.
+func callMediaKeys(c *call, offer, answer []byte) []csta.MediaKey {
+	var keys []csta.MediaKey
+	for _, side := range []struct {
+		dev  string
+		body []byte
+	}{{c.from, offer}, {c.to, answer}} {
+		m, err := media.ParseCall(side.body)
+		if err != nil || !m.Secure {
+			continue
+		}
+		keys = append(keys, csta.MediaKey{Device: side.dev, SSRC: m.SSRC, Suite: m.Key.Suite.String(), Key: m.Key.Key, Salt: m.Key.Salt})
+	}
+	return keys
 }
 
 // bye sends one leg's BYE and waits for its answer.

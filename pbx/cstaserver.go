@@ -541,7 +541,7 @@ func callEvents(c *call, kind callEventKind, cause, releasing string) []deviceEv
 		case evEstablished:
 			build = func(ref string) csta.Message {
 				return csta.EstablishedEvent{CrossRefID: ref, CallID: c.id, Device: c.to, Answering: c.to, Calling: c.from,
-					Called: c.to, LocalConnection: csta.StateConnected, Cause: csta.CauseNormal}
+					Called: c.to, LocalConnection: csta.StateConnected, Cause: csta.CauseNormal, Media: c.media}
 			}
 		case evCleared:
 			if cause == "" {

@@ -12,6 +12,9 @@
 // around them answers SIP with sipgo, performs the B2BUA's actions (SDP
 // passed through unchanged so media flows phone to phone), and reports calls
 // and registrations to monitoring CSTA clients (spec §3.1) with package csta.
+// For an SRTP call it reads both parties' SDES keys from the SDP it relays
+// and gives them to the recorder in the EstablishedEvent (callMediaKeys,
+// spec §1.3, docs/wire.md "SRTP").
 // Wire decisions beyond design.md are in docs/wire.md.
 //
 // The PBX is also the H.323 gatekeeper on 1719/udp (gatekeeper.go, codec

@@ -3,6 +3,7 @@ package phones
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -31,6 +32,9 @@ type callLeg struct {
 	rtp    *sim.PacketConn
 	far    media.CallMedia // the far end's media once known
 	pump   *mediaPump
+	// sec is our side of an SRTP call (spec §1.3): the key we send with and
+	// our SSRC, in our SDP; zero for plain RTP.
+	sec media.SecureMedia
 
 	// invite carries the core's responses to the incoming INVITE, in
 	// order, to the sipgo handler that holds its transaction.
@@ -162,7 +166,7 @@ func (p *Phone) startMediaOnLoop(leg *callLeg) {
 	// We send unless the far end said it will not receive (RFC 3264 §6.1).
 	send := far.Direction != media.SendOnly && far.Direction != media.Inactive
 	local := leg.rtp.LocalAddrPort()
-	leg.pump = newMediaPump(mediaParams{
+	mp := mediaParams{
 		conn:   leg.rtp,
 		remote: far.Remote,
 		codec:  far.Codec,
@@ -175,12 +179,105 @@ func (p *Phone) startMediaOnLoop(leg *callLeg) {
 		bad: func(src netip.AddrPort, err error) {
 			p.problem(src, "RTP on %s: %v", local, err)
 		},
-	})
-	leg.pump.start()
-	p.node.Note("talking with %s (%s, RTP %s → %s)", p.call.Remote(), far.Codec, local, far.Remote)
-	if fork := p.fork.Load(); fork != nil {
-		p.node.Note("forking to recorder tx %s / rx %s", fork.tx, fork.rx)
 	}
+	what := "RTP"
+	if leg.sec.Key.Valid() && far.Secure {
+		mp.ssrc, mp.txKey, mp.rxKey = leg.sec.SSRC, leg.sec.Key, far.Key
+		what = "SRTP " + leg.sec.Key.Suite.String()
+	}
+	pump, err := newMediaPump(mp)
+	if err != nil {
+		p.problem(netip.AddrPort{}, "call with %s: %v", p.call.Remote(), err)
+		return
+	}
+	leg.pump = pump
+	p.learnSRTPOnLoop(leg)
+	leg.pump.start()
+	p.node.Note("talking with %s (%s, %s %s → %s)", p.call.Remote(), far.Codec, what, local, far.Remote)
+	if fork := p.fork.Load(); fork != nil {
+		p.node.Note("forking to recorder tx %s / rx %s%s", fork.tx, fork.rx, forkHow(fork, leg))
+	}
+}
+
+// callSuite is the suite the call in leg runs, SuiteNone for plain RTP.
+func (leg *callLeg) callSuite() media.CryptoSuite {
+	if leg == nil || leg.pump == nil || leg.pump.txSRTP == nil {
+		return media.SuiteNone
+	}
+	return leg.sec.Key.Suite
+}
+
+// forkHow says in a note how the forks of leg's call go (spec §1.3).
+func forkHow(f *forkTargets, leg *callLeg) string {
+	switch {
+	case f.txSRTP != nil:
+		return fmt.Sprintf(" (SRTP %s with the recorder's keys)", f.txSRTP.Key().Suite)
+	case leg.callSuite().Valid():
+		return fmt.Sprintf(" (the call's SRTP %s packets as they are)", leg.callSuite())
+	}
+	return ""
+}
+
+// learnSRTPOnLoop tells the lab which of our flows carry SRTP and with
+// which keys (sim.SRTPBook: the trace marks them, the decrypted pcap uses
+// them): the call's stream, and the copies to the recorder.
+func (p *Phone) learnSRTPOnLoop(leg *callLeg) {
+	if leg == nil || leg.pump == nil || leg.rtp == nil {
+		return
+	}
+	book := p.node.Network().SRTP()
+	local := leg.rtp.LocalAddrPort()
+	suite := leg.callSuite()
+	if suite.Valid() {
+		book.LearnKey(leg.sec.SSRC, leg.sec.Key)
+		if leg.far.SSRC != 0 {
+			book.LearnKey(leg.far.SSRC, leg.far.Key)
+		}
+	}
+	book.MarkFlow(local, leg.far.Remote, suite)
+	if f := p.fork.Load(); f != nil {
+		book.MarkFlow(local, f.tx, f.suite(suite))
+		book.MarkFlow(local, f.rx, f.suite(suite))
+	}
+}
+
+// callSecure makes our side of an SRTP call in suite: a fresh key with tag
+// and a fresh SSRC (spec §1.3, RFC 4568).
+func (p *Phone) callSecure(tag int, suite media.CryptoSuite) (media.SecureMedia, error) {
+	key, err := media.NewSDESKey(tag, suite)
+	if err != nil {
+		return media.SecureMedia{}, err
+	}
+	ssrc := rand.Uint32()
+	for ssrc == 0 {
+		ssrc = rand.Uint32()
+	}
+	return media.SecureMedia{Key: key, SSRC: ssrc, CNAME: p.ext + "@" + p.node.Addr().String()}, nil
+}
+
+// srtpSuiteOnLoop is the suite our calls offer, SuiteNone when "sip srtp
+// mode" is 0.
+func (p *Phone) srtpSuiteOnLoop() media.CryptoSuite {
+	if p.cfg.SRTPMode == 0 {
+		return media.SuiteNone
+	}
+	s, err := media.ParseCryptoSuite(p.cfg.SRTPSuite)
+	if err != nil || !s.Valid() {
+		return media.AESCM128HMACSHA180 // the default (Validate refused anything else)
+	}
+	return s
+}
+
+// srtpRefusal says why "sip srtp mode" refuses a call's SDP (offer or
+// answer), "" when it takes it (spec §1.3).
+func srtpRefusal(mode int, m media.CallMedia) string {
+	switch {
+	case m.Secure && mode == 0:
+		return "RTP/SAVP, and SRTP is off on this phone (sip srtp mode: 0)"
+	case !m.Secure && mode == 2:
+		return "plain RTP/AVP, and this phone takes SRTP only (sip srtp mode: 2)"
+	}
+	return ""
 }
 
 // Dial calls number through the PBX: INVITE sip:<number>@<pbx> with the
@@ -221,7 +318,20 @@ func (p *Phone) Dial(ctx context.Context, number string) error {
 		conn.Close()
 		return p.errorf("dial %s: powered off meanwhile", number)
 	}
-	offer, err := media.CallOffer(rand.Uint64()>>1, p.node.Addr(), p.opts.RTPPort, []media.Codec{media.PCMA, media.PCMU})
+	var suite media.CryptoSuite
+	p.do(func() { suite = p.srtpSuiteOnLoop() })
+	codecs := []media.Codec{media.PCMA, media.PCMU}
+	var offer []byte
+	if suite.Valid() {
+		// Spec §1.3: the call's media encrypted, the key in the SDP (RFC 4568).
+		var sec media.SecureMedia
+		if sec, err = p.callSecure(1, suite); err == nil {
+			p.setLeg(leg, func() { leg.sec = sec })
+			offer, err = media.CallOfferSRTP(rand.Uint64()>>1, p.node.Addr(), p.opts.RTPPort, codecs, sec)
+		}
+	} else {
+		offer, err = media.CallOffer(rand.Uint64()>>1, p.node.Addr(), p.opts.RTPPort, codecs)
+	}
 	if err != nil {
 		return fail(p.errorf("dial %s: %w", number, err))
 	}
@@ -292,7 +402,23 @@ func (p *Phone) awaitAnswer(ctx context.Context, leg *callLeg, dlg *sipgo.Dialog
 		if perr != nil {
 			ev.Err = perr.Error()
 		}
-		p.setLeg(leg, func() { leg.far = answer })
+		p.setLeg(leg, func() {
+			leg.far = answer
+			if perr != nil {
+				return
+			}
+			offered := leg.sec.Key.Valid()
+			switch why := srtpRefusal(p.cfg.SRTPMode, answer); {
+			case why != "":
+				ev.Err = "the answer is " + why
+			case answer.Secure && !offered:
+				ev.Err = "the answer is RTP/SAVP to our plain RTP/AVP offer"
+			case answer.Secure && (answer.Key.Suite != leg.sec.Key.Suite || answer.Key.Tag != leg.sec.Key.Tag):
+				ev.Err = fmt.Sprintf("the answer's a=crypto %d %s answers no offered key (%d %s)", answer.Key.Tag, answer.Key.Suite, leg.sec.Key.Tag, leg.sec.Key.Suite)
+			case !answer.Secure && offered:
+				leg.sec = media.SecureMedia{} // SRTP preferred, plain RTP taken (sip srtp mode: 1)
+			}
+		})
 	}
 	p.callStep(ev, sourceOf(res.Source()))
 }
@@ -370,6 +496,9 @@ func (p *Phone) incomingCall(pw *powerCycle, req *sip.Request, tx sip.ServerTran
 			return
 		}
 		ev.Registered = p.reg.Registered()
+		if why := srtpRefusal(p.cfg.SRTPMode, offer); err == nil && why != "" {
+			ev.Err = "offer is " + why
+		}
 		acts = p.callStepOnLoop(ev, src)
 		if len(acts) > 0 && acts[0].Call != 0 {
 			leg = p.leg
@@ -442,7 +571,18 @@ func (p *Phone) serveInvite(leg *callLeg, remote string, req *sip.Request, tx si
 			step(CallRingSent, nil)
 			cancelled = dlg.Context().Done()
 		case a.Answer:
-			body, err := media.CallAnswer(offer, rand.Uint64()>>1, p.node.Addr(), p.opts.RTPPort)
+			var body []byte
+			var err error
+			if offer.Secure {
+				// Spec §1.3: our own key, of the offered suite and tag (RFC 4568 §7.1.1).
+				var sec media.SecureMedia
+				if sec, err = p.callSecure(offer.Key.Tag, offer.Key.Suite); err == nil {
+					p.setLeg(leg, func() { leg.sec = sec })
+					body, err = media.CallAnswerSRTP(offer, rand.Uint64()>>1, p.node.Addr(), p.opts.RTPPort, sec)
+				}
+			} else {
+				body, err = media.CallAnswer(offer, rand.Uint64()>>1, p.node.Addr(), p.opts.RTPPort)
+			}
 			if err != nil {
 				step(CallAnswerFailed, err) // the core answers 488
 				continue

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/reclab/reclab/sim/media"
 )
 
 // Parameter names, in canonical form. "sip recording port" and "softkeyN body"
@@ -29,6 +31,10 @@ const (
 	cfgRecordingAllowed   = "recording allowed ip"
 	cfgMAC                = "mac address"
 	cfgFirmware           = "firmware version"
+	// SRTP (spec §1.3): Mitel's "sip srtp mode" (0 off, 1 SRTP offered and
+	// plain RTP taken, 2 SRTP only) and the lab's own suite parameter.
+	cfgSRTPMode  = "sip srtp mode"
+	cfgSRTPSuite = "sip srtp crypto suite"
 )
 
 // maxConfigSize bounds what ParseConfig reads; real Mitel files are a few KiB.
@@ -70,6 +76,13 @@ type Config struct {
 
 	MAC      string // mac address: 12 upper-case hex digits, no separators
 	Firmware string // firmware version
+
+	// SRTPMode is "sip srtp mode": 0 plain RTP (an RTP/SAVP offer gets
+	// 488), 1 calls offer SRTP and take plain RTP too, 2 SRTP only.
+	SRTPMode int
+	// SRTPSuite is "sip srtp crypto suite" (ours): the suite a call
+	// offers, default AES_CM_128_HMAC_SHA1_80 (media.CryptoSuites).
+	SRTPSuite string
 
 	Softkeys []Softkey // sorted by Index, one entry per index
 	Unknown  []Param   // parameters this package does not know, in file order
@@ -264,6 +277,12 @@ func (c *Config) assign(name, value string, line int, fromFile bool) (list bool,
 			return false, bad("want a number of seconds 0-2147483647")
 		}
 		*c.intField(name) = secs
+	case cfgKindNumber:
+		n, ok := cfgSeconds(value)
+		if !ok {
+			return false, bad("want a number")
+		}
+		*c.intField(name) = n
 	case cfgKindIPv4:
 		var addr netip.Addr
 		if value != "" {
@@ -297,15 +316,18 @@ const (
 	cfgKindSeconds
 	cfgKindIPv4
 	cfgKindMAC
+	cfgKindNumber
 )
 
 // cfgKnown returns the kind of a known scalar parameter, softkeys included.
 func cfgKnown(name string) (cfgKind, bool) {
 	switch name {
-	case cfgDisplayName, cfgAuthName, cfgPassword, cfgFirmware:
+	case cfgDisplayName, cfgAuthName, cfgPassword, cfgFirmware, cfgSRTPSuite:
 		return cfgKindString, true
 	case cfgUser:
 		return cfgKindDigits, true
+	case cfgSRTPMode:
+		return cfgKindNumber, true
 	case cfgProxyPort, cfgRegistrarPort, cfgLocalPort, cfgRecordingPort:
 		return cfgKindPort, true
 	case cfgRegistrationPeriod:
@@ -333,6 +355,8 @@ func (c *Config) stringField(name string) *string {
 		return &c.Password
 	case cfgFirmware:
 		return &c.Firmware
+	case cfgSRTPSuite:
+		return &c.SRTPSuite
 	}
 	panic("phones: no string field for " + name)
 }
@@ -349,6 +373,8 @@ func (c *Config) intField(name string) *int {
 		return &c.RecordingPortParam
 	case cfgRegistrationPeriod:
 		return &c.RegistrationPeriod
+	case cfgSRTPMode:
+		return &c.SRTPMode
 	}
 	panic("phones: no int field for " + name)
 }
@@ -606,6 +632,12 @@ func (c *Config) Validate(m Model) error {
 	if c.RegistrationPeriod < 0 {
 		bad("parameter %q: bad value %d: want a number of seconds 0-2147483647", cfgRegistrationPeriod, c.RegistrationPeriod)
 	}
+	if c.SRTPMode < 0 || c.SRTPMode > 2 {
+		bad("parameter %q: bad value %d: want 0 (off), 1 (SRTP preferred) or 2 (SRTP only)", cfgSRTPMode, c.SRTPMode)
+	}
+	if _, err := media.ParseCryptoSuite(c.SRTPSuite); err != nil {
+		bad("parameter %q: bad value %q: want one of %s", cfgSRTPSuite, c.SRTPSuite, strings.Join(media.CryptoSuites(), ", "))
+	}
 	for _, a := range c.RecordingAllowed {
 		if !a.Is4() {
 			bad("parameter %q: bad value %q: want IPv4 addresses", cfgRecordingAllowed, a)
@@ -768,6 +800,8 @@ func (c *Config) Format() []byte {
 	}
 	putString(cfgMAC, c.MAC)
 	putString(cfgFirmware, c.Firmware)
+	putInt(cfgSRTPMode, c.SRTPMode)
+	putString(cfgSRTPSuite, c.SRTPSuite)
 	for _, k := range c.Softkeys {
 		prefix := fmt.Sprintf("softkey%d ", k.Index)
 		n := b.Len()

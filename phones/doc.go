@@ -40,6 +40,14 @@
 //     call talks, each RTP packet sent is copied to the recorder's tx port and
 //     each one received to its rx port, from the call's RTP socket, each copy
 //     stream with its own SSRC and sequence (media.Forker).
+//   - SRTP (spec §1.3, docs/wire.md "SRTP"): with "sip srtp mode" 1 or 2 a
+//     call offers RTP/SAVP with an a=crypto key of "sip srtp crypto suite";
+//     an SRTP offer is answered with a key of its own. The pump protects what
+//     it sends and authenticates what it receives (pion/srtp, no allocation
+//     per packet); the copies go byte for byte (keys to the recorder over
+//     CSTA) or, when the recorder offered keys, in the clear through
+//     media.Forker and protected with the recorder's. The phone tells the
+//     lab its keys and SRTP flows (sim.SRTPBook).
 //
 // Decisions beyond the spec and docs/wire.md (see RecSession for the
 // recording session's own):

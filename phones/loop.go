@@ -54,6 +54,7 @@ func (p *Phone) stateOnLoop() State {
 		CallError:         p.call.Err(),
 		Calls:             p.call.Calls(),
 		RecordingSessions: p.recSessions,
+		SRTP:              p.leg.callSuite(),
 	}
 }
 

@@ -51,9 +51,17 @@ func (c *mediaCounters) snapshot() MediaStats {
 // call's sender goroutine and the RX forker only by its reader goroutine.
 // A session outlives calls (static mapping, spec §3.1): the forkers carry on
 // across calls and media.Forker keeps the recorder's timeline unbroken.
+//
+// Spec §1.3, encrypted calls: with no keys from the recorder (txSRTP nil)
+// the copies of an SRTP call are its packets byte for byte, as MX-ONE's
+// phones forward them, and the recorder decrypts them with the keys the PBX
+// gives it over CSTA. With keys the recorder offered in its SDP (the lab's
+// own mode, docs/wire.md "SRTP"), each copy is rewritten in the clear and
+// protected with the recorder's key of its stream.
 type forkTargets struct {
 	tx, rx         netip.AddrPort
 	txFork, rxFork *media.Forker
+	txSRTP, rxSRTP *media.SRTP // the recorder's keys, nil for none
 }
 
 func newForkTargets(tx, rx netip.AddrPort) *forkTargets {
@@ -62,6 +70,27 @@ func newForkTargets(tx, rx netip.AddrPort) *forkTargets {
 		txFork: media.NewForker(rand.Uint32(), uint16(rand.Uint32())),
 		rxFork: media.NewForker(rand.Uint32(), uint16(rand.Uint32())),
 	}
+}
+
+// withKeys protects the forks with the recorder's keys (both or neither).
+func (f *forkTargets) withKeys(txKey, rxKey media.SDESKey) error {
+	if !txKey.Valid() {
+		return nil
+	}
+	var err error
+	if f.txSRTP, err = media.NewSRTP(txKey); err != nil {
+		return err
+	}
+	f.rxSRTP, err = media.NewSRTP(rxKey)
+	return err
+}
+
+// suite is what the forks carry during a call of callSuite.
+func (f *forkTargets) suite(callSuite media.CryptoSuite) media.CryptoSuite {
+	if f.txSRTP != nil {
+		return f.txSRTP.Key().Suite
+	}
+	return callSuite
 }
 
 // mediaPump is the RTP of one call: a sender goroutine that ticks every
@@ -75,10 +104,13 @@ type mediaPump struct {
 	remote netip.AddrPort
 	sender *media.Sender // nil when the far end does not want our audio
 	tone   *media.Tone
-	fork   *atomic.Pointer[forkTargets]
-	count  *mediaCounters
-	now    func() time.Duration // lab time
-	clock  sim.Clock            // the lab clock, for the 20 ms tick
+	// txSRTP protects what we send, rxSRTP unprotects what we receive: an
+	// SRTP call's contexts (spec §1.3), nil for plain RTP.
+	txSRTP, rxSRTP *media.SRTP
+	fork           *atomic.Pointer[forkTargets]
+	count          *mediaCounters
+	now            func() time.Duration // lab time
+	clock          sim.Clock            // the lab clock, for the 20 ms tick
 	// bad reports the first unusable datagram of the call; later ones are
 	// only dropped, so a flood cannot flood the trace.
 	bad     func(src netip.AddrPort, err error)
@@ -90,11 +122,18 @@ type mediaPump struct {
 	// Sender goroutine only.
 	pcm    [media.FrameSamples]int16
 	out    [media.HeaderSize + media.FrameSamples]byte
+	wire   [media.HeaderSize + media.FrameSamples + srtpRoom]byte
 	txCopy [media.HeaderSize + media.FrameSamples]byte
+	txEnc  [media.HeaderSize + media.FrameSamples + srtpRoom]byte
 	// Reader goroutine only.
 	in     [maxDatagram]byte
+	dec    [maxDatagram]byte
 	rxCopy [maxDatagram]byte
+	rxEnc  [maxDatagram + srtpRoom]byte
 }
+
+// srtpRoom is what SRTP adds to a packet at most: a GCM tag.
+const srtpRoom = 16
 
 // mediaParams describe the call the pump serves.
 type mediaParams struct {
@@ -108,9 +147,13 @@ type mediaParams struct {
 	now    func() time.Duration
 	clock  sim.Clock
 	bad    func(src netip.AddrPort, err error)
+	// SRTP (spec §1.3): ssrc is our stream's (0: any), txKey ours, rxKey
+	// the far end's; both invalid for a plain call.
+	ssrc         uint32
+	txKey, rxKey media.SDESKey
 }
 
-func newMediaPump(mp mediaParams) *mediaPump {
+func newMediaPump(mp mediaParams) (*mediaPump, error) {
 	m := &mediaPump{
 		conn:   mp.conn,
 		remote: mp.remote,
@@ -123,9 +166,22 @@ func newMediaPump(mp mediaParams) *mediaPump {
 		stop:   make(chan struct{}),
 	}
 	if mp.send {
-		m.sender = media.NewSender(rand.Uint32(), uint16(rand.Uint32()), rand.Uint32(), mp.codec)
+		ssrc := mp.ssrc
+		if ssrc == 0 {
+			ssrc = rand.Uint32()
+		}
+		m.sender = media.NewSender(ssrc, uint16(rand.Uint32()), rand.Uint32(), mp.codec)
 	}
-	return m
+	if mp.txKey.Valid() {
+		var err error
+		if m.txSRTP, err = media.NewSRTP(mp.txKey); err != nil {
+			return nil, err
+		}
+		if m.rxSRTP, err = media.NewSRTP(mp.rxKey); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
 // start runs the sender (if any) and the reader.
@@ -177,26 +233,45 @@ func (m *mediaPump) sendLoop() {
 	}
 }
 
-// sendFrame sends one 20 ms packet of the tone and its copy to the
-// recorder. It allocates nothing.
+// sendFrame sends one 20 ms packet of the tone (protected on an SRTP
+// call, RFC 3711 §3.3) and its copy to the recorder. It allocates nothing.
 func (m *mediaPump) sendFrame(marker bool) {
 	m.tone.Next(m.pcm[:])
 	pkt := m.sender.EncodePacket(m.out[:], m.pcm[:], marker)
-	if _, err := m.conn.WriteToAddrPort(pkt, m.remote); err != nil {
+	wire := pkt
+	if m.txSRTP != nil {
+		var err error
+		if wire, err = m.txSRTP.Protect(m.wire[:], pkt); err != nil {
+			return
+		}
+	}
+	if _, err := m.conn.WriteToAddrPort(wire, m.remote); err != nil {
 		return // socket closed: the call is ending
 	}
 	m.count.sent.Add(1)
 	if f := m.fork.Load(); f != nil {
-		m.forkCopy(f.txFork, m.txCopy[:], pkt, f.tx, &m.count.forkedTX)
+		m.forkCopy(f.txFork, f.txSRTP, m.txCopy[:], m.txEnc[:], pkt, wire, f.tx, &m.count.forkedTX)
 	}
 }
 
-// forkCopy rewrites pkt through fk into buf and sends the copy to the
-// recorder at to, counting it in forked. It allocates nothing.
-func (m *mediaPump) forkCopy(fk *media.Forker, buf, pkt []byte, to netip.AddrPort, forked *atomic.Uint64) {
-	cp, err := fk.Rewrite(buf, pkt)
-	if err != nil {
-		return
+// forkCopy sends the recorder at to its copy of one packet, plain in the
+// clear and wire as it went on the call, and counts it in forked. Spec
+// §1.3: with no key of the recorder's (rec nil) an SRTP call's packet goes
+// byte for byte; otherwise plain is rewritten through fk into buf (its own
+// SSRC and sequence) and, with rec, protected into enc. It allocates
+// nothing.
+func (m *mediaPump) forkCopy(fk *media.Forker, rec *media.SRTP, buf, enc, plain, wire []byte, to netip.AddrPort, forked *atomic.Uint64) {
+	cp := wire
+	if rec != nil || m.txSRTP == nil {
+		var err error
+		if cp, err = fk.Rewrite(buf, plain); err != nil {
+			return
+		}
+		if rec != nil {
+			if cp, err = rec.Protect(enc, cp); err != nil {
+				return
+			}
+		}
 	}
 	if _, err := m.conn.WriteToAddrPort(cp, to); err == nil {
 		forked.Add(1)
@@ -214,10 +289,18 @@ func (m *mediaPump) readLoop() {
 	}
 }
 
-// received counts one datagram and copies it to the recorder. It allocates
-// nothing for a good RTP packet.
+// received counts one datagram and copies it to the recorder. On an SRTP
+// call it must authenticate first (RFC 3711 §3.4); what does not is
+// dropped, not forked. It allocates nothing for a good packet.
 func (m *mediaPump) received(pkt []byte, src netip.AddrPort) {
-	if _, _, err := media.ParseHeader(pkt); err != nil {
+	plain := pkt
+	var err error
+	if m.rxSRTP != nil {
+		plain, err = m.rxSRTP.Unprotect(m.dec[:], pkt)
+	} else {
+		_, _, err = media.ParseHeader(pkt)
+	}
+	if err != nil {
 		if m.badOnce.CompareAndSwap(false, true) && m.bad != nil {
 			m.bad(src, err)
 		}
@@ -225,6 +308,6 @@ func (m *mediaPump) received(pkt []byte, src netip.AddrPort) {
 	}
 	m.count.received.Add(1)
 	if f := m.fork.Load(); f != nil {
-		m.forkCopy(f.rxFork, m.rxCopy[:], pkt, f.rx, &m.count.forkedRX)
+		m.forkCopy(f.rxFork, f.rxSRTP, m.rxCopy[:], m.rxEnc[:], plain, pkt, f.rx, &m.count.forkedRX)
 	}
 }

@@ -47,7 +47,7 @@ func BenchmarkReceivedForked(b *testing.B) {
 	var fork atomic.Pointer[forkTargets]
 	fork.Store(newForkTargets(rx.LocalAddrPort(), rx.LocalAddrPort()))
 	var count mediaCounters
-	m := newMediaPump(mediaParams{conn: conn, remote: netip.MustParseAddrPort("127.20.78.3:40000"), codec: media.PCMA,
+	m, _ := newMediaPump(mediaParams{conn: conn, remote: netip.MustParseAddrPort("127.20.78.3:40000"), codec: media.PCMA,
 		toneHz: 440, fork: &fork, count: &count, now: n.Now, clock: n.Clock()})
 	far := media.NewSender(7, 0, 0, media.PCMA)
 	pkt := make([]byte, 0, 1500)

@@ -40,7 +40,7 @@ func TestMediaPumpCatchesUpAStall(t *testing.T) {
 		labTime.Add(int64(d))
 		clock.Advance(d)
 	}
-	m := newMediaPump(mediaParams{conn: conn, remote: far.LocalAddrPort(), codec: media.PCMA, send: true, toneHz: 440,
+	m, _ := newMediaPump(mediaParams{conn: conn, remote: far.LocalAddrPort(), codec: media.PCMA, send: true, toneHz: 440,
 		fork: &fork, count: &count, now: func() time.Duration { return time.Duration(labTime.Load()) }, clock: clock})
 	m.start()
 	defer m.halt()

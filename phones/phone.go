@@ -99,6 +99,9 @@ type State struct {
 	Calls             int
 	RecordingSessions int
 	Media             MediaStats
+	// SRTP is the suite of the call that is up, media.SuiteNone for plain
+	// RTP or no call (spec §1.3).
+	SRTP media.CryptoSuite
 }
 
 // Phone is one simulated IP phone on a lab node: its SIP stack(s) towards

@@ -588,22 +588,28 @@ func TestDuplicateInviteAnsweredOnce(t *testing.T) {
 	}
 }
 
-func TestMediaPumpDoesNotAllocate(t *testing.T) {
-	l := newTestLab(t)
+// pumpSockets is a test lab with a call's RTP socket and a far end's.
+func pumpSockets(t *testing.T) (l *testLab, conn, far *sim.PacketConn) {
+	t.Helper()
+	l = newTestLab(t)
 	a := l.node("a", phone1IP)
 	b := l.node("b", pbxIP)
 	conn, err := a.ListenPacket(40000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	far, err := b.ListenPacket(30000)
-	if err != nil {
+	if far, err = b.ListenPacket(30000); err != nil {
 		t.Fatal(err)
 	}
+	return l, conn, far
+}
+
+func TestMediaPumpDoesNotAllocate(t *testing.T) {
+	l, conn, far := pumpSockets(t)
 	var fork atomic.Pointer[forkTargets]
 	fork.Store(newForkTargets(netip.AddrPortFrom(pbxIP, 20000), netip.AddrPortFrom(pbxIP, 20002)))
 	var count mediaCounters
-	m := newMediaPump(mediaParams{conn: conn, remote: far.LocalAddrPort(), codec: media.PCMA, send: true, toneHz: 440,
+	m, _ := newMediaPump(mediaParams{conn: conn, remote: far.LocalAddrPort(), codec: media.PCMA, send: true, toneHz: 440,
 		fork: &fork, count: &count, now: l.net.Now, clock: l.net.Clock()})
 	if n := testing.AllocsPerRun(200, func() { m.sendFrame(false) }); n != 0 {
 		t.Fatalf("sendFrame allocates %.1f per packet", n)
@@ -615,6 +621,50 @@ func TestMediaPumpDoesNotAllocate(t *testing.T) {
 	}
 	if s := count.snapshot(); s.Sent == 0 || s.ForkedTX != s.Sent || s.Received == 0 || s.ForkedRX != s.Received {
 		t.Fatalf("counters %+v", s)
+	}
+}
+
+// Spec §1.3: an SRTP call protects, unprotects and forks (byte for byte,
+// or re-protected with the recorder's keys) without allocating per packet.
+func TestMediaPumpSRTPDoesNotAllocate(t *testing.T) {
+	for _, recorderKeys := range []bool{false, true} {
+		t.Run(fmt.Sprintf("recorder-keys=%v", recorderKeys), func(t *testing.T) {
+			l, conn, far := pumpSockets(t)
+			key := func() media.SDESKey {
+				k, err := media.NewSDESKey(1, media.AEADAES128GCM)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return k
+			}
+			ours := key()
+			var fork atomic.Pointer[forkTargets]
+			ft := newForkTargets(netip.AddrPortFrom(pbxIP, 20000), netip.AddrPortFrom(pbxIP, 20002))
+			if recorderKeys {
+				if err := ft.withKeys(key(), key()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fork.Store(ft)
+			var count mediaCounters
+			// The far end's key is ours, so what we send comes back as what we receive.
+			m, err := newMediaPump(mediaParams{conn: conn, remote: far.LocalAddrPort(), codec: media.PCMA, send: true, toneHz: 440,
+				fork: &fork, count: &count, now: l.net.Now, clock: l.net.Clock(), ssrc: 77, txKey: ours, rxKey: ours})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := testing.AllocsPerRun(200, func() { m.sendFrame(false) }); n != 0 {
+				t.Fatalf("sendFrame allocates %.1f per packet", n)
+			}
+			pkt := append([]byte(nil), m.wire[:media.HeaderSize+media.FrameSamples+m.txSRTP.Overhead()]...)
+			src := far.LocalAddrPort()
+			if n := testing.AllocsPerRun(200, func() { m.received(pkt, src) }); n != 0 {
+				t.Fatalf("received allocates %.1f per packet", n)
+			}
+			if s := count.snapshot(); s.Sent == 0 || s.ForkedTX != s.Sent || s.Received == 0 || s.ForkedRX != s.Received {
+				t.Fatalf("counters %+v", s)
+			}
+		})
 	}
 }
 
@@ -771,7 +821,7 @@ func BenchmarkSendFrameForked(b *testing.B) {
 	var fork atomic.Pointer[forkTargets]
 	fork.Store(newForkTargets(netip.AddrPortFrom(pbxIP, 20000), netip.AddrPortFrom(pbxIP, 20002)))
 	var count mediaCounters
-	m := newMediaPump(mediaParams{conn: conn, remote: sink.LocalAddrPort(), codec: media.PCMA, send: true, toneHz: 440,
+	m, _ := newMediaPump(mediaParams{conn: conn, remote: sink.LocalAddrPort(), codec: media.PCMA, send: true, toneHz: 440,
 		fork: &fork, count: &count, now: n.Now, clock: n.Clock()})
 	b.ReportAllocs()
 	for b.Loop() {

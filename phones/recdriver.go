@@ -146,7 +146,17 @@ func (p *Phone) applyRecOnLoop(acts []RecAction) []recStep {
 		steps[i].act = a
 		switch a.Kind {
 		case RecStartFork:
-			p.fork.Store(newForkTargets(a.TX, a.RX))
+			ft := newForkTargets(a.TX, a.RX)
+			if err := ft.withKeys(a.TXKey, a.RXKey); err != nil {
+				p.problem(netip.AddrPort{}, "recording session: the recorder's SRTP keys: %v", err)
+			} else if ft.txSRTP != nil {
+				// The lab knows the forks' keys too (the decrypted pcap).
+				book := p.node.Network().SRTP()
+				book.LearnKey(ft.txFork.SSRC(), a.TXKey)
+				book.LearnKey(ft.rxFork.SSRC(), a.RXKey)
+			}
+			p.fork.Store(ft)
+			p.learnSRTPOnLoop(p.leg)
 			p.recSessions++
 			steps[i].talking = p.talkingOnLoop()
 		case RecStopFork:

@@ -136,7 +136,11 @@ type RecAction struct {
 	Answer bool   // RecRespond: the 200 OK carries the recording answer
 	CallID string // RecSendBye, RecForget
 	TX, RX netip.AddrPort
-	Text   string // RecNote, RecProblem
+	// TXKey, RXKey (RecStartFork): the keys the recorder offered for the
+	// forks (the lab's own SRTP mode, docs/wire.md "SRTP"); none: the
+	// copies go as the call's packets are (spec §1.3).
+	TXKey, RXKey media.SDESKey
+	Text         string // RecNote, RecProblem
 }
 
 // String is the action in a short form, e.g. "respond 200 OK +answer",
@@ -194,6 +198,8 @@ type RecSession struct {
 	sessionID  uint64 // o= session id of the INVITE that opened it
 	source     netip.AddrPort
 	tx, rx     netip.AddrPort
+	txKey      media.SDESKey // the offer's keys for the forks, if any
+	rxKey      media.SDESKey
 	// spent are Call-IDs that may never open a session again: INVITEs
 	// ignored as retransmissions (spec §3.2.1) and sessions that ended or
 	// were replaced. Their INVITEs may still be retransmitted by the
@@ -316,6 +322,7 @@ func (s *RecSession) invite(ev RecEvent) []RecAction {
 	s.sessionID = ev.Offer.SessionID
 	s.source = ev.Source
 	s.tx, s.rx = ev.Offer.TX, ev.Offer.RX
+	s.txKey, s.rxKey = ev.Offer.TXKey, ev.Offer.RXKey
 	return append(out, note(fmt.Sprintf("recording INVITE from %s accepted (session id %d): 200 OK, waiting for ACK", ev.Source, s.sessionID)),
 		RecAction{Kind: RecRespond, Code: 200, Reason: "OK", Answer: true})
 }
@@ -334,7 +341,7 @@ func (s *RecSession) ack(ev RecEvent) []RecAction {
 	// the packets to the logger." Spec §3.2.1: only the ACK of the first
 	// INVITE gets here; duplicates were never answered.
 	s.state = RecForking
-	return []RecAction{{Kind: RecStartFork, TX: s.tx, RX: s.rx}, {Kind: RecNoResponse}}
+	return []RecAction{{Kind: RecStartFork, TX: s.tx, RX: s.rx, TXKey: s.txKey, RXKey: s.rxKey}, {Kind: RecNoResponse}}
 }
 
 func (s *RecSession) update(ev RecEvent) []RecAction {

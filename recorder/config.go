@@ -87,6 +87,10 @@ type Config struct {
 	HTTPPort  uint16      // the record key's HTTP endpoint; default 8080
 	HTTPSPort uint16      // its HTTPS endpoint, served only when TLS is set; default 8443
 	TLS       *tls.Config // the HTTPS endpoint's certificate (sim.LabCA.ServerTLS); nil: no HTTPS
+
+	// SRTP is where the keys of encrypted forks come from (spec §1.3,
+	// srtp.go): KeysCSTA (default), KeysSDP, KeysNone or KeysWrong.
+	SRTP SRTPKeys
 }
 
 // withDefaults fills the zero fields.

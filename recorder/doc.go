@@ -28,6 +28,13 @@
 //     leads to SessionRefreshing (re-INVITE in the dialog), a failed
 //     re-INVITE to SessionRecovering (ActRecover: new INVITE, new Call-ID),
 //     a failed recovery INVITE ends the session (spec §3.2.4).
+//   - SRTP (srtp.go, spec §1.3): Config.SRTP says where the keys of an
+//     encrypted call's forks come from: the EstablishedEvent's private data
+//     (KeysCSTA, MX-ONE's way; the phone forwards the SRTP packets as they
+//     are), a=crypto keys the recorder offers in its recording SDP (KeysSDP,
+//     the lab's own), none or wrong ones (demos). The sink decrypts with
+//     pion/srtp; what it cannot decrypt is left out of the WAV, and the JSON
+//     says "encrypted" and, in "srtp", how or why not.
 //   - Recorder (recorder.go): the driver. One loop goroutine owns the
 //     sessions, the device table, the policy, the INVITE races and the CSTA
 //     link; the CSTA reader, SIP transactions, lab-clock timers and RTP

@@ -188,7 +188,7 @@ func (r *Recorder) metaFor(s *session, call Call) Meta {
 		CallID: call.ID, Calling: call.Calling, Called: call.Called, Extension: s.ext,
 		Model: s.dev.Model, PhoneIP: s.dev.IP.String(), RecordingPort: s.dev.RecordingPort,
 		Mapping: r.cfg.Mapping.String(), PBX: r.cfg.CSTA.Addr().String(), SIPCallID: s.sipCallID, Codec: s.answer.Codec.String(),
-		Start: r.labTime(),
+		Start: r.labTime(), Encrypted: len(call.Media) > 0,
 	}
 }
 
@@ -242,6 +242,7 @@ func (r *Recorder) closeRecording(s *session, reason string) {
 	}
 	_, malformed, _, _ := s.sink.swap(nil)
 	slot.meta.Malformed = malformed
+	slot.meta.SRTP = s.sink.srtpResult(nil)
 	r.finishFile(s, slot)
 }
 
@@ -299,6 +300,7 @@ func (r *Recorder) onFileDone(ev fileDoneEvent) {
 
 // install hands an open file to the session's sink, with what it held.
 func (r *Recorder) install(s *session, slot *fileSlot) {
+	r.installKeys(s, slot.call) // srtp.go: before the held packets are replayed
 	_, _, replayed, stale := s.sink.swap(slot.f.wav)
 	r.node.Publish(RecordingStarted{Recording: slot.f.name, Ext: slot.meta.Extension, CallID: slot.meta.CallID, Mapping: slot.meta.Mapping})
 	switch {

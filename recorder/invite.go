@@ -68,6 +68,8 @@ func (r *Recorder) sendInvite(s *session, call Call) {
 	body, err := media.BuildRecordingOffer(media.RecordingOffer{
 		SessionID: s.sdpID, SessionVersion: s.sdpID, Origin: r.node.Addr(),
 		TX: s.tx.LocalAddrPort(), RX: s.rx.LocalAddrPort(),
+		TXKey: s.offerTXKey, RXKey: s.offerRXKey, // KeysSDP only (srtp.go)
+		SAVP: r.forksSAVP(call),
 	})
 	if err != nil {
 		go r.post(sessionEvent{s: s, in: Input{Kind: InRejected, Reason: err.Error()}})

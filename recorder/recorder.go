@@ -306,7 +306,7 @@ func (r *Recorder) onCSTA(ev cstaEvent) {
 	case csta.OutOfServiceEvent:
 		r.policyStep(PolicyEvent{Kind: PolicyOutOfService, Ext: ev.ext, Info: m.Info})
 	case csta.EstablishedEvent:
-		call := Call{ID: m.CallID, Calling: m.Calling, Called: m.Called}
+		call := Call{ID: m.CallID, Calling: m.Calling, Called: m.Called, Media: m.Media}
 		r.callEstablished(ev.ext, call)
 		r.policyStep(PolicyEvent{Kind: PolicyEstablished, Ext: ev.ext, Call: call})
 		r.node.Publish(CallEstablished{Ext: ev.ext, CallID: m.CallID, Calling: m.Calling, Called: m.Called})
@@ -376,6 +376,9 @@ type session struct {
 
 	dialog *sipgo.DialogClientSession
 	answer media.RecordingAnswer
+	// offerTXKey, offerRXKey: the keys a KeysSDP recorder offers for the
+	// forks (srtp.go); none otherwise.
+	offerTXKey, offerRXKey media.SDESKey
 
 	tx, rx   *sim.PacketConn
 	sink     *sink
@@ -422,6 +425,16 @@ func (r *Recorder) newSession(key, ext string, call Call, dev DeviceInfo) (*sess
 		s.name = call.ID + "-" + ext
 	}
 	s.sink = &sink{net: r.net, node: r.node.Name(), owner: s.name, pushed: r.packetHook}
+	if r.cfg.SRTP == KeysSDP {
+		// The lab's own mode: the session's forks come protected with keys
+		// it offers itself (spec §1.3, docs/wire.md "SRTP").
+		txKey, rxKey, fk, err := sessionForkKeys()
+		if err != nil {
+			return nil, fmt.Errorf("recorder: SRTP keys for %s: %w", ext, err)
+		}
+		s.offerTXKey, s.offerRXKey = txKey, rxKey
+		s.sink.setKeys(fk, true)
+	}
 	r.net.Label(tx.LocalAddrPort(), "recorder tx")
 	r.net.Label(rx.LocalAddrPort(), "recorder rx")
 	s.sink.start(tx, rx)

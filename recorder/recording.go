@@ -37,6 +37,10 @@ type Meta struct {
 	// the session was re-opened under a new Call-ID and the file went on.
 	Recoveries int    `json:"recoveries,omitempty"`
 	Reason     string `json:"reason"` // why the recording ended
+	// Encrypted: the call's media was SRTP (spec §1.3); SRTP says how its
+	// forks were decrypted, or why they could not be.
+	Encrypted bool      `json:"encrypted,omitempty"`
+	SRTP      *SRTPInfo `json:"srtp,omitempty"`
 }
 
 // Packets is the number of packets received on both streams.

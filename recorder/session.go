@@ -1,6 +1,10 @@
 package recorder
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/reclab/reclab/pbx/csta"
+)
 
 // This file is the recording session's protocol core: one SIP dialog from the
 // recorder to one phone (spec §3.2, design.md "The recording session"). It
@@ -48,6 +52,9 @@ type Call struct {
 	ID      string // CSTA callID, 24 digits
 	Calling string
 	Called  string
+	// Media are the call's SRTP keys from its EstablishedEvent (spec §1.3);
+	// nil for a plain call.
+	Media []csta.MediaKey
 }
 
 func (c Call) String() string {

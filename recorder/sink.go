@@ -41,6 +41,7 @@ type sink struct {
 	held       []heldPacket
 	heldBytes  []byte        // the held packets' bytes, back to back
 	lastAt     time.Duration // lab time of the latest packet, filed or held (callGone)
+	srtp       srtpState     // srtp.go: decrypting an encrypted call's forks (spec §1.3)
 
 	// pushed, if set, is called after each packet went into a WAV or was
 	// held for the next one: a test hook, so tests can wait for the
@@ -140,6 +141,17 @@ func (s *sink) push(ch int, pkt []byte, src netip.AddrPort) {
 		return
 	}
 	now := s.net.Now()
+	pkt, clear := s.unprotect(ch, pkt)
+	if !clear {
+		// Spec §1.3: what cannot be decrypted is not recorded; the first
+		// such packet of a file is reported, the count goes into the JSON.
+		why, first := s.srtp.firstErr, s.srtp.failed == 1
+		s.mu.Unlock()
+		if first {
+			s.net.Errorf(s.node, src, "recording %s: %s", s.owner, why)
+		}
+		return
+	}
 	err := s.wav.PushAt(ch, pkt, now)
 	if now-s.synced >= syncEvery {
 		// Against a killed process: the header declares what the file
@@ -219,7 +231,11 @@ func (s *sink) replay(w *media.StereoWAV) (replayed, stale int) {
 			stale++
 			continue
 		}
-		if err := w.PushAt(p.ch, s.heldBytes[p.off:p.off+p.n], p.at); err != nil {
+		pkt, clear := s.unprotect(p.ch, s.heldBytes[p.off:p.off+p.n])
+		if !clear {
+			continue
+		}
+		if err := w.PushAt(p.ch, pkt, p.at); err != nil {
 			s.malformed++
 			continue
 		}

@@ -287,7 +287,7 @@ func (r *Run) checkRecording(name string, c *RecordingCheck) {
 	if c.Right != "" {
 		channel("right", c.Right, right)
 	}
-	if c.MaxLost == nil && !c.Forked {
+	if c.MaxLost == nil && !c.Forked && c.Encrypted == nil {
 		return
 	}
 	meta, err := readMeta(rec.JSON)
@@ -304,6 +304,16 @@ func (r *Run) checkRecording(name string, c *RecordingCheck) {
 	}
 	if c.Forked {
 		r.checkForked(p, what, recs)
+	}
+	if c.Encrypted != nil {
+		// Spec §1.3: the recorder says the call was encrypted, and decrypted
+		// every packet it recorded.
+		if *c.Encrypted {
+			ok := meta.Encrypted && meta.SRTP != nil && meta.SRTP.Failed == 0 && meta.SRTP.Decrypted > 0
+			r.Check(ok, what+": encrypted, every packet decrypted", "encrypted %v, srtp %+v", meta.Encrypted, meta.SRTP)
+		} else {
+			r.Check(!meta.Encrypted, what+": not encrypted", "encrypted %v, srtp %+v", meta.Encrypted, meta.SRTP)
+		}
 	}
 }
 

@@ -116,7 +116,11 @@ func (r *Run) Flow() string {
 			if e.Kind == sim.KindStreamStop {
 				what = fmt.Sprintf("stopped, %d packets", e.Packets)
 			}
-			fmt.Fprintf(&b, "    Note over %s,%s: RTP %s → %s %s\n", mid(from), mid(to), e.From, e.To, what)
+			proto := "RTP"
+			if strings.HasPrefix(e.Summary, "SRTP stream") {
+				proto = "SRTP" // spec §1.3
+			}
+			fmt.Fprintf(&b, "    Note over %s,%s: %s %s → %s %s\n", mid(from), mid(to), proto, e.From, e.To, what)
 		case sim.KindNote:
 			if e.From == "scenario" && !isCheckOrWait(e.Summary) {
 				fmt.Fprintf(&b, "    Note over %s,%s: %s\n", first, last, MermaidText(e.Summary))

@@ -61,6 +61,9 @@ func goldenText(evs []sim.Event) string {
 			line = "DROPPED " + normalise(e.Summary)
 		case sim.KindStreamStart:
 			line = "RTP stream"
+			if strings.HasPrefix(e.Summary, "SRTP stream") {
+				line = "SRTP stream" // spec §1.3: an encrypted flow (sim.SRTPBook)
+			}
 		default:
 			continue
 		}

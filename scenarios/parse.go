@@ -16,6 +16,8 @@ import (
 	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/phones"
 	"github.com/reclab/reclab/phones/model"
+	"github.com/reclab/reclab/recorder"
+	"github.com/reclab/reclab/sim/media"
 )
 
 // maxErrors bounds how many problems one file reports.
@@ -370,7 +372,7 @@ func (d *decoder) learnNodes(l *LabSpec) {
 }
 
 func (d *decoder) lab(n ast.Node, l *LabSpec) {
-	d.fields(n, "lab", []string{"phones", "recorder", "timers", "rogue"}, func(k string, v ast.Node) {
+	d.fields(n, "lab", []string{"phones", "recorder", "timers", "rogue", "srtp"}, func(k string, v ast.Node) {
 		switch k {
 		case "phones":
 			for _, pn := range d.list(v, "lab.phones") {
@@ -382,6 +384,8 @@ func (d *decoder) lab(n ast.Node, l *LabSpec) {
 			d.timers(v, &l.Timers)
 		case "rogue":
 			l.Rogue = d.boolean(v, "lab.rogue")
+		case "srtp":
+			l.SRTP = d.choice(v, "lab.srtp", srtpChoices)
 		}
 	})
 	if len(l.Phones) == 0 {
@@ -398,7 +402,7 @@ func (d *decoder) lab(n ast.Node, l *LabSpec) {
 
 func (d *decoder) phone(n ast.Node, l *LabSpec) {
 	var p PhoneSpec
-	d.fields(n, "phone", []string{"name", "ext", "model", "config", "start"}, func(k string, v ast.Node) {
+	d.fields(n, "phone", []string{"name", "ext", "model", "config", "start", "srtp"}, func(k string, v ast.Node) {
 		switch k {
 		case "name":
 			p.Name = d.str(v, "phone name")
@@ -423,6 +427,8 @@ func (d *decoder) phone(n ast.Node, l *LabSpec) {
 			d.anyFields(v, "phone config", func(key string, kv ast.Node) { p.Config[key] = d.str(kv, "phone config "+key) })
 		case "start":
 			p.Start = d.choice(v, "phone start", phoneStarts)
+		case "srtp":
+			p.SRTP = d.choice(v, "phone srtp", srtpChoices)
 		}
 	})
 	if p.Model == "" {
@@ -465,7 +471,7 @@ func (d *decoder) anyFields(n ast.Node, what string, fn func(key string, v ast.N
 }
 
 func (d *decoder) recorder(n ast.Node, r *RecorderSpec) {
-	d.fields(n, "lab.recorder", []string{"mapping", "monitored", "on-demand", "keep-alive"}, func(k string, v ast.Node) {
+	d.fields(n, "lab.recorder", []string{"mapping", "monitored", "on-demand", "keep-alive", "srtp-keys"}, func(k string, v ast.Node) {
 		switch k {
 		case "mapping":
 			r.Mapping = d.choice(v, "lab.recorder.mapping", mappings)
@@ -475,9 +481,14 @@ func (d *decoder) recorder(n ast.Node, r *RecorderSpec) {
 			r.OnDemand = d.choice(v, "lab.recorder.on-demand", onDemand)
 		case "keep-alive":
 			r.KeepAlive = d.duration(v, "lab.recorder.keep-alive")
+		case "srtp-keys":
+			r.SRTPKeys = d.choice(v, "lab.recorder.srtp-keys", recorder.SRTPKeysNames())
 		}
 	})
 }
+
+// srtpChoices are the values of `srtp:` (spec §1.3): a crypto suite, or off.
+var srtpChoices = append([]string{"off"}, media.CryptoSuites()...)
 
 func (d *decoder) timers(n ast.Node, t *TimerSpec) {
 	d.fields(n, "lab.timers", []string{"register-expiry", "register-retry", "keep-alive", "csta-keep-alive", "stream-idle", "sip-t1", "phone-keep-alive", "answer-timeout", "invite-retransmit"}, func(k string, v ast.Node) {

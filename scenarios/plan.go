@@ -68,6 +68,11 @@ func recordingLabel(phone string, c *RecordingCheck) string {
 	if c.Forked {
 		parts = append(parts, "every forked packet recorded once")
 	}
+	if c.Encrypted != nil && *c.Encrypted {
+		parts = append(parts, "encrypted, every packet decrypted")
+	} else if c.Encrypted != nil {
+		parts = append(parts, "not encrypted")
+	}
 	if c.OnDisk != nil {
 		parts = append(parts, fmt.Sprintf("%d on disk", *c.OnDisk))
 	}

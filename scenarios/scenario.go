@@ -40,6 +40,9 @@ type LabSpec struct {
 	Recorder RecorderSpec
 	Timers   TimerSpec
 	Rogue    bool // put the rogue host 127.20.9.9 on the network
+	// SRTP is every phone's SRTP crypto suite (spec §1.3), "" or "off":
+	// plain RTP; a phone's own `srtp:` overrides it.
+	SRTP string
 }
 
 // PhoneSpec is one phone of the lab.
@@ -57,6 +60,7 @@ type RecorderSpec struct {
 	Monitored []string // extensions; default every phone's
 	OnDemand  string   // off | start | save (spec record on demand)
 	KeepAlive time.Duration
+	SRTPKeys  string // csta | sdp | none | wrong (spec §1.3, recorder.SRTPKeys)
 }
 
 var (
@@ -97,7 +101,9 @@ func (s *Scenario) Topology() lab.Topology {
 			Mapping:   s.Lab.Recorder.Mapping,
 			OnDemand:  s.Lab.Recorder.OnDemand,
 			KeepAlive: firstNonZero(tm.KeepAlive, s.Lab.Recorder.KeepAlive, storyKeepAlive),
+			SRTPKeys:  s.Lab.Recorder.SRTPKeys,
 		},
+		SRTP:           s.Lab.SRTP,
 		RegisterExpiry: tm.RegisterExpiry,
 		Timers: lab.Timers{
 			RegisterRetry: tm.RegisterRetry,
@@ -196,6 +202,9 @@ type RecordingCheck struct {
 	MaxLost     *int
 	Forked      bool // the sidecar counts equal what the phone forked
 	OnDisk      *int // the phone's recordings in OUT/recordings (WAV and JSON), exactly
+	// Encrypted: the sidecar says the call was SRTP and every packet was
+	// decrypted (true), or that it was plain (false); nil: not checked.
+	Encrypted *bool
 }
 
 // Impairment is `impair:` and `lift:`.

@@ -40,7 +40,7 @@ var Actions = []Action{
 	{"expect", "expect: {MATCH, count|at-least|at-most: N, seen: BOOL}", "check the messages or typed states seen so far", parseExpect},
 	{"expect-order", "expect-order: [MATCH, MATCH, ...]", "check that messages or typed states were seen in this order", parseOrder},
 	{"expect-phone", "expect-phone: {phone: PHONE, powered, registered: BOOL, call: STATE, recording: STATE}", "check a phone's state", parseState},
-	{"expect-recording", "expect-recording: {phone: PHONE, exists, min-duration, left, right, max-lost, forked, on-disk: N}", "check the phone's recording", parseRecording},
+	{"expect-recording", "expect-recording: {phone: PHONE, exists, min-duration, left, right, max-lost, forked, encrypted, on-disk: N}", "check the phone's recording", parseRecording},
 }
 
 // ActionNames lists the step keys.
@@ -79,7 +79,7 @@ var argKeys = map[string][]string{
 	"impair":           {"between", "from", "to", "proto", "drop", "delay", "duplicate", "count"},
 	"lift":             {"between", "proto"},
 	"expect-phone":     {"phone", "powered", "registered", "call", "recording"},
-	"expect-recording": {"phone", "exists", "min-duration", "left", "right", "max-lost", "forked", "on-disk"},
+	"expect-recording": {"phone", "exists", "min-duration", "left", "right", "max-lost", "forked", "encrypted", "on-disk"},
 	"wait":             append(slices.Clone(matchKeys), "count", "timeout", "state", "node"),
 	"expect":           append(slices.Clone(matchKeys), "count", "at-least", "at-most", "seen", "state", "node"),
 }
@@ -484,6 +484,9 @@ func parseRecording(d *decoder, v ast.Node, st *Step) {
 			c.MaxLost = &n
 		case "forked":
 			c.Forked = d.boolean(x, "expect-recording.forked")
+		case "encrypted":
+			b := d.boolean(x, "expect-recording.encrypted")
+			c.Encrypted = &b
 		case "on-disk":
 			n := d.integer(x, "expect-recording.on-disk")
 			c.OnDisk = &n

@@ -28,6 +28,13 @@
 // them. Drop and Duplicate on a TCP protocol are refused. With no impairment
 // set, a send costs one atomic load more.
 //
+// SRTP (spec §1.3, srtp.go). Network.SRTP is the lab's book of SRTP keys
+// by SSRC and of the flows that carry SRTP, which the phones fill per
+// call: the trace names those streams "SRTP stream", and
+// SRTPBook.WriteDecryptedPcap writes the companion of a closed pcap with
+// every SRTP packet it has a key for in the clear and the SDP made plain
+// RTP/AVP. Nothing of it is on the per-packet path.
+//
 // It must not know the phones, the PBX or the recorder: protocol summaries
 // beyond SIP and HTTP are passed in Config.Summarizers.
 //

@@ -52,6 +52,7 @@ type Network struct {
 	closedAt map[netip.AddrPort]time.Duration
 
 	streams streamTable
+	srtp    SRTPBook    // srtp.go: the lab's SRTP keys and flows
 	impairs impairState // impair.go: loss, delay, duplication, blackholes
 	step    stepGate    // step.go: step mode holds signalling messages
 	stop    chan struct{}

@@ -21,6 +21,7 @@ type stream struct {
 	gone      atomic.Bool   // being reported stopped: caches must not count into it
 	announced atomic.Bool   // its start is in the trace: only then can it stop
 	out       chan struct{} // closed once its stop is in the trace and it left the table
+	what      string        // "RTP stream" or "SRTP stream" (srtp.go), as its start said
 }
 
 // streamClosed marks a stream's count once its stop event has taken it: a
@@ -62,14 +63,15 @@ func (t *streamTable) count(n *Network, src, dst netip.AddrPort) *stream {
 		if s == nil {
 			t.mu.Lock()
 			if s = t.m[k]; s == nil {
-				s = &stream{started: now, out: make(chan struct{})}
+				what, suite := n.streamWhat(k)
+				s = &stream{started: now, out: make(chan struct{}), what: what}
 				s.packets.Store(1)
 				s.last.Store(int64(now))
 				t.m[k] = s
 				t.mu.Unlock()
 				n.trace.Publish(Event{At: now, Kind: KindStreamStart, Proto: ProtoRTP, Src: src, Dst: dst,
 					From: n.portName(src), To: n.portName(dst), Packets: 1,
-					Summary: fmt.Sprintf("RTP stream %s → %s started", src, n.portName(dst))})
+					Summary: fmt.Sprintf("%s %s → %s started%s", what, src, n.portName(dst), suite)})
 				s.announced.Store(true)
 				return s
 			}
@@ -86,9 +88,13 @@ func (t *streamTable) count(n *Network, src, dst netip.AddrPort) *stream {
 
 func (t *streamTable) stop(n *Network, k streamKey, s *stream, why string) {
 	p := s.packets.Swap(streamClosed)
+	what := s.what
+	if what == "" {
+		what = "RTP stream"
+	}
 	n.trace.Publish(Event{At: n.Now(), Kind: KindStreamStop, Proto: ProtoRTP, Src: k.src, Dst: k.dst,
 		From: n.portName(k.src), To: n.portName(k.dst), Packets: p,
-		Summary: fmt.Sprintf("RTP stream %s → %s stopped (%s), %d packets", k.src, n.portName(k.dst), why, p)})
+		Summary: fmt.Sprintf("%s %s → %s stopped (%s), %d packets", what, k.src, n.portName(k.dst), why, p)})
 }
 
 // removeWhere reports stopped the announced streams for which gone is

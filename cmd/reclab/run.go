@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"unicode/utf8"
 
+	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/scenarios"
 	"github.com/reclab/reclab/sim"
 )
@@ -154,7 +155,11 @@ Flags:`)
 		}
 		res, err := scenarios.Execute(ctx, s, scenarios.Options{OutDir: dir, Log: stdout, Speed: *speed, HEP: hep, NetDelay: delays, Topology: plan.place})
 		if res.Started {
-			fmt.Fprintf(stdout, "\nwrote %s: lab.pcapng trace.txt trace.jsonl flow.md report.md recordings/\n", dir)
+			pcaps := "lab.pcapng"
+			if _, err := os.Stat(filepath.Join(dir, lab.DecryptedPcapName)); err == nil {
+				pcaps += " " + lab.DecryptedPcapName // SRTP in the clear (spec §1.3)
+			}
+			fmt.Fprintf(stdout, "\nwrote %s: %s trace.txt trace.jsonl flow.md report.md recordings/\n", dir, pcaps)
 		}
 		verdict := "PASS"
 		if err != nil {

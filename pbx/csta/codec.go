@@ -2,6 +2,7 @@ package csta
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -139,6 +140,7 @@ type xEstablished struct {
 	LastRedirection *xRedirection `xml:"lastRedirectionDevice"`
 	LocalConnection string        `xml:"localConnectionInfo,omitempty"`
 	Cause           string        `xml:"cause"`
+	Extensions      *xExtensions  `xml:"extensions"`
 }
 
 type xConnectionCleared struct {
@@ -173,6 +175,23 @@ type xPrivateData struct {
 // in <private> (another vendor's) are ignored.
 type xPrivate struct {
 	DeviceInfo *xDeviceInfo `xml:"urn:reclab:csta-private:1 deviceInfo"`
+	SRTP       *xSRTP       `xml:"urn:reclab:csta-private:1 srtp"`
+}
+
+// xSRTP is EstablishedEvent's SRTP streams (MediaKey), as
+// <srtp xmlns="urn:reclab:csta-private:1"><stream><deviceID>1001</deviceID>
+// <ssrc>305419896</ssrc><suite>AES_CM_128_HMAC_SHA1_80</suite><key>base64</key>
+// <salt>base64</salt></stream>…</srtp> (docs/wire.md "SRTP").
+type xSRTP struct {
+	Streams []xSRTPStream `xml:"stream"`
+}
+
+type xSRTPStream struct {
+	Device string `xml:"deviceID"`
+	SSRC   string `xml:"ssrc,omitempty"`
+	Suite  string `xml:"suite"`
+	Key    string `xml:"key"`
+	Salt   string `xml:"salt"`
 }
 
 type xDeviceInfo struct {
@@ -275,6 +294,7 @@ func toWire(m Message) any {
 			CrossRefID: m.CrossRefID, Connection: &xConnection{m.CallID, m.Device},
 			Answering: subject(m.Answering), Calling: subject(m.Calling), Called: subject(m.Called),
 			LastRedirection: notRequired(), LocalConnection: string(m.LocalConnection), Cause: m.Cause,
+			Extensions: mediaKeysWire(m.Media),
 		}
 	case ConnectionClearedEvent:
 		return xConnectionCleared{
@@ -299,6 +319,56 @@ func serviceEventWire(kind, ref, device string, info *DeviceInfo) xServiceEvent 
 		}}}}
 	}
 	return w
+}
+
+// mediaKeysWire is the private data of an EstablishedEvent's SRTP streams,
+// nil for none.
+func mediaKeysWire(keys []MediaKey) *xExtensions {
+	if len(keys) == 0 {
+		return nil
+	}
+	w := &xSRTP{}
+	for _, k := range keys {
+		st := xSRTPStream{Device: k.Device, Suite: k.Suite,
+			Key: base64.StdEncoding.EncodeToString(k.Key), Salt: base64.StdEncoding.EncodeToString(k.Salt)}
+		if k.SSRC != 0 {
+			st.SSRC = strconv.FormatUint(uint64(k.SSRC), 10)
+		}
+		w.Streams = append(w.Streams, st)
+	}
+	return &xExtensions{PrivateData: &xPrivateData{Private: &xPrivate{SRTP: w}}}
+}
+
+// mediaKeys reads an EstablishedEvent's SRTP streams; nil when there are none.
+func mediaKeys(kind string, ext *xExtensions) ([]MediaKey, error) {
+	if ext == nil || ext.PrivateData == nil || ext.PrivateData.Private == nil || ext.PrivateData.Private.SRTP == nil {
+		return nil, nil
+	}
+	const at = "extensions/privateData/private/srtp/stream"
+	var out []MediaKey
+	for i, w := range ext.PrivateData.Private.SRTP.Streams {
+		k := MediaKey{Device: text(w.Device), Suite: text(w.Suite)}
+		where := fmt.Sprintf("%s %s[%d]", kind, at, i+1)
+		if k.Device == "" || k.Suite == "" {
+			return nil, fmt.Errorf("csta: %s: deviceID and suite are required: %w", where, ErrInvalidMessage)
+		}
+		if v := text(w.SSRC); v != "" {
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("csta: %s/ssrc %q: want 0-4294967295: %w", where, v, ErrInvalidMessage)
+			}
+			k.SSRC = uint32(n)
+		}
+		var err error
+		if k.Key, err = base64.StdEncoding.DecodeString(text(w.Key)); err != nil || len(k.Key) == 0 {
+			return nil, fmt.Errorf("csta: %s/key %q: want base64: %w", where, text(w.Key), ErrInvalidMessage)
+		}
+		if k.Salt, err = base64.StdEncoding.DecodeString(text(w.Salt)); err != nil || len(k.Salt) == 0 {
+			return nil, fmt.Errorf("csta: %s/salt %q: want base64: %w", where, text(w.Salt), ErrInvalidMessage)
+		}
+		out = append(out, k)
+	}
+	return out, nil
 }
 
 // Decode parses one ECMA-323 document (the XML of one frame) into a Message value. The root
@@ -607,6 +677,9 @@ func decodeEstablished(d *xml.Decoder, start xml.StartElement) (Message, error) 
 	e.CallID, e.Device = connection(w.Connection)
 	err := devices(e.Kind(), []string{"answeringDevice", "callingDevice", "calledDevice"},
 		[]*xSubject{w.Answering, w.Calling, w.Called}, []*string{&e.Answering, &e.Calling, &e.Called})
+	if err == nil {
+		e.Media, err = mediaKeys(e.Kind(), w.Extensions)
+	}
 	return e, err
 }
 

@@ -43,6 +43,11 @@
 //     </deviceInfo></private></privateData></extensions>.
 //     PrivateNamespace is reclab's own, invented for the lab. It is NOT Mitel's: MX-ONE's
 //     private data format is not public, and nothing here claims to reproduce it.
+//   - An SRTP call's keys (spec §1.3) travel in EstablishedEvent (Media, MediaKey) as
+//     <extensions><privateData><private><srtp xmlns="urn:reclab:csta-private:1">
+//     <stream><deviceID>1001</deviceID><ssrc>305419896</ssrc><suite>AES_CM_128_HMAC_SHA1_80</suite>
+//     <key>base64</key><salt>base64</salt></stream>…</srtp></private></privateData></extensions>,
+//     in the same namespace of reclab's own (docs/wire.md "SRTP").
 //   - Suggested error responses for a server: unknown extension operation/invalidDeviceID,
 //     unknown monitor operation/invalidCrossRefID, malformed request operation/generic,
 //     ErrUnsupported request operation/requestIncompatibleWithObject.

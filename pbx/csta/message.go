@@ -194,6 +194,23 @@ type EstablishedEvent struct {
 	Called          string
 	LocalConnection ConnectionState
 	Cause           string
+	// Media are the call's SRTP streams with their keys (spec §1.3), in
+	// reclab's private data (PrivateNamespace); nil for a plain call.
+	Media []MediaKey
+}
+
+// MediaKey is one SRTP stream of a call as the PBX's B2BUA saw it in the
+// SDP it relayed (RFC 4568 a=crypto, RFC 5576 a=ssrc): the device that
+// sends it, its SSRC (0: not given), the crypto suite as SDP names it, and
+// the master key and salt. Spec §1.3: the recording system "requires CSTA
+// support, especially if voice media encryption is used"; MX-ONE and
+// Cisco's recording API give the recorder each stream's keys this way.
+type MediaKey struct {
+	Device string
+	SSRC   uint32
+	Suite  string // e.g. "AES_CM_128_HMAC_SHA1_80"
+	Key    []byte
+	Salt   []byte
 }
 
 // ConnectionClearedEvent: Releasing hung up; Device's connection is gone. ECMA-323 gives

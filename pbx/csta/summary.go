@@ -40,7 +40,11 @@ func Summary(m Message) string {
 	case DeliveredEvent:
 		return callLine(m.Kind(), m.Calling, m.Called, m.CallID)
 	case EstablishedEvent:
-		return callLine(m.Kind(), m.Calling, m.Called, m.CallID)
+		line := callLine(m.Kind(), m.Calling, m.Called, m.CallID)
+		if len(m.Media) > 0 {
+			line += fmt.Sprintf(" SRTP keys ×%d", len(m.Media))
+		}
+		return line
 	case ConnectionClearedEvent:
 		who := m.Releasing
 		if who == "" {

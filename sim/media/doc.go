@@ -15,6 +15,10 @@
 //     ParseRecordingAnswer: the recorder→phone session's SDP, two m=audio
 //     lines labelled tx and rx (recvonly in the offer, sendonly in the
 //     answer).
+//   - CryptoSuite, SDESKey, SRTP, CallOfferSRTP, CallAnswerSRTP: SRTP calls
+//     (spec §1.3) with RFC 4568 SDES keys (a=crypto, RTP/SAVP, a=ssrc);
+//     RecordingOffer's TXKey/RXKey and SAVP for encrypted forks. pion/srtp
+//     does the cipher work; SRTP.Protect and Unprotect do not allocate.
 //   - StereoWAV, ReadWAV, WriteWAV: one stereo WAV per recorded party and
 //     call, left = tx, right = rx (design.md, "Recordings").
 //   - Goertzel, DominantTone: which tone is in a stretch of audio.

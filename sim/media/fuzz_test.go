@@ -31,11 +31,21 @@ func FuzzParseCall(f *testing.F) {
 		if m.Direction == "" || !m.Codec.Valid() || !m.Remote.IsValid() {
 			t.Fatalf("ParseCall returned %+v without error", m)
 		}
-		answer, err := CallAnswer(m, 1, netip.MustParseAddr("127.20.1.1"), 40000)
+		var answer []byte
+		if m.Secure {
+			// Spec §1.3: an SRTP offer is answered with a key of its suite and tag.
+			key, kerr := NewSDESKey(m.Key.Tag, m.Key.Suite)
+			if kerr != nil {
+				t.Fatal(kerr)
+			}
+			answer, err = CallAnswerSRTP(m, 1, netip.MustParseAddr("127.20.1.1"), 40000, SecureMedia{Key: key, SSRC: 7, CNAME: "x"})
+		} else {
+			answer, err = CallAnswer(m, 1, netip.MustParseAddr("127.20.1.1"), 40000)
+		}
 		if err != nil {
 			t.Fatalf("CallAnswer(%+v): %v", m, err)
 		}
-		if back, err := ParseCall(answer); err != nil || back.Codec != m.Codec {
+		if back, err := ParseCall(answer); err != nil || back.Codec != m.Codec || back.Secure != m.Secure {
 			t.Fatalf("answer does not parse back: %+v, %v\n%s", back, err, answer)
 		}
 	})

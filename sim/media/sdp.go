@@ -190,12 +190,19 @@ type audioLine struct {
 	eventPT   uint8   // telephone-event payload type, 0 if absent
 	direction string
 	label     string
+	// secure: the line is RTP/SAVP (RFC 3711 §12); crypto its usable
+	// a=crypto lines in order (RFC 4568 §9.1), ssrc its first a=ssrc
+	// (RFC 5576 §4.1), 0 when absent.
+	secure bool
+	crypto []SDESKey
+	ssrc   uint32
 }
 
 func (a audioLine) endpoint() Endpoint { return netip.AddrPortFrom(a.addr, a.port) }
 
 // readAudioLine reads m= line i (0-based) of d, which must be m=audio over
-// RTP/AVP with a usable address. A port of 0 is returned, not refused:
+// RTP/AVP, or RTP/SAVP with at least one a=crypto of a suite this lab
+// speaks (spec §1.3), with a usable address. A port of 0 is returned, not refused:
 // callers decide what a rejected stream means.
 func readAudioLine(d *sdp.SessionDescription, i int) (audioLine, error) {
 	m := d.MediaDescriptions[i]
@@ -204,8 +211,12 @@ func readAudioLine(d *sdp.SessionDescription, i int) (audioLine, error) {
 	if m.MediaName.Media != "audio" {
 		return a, fmt.Errorf("%s: media %q, want audio", where, m.MediaName.Media)
 	}
-	if proto := strings.Join(m.MediaName.Protos, "/"); proto != "RTP/AVP" {
-		return a, fmt.Errorf("%s: proto %q, want RTP/AVP", where, proto)
+	switch proto := strings.Join(m.MediaName.Protos, "/"); proto {
+	case "RTP/AVP":
+	case "RTP/SAVP":
+		a.secure = true
+	default:
+		return a, fmt.Errorf("%s: proto %q, want RTP/AVP or RTP/SAVP", where, proto)
 	}
 	if m.MediaName.Port.Range != nil {
 		return a, fmt.Errorf("%s: port %q: port ranges are not supported", where, m.MediaName.Port.String())
@@ -276,7 +287,55 @@ func readAudioLine(d *sdp.SessionDescription, i int) (audioLine, error) {
 	if v, ok := m.Attribute("label"); ok {
 		a.label = v
 	}
+	if v, ok := m.Attribute("ssrc"); ok {
+		id, _, _ := strings.Cut(v, " ")
+		n, err := strconv.ParseUint(id, 10, 32)
+		if err != nil {
+			return a, fmt.Errorf("%s: a=ssrc %q does not start with an SSRC", where, v)
+		}
+		a.ssrc = uint32(n)
+	}
+	if a.secure {
+		for _, at := range m.Attributes {
+			if at.Key != "crypto" {
+				continue
+			}
+			k, err := ParseCryptoAttribute(at.Value)
+			if errors.Is(err, ErrUnknownSuite) {
+				continue // RFC 4568 §7.1.1: the answerer picks one it supports
+			}
+			if err != nil {
+				return a, fmt.Errorf("%s: %s", where, strings.TrimPrefix(err.Error(), "sdp: "))
+			}
+			a.crypto = append(a.crypto, k)
+		}
+	}
 	return a, nil
+}
+
+// needCrypto is the error of an RTP/SAVP line with no a=crypto this lab
+// speaks, where the keys must be in the SDP (a call).
+func (a audioLine) needCrypto() error {
+	if a.secure && len(a.crypto) == 0 {
+		return fmt.Errorf("sdp: m= line %d: RTP/SAVP without an a=crypto of %s", a.index, strings.Join(CryptoSuites(), ", "))
+	}
+	return nil
+}
+
+// secureMedia makes m an RTP/SAVP line with key's a=crypto and, when ssrc
+// is not 0, an a=ssrc naming cname (RFC 4568 §9.1, RFC 5576 §4.1). The
+// attributes go before the direction, which audioMedia puts last.
+func secureMedia(m *sdp.MediaDescription, key SDESKey, ssrc uint32, cname string) {
+	m.MediaName.Protos = []string{"RTP", "SAVP"}
+	var extra []sdp.Attribute
+	if key.Valid() { // none: the keys go another way (a recording offer's, docs/wire.md "SRTP")
+		extra = append(extra, sdp.NewAttribute("crypto", key.Attribute()))
+	}
+	if ssrc != 0 {
+		extra = append(extra, sdp.NewAttribute("ssrc", fmt.Sprintf("%d cname:%s", ssrc, cname)))
+	}
+	last := len(m.Attributes) - 1
+	m.Attributes = append(m.Attributes[:last], append(extra, m.Attributes[last])...)
 }
 
 func directionOf(attrs []sdp.Attribute) string {

@@ -16,12 +16,39 @@ type CallMedia struct {
 	// TelephoneEvent is the payload type of telephone-event, 0 when the
 	// body has none (0 is PCMU, so it can never be telephone-event).
 	TelephoneEvent uint8
+	// Secure: the line is RTP/SAVP; Key is its first a=crypto of a suite
+	// this lab speaks, the key that side sends with (RFC 4568 §6.1), and
+	// SSRC its a=ssrc (0 when absent). Spec §1.3.
+	Secure bool
+	Key    SDESKey
+	SSRC   uint32
+}
+
+// SecureMedia is what an SRTP side puts in its SDP: the key it sends with
+// and the SSRC of its stream, named by CNAME (RFC 4568, RFC 5576).
+type SecureMedia struct {
+	Key   SDESKey
+	SSRC  uint32
+	CNAME string
 }
 
 // CallOffer builds the SDP of a normal call: one m=audio at ip:port,
 // sendrecv, the codecs in the given order of preference, telephone-event
 // 101 (events 0-15) and ptime 20. The o= version equals sessID.
 func CallOffer(sessID uint64, ip netip.Addr, port uint16, codecs []Codec) ([]byte, error) {
+	return callOffer(sessID, ip, port, codecs, nil)
+}
+
+// CallOfferSRTP is CallOffer over RTP/SAVP with sec's a=crypto and a=ssrc
+// (spec §1.3, RFC 4568 §9.1).
+func CallOfferSRTP(sessID uint64, ip netip.Addr, port uint16, codecs []Codec, sec SecureMedia) ([]byte, error) {
+	if !sec.Key.Valid() {
+		return nil, fmt.Errorf("sdp: call offer: SRTP key of suite %s is not usable", sec.Key.Suite)
+	}
+	return callOffer(sessID, ip, port, codecs, &sec)
+}
+
+func callOffer(sessID uint64, ip netip.Addr, port uint16, codecs []Codec, sec *SecureMedia) ([]byte, error) {
 	if err := checkAddr("call offer", ip); err != nil {
 		return nil, err
 	}
@@ -33,7 +60,11 @@ func CallOffer(sessID uint64, ip netip.Addr, port uint16, codecs []Codec) ([]byt
 	}
 	d := newSession(sessID, sessID, ip)
 	d.ConnectionInformation = connection(ip)
-	d.WithMedia(audioMedia(port, codecs, TelephoneEventPT, "", SendRecv))
+	m := audioMedia(port, codecs, TelephoneEventPT, "", SendRecv)
+	if sec != nil {
+		secureMedia(m, sec.Key, sec.SSRC, sec.CNAME)
+	}
+	d.WithMedia(m)
 	return d.Marshal()
 }
 
@@ -53,17 +84,26 @@ func ParseCall(body []byte) (CallMedia, error) {
 		if err != nil {
 			return CallMedia{}, err
 		}
+		if err := a.needCrypto(); err != nil {
+			return CallMedia{}, err
+		}
 		codec, ok := preferredCodec(a.codecs)
 		if !ok {
 			return CallMedia{}, fmt.Errorf("sdp: m= line %d: formats %q offer neither PCMA nor PCMU", a.index, strings.Join(m.MediaName.Formats, " "))
 		}
-		return CallMedia{
+		cm := CallMedia{
 			Remote:         a.endpoint(),
 			Codec:          codec,
 			Direction:      a.direction,
 			SessionID:      d.Origin.SessionID,
 			TelephoneEvent: a.eventPT,
-		}, nil
+			Secure:         a.secure,
+			SSRC:           a.ssrc,
+		}
+		if a.secure {
+			cm.Key = a.crypto[0]
+		}
+		return cm, nil
 	}
 	return CallMedia{}, errors.New("sdp: no m=audio line with a non-zero port")
 }
@@ -89,6 +129,27 @@ func answerDirection(offered string) (string, error) {
 // one, and the mirrored direction (RFC 3264 §6.1). The o= version equals
 // sessID.
 func CallAnswer(offer CallMedia, sessID uint64, ip netip.Addr, port uint16) ([]byte, error) {
+	if offer.Secure {
+		return nil, errors.New("sdp: call answer: the offer is RTP/SAVP, answer it with CallAnswerSRTP")
+	}
+	return callAnswer(offer, sessID, ip, port, nil)
+}
+
+// CallAnswerSRTP answers an RTP/SAVP offer over RTP/SAVP with sec's key,
+// which must be of the offer's suite and carry its tag (RFC 4568 §7.1.1).
+func CallAnswerSRTP(offer CallMedia, sessID uint64, ip netip.Addr, port uint16, sec SecureMedia) ([]byte, error) {
+	switch {
+	case !offer.Secure:
+		return nil, errors.New("sdp: call answer: the offer is plain RTP/AVP, no SRTP to answer")
+	case !sec.Key.Valid():
+		return nil, fmt.Errorf("sdp: call answer: SRTP key of suite %s is not usable", sec.Key.Suite)
+	case sec.Key.Suite != offer.Key.Suite || sec.Key.Tag != offer.Key.Tag:
+		return nil, fmt.Errorf("sdp: call answer: key %d %s does not answer the offered %d %s", sec.Key.Tag, sec.Key.Suite, offer.Key.Tag, offer.Key.Suite)
+	}
+	return callAnswer(offer, sessID, ip, port, &sec)
+}
+
+func callAnswer(offer CallMedia, sessID uint64, ip netip.Addr, port uint16, sec *SecureMedia) ([]byte, error) {
 	if err := checkAddr("call answer", ip); err != nil {
 		return nil, err
 	}
@@ -104,6 +165,10 @@ func CallAnswer(offer CallMedia, sessID uint64, ip netip.Addr, port uint16) ([]b
 	}
 	d := newSession(sessID, sessID, ip)
 	d.ConnectionInformation = connection(ip)
-	d.WithMedia(audioMedia(port, []Codec{offer.Codec}, offer.TelephoneEvent, "", dir))
+	m := audioMedia(port, []Codec{offer.Codec}, offer.TelephoneEvent, "", dir)
+	if sec != nil {
+		secureMedia(m, sec.Key, sec.SSRC, sec.CNAME)
+	}
+	d.WithMedia(m)
 	return d.Marshal()
 }

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -28,7 +29,22 @@ type RecordingOffer struct {
 	Origin                    netip.Addr // o= address: the recorder
 	TX, RX                    netip.AddrPort
 	Codecs                    []Codec // empty means PCMA, PCMU
+	// TXKey and RXKey, when valid, make the lines RTP/SAVP with these
+	// a=crypto: the keys the phone encrypts the forks with (the lab's own
+	// use of SDES for a recorder that cannot take keys over CSTA, spec
+	// §1.3; docs/wire.md "SRTP"). Both or neither.
+	TXKey, RXKey SDESKey
+	// SAVP makes the lines RTP/SAVP without keys: the forks are the call's
+	// SRTP packets and the recorder has their keys over CSTA (spec §1.3;
+	// the lab's own SDP for MX-ONE's way, docs/wire.md "SRTP").
+	SAVP bool
 }
+
+// Secure reports whether the offer asks for SRTP forks with keys of its own.
+func (o RecordingOffer) Secure() bool { return o.TXKey.Valid() }
+
+// savp reports whether the offer's lines are RTP/SAVP.
+func (o RecordingOffer) savp() bool { return o.SAVP || o.Secure() }
 
 // RecordingAnswer is the phone's answer: the ports it sends the forked
 // streams from and the codec they carry.
@@ -36,6 +52,7 @@ type RecordingAnswer struct {
 	SessionID uint64
 	TX, RX    netip.AddrPort
 	Codec     Codec
+	Secure    bool // RTP/SAVP: the forks are encrypted with the offer's keys
 }
 
 func (o RecordingOffer) codecs() []Codec {
@@ -68,12 +85,19 @@ func BuildRecordingOffer(o RecordingOffer) ([]byte, error) {
 	if err := checkCodecs(codecs); err != nil {
 		return nil, err
 	}
+	if o.TXKey.Valid() != o.RXKey.Valid() {
+		return nil, errors.New("sdp: recording offer: SRTP keys for both streams or neither")
+	}
 	d := newSession(o.SessionID, o.SessionVersion, o.Origin)
 	d.ConnectionInformation = connection(o.TX.Addr())
 	tx := audioMedia(o.TX.Port(), codecs, TelephoneEventPT, LabelTX, RecvOnly)
 	rx := audioMedia(o.RX.Port(), codecs, TelephoneEventPT, LabelRX, RecvOnly)
 	if o.RX.Addr().Unmap() != o.TX.Addr().Unmap() {
 		rx.ConnectionInformation = connection(o.RX.Addr())
+	}
+	if o.savp() {
+		secureMedia(tx, o.TXKey, 0, "")
+		secureMedia(rx, o.RXKey, 0, "")
 	}
 	d.WithMedia(tx).WithMedia(rx)
 	return d.Marshal()
@@ -143,14 +167,26 @@ func ParseRecordingOffer(body []byte) (RecordingOffer, error) {
 	if len(common) == 0 {
 		return RecordingOffer{}, fmt.Errorf("sdp: recording offer tx codecs %q and rx codecs %q have none in common", formatCodecs(tx.codecs), formatCodecs(rx.codecs))
 	}
-	return RecordingOffer{
+	if tx.secure != rx.secure {
+		return RecordingOffer{}, errors.New("sdp: recording offer: one stream RTP/SAVP, the other RTP/AVP")
+	}
+	o := RecordingOffer{
 		SessionID:      d.Origin.SessionID,
 		SessionVersion: d.Origin.SessionVersion,
 		Origin:         origin,
 		TX:             tx.endpoint(),
 		RX:             rx.endpoint(),
 		Codecs:         common,
-	}, nil
+	}
+	switch {
+	case tx.secure && (len(tx.crypto) == 0) != (len(rx.crypto) == 0):
+		return RecordingOffer{}, errors.New("sdp: recording offer: a=crypto on one stream only")
+	case tx.secure && len(tx.crypto) > 0:
+		o.TXKey, o.RXKey = tx.crypto[0], rx.crypto[0]
+	case tx.secure:
+		o.SAVP = true
+	}
+	return o, nil
 }
 
 // BuildRecordingAnswer builds the phone's 200 OK body: two m=audio lines
@@ -175,8 +211,16 @@ func BuildRecordingAnswer(offer RecordingOffer, sessID uint64, phoneIP netip.Add
 	}
 	d := newSession(sessID, sessID, phoneIP)
 	d.ConnectionInformation = connection(phoneIP)
-	d.WithMedia(audioMedia(txPort, []Codec{codec}, TelephoneEventPT, LabelTX, SendOnly)).
-		WithMedia(audioMedia(rxPort, []Codec{codec}, TelephoneEventPT, LabelRX, SendOnly))
+	tx := audioMedia(txPort, []Codec{codec}, TelephoneEventPT, LabelTX, SendOnly)
+	rx := audioMedia(rxPort, []Codec{codec}, TelephoneEventPT, LabelRX, SendOnly)
+	if offer.savp() {
+		// The lab's own: the answer takes the offered keys back, as the ones
+		// the forks are sent with, or none when the keys go over CSTA
+		// (docs/wire.md "SRTP").
+		secureMedia(tx, offer.TXKey, 0, "")
+		secureMedia(rx, offer.RXKey, 0, "")
+	}
+	d.WithMedia(tx).WithMedia(rx)
 	return d.Marshal()
 }
 
@@ -208,5 +252,6 @@ func ParseRecordingAnswerMedia(body []byte) (RecordingAnswer, error) {
 		TX:        tx.endpoint(),
 		RX:        rx.endpoint(),
 		Codec:     tx.codecs[0],
+		Secure:    tx.secure && rx.secure,
 	}, nil
 }

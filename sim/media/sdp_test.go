@@ -141,7 +141,7 @@ func TestCallRoundTrip(t *testing.T) {
 				Remote: netip.AddrPortFrom(tt.ip.Unmap(), tt.port), Codec: tt.want,
 				Direction: SendRecv, SessionID: 99, TelephoneEvent: TelephoneEventPT,
 			}
-			if got != want {
+			if !reflect.DeepEqual(got, want) {
 				t.Errorf("ParseCall(CallOffer) = %+v, want %+v", got, want)
 			}
 			answer, err := CallAnswer(got, 100, phoneB, 41000)
@@ -153,7 +153,7 @@ func TestCallRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantBack := CallMedia{Remote: netip.AddrPortFrom(phoneB, 41000), Codec: tt.want, Direction: SendRecv, SessionID: 100, TelephoneEvent: TelephoneEventPT}
-			if back != wantBack {
+			if !reflect.DeepEqual(back, wantBack) {
 				t.Errorf("ParseCall(CallAnswer) = %+v, want %+v", back, wantBack)
 			}
 		})

@@ -38,6 +38,9 @@ func detail(e sim.Event) string {
 	switch e.Kind {
 	case sim.KindStreamStart, sim.KindStreamStop:
 		fmt.Fprintf(&b, "\nRTP is summarised as streams in the trace (%d packets so far);\nevery packet is in the pcap.\n", e.Packets)
+		if strings.HasPrefix(e.Summary, "SRTP stream") {
+			b.WriteString("The stream is SRTP (spec §1.3): lab-decrypted.pcapng beside the pcap\nholds it in the clear, written when the lab closes.\n")
+		}
 		return b.String()
 	case sim.KindNote, sim.KindError:
 		return b.String()

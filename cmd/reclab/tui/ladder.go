@@ -146,6 +146,9 @@ func (g geometry) header(names []string) string {
 func label(e sim.Event) string {
 	// A stream to a labelled port ("recorder tx") says which.
 	rtp := "RTP"
+	if strings.HasPrefix(e.Summary, "SRTP stream") {
+		rtp = "SRTP" // spec §1.3: an encrypted flow (sim.SRTPBook)
+	}
 	if _, port, ok := strings.Cut(e.To, " "); ok {
 		rtp += " " + port
 	}

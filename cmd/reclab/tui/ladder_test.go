@@ -25,6 +25,9 @@ func TestLabel(t *testing.T) {
 		{sim.Event{Kind: sim.KindStreamStart, Proto: sim.ProtoRTP, To: "6867i"}, "RTP on"},
 		{sim.Event{Kind: sim.KindStreamStart, Proto: sim.ProtoRTP, To: "recorder tx"}, "RTP tx on"},
 		{sim.Event{Kind: sim.KindStreamStop, Proto: sim.ProtoRTP, To: "recorder rx", Packets: 151}, "RTP rx off 151"},
+		// Spec §1.3: an encrypted flow is marked.
+		{sim.Event{Kind: sim.KindStreamStart, Proto: sim.ProtoRTP, To: "recorder tx", Summary: "SRTP stream 127.20.1.1:40000 → recorder tx started (AES_CM_128_HMAC_SHA1_80)"}, "SRTP tx on"},
+		{sim.Event{Kind: sim.KindStreamStop, Proto: sim.ProtoRTP, To: "6867i", Summary: "SRTP stream 127.20.1.1:40000 → 6867i stopped (socket closed), 9 packets", Packets: 9}, "SRTP off 9"},
 		{sim.Event{Kind: sim.KindDropped, Proto: sim.ProtoSIP, Summary: "BYE sip:x"}, "x BYE"},
 		{sim.Event{Kind: sim.KindDropped, Proto: sim.ProtoRTP, Summary: "RTP stream a → b: dropping packets (impairment 1: drop 50% RTP any→any)"}, "x RTP"},
 		{sim.Event{Kind: sim.KindMessage, Proto: sim.ProtoSIP, Summary: "BYE sip:x", Delayed: 200400 * time.Microsecond}, "BYE +200ms"},

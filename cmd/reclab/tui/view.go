@@ -126,6 +126,14 @@ func (m *Model) nodesLines() []string {
 			// never learnt the call ended, e.g. behind a CSTA blackhole).
 			rec = "rec session"
 		}
+		rtp := "rtp"
+		if s.SRTP.Valid() {
+			// Spec §1.3: an encrypted call, and what is forked of it.
+			rtp = "srtp"
+			if s.Recording == phones.RecForking {
+				rec = "rec fork srtp"
+			}
+		}
 		mark := "  "
 		if i == m.phoneSel {
 			mark = "> "
@@ -133,7 +141,7 @@ func (m *Model) nodesLines() []string {
 		line := fmt.Sprintf("%s%d %-6s %-5s %-6s %-16s %-12s %-13s %-12s", mark, i+1, p.Name, p.Ext, p.Model,
 			fmt.Sprintf("%s:%d", p.Addr, p.RecPort), reg, clip(call, 13), rec)
 		if m.w > len([]rune(line))+20 {
-			line += fmt.Sprintf(" calls %d rtp ↑%d ↓%d fork %d/%d", s.Calls, s.Media.Sent, s.Media.Received, s.Media.ForkedTX, s.Media.ForkedRX)
+			line += fmt.Sprintf(" calls %d %s ↑%d ↓%d fork %d/%d", s.Calls, rtp, s.Media.Sent, s.Media.Received, s.Media.ForkedTX, s.Media.ForkedRX)
 		}
 		line = pad(line, m.w)
 		if i == m.phoneSel && m.focus == focusNodes {
