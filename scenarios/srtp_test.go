@@ -55,6 +55,7 @@ func TestSRTPRecordedBothWays(t *testing.T) {
 				}
 			}
 			checkSRTPPcaps(t, res)
+			checkLibsrtp(t, res)
 		})
 	}
 }
@@ -102,6 +103,57 @@ func checkSRTPPcaps(t *testing.T, res Result) {
 	cands := []float64{media.ToneFrequency(0), media.ToneFrequency(1)}
 	if f, _ := media.DominantTone(pcm, media.SampleRate, cands); len(pcm) < 8000 || f != cands[0] {
 		t.Errorf("decrypted call stream 7434 → 6867i: %d samples, dominant tone %v Hz, want %v", len(pcm), f, cands[0])
+	}
+}
+
+// checkLibsrtp: libsrtp (Debian python3-pylibsrtp, through
+// testdata/srtp-decrypt.py), an implementation nobody here wrote, decrypts
+// the call stream 7434 → 6867i of the main pcap with the key of 7434's
+// a=crypto, to the very payloads the lab's decrypted companion holds.
+func checkLibsrtp(t *testing.T, res Result) {
+	t.Helper()
+	const python = "/usr/bin/python3" // Debian's, where python3-pylibsrtp installs
+	if err := exec.Command(python, "-c", "import pylibsrtp").Run(); err != nil {
+		t.Fatalf("%s cannot import pylibsrtp (%v); .ci/run installs it (apt-get install python3-pylibsrtp)", python, err)
+	}
+	fields := func(pcap, filter, field string) []string {
+		t.Helper()
+		out, err := exec.Command("tshark", "-r", pcap, "-Y", filter, "-T", "fields", "-e", field).Output()
+		if err != nil {
+			t.Fatalf("tshark %s -Y %q: %v", pcap, filter, err)
+		}
+		return strings.Fields(strings.ReplaceAll(string(out), ":", ""))
+	}
+	// The offer's attributes, comma-separated: crypto:1 SUITE inline:KEY.
+	out, err := exec.Command("tshark", "-r", res.Pcap, "-Y", `sip.Method == "INVITE" && ip.src == 127.20.1.1`,
+		"-T", "fields", "-e", "sdp.media_attr").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var key string
+	for _, a := range strings.Split(string(out), ",") {
+		if f := strings.Fields(a); len(f) == 3 && strings.HasPrefix(f[0], "crypto:") && strings.HasPrefix(f[2], "inline:") {
+			key = f[1] + " " + strings.TrimPrefix(f[2], "inline:")
+			break
+		}
+	}
+	if key == "" {
+		t.Fatalf("no a=crypto in 7434's INVITE: %q", out)
+	}
+	call := "ip.src == 127.20.1.1 && ip.dst == 127.20.1.2 && udp && !sip"
+	srtp := fields(res.Pcap, call, "udp.payload")
+	cmd := exec.Command(python, filepath.Join("testdata", "srtp-decrypt.py"))
+	cmd.Stdin = strings.NewReader(key + "\n" + strings.Join(srtp, "\n") + "\n")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	got, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("libsrtp: %v: %s", err, stderr.String())
+	}
+	want := fields(filepath.Join(filepath.Dir(res.Pcap), lab.DecryptedPcapName), "rtp && "+call, "rtp.payload")
+	if dec := strings.Fields(string(got)); len(dec) < 100 || strings.Join(dec, " ") != strings.Join(want, " ") {
+		t.Errorf("libsrtp decrypted %d of %d packets of 7434 → 6867i; the lab's companion holds %d; the same payloads: %v",
+			len(dec), len(srtp), len(want), strings.Join(dec, " ") == strings.Join(want, " "))
 	}
 }
 
