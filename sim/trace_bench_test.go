@@ -120,3 +120,67 @@ func BenchmarkRTPCountParallel(b *testing.B) {
 		}
 	})
 }
+
+// A blocking subscriber that does not read delays no publisher: its
+// events wait in its own queue and all come, in order, once it reads,
+// and C closes after the last when the trace closes.
+func TestBlockingSubscriberHasItsOwnQueue(t *testing.T) {
+	tr := NewTrace(16)
+	sub := tr.Subscribe(1, true)
+	const events = 10000
+	for i := range events {
+		tr.Publish(Event{Kind: KindNote, Summary: "note", Packets: uint64(i)})
+	}
+	tr.Close()
+	n := 0
+	for e := range sub.C {
+		if e.Packets != uint64(n) {
+			t.Fatalf("event %d is the %d-th published", n, e.Packets)
+		}
+		n++
+	}
+	if n != events || sub.Lost() != 0 {
+		t.Fatalf("%d of %d events, %d lost", n, events, sub.Lost())
+	}
+}
+
+// Closing a blocking subscription that has not read stops its feeder and
+// closes C, with the trace still open or already closed.
+func TestBlockingSubscriptionClose(t *testing.T) {
+	for _, traceClosed := range []bool{false, true} {
+		tr := NewTrace(16)
+		sub := tr.Subscribe(1, true)
+		for range 100 {
+			tr.Publish(Event{Kind: KindNote})
+		}
+		if traceClosed {
+			tr.Close()
+		}
+		sub.Close()
+		for range sub.C { // ends: C is closed
+		}
+		tr.Publish(Event{Kind: KindNote})
+		tr.Close()
+	}
+}
+
+// BenchmarkTracePublishBlocking is one event into the ring and a blocking
+// subscriber's queue, its reader keeping up.
+func BenchmarkTracePublishBlocking(b *testing.B) {
+	t := NewTrace(1024)
+	sub := t.Subscribe(4096, true)
+	done := make(chan struct{})
+	go func() {
+		for range sub.C {
+		}
+		close(done)
+	}()
+	e := benchMessage()
+	b.ReportAllocs()
+	for b.Loop() {
+		t.Publish(e)
+	}
+	b.StopTimer()
+	t.Close()
+	<-done
+}
