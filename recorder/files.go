@@ -64,8 +64,9 @@ type fileDoneEvent struct {
 type files struct {
 	openCh, finishCh chan fileJob
 	stop             chan struct{}
-	opens, finishes  []fileJob // loop-owned overflow, oldest first
-	outstanding      int       // loop-owned: queued or running
+	opens, finishes  []fileJob   // loop-owned overflow, oldest first
+	outstanding      int         // loop-owned: queued or running
+	disk             *diskWriter // the WAVs' bytes (disk.go)
 	workers          sync.WaitGroup
 }
 
@@ -76,6 +77,7 @@ func (r *Recorder) startFileWorkers() {
 	r.files.openCh = make(chan fileJob, fileChanSize)
 	r.files.finishCh = make(chan fileJob, fileChanSize)
 	r.files.stop = make(chan struct{})
+	r.files.disk = newDiskWriter()
 	for range fileWorkers {
 		r.files.workers.Add(1)
 		go r.fileWorker()
@@ -87,6 +89,7 @@ func (r *Recorder) startFileWorkers() {
 func (r *Recorder) stopFileWorkers() {
 	close(r.files.stop)
 	r.files.workers.Wait()
+	r.files.disk.stop() // every file is finished: its chunks are written
 }
 
 func (r *Recorder) fileWorker() {
@@ -110,7 +113,7 @@ func (r *Recorder) fileWorker() {
 		case job.finish != nil:
 			done.rec, done.err = job.finish.finish()
 		default:
-			done.f, done.err = createRecording(r.cfg.OutDir, job.callID, job.ext)
+			done.f, done.err = createRecording(r.cfg.OutDir, job.callID, job.ext, r.files.disk)
 			if done.err == nil {
 				// The JSON is there from the start (reason unfinished); the
 				// loop gets the file only after it, so the final JSON at
