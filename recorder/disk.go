@@ -27,6 +27,7 @@ type diskJob struct {
 	off   int64
 	n     int
 	done  chan struct{}
+	run   func() // other file work that must not hold up a set-up (the first sidecars)
 }
 
 // diskQueue bounds the chunks on their way: 1,000 recorded parties fill
@@ -44,6 +45,10 @@ func (d *diskWriter) run() {
 	for j := range d.jobs {
 		if j.done != nil {
 			close(j.done)
+			continue
+		}
+		if j.run != nil {
+			j.run()
 			continue
 		}
 		j.file.writeChunk(j.chunk, j.off, j.n)

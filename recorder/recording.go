@@ -63,6 +63,24 @@ type openFile struct {
 	buf  *bufferedFile
 	wav  *media.StereoWAV
 	meta Meta
+	// initial is closed once the first sidecars (reason unfinished) are
+	// written, or were never to be (tests); finish and discard wait for it.
+	initial chan struct{}
+}
+
+// writeInitialSidecar writes the sidecars of a file just opened and lets
+// its finish go ahead.
+func (o *openFile) writeInitialSidecar(m Meta) error {
+	defer close(o.initial)
+	return o.writeSidecar(m)
+}
+
+// initialDone waits for the first sidecars (a worker writes them just
+// after the open); a file made without them waits for nothing.
+func (o *openFile) initialDone() {
+	if o.initial != nil {
+		<-o.initial
+	}
 }
 
 // createRecording makes <dir>/<callID>-<ext>.wav, or -2, -3, … if a file of
@@ -97,6 +115,7 @@ func createRecording(dir, callID, ext string, disk *diskWriter) (*openFile, erro
 // finish closes the WAV and writes the JSON sidecar (to a temporary name,
 // then renamed, so a reader never sees half a file).
 func (o *openFile) finish() (Recording, error) {
+	o.initialDone()
 	err := o.wav.Close()
 	if ferr := o.buf.Flush(); err == nil {
 		err = ferr
@@ -152,6 +171,7 @@ func writeWhole(path string, b []byte) error {
 
 // discard closes a file that never became a recording and removes it.
 func (o *openFile) discard() error {
+	o.initialDone()
 	o.buf.Flush() // nothing of it may still be on its way to the file
 	err := o.file.Close()
 	if rerr := os.Remove(o.path); err == nil {
