@@ -21,7 +21,7 @@ func TestSinkPushNeverWaitsOnTheFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	disk := &diskWriter{jobs: make(chan diskJob, diskQueue), done: make(chan struct{})} // stalled: no goroutine yet
+	disk := newIdleDiskWriter(1) // stalled: no goroutine yet
 	f, err := createRecording(t.TempDir(), csta.FormatCallID(1), "1001", disk)
 	if err != nil {
 		t.Fatal(err)
@@ -46,10 +46,10 @@ func TestSinkPushNeverWaitsOnTheFile(t *testing.T) {
 	if st, err := os.Stat(f.path); err != nil || st.Size() > 44 {
 		t.Fatalf("the file grew to %d bytes (%v) with its writer stalled: the reader wrote it", st.Size(), err)
 	}
-	if len(disk.jobs) == 0 {
+	if len(disk.lanes[0].jobs) == 0 {
 		t.Fatal("no chunk handed to the disk writer")
 	}
-	go disk.run()
+	disk.start()
 	defer disk.stop()
 	s.swap(nil)
 	f.meta.TX, f.meta.RX = f.wav.Stats(media.ChannelTX), f.wav.Stats(media.ChannelRX)

@@ -102,6 +102,9 @@ func createRecording(dir, callID, ext string, disk *diskWriter) (*openFile, erro
 			return nil, fmt.Errorf("recorder: create %s: %w", path, err)
 		}
 		buf := &bufferedFile{f: f, disk: disk}
+		if disk != nil {
+			buf.lane = disk.lane()
+		}
 		wav, err := media.NewStereoWAV(buf)
 		if err != nil {
 			f.Close()
@@ -213,6 +216,7 @@ func safeName(s string) string {
 type bufferedFile struct {
 	f    *os.File
 	disk *diskWriter
+	lane int // disk's lane for this file
 
 	chunk    *[]byte // the chunk being filled, nil until the first write
 	n        int     // bytes in chunk
@@ -290,18 +294,31 @@ func (b *bufferedFile) seal() {
 		b.writeChunk(c, off, n)
 		return
 	}
-	b.disk.send(diskJob{file: b, chunk: c, off: off, n: n})
+	if n <= diskPatch {
+		// A header's sizes: carried in the job, the chunk's buffer back
+		// in the pool at once.
+		j := diskJob{file: b, off: off, n: n}
+		copy(j.patch[:], (*c)[:n])
+		chunkPool.Put(c)
+		b.disk.send(b.lane, j)
+		return
+	}
+	b.disk.send(b.lane, diskJob{file: b, chunk: c, off: off, n: n})
 }
 
 // writeChunk writes one chunk where it belongs and gives its buffer back
 // (the disk writer's goroutine).
 func (b *bufferedFile) writeChunk(c *[]byte, off int64, n int) {
+	b.writeAt((*c)[:n], off)
+	chunkPool.Put(c)
+}
+
+func (b *bufferedFile) writeAt(p []byte, off int64) {
 	if b.failed() == nil {
-		if _, err := b.f.WriteAt((*c)[:n], off); err != nil {
+		if _, err := b.f.WriteAt(p, off); err != nil {
 			b.err.CompareAndSwap(nil, &err)
 		}
 	}
-	chunkPool.Put(c)
 }
 
 // Flush hands over what is buffered and returns once the disk writer has
@@ -310,7 +327,7 @@ func (b *bufferedFile) Flush() error {
 	b.seal()
 	if b.disk != nil {
 		done := make(chan struct{})
-		b.disk.send(diskJob{file: b, done: done})
+		b.disk.send(b.lane, diskJob{file: b, done: done})
 		<-done
 	}
 	return b.failed()
