@@ -700,21 +700,7 @@ func TestPcapFullRingDropsAndCounts(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rd, err := pcapgo.NewNgReader(&buf, pcapgo.DefaultNgReaderOptions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for {
-		if _, _, err := rd.ReadPacketData(); err != nil {
-			if err != io.EOF {
-				t.Fatalf("after %d records: %v", n, err)
-			}
-			break
-		}
-		n++
-	}
-	if n != PcapQueueRecords {
+	if n := pcapTestCount(t, buf.Bytes()); n != PcapQueueRecords {
 		t.Fatalf("%d records in the file, want %d", n, PcapQueueRecords)
 	}
 }

@@ -26,9 +26,15 @@ func BenchmarkTracePublish(b *testing.B) {
 
 // BenchmarkTracePublishSubscribed adds a non-blocking subscriber that
 // keeps up (the TUI, the bench's reader) and a pending watch.
-func BenchmarkTracePublishSubscribed(b *testing.B) {
+func BenchmarkTracePublishSubscribed(b *testing.B) { benchPublishTo(b, false) }
+
+// BenchmarkTracePublishBlocking is one event into the ring and a blocking
+// subscriber's own queue (a run's printer), its reader keeping up.
+func BenchmarkTracePublishBlocking(b *testing.B) { benchPublishTo(b, true) }
+
+func benchPublishTo(b *testing.B, blocking bool) {
 	t := NewTrace(1024)
-	sub := t.Subscribe(4096, false)
+	sub := t.Subscribe(4096, blocking)
 	done := make(chan struct{})
 	go func() {
 		for range sub.C {
@@ -162,25 +168,4 @@ func TestBlockingSubscriptionClose(t *testing.T) {
 		tr.Publish(Event{Kind: KindNote})
 		tr.Close()
 	}
-}
-
-// BenchmarkTracePublishBlocking is one event into the ring and a blocking
-// subscriber's queue, its reader keeping up.
-func BenchmarkTracePublishBlocking(b *testing.B) {
-	t := NewTrace(1024)
-	sub := t.Subscribe(4096, true)
-	done := make(chan struct{})
-	go func() {
-		for range sub.C {
-		}
-		close(done)
-	}()
-	e := benchMessage()
-	b.ReportAllocs()
-	for b.Loop() {
-		t.Publish(e)
-	}
-	b.StopTimer()
-	t.Close()
-	<-done
 }
