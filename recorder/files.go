@@ -125,7 +125,7 @@ func (r *Recorder) fileWorker() {
 				f, m := done.f, job.meta
 				m.Reason = ReasonUnfinished
 				f.initial = make(chan struct{})
-				r.files.disk.send(f.buf.lane, diskJob{run: func() {
+				r.files.disk.send(r.files.disk.sideLane(), diskJob{run: func() {
 					if err := f.writeInitialSidecar(m); err != nil {
 						r.net.Errorf(r.node.Name(), netip.AddrPort{}, "call %s of %s: %v (the WAV records on)", m.CallID, job.ext, err)
 					}
