@@ -159,6 +159,9 @@ func (t *Topology) defaults() error {
 type Options struct {
 	OutDir string // recordings/, lab.pcapng and config/ go here; required
 	Pcap   bool   // write OutDir/lab.pcapng
+	// NoMedia makes every phone send no RTP (phones.Options.NoMedia): a
+	// lab of signalling only, for `reclab bench --setup`.
+	NoMedia bool
 	// TraceCapacity bounds the trace's ring of recent events; 0 is sim's
 	// default. A bench keeps it small: it reads the trace as it flows.
 	TraceCapacity int
@@ -309,6 +312,7 @@ func Build(topo Topology, opt Options) (*Lab, error) {
 			RegisterRetry:  topo.Timers.RegisterRetry,
 			KeepAlive:      topo.Timers.PhoneKeepAlive,
 			TLS:            l.CA.ClientTLS(),
+			NoMedia:        opt.NoMedia,
 		})
 		if err != nil {
 			return fail(err)

@@ -57,8 +57,14 @@ type queued struct {
 }
 
 // cstaSendQueue bounds what waits for one client beyond its socket's own
-// buffer: several seconds of every call event of a busy lab.
-const cstaSendQueue = 1024
+// buffer. A burst of 500 calls set up at once (reclab bench, issue 14)
+// makes about 10,000 events in half a second for a recorder monitoring
+// every phone, faster than the PBX's one writer per client encodes,
+// traces and writes them; at 1,024 the recorder's link was cut in every
+// such run (and 75-90% of its sessions never set up) although it read all
+// the while. 16,384 holds such a burst (about 400 KB of queue per client);
+// a client that really does not read is still cut, a little later.
+const cstaSendQueue = 16384
 
 func newCSTAClient(raw net.Conn) *cstaClient {
 	return &cstaClient{conn: csta.NewConn(raw), out: make(chan queued, cstaSendQueue), stop: make(chan struct{}), refs: map[string]string{}}

@@ -163,8 +163,9 @@ func (p *Phone) startMediaOnLoop(leg *callLeg) {
 		return
 	}
 	far := leg.far
-	// We send unless the far end said it will not receive (RFC 3264 §6.1).
-	send := far.Direction != media.SendOnly && far.Direction != media.Inactive
+	// We send unless the far end said it will not receive (RFC 3264 §6.1),
+	// or the lab runs without media (Options.NoMedia).
+	send := far.Direction != media.SendOnly && far.Direction != media.Inactive && !p.opts.NoMedia
 	local := leg.rtp.LocalAddrPort()
 	mp := mediaParams{
 		conn:   leg.rtp,

@@ -63,6 +63,11 @@ type Options struct {
 	// SIPRegister makes a 442x/743x/744x register with SIP REGISTER like a
 	// 6xxx instead of over H.225.0 RAS with the PBX's gatekeeper (ras.go).
 	SIPRegister bool
+	// NoMedia makes the phone send no RTP on its calls (it still opens
+	// its RTP port, offers it and forks nothing): the signalling-only lab
+	// of `reclab bench --setup`, where recording sessions are set up and
+	// torn down with no RTP flowing (issue 14 item 4).
+	NoMedia bool
 }
 
 // CallState is where the phone's call stands.

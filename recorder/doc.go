@@ -47,7 +47,11 @@
 //     on fresh even ports from Config.RTPPort up (labelled "recorder tx" and
 //     "recorder rx" in the trace), one reader goroutine per socket reading
 //     into a reused buffer, each packet into media.StereoWAV (tx left, rx
-//     right) without allocating.
+//     right) without allocating. The WAV's bytes collect in 64 KiB chunks
+//     in memory (bufferedFile) that one disk writer goroutine per recorder
+//     writes in order (disk.go), so neither a reader nor the loop waits
+//     on the file (issue 14 items 2 and 3); finishing a file waits for
+//     its chunks, so a recording is whole on stop.
 //   - Recording files (recording.go): <OutDir>/<callID>-<ext>.wav and .json,
 //     and .xml, the JSON's facts as RFC 7865 recording metadata (rfc7865.go).
 //     Created and finished (WAV header sizes, close, JSON written and

@@ -304,7 +304,9 @@ func TestSinkPushDoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	f, err := createRecording(t.TempDir(), csta.FormatCallID(1), "1001")
+	disk := newDiskWriter()
+	defer disk.stop()
+	f, err := createRecording(t.TempDir(), csta.FormatCallID(1), "1001", disk)
 	if err != nil {
 		t.Fatal(err)
 	}

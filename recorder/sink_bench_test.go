@@ -12,8 +12,8 @@ import (
 
 // BenchmarkSinkPush is the recorder's write path for one 20 ms packet per
 // channel, as a session's two reader goroutines do it: lock, StereoWAV
-// placement and mixing, and the buffered file under it (a real file in the
-// test's temporary directory).
+// placement and mixing, and the chunked file under it (a real file in the
+// test's temporary directory, written by the disk writer's goroutine).
 func BenchmarkSinkPush(b *testing.B) {
 	n, err := sim.NewNetwork(sim.Config{})
 	if err != nil {
@@ -25,7 +25,9 @@ func BenchmarkSinkPush(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer f.Close()
-	buf := &bufferedFile{f: f}
+	disk := newDiskWriter()
+	defer disk.stop()
+	buf := &bufferedFile{f: f, disk: disk}
 	wav, err := media.NewStereoWAV(buf)
 	if err != nil {
 		b.Fatal(err)

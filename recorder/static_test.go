@@ -154,7 +154,9 @@ func TestSinkHoldsBetweenCalls(t *testing.T) {
 	send(media.ChannelTX, 5, true) // the next call's first packets
 	send(media.ChannelRX, 4, true)
 	send(media.ChannelRX, maxHeld, false) // beyond the bound
-	f, err := createRecording(t.TempDir(), csta.FormatCallID(1), "1001")
+	disk := newDiskWriter()
+	defer disk.stop()
+	f, err := createRecording(t.TempDir(), csta.FormatCallID(1), "1001", disk)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,14 @@
 // RTP is never kept per packet: the trace reports stream start and stop
 // with counts, so memory stays bounded however many calls run.
 //
+// Nothing slow is on a sender's path (issue 14 item 2): the pcap is a
+// lock-free ring of preallocated slots (pcapqueue.go) that one writer
+// goroutine drains, serialising, time-ordering and flushing (every
+// PcapFlushEvery, whole records only); a full ring drops and counts
+// (PcapWriter.Dropped, an error on the trace). A blocking trace subscriber
+// gets a queue and a feeder goroutine of its own, so Publish never waits
+// for its reader.
+//
 // Impairment. Network.Impair degrades the links between nodes as netem
 // would: drop a fraction of the datagrams (seeded, so a run repeats), drop
 // everything (Blackhole), Delay (± Jitter), Duplicate; for one protocol or

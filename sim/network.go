@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,6 +40,8 @@ type Network struct {
 	summarizers map[Proto]func([]byte) []string // read-only after NewNetwork
 	trace       *Trace
 	pcap        *PcapWriter
+	// pcapReported is the capture's drop count last said on the trace.
+	pcapReported atomic.Uint64
 
 	mu        sync.RWMutex
 	nodes     map[string]*Node
@@ -90,7 +93,7 @@ func NewNetwork(cfg Config) (*Network, error) {
 	configureSIP()
 	n.streams.init()
 	if cfg.Pcap != nil {
-		p, err := NewPcapWriter(cfg.Pcap)
+		p, err := newPcapWriter(cfg.Pcap, cfg.Clock)
 		if err != nil {
 			return nil, fmt.Errorf("sim: pcap: %w", err)
 		}
@@ -110,10 +113,15 @@ func (n *Network) Now() time.Duration { return n.clock.Since(n.start) }
 // Clock is the lab clock; every node takes its timers from it.
 func (n *Network) Clock() Clock { return n.clock }
 
-// FlushPcap pushes the pcap's buffered frames to its file, so a reader of
-// the file (the TUI saving one call's packets) sees every packet so far.
-// No pcap: nil.
+// FlushPcap waits until the pcap's writer has written every packet sent
+// so far and pushed its buffer to the file, so a reader of the file (the
+// TUI saving one call's packets) sees them all. No pcap: nil.
 func (n *Network) FlushPcap() error { return n.pcap.Flush() }
+
+// PcapDropped is how many packets and notes the capture lost because its
+// writer fell behind (PcapWriter.Dropped); the trace says so as an error
+// each time the count grows. No pcap: 0.
+func (n *Network) PcapDropped() uint64 { return n.pcap.Dropped() }
 
 // wallNow is the lab clock's reading as a time, for pcap timestamps.
 func (n *Network) wallNow() time.Time { return n.clock.Now() }
@@ -144,6 +152,7 @@ func (n *Network) Close() error {
 	n.impairs.closeWires()
 	n.streams.stopAll(n)
 	err := n.pcap.Close()
+	n.reportPcapDrops()
 	n.trace.Close()
 	return err
 }

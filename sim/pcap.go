@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/gopacket"
@@ -45,25 +46,48 @@ const (
 // handshake, sequence and acknowledgement numbers, MSS-sized segments, FIN
 // and RST. Wireshark then reassembles CSTA and HTTP as it would on the wire.
 //
+// Nothing slow is on the sender's path (issue 14 item 2): UDP, TCPData,
+// Note and the rest copy the bytes and their addresses into a slot of a
+// preallocated lock-free ring (pcapqueue.go) and return; one writer
+// goroutine serialises the frames (gopacket), stamps them in time order and
+// writes them. A full ring drops the record and counts it (Dropped): a
+// sender never waits for the capture. AddNode, Flush and Close wait for
+// room, and Flush and Close for the writer to reach them. The file reaches
+// the disk at least every PcapFlushEvery of the clock, whole records only,
+// so a reader that opens it mid-run (or after a kill) sees no torn record.
+//
 // Every method on a nil *PcapWriter is a no-op. Methods are safe for
 // concurrent use. The first write error is remembered: later writes are
 // dropped and Err, Flush and Close return it.
 type PcapWriter struct {
-	mu     sync.Mutex
-	bw     *bufio.Writer
-	w      *pcapgo.NgWriter
-	err    error
-	closed bool
-	last   time.Time // the latest record's timestamp
+	q        pcapQueue
+	sleeping atomic.Bool   // the writer waits on wake (pcapqueue.go)
+	wake     chan struct{} // one token: the writer has work
+	closing  atomic.Bool   // Close has begun: records are refused
+	done     chan struct{} // the writer goroutine has returned
+	dropped  atomic.Uint64 // records refused because the ring was full
+	written  atomic.Uint64 // records the writer has handled
 
+	flushMu    sync.Mutex // one Flush at a time: flushReply is reused
+	flushReply chan error
+	closeOnce  sync.Once
+
+	mu  sync.Mutex // guards err for readers other than the writer
+	err error
+
+	// The rest belongs to the writer goroutine.
+	tick       *Ticker
+	bw         *bufio.Writer
+	w          *pcapgo.NgWriter
+	last       time.Time          // the latest record's timestamp
 	ifaces     map[netip.Addr]int // a node's address → its interface (AddNode)
 	iface      int                // the interface of the frame being written
 	notesIface int                // the "notes" interface (pcapnote.go); -1 until the first note
 	note       []byte             // a note's frame, reused
 
-	// Serialisation state reused for every frame so that UDP() does not
-	// allocate once warm: the layer structs, their address storage and one
-	// layer stack per frame shape.
+	// Serialisation state reused for every frame so that the writer does
+	// not allocate once warm: the layer structs, their address storage and
+	// one layer stack per frame shape.
 	buf      gopacket.SerializeBuffer
 	eth      layers.Ethernet
 	ip4      layers.IPv4
@@ -88,6 +112,16 @@ type PcapWriter struct {
 	flows map[pcapFlowKey]*pcapFlow
 }
 
+// PcapFlushEvery is how often, on the lab clock, the pcap's buffer goes to
+// its file while the lab runs.
+const PcapFlushEvery = 250 * time.Millisecond
+
+// PcapQueueRecords is the ring's size: about 0.2 s of a 500-call lab's
+// 150,000 packets/s, so a writer descheduled that long loses nothing.
+// Each slot holds a packet of up to pcapInline bytes in place (RTP);
+// larger ones borrow a pooled buffer.
+const PcapQueueRecords = 1 << 15
+
 // pcapFlowKey names a TCP connection by the side that opened it.
 type pcapFlowKey struct{ client, server netip.AddrPort }
 
@@ -105,18 +139,25 @@ type pcapTCPEnd struct {
 }
 
 // NewPcapWriter writes a pcap file header to w and returns a writer for the
-// frames. Output is buffered: call Flush to push it to w, and Close at the
-// end. Close does not close w.
-func NewPcapWriter(w io.Writer) (*PcapWriter, error) {
+// frames, flushed every PcapFlushEvery of the machine's clock. Call Flush
+// to push what is queued to w at once, and Close at the end. Close does not
+// close w.
+func NewPcapWriter(w io.Writer) (*PcapWriter, error) { return newPcapWriter(w, Real()) }
+
+// newPcapWriter is NewPcapWriter on the lab's clock.
+func newPcapWriter(w io.Writer, clock Clock) (*PcapWriter, error) {
 	if w == nil {
 		return nil, errors.New("sim: pcap: nil writer")
 	}
 	p := &PcapWriter{
-		bw:     bufio.NewWriterSize(w, pcapBufferSize),
-		buf:    gopacket.NewSerializeBufferExpectedSize(2048, 64),
-		ipID:   make(map[netip.Addr]uint16),
-		flows:  make(map[pcapFlowKey]*pcapFlow),
-		ifaces: make(map[netip.Addr]int),
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		flushReply: make(chan error, 1),
+		bw:         bufio.NewWriterSize(w, pcapBufferSize),
+		buf:        gopacket.NewSerializeBufferExpectedSize(2048, 64),
+		ipID:       make(map[netip.Addr]uint16),
+		flows:      make(map[pcapFlowKey]*pcapFlow),
+		ifaces:     make(map[netip.Addr]int),
 
 		notesIface: -1,
 	}
@@ -142,6 +183,10 @@ func NewPcapWriter(w io.Writer) (*PcapWriter, error) {
 	p.udp6 = []gopacket.SerializableLayer{&p.eth, &p.ip6, &p.udp, &p.payload}
 	p.tcp4 = []gopacket.SerializableLayer{&p.eth, &p.ip4, &p.tcp, &p.payload}
 	p.tcp6 = []gopacket.SerializableLayer{&p.eth, &p.ip6, &p.tcp, &p.payload}
+
+	p.q.init(PcapQueueRecords)
+	p.tick = clock.NewTicker(PcapFlushEvery)
+	go p.run()
 	return p, nil
 }
 
@@ -151,53 +196,170 @@ func pcapInterface(name, desc string) pcapgo.NgInterface {
 		SnapLength: pcapSnapLen, TimestampResolution: 9}
 }
 
-// lock takes the writer's lock and reports whether it may still write; on
-// false the lock is not held (a nil, failed or closed writer).
-func (p *PcapWriter) lock() bool {
-	if p == nil {
-		return false
-	}
+// fail remembers the first write error (writer goroutine).
+func (p *PcapWriter) fail(err error) {
 	p.mu.Lock()
-	if p.err != nil || p.closed {
-		p.mu.Unlock()
-		return false
+	defer p.mu.Unlock()
+	if p.err == nil {
+		p.err = err
 	}
-	return true
 }
 
 // AddNode gives the node at addr an interface of its own, named after it;
-// its packets are captured there from now on.
+// its packets are captured there from now on. It waits for room in the
+// ring: a node's interface is never dropped.
 func (p *PcapWriter) AddNode(name string, addr netip.Addr) {
-	if !p.lock() {
+	r, pos, ok := p.claimWait()
+	if !ok {
 		return
 	}
-	defer p.mu.Unlock()
-	id, err := p.w.AddInterface(pcapInterface(name, "reclab node "+addr.String()))
-	if err != nil {
-		p.err = fmt.Errorf("sim: pcap: interface %s: %w", name, err)
-		return
-	}
-	p.ifaces[addr.Unmap()] = id
+	r.op, r.text, r.src = pcapOpAddNode, name, netip.AddrPortFrom(addr.Unmap(), 0)
+	p.publish(r, pos)
 }
 
-// UDP writes one datagram a lab socket sent, on its sender's interface.
+// UDP queues one datagram a lab socket sent, for its sender's interface.
 // Addresses of different families, or invalid ones, are dropped; a payload
 // that cannot fit one IP packet is cut to fit.
 func (p *PcapWriter) UDP(ts time.Time, src, dst netip.AddrPort, payload []byte) {
-	p.udpAt(ts, src, dst, payload, false)
+	p.put(pcapOpUDP, ts, src, dst, payload, false)
 }
 
-// UDPArrived writes a datagram no lab socket sent (a foreign host, or one
-// spoofing a lab address) on the interface of the node it reached.
+// UDPArrived queues a datagram no lab socket sent (a foreign host, or one
+// spoofing a lab address), for the interface of the node it reached.
 func (p *PcapWriter) UDPArrived(ts time.Time, src, dst netip.AddrPort, payload []byte) {
-	p.udpAt(ts, src, dst, payload, true)
+	p.put(pcapOpUDPArrived, ts, src, dst, payload, false)
 }
 
-func (p *PcapWriter) udpAt(ts time.Time, src, dst netip.AddrPort, payload []byte, atDst bool) {
-	if !p.lock() {
+// TCPOpen writes the three-way handshake of a new connection from client to
+// server. It is a no-op if a connection between the two is already open (a
+// lab node dialling another lab node reports it from both ends).
+func (p *PcapWriter) TCPOpen(ts time.Time, client, server netip.AddrPort) {
+	p.put(pcapOpTCPOpen, ts, client, server, nil, false)
+}
+
+// pcapTCPChunk is the most of one TCPData a record carries: whole
+// segments, so the frames are those of one call.
+const pcapTCPChunk = 44 * pcapMSS
+
+// TCPData writes payload sent from → to as MSS-sized segments, the last with
+// PSH. Each segment acknowledges all the peer has sent. If no connection is
+// open between the two, one is opened first with from as the client. Data
+// from an end that has already sent FIN is dropped.
+func (p *PcapWriter) TCPData(ts time.Time, from, to netip.AddrPort, payload []byte) {
+	for len(payload) > 0 {
+		n := min(len(payload), pcapTCPChunk)
+		p.put(pcapOpTCPData, ts, from, to, payload[:n], n < len(payload))
+		payload = payload[n:]
+	}
+}
+
+// TCPClose writes a FIN from → to and the peer's ACK of it. When both ends
+// have sent FIN the connection is forgotten. Closing an end twice, or a
+// connection that is not open, is a no-op.
+func (p *PcapWriter) TCPClose(ts time.Time, from, to netip.AddrPort) {
+	p.put(pcapOpTCPClose, ts, from, to, nil, false)
+}
+
+// TCPReset writes a RST from → to and forgets the connection. A connection
+// that is not open is a no-op.
+func (p *PcapWriter) TCPReset(ts time.Time, from, to netip.AddrPort) {
+	p.put(pcapOpTCPReset, ts, from, to, nil, false)
+}
+
+// Note writes a note of node (its state in words, a story's narration; an
+// error when isErr) as a frame on the "notes" interface (pcapnote.go).
+func (p *PcapWriter) Note(ts time.Time, node, text string, isErr bool) {
+	r, pos, ok := p.claim()
+	if !ok {
 		return
 	}
+	r.op, r.ts, r.node, r.text, r.flag = pcapOpNote, ts, node, text, isErr
+	p.publish(r, pos)
+}
+
+// Dropped is how many records the capture lost because its ring was full:
+// the writer fell behind the lab's packets.
+func (p *PcapWriter) Dropped() uint64 {
+	if p == nil {
+		return 0
+	}
+	return p.dropped.Load()
+}
+
+// Flush waits until the writer has written everything queued before it
+// and pushed the buffer to the underlying writer.
+func (p *PcapWriter) Flush() error {
+	if p == nil {
+		return nil
+	}
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	r, pos, ok := p.claimWait()
+	if !ok {
+		return p.Err()
+	}
+	r.op, r.reply = pcapOpFlush, p.flushReply
+	p.publish(r, pos)
+	return <-p.flushReply
+}
+
+// Close writes what is queued, flushes and stops the writer; later writes
+// are no-ops. It does not close the underlying writer. Closing twice
+// returns the same result.
+func (p *PcapWriter) Close() error {
+	if p == nil {
+		return nil
+	}
+	p.closeOnce.Do(func() {
+		r, pos, ok := p.claimWait()
+		if !ok {
+			return
+		}
+		p.closing.Store(true)
+		r.op = pcapOpClose
+		p.publish(r, pos)
+		<-p.done
+	})
+	return p.Err()
+}
+
+// Err returns the first write error, or nil.
+func (p *PcapWriter) Err() error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.err
+}
+
+func (p *PcapWriter) pcapFlush() {
+	if p.err != nil {
+		return
+	}
+	if err := p.flushAll(); err != nil {
+		p.fail(fmt.Errorf("sim: pcap: %w", err))
+	}
+}
+
+// The writer goroutine's side of each record.
+
+func (p *PcapWriter) writeAddNode(name string, addr netip.Addr) {
+	if p.err != nil {
+		return
+	}
+	id, err := p.w.AddInterface(pcapInterface(name, "reclab node "+addr.String()))
+	if err != nil {
+		p.fail(fmt.Errorf("sim: pcap: interface %s: %w", name, err))
+		return
+	}
+	p.ifaces[addr] = id
+}
+
+func (p *PcapWriter) writeUDP(ts time.Time, src, dst netip.AddrPort, payload []byte, atDst bool) {
+	if p.err != nil {
+		return
+	}
 	src, dst = pcapUnmap(src), pcapUnmap(dst)
 	v6, ok := p.pcapIP(src.Addr(), dst.Addr(), layers.IPProtocolUDP)
 	if !ok {
@@ -220,29 +382,22 @@ func (p *PcapWriter) udpAt(ts time.Time, src, dst netip.AddrPort, payload []byte
 	p.pcapWrite(ts, stack, payload)
 }
 
-// TCPOpen writes the three-way handshake of a new connection from client to
-// server. It is a no-op if a connection between the two is already open (a
-// lab node dialling another lab node reports it from both ends).
-func (p *PcapWriter) TCPOpen(ts time.Time, client, server netip.AddrPort) {
-	if !p.lock() {
+func (p *PcapWriter) writeTCPOpen(ts time.Time, client, server netip.AddrPort) {
+	if p.err != nil {
 		return
 	}
-	defer p.mu.Unlock()
 	client, server = pcapUnmap(client), pcapUnmap(server)
 	if f, _ := p.pcapFlow(client, server); f == nil {
 		p.pcapOpen(ts, client, server)
 	}
 }
 
-// TCPData writes payload sent from → to as MSS-sized segments, the last with
-// PSH. Each segment acknowledges all the peer has sent. If no connection is
-// open between the two, one is opened first with from as the client. Data
-// from an end that has already sent FIN is dropped.
-func (p *PcapWriter) TCPData(ts time.Time, from, to netip.AddrPort, payload []byte) {
-	if len(payload) == 0 || !p.lock() {
+// writeTCPData writes one chunk of a TCPData; more says the same write
+// goes on in the next record, so its last segment has no PSH.
+func (p *PcapWriter) writeTCPData(ts time.Time, from, to netip.AddrPort, payload []byte, more bool) {
+	if p.err != nil {
 		return
 	}
-	defer p.mu.Unlock()
 	from, to = pcapUnmap(from), pcapUnmap(to)
 	f, dir := p.pcapFlow(from, to)
 	if f == nil {
@@ -258,7 +413,7 @@ func (p *PcapWriter) TCPData(ts time.Time, from, to netip.AddrPort, payload []by
 	for len(payload) > 0 {
 		n := min(len(payload), pcapMSS)
 		flags := pcapACK
-		if n == len(payload) {
+		if n == len(payload) && !more {
 			flags |= pcapPSH
 		}
 		p.pcapTCPSend(ts, s, r, flags, payload[:n])
@@ -272,14 +427,10 @@ func (p *PcapWriter) TCPData(ts time.Time, from, to netip.AddrPort, payload []by
 	}
 }
 
-// TCPClose writes a FIN from → to and the peer's ACK of it. When both ends
-// have sent FIN the connection is forgotten. Closing an end twice, or a
-// connection that is not open, is a no-op.
-func (p *PcapWriter) TCPClose(ts time.Time, from, to netip.AddrPort) {
-	if !p.lock() {
+func (p *PcapWriter) writeTCPClose(ts time.Time, from, to netip.AddrPort) {
+	if p.err != nil {
 		return
 	}
-	defer p.mu.Unlock()
 	from, to = pcapUnmap(from), pcapUnmap(to)
 	f, dir := p.pcapFlow(from, to)
 	if f == nil {
@@ -296,13 +447,10 @@ func (p *PcapWriter) TCPClose(ts time.Time, from, to netip.AddrPort) {
 	}
 }
 
-// TCPReset writes a RST from → to and forgets the connection. A connection
-// that is not open is a no-op.
-func (p *PcapWriter) TCPReset(ts time.Time, from, to netip.AddrPort) {
-	if !p.lock() {
+func (p *PcapWriter) writeTCPReset(ts time.Time, from, to netip.AddrPort) {
+	if p.err != nil {
 		return
 	}
-	defer p.mu.Unlock()
 	from, to = pcapUnmap(from), pcapUnmap(to)
 	f, dir := p.pcapFlow(from, to)
 	if f == nil {
@@ -310,52 +458,6 @@ func (p *PcapWriter) TCPReset(ts time.Time, from, to netip.AddrPort) {
 	}
 	p.pcapTCPSend(ts, &f.end[dir], &f.end[1-dir], pcapRST|pcapACK, nil)
 	p.pcapForget(f)
-}
-
-// Flush writes buffered frames to the underlying writer.
-func (p *PcapWriter) Flush() error {
-	if p == nil {
-		return nil
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.pcapFlush()
-	return p.err
-}
-
-// Close flushes and stops the writer; later writes are no-ops. It does not
-// close the underlying writer. Closing twice returns the same result.
-func (p *PcapWriter) Close() error {
-	if p == nil {
-		return nil
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.closed {
-		p.pcapFlush()
-		p.closed = true
-		p.flows = nil
-	}
-	return p.err
-}
-
-// Err returns the first write error, or nil.
-func (p *PcapWriter) Err() error {
-	if p == nil {
-		return nil
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
-}
-
-func (p *PcapWriter) pcapFlush() {
-	if p.err != nil || p.closed {
-		return
-	}
-	if err := p.flushAll(); err != nil {
-		p.err = fmt.Errorf("sim: pcap: %w", err)
-	}
 }
 
 // flushAll pushes the buffer to the file. The pcapng writer writes into
@@ -383,7 +485,7 @@ func (p *PcapWriter) pcapForget(f *pcapFlow) {
 
 // pcapOpen writes SYN, SYN-ACK, ACK and records the connection.
 func (p *PcapWriter) pcapOpen(ts time.Time, client, server netip.AddrPort) *pcapFlow {
-	if p.err != nil || p.closed || !pcapSameFamily(client.Addr(), server.Addr()) {
+	if p.err != nil || !pcapSameFamily(client.Addr(), server.Addr()) {
 		return nil
 	}
 	f := &pcapFlow{}
@@ -421,7 +523,7 @@ func (p *PcapWriter) pcapTCPSend(ts time.Time, s, r *pcapTCPEnd, flags uint8, pa
 	if t.FIN {
 		s.finSent = true
 	}
-	if p.err != nil || p.closed {
+	if p.err != nil {
 		return
 	}
 	v6, ok := p.pcapIP(s.addr.Addr(), r.addr.Addr(), layers.IPProtocolTCP)
@@ -477,7 +579,7 @@ func (p *PcapWriter) pcapWrite(ts time.Time, stack []gopacket.SerializableLayer,
 	err := gopacket.SerializeLayers(p.buf, gopacket.SerializeOptions{ComputeChecksums: true, FixLengths: true}, stack...)
 	p.payload = nil // do not keep the caller's buffer alive
 	if err != nil {
-		p.err = fmt.Errorf("sim: pcap: serialise frame: %w", err)
+		p.fail(fmt.Errorf("sim: pcap: serialise frame: %w", err))
 		return
 	}
 	frame := p.buf.Bytes()
@@ -490,7 +592,7 @@ func (p *PcapWriter) pcapWrite(ts time.Time, stack []gopacket.SerializableLayer,
 		return
 	}
 	if err := p.w.WritePacket(ci, frame); err != nil {
-		p.err = fmt.Errorf("sim: pcap: %w", err)
+		p.fail(fmt.Errorf("sim: pcap: %w", err))
 	}
 }
 
@@ -511,7 +613,7 @@ func (p *PcapWriter) stamp(ts time.Time) time.Time {
 func (p *PcapWriter) room(need int) bool {
 	if p.bw.Available() < need && p.bw.Buffered() > 0 {
 		if err := p.bw.Flush(); err != nil {
-			p.err = fmt.Errorf("sim: pcap: %w", err)
+			p.fail(fmt.Errorf("sim: pcap: %w", err))
 			return false
 		}
 	}

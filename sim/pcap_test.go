@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -575,27 +576,39 @@ func TestPcapConcurrent(t *testing.T) {
 	}
 }
 
-// TestPcapAllocs keeps the per-packet path free of allocations: it runs for
-// every RTP packet of every stream in the lab.
+// TestPcapAllocs keeps the sender's side of the capture free of
+// allocations: UDP runs for every RTP packet of every stream in the lab.
+// A TCP write borrows a pooled buffer that the writer gives back, so with
+// the writer keeping up (Flush) it allocates nothing either.
 func TestPcapAllocs(t *testing.T) {
 	p, err := NewPcapWriter(io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer p.Close()
 	src, dst := netip.AddrPortFrom(pcapTestPhone, 40000), netip.AddrPortFrom(pcapTestRecorder, 20000)
 	rtp := pcapTestRTP(1)
 	c, s := netip.AddrPortFrom(pcapTestRecorder, 50123), netip.AddrPortFrom(pcapTestPBX, 8882)
 	msg := bytes.Repeat([]byte("<x/>"), 1000)
 	p.UDP(pcapTestEpoch, src, dst, rtp)
 	p.TCPData(pcapTestEpoch, c, s, msg)
+	p.Flush()
 	if n := testing.AllocsPerRun(1000, func() { p.UDP(pcapTestEpoch, src, dst, rtp) }); n != 0 {
 		t.Errorf("UDP: %v allocations per packet", n)
 	}
-	if n := testing.AllocsPerRun(1000, func() { p.TCPData(pcapTestEpoch, s, c, msg) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { p.TCPData(pcapTestEpoch, s, c, msg); p.Flush() }); n != 0 {
 		t.Errorf("TCPData: %v allocations per write", n)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := p.Dropped(); d != 0 {
+		t.Errorf("%d records dropped", d)
 	}
 }
 
+// BenchmarkPcapUDP is the sender's cost of capturing one RTP packet: a
+// slot of the ring claimed and filled (the writer goroutine does the rest).
 func BenchmarkPcapUDP(b *testing.B) {
 	p, err := NewPcapWriter(io.Discard)
 	if err != nil {
@@ -610,6 +623,150 @@ func BenchmarkPcapUDP(b *testing.B) {
 		ts = ts.Add(20 * time.Millisecond)
 		p.UDP(ts, src, dst, rtp)
 	}
+	b.StopTimer()
+	p.Close()
+	b.ReportMetric(float64(p.Dropped())/float64(b.N), "dropped/op")
+}
+
+// BenchmarkPcapUDPParallel is the same from every core at once, as the
+// lab's senders are.
+func BenchmarkPcapUDPParallel(b *testing.B) {
+	p, err := NewPcapWriter(io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dst := netip.AddrPortFrom(pcapTestRecorder, 20000)
+	rtp := pcapTestRTP(1)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		src := netip.AddrPortFrom(pcapTestPhone, 40000)
+		for pb.Next() {
+			p.UDP(pcapTestEpoch, src, dst, rtp)
+		}
+	})
+	b.StopTimer()
+	p.Close()
+	b.ReportMetric(float64(p.Dropped())/float64(b.N), "dropped/op")
+}
+
+// BenchmarkPcapWriter is the writer goroutine's cost per RTP record
+// (serialise, stamp, write), the capture's throughput limit: each round
+// queues what the ring holds and waits for the writer to write it.
+func BenchmarkPcapWriter(b *testing.B) {
+	p, err := NewPcapWriter(io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	src, dst := netip.AddrPortFrom(pcapTestPhone, 40000), netip.AddrPortFrom(pcapTestRecorder, 20000)
+	rtp := pcapTestRTP(1)
+	b.ReportAllocs()
+	const round = PcapQueueRecords / 2
+	for i := 0; i < b.N; i += round {
+		for range min(round, b.N-i) {
+			p.UDP(pcapTestEpoch, src, dst, rtp)
+		}
+		p.Flush()
+	}
+	if d := p.Dropped(); d != 0 {
+		b.Fatalf("%d records dropped", d)
+	}
+}
+
+// A sender never waits for the capture: with the ring full, records are
+// dropped and counted, and the file still holds only whole records.
+func TestPcapFullRingDropsAndCounts(t *testing.T) {
+	var buf bytes.Buffer
+	p, err := NewPcapWriter(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stop the writer from draining: hold the slot at the head unpublished,
+	// as a producer that has claimed it but not filled it yet.
+	r, pos, ok := p.claim()
+	if !ok {
+		t.Fatal("no slot")
+	}
+	src, dst := netip.AddrPortFrom(pcapTestPhone, 40000), netip.AddrPortFrom(pcapTestRecorder, 20000)
+	const extra = 100
+	for range PcapQueueRecords - 1 + extra {
+		p.UDP(pcapTestEpoch, src, dst, pcapTestRTP(1))
+	}
+	if d := p.Dropped(); d != extra {
+		t.Fatalf("Dropped %d, want %d", d, extra)
+	}
+	r.op, r.ts, r.src, r.dst, r.n = pcapOpUDP, pcapTestEpoch, src, dst, 0
+	p.publish(r, pos)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := pcapTestCount(t, buf.Bytes()); n != PcapQueueRecords {
+		t.Fatalf("%d records in the file, want %d", n, PcapQueueRecords)
+	}
+}
+
+// A reader that opens the file while the lab writes sees whole records
+// only, and everything once the writer has flushed on its ticker.
+func TestPcapLiveReaderSeesWholeRecords(t *testing.T) {
+	clock := NewManualClock(pcapTestEpoch)
+	var file pcapTestSyncBuffer
+	p, err := newPcapWriter(&file, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	src, dst := netip.AddrPortFrom(pcapTestPhone, 40000), netip.AddrPortFrom(pcapTestRecorder, 20000)
+	const packets = 3000 // several buffers' worth: the writer writes mid-run
+	for i := range packets {
+		p.UDP(pcapTestEpoch, src, dst, pcapTestRTP(uint16(i)))
+		if i%100 == 0 {
+			pcapTestCount(t, file.snapshot()) // whole records at every moment
+		}
+	}
+	// The writer flushes on the clock's ticker: no Flush call.
+	for pcapTestCount(t, file.snapshot()) < packets {
+		clock.Advance(PcapFlushEvery)
+		runtime.Gosched()
+	}
+}
+
+// pcapTestCount reads a capture and returns its records; a torn last record
+// fails the test.
+func pcapTestCount(t *testing.T, b []byte) int {
+	t.Helper()
+	r, err := pcapgo.NewNgReader(bytes.NewReader(b), pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatalf("%d bytes: %v", len(b), err)
+	}
+	n := 0
+	for {
+		if _, _, err := r.ReadPacketData(); err != nil {
+			if err != io.EOF {
+				t.Fatalf("after %d records (%d bytes): %v", n, len(b), err)
+			}
+			return n
+		}
+		n++
+	}
+}
+
+// pcapTestSyncBuffer is a file another goroutine writes while the test reads.
+type pcapTestSyncBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (s *pcapTestSyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b = append(s.b, p...)
+	return len(p), nil
+}
+
+func (s *pcapTestSyncBuffer) snapshot() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.b)
 }
 
 // Records come out in time order whatever order their senders read the

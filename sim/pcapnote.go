@@ -31,19 +31,17 @@ const (
 	pcapOptComment       = 1
 )
 
-// Note writes a note of node (its state in words, a story's narration; an
-// error when isErr) as a frame on the "notes" interface.
-func (p *PcapWriter) Note(ts time.Time, node, text string, isErr bool) {
-	if !p.lock() {
+// writeNote writes a note record as a frame on the "notes" interface.
+func (p *PcapWriter) writeNote(ts time.Time, node, text string, isErr bool) {
+	if p.err != nil {
 		return
 	}
-	defer p.mu.Unlock()
 	if p.notesIface < 0 {
 		id, err := p.w.AddInterface(pcapgo.NgInterface{Name: "notes",
 			Description: "reclab: the lab's notes, narration and errors, as syslog", LinkType: pcapLinkUpperPDU,
 			SnapLength: pcapSnapLen, TimestampResolution: 9})
 		if err != nil {
-			p.err = fmt.Errorf("sim: pcap: interface notes: %w", err)
+			p.fail(fmt.Errorf("sim: pcap: interface notes: %w", err))
 			return
 		}
 		p.notesIface = id
@@ -90,7 +88,7 @@ func (p *PcapWriter) Note(ts time.Time, node, text string, isErr bool) {
 		return
 	}
 	if _, err := p.bw.Write(blk); err != nil {
-		p.err = fmt.Errorf("sim: pcap: %w", err)
+		p.fail(fmt.Errorf("sim: pcap: %w", err))
 	}
 }
 

@@ -162,13 +162,14 @@ func (n *Network) sweepStreams() {
 			now := n.Now()
 			n.sweepAfter(now - prev)
 			prev = now
-			// The pcap reaches its file at least this often (StreamIdle/4,
-			// 250 ms by default), whole records only: a live reader or a
-			// killed process finds it at most that far behind.
-			if err := n.pcap.Flush(); err != nil && !pcapFailed {
+			// The pcap's writer flushes on its own (PcapFlushEvery); the
+			// sweep says when it failed or fell behind, so a capture with
+			// holes never passes for a whole one.
+			if err := n.pcap.Err(); err != nil && !pcapFailed {
 				pcapFailed = true // the error is sticky: say it once
 				n.Errorf("pcap", netip.AddrPort{}, "%v", err)
 			}
+			n.reportPcapDrops()
 		}
 	}
 }
@@ -223,4 +224,14 @@ type HostStall struct {
 
 func (h HostStall) String() string {
 	return fmt.Sprintf("host stall: the lab ran nothing for %s; RTP streams quiet over it are not counted as stopped", h.Length.Round(time.Millisecond))
+}
+
+// reportPcapDrops says, as an error on the trace, how many records the
+// capture lost since the last report (the sweep, and Close for the end).
+func (n *Network) reportPcapDrops() {
+	d := n.pcap.Dropped()
+	if prev := n.pcapReported.Swap(d); d > prev {
+		n.Errorf("pcap", netip.AddrPort{}, "%d packets not captured (%d in all): the capture's ring of %d records was full, its writer fell behind",
+			d-prev, d, PcapQueueRecords)
+	}
 }

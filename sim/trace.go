@@ -146,12 +146,24 @@ func (e Event) String() string {
 }
 
 // Subscription receives trace events on C. A non-blocking subscription that
-// falls behind loses events; Lost says how many.
+// falls behind loses events; Lost says how many. A blocking one loses
+// none: its events wait in a queue of its own, which a goroutine of its
+// own feeds into C, so a slow reader (a file, a terminal) delays nobody
+// who publishes (issue 14 item 2).
 type Subscription struct {
 	C        chan Event
 	blocking bool
 	lost     uint64
 	trace    *Trace
+
+	// A blocking subscription's queue, under trace.mu: events not yet
+	// handed to C, oldest first; more gets a token when it grows.
+	queue    []Event
+	more     chan struct{}
+	ended    bool          // the trace closed: feed what is queued, then close C
+	quit     chan struct{} // Close: stop feeding now
+	quitOnce sync.Once
+	fed      chan struct{} // the feeder has closed C
 }
 
 // Lost is the number of events this subscriber missed because it was slow.
@@ -163,6 +175,41 @@ func (s *Subscription) Lost() uint64 {
 
 // Close stops delivery and closes C.
 func (s *Subscription) Close() { s.trace.unsubscribe(s) }
+
+// feed is a blocking subscription's goroutine: it hands the queued events
+// to C in order, and closes C when the trace closed and the queue is
+// empty, or at once when the subscriber closed it.
+func (s *Subscription) feed() {
+	defer close(s.fed)
+	defer close(s.C)
+	var batch []Event
+	t := s.trace
+	for {
+		t.mu.Lock()
+		batch, s.queue = s.queue, batch[:0]
+		ended := s.ended
+		t.mu.Unlock()
+		for i := range batch {
+			select {
+			case s.C <- batch[i]:
+			case <-s.quit:
+				return
+			}
+			batch[i] = Event{} // let the bytes go
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		if ended {
+			return
+		}
+		select {
+		case <-s.more:
+		case <-s.quit:
+			return
+		}
+	}
+}
 
 // Trace is the lab's event bus: a bounded ring of recent events and a fan-out
 // to subscribers. Slow non-blocking subscribers are counted and skipped, as in
@@ -257,7 +304,13 @@ func (t *Trace) Publish(e Event) {
 	}
 	for _, s := range t.subs {
 		if s.blocking {
-			s.C <- e
+			s.queue = append(s.queue, e)
+			if len(s.queue) == 1 {
+				select {
+				case s.more <- struct{}{}:
+				default:
+				}
+			}
 			continue
 		}
 		select {
@@ -269,7 +322,9 @@ func (t *Trace) Publish(e Event) {
 }
 
 // Subscribe returns a subscription with a buffer of size events. A blocking
-// subscriber is never skipped; use it only for consumers that keep up (a file).
+// subscriber is never skipped: what it has not read waits in its own
+// queue, which grows without bound, so use it only for consumers that keep
+// up on average (a file) and read C until it closes.
 func (t *Trace) Subscribe(size int, blocking bool) *Subscription {
 	_, s := t.SubscribeWithRecent(size, blocking)
 	return s
@@ -283,9 +338,14 @@ func (t *Trace) SubscribeWithRecent(size int, blocking bool) ([]Event, *Subscrip
 	s := &Subscription{C: make(chan Event, size), blocking: blocking, trace: t}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed {
+	switch {
+	case t.closed:
 		close(s.C)
-	} else {
+	case blocking:
+		s.more, s.quit, s.fed = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+		t.subs = append(t.subs, s)
+		go s.feed()
+	default:
 		t.subs = append(t.subs, s)
 	}
 	return t.recentLocked(), s
@@ -293,14 +353,25 @@ func (t *Trace) SubscribeWithRecent(size int, blocking bool) ([]Event, *Subscrip
 
 func (t *Trace) unsubscribe(s *Subscription) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	found := false
 	for i, x := range t.subs {
 		if x == s {
 			t.subs = append(t.subs[:i], t.subs[i+1:]...)
-			close(s.C)
-			return
+			found = true
+			break
 		}
 	}
+	if !s.blocking {
+		if found {
+			close(s.C)
+		}
+		t.mu.Unlock()
+		return
+	}
+	s.queue = nil
+	s.quitOnce.Do(func() { close(s.quit) })
+	t.mu.Unlock()
+	<-s.fed
 }
 
 // Recent returns the events still in the ring, oldest first.
@@ -337,6 +408,15 @@ func (t *Trace) Close() {
 	}
 	t.closed = true
 	for _, s := range t.subs {
+		if s.blocking {
+			// Its feeder closes C once the queued events are read.
+			s.ended = true
+			select {
+			case s.more <- struct{}{}:
+			default:
+			}
+			continue
+		}
 		close(s.C)
 	}
 	t.subs = nil

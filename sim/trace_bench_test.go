@@ -26,9 +26,15 @@ func BenchmarkTracePublish(b *testing.B) {
 
 // BenchmarkTracePublishSubscribed adds a non-blocking subscriber that
 // keeps up (the TUI, the bench's reader) and a pending watch.
-func BenchmarkTracePublishSubscribed(b *testing.B) {
+func BenchmarkTracePublishSubscribed(b *testing.B) { benchPublishTo(b, false) }
+
+// BenchmarkTracePublishBlocking is one event into the ring and a blocking
+// subscriber's own queue (a run's printer), its reader keeping up.
+func BenchmarkTracePublishBlocking(b *testing.B) { benchPublishTo(b, true) }
+
+func benchPublishTo(b *testing.B, blocking bool) {
 	t := NewTrace(1024)
-	sub := t.Subscribe(4096, false)
+	sub := t.Subscribe(4096, blocking)
 	done := make(chan struct{})
 	go func() {
 		for range sub.C {
@@ -119,4 +125,47 @@ func BenchmarkRTPCountParallel(b *testing.B) {
 			n.packet(ProtoRTP, src, dst, nil)
 		}
 	})
+}
+
+// A blocking subscriber that does not read delays no publisher: its
+// events wait in its own queue and all come, in order, once it reads,
+// and C closes after the last when the trace closes.
+func TestBlockingSubscriberHasItsOwnQueue(t *testing.T) {
+	tr := NewTrace(16)
+	sub := tr.Subscribe(1, true)
+	const events = 10000
+	for i := range events {
+		tr.Publish(Event{Kind: KindNote, Summary: "note", Packets: uint64(i)})
+	}
+	tr.Close()
+	n := 0
+	for e := range sub.C {
+		if e.Packets != uint64(n) {
+			t.Fatalf("event %d is the %d-th published", n, e.Packets)
+		}
+		n++
+	}
+	if n != events || sub.Lost() != 0 {
+		t.Fatalf("%d of %d events, %d lost", n, events, sub.Lost())
+	}
+}
+
+// Closing a blocking subscription that has not read stops its feeder and
+// closes C, with the trace still open or already closed.
+func TestBlockingSubscriptionClose(t *testing.T) {
+	for _, traceClosed := range []bool{false, true} {
+		tr := NewTrace(16)
+		sub := tr.Subscribe(1, true)
+		for range 100 {
+			tr.Publish(Event{Kind: KindNote})
+		}
+		if traceClosed {
+			tr.Close()
+		}
+		sub.Close()
+		for range sub.C { // ends: C is closed
+		}
+		tr.Publish(Event{Kind: KindNote})
+		tr.Close()
+	}
 }

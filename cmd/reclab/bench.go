@@ -38,6 +38,11 @@ type benchConfig struct {
 	memprofile string
 	workers    int
 	net        string // first two bytes of the lab's addresses, "127.20"
+	setup      bool   // signalling only: no RTP, set-up and tear-down figures
+	vsSIPp     bool   // also run SIPp's uac → uas and print the ratio
+	pcap       bool   // write DIR/lab.pcapng, so its cost is in the figures
+	sippRate   int    // SIPp's -r
+	sippCalls  int    // SIPp's -m
 }
 
 // addrs is the bench lab's address plan under --net (netflag.go), so a
@@ -65,6 +70,10 @@ func (c benchConfig) validate() error {
 		return errors.New("--net is empty")
 	case c.workers < 1:
 		return fmt.Errorf("--workers %d: want at least 1", c.workers)
+	case c.sippRate < 1:
+		return fmt.Errorf("--sipp-rate %d: want at least 1", c.sippRate)
+	case c.sippCalls < 1:
+		return fmt.Errorf("--sipp-calls %d: want at least 1", c.sippCalls)
 	}
 	return nil
 }
@@ -86,6 +95,17 @@ plain loopback UDP sockets (one sender goroutine and ticker, one reader
 goroutine per stream) with nothing else, and prints the lab's figures as
 ratios to it.
 
+--setup measures recording-session set-up and tear-down alone: the phones
+send no RTP, the calls hang up as soon as every session is up, and the
+figures are sessions per second (first INVITE to last ACK; first BYE to
+last 200) with INVITE→ACK and BYE→200 percentiles. --vs-sipp then runs
+SIPp's built-in scenarios, sipp -sn uas and sipp -sn uac (--sipp-calls
+calls at --sipp-rate per second), on loopback in the same command and
+prints the lab's set-up rate over SIPp's calls per second; without sipp
+on PATH it says so. --pcap writes DIR/lab.pcapng (about 230 bytes per RTP
+packet: 700 MB for 20 s of 500 calls) so the capture's cost is measured,
+and prints how many packets the capture dropped.
+
 Flags:`
 
 func cmdBench(args []string, stdout, stderr io.Writer) int {
@@ -102,6 +122,11 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the lab run to this file")
 	fs.StringVar(&c.memprofile, "memprofile", "", "write a heap profile, taken once every phone is registered, to this file")
 	fs.IntVar(&c.workers, "workers", 64, "registrations and dials in flight at once")
+	fs.BoolVar(&c.setup, "setup", false, "measure recording-session set-up and tear-down with no RTP flowing")
+	fs.BoolVar(&c.vsSIPp, "vs-sipp", false, "also run SIPp's -sn uac → -sn uas on loopback and print set-up / SIPp")
+	fs.BoolVar(&c.pcap, "pcap", false, "write DIR/lab.pcapng while the lab runs (its cost is then in the figures)")
+	fs.IntVar(&c.sippRate, "sipp-rate", 5000, "--vs-sipp: SIPp's call rate (-r), calls per second")
+	fs.IntVar(&c.sippCalls, "sipp-calls", 20000, "--vs-sipp: SIPp's number of calls (-m)")
 	netFlag(fs, &c.net)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, benchUsage)
@@ -146,6 +171,13 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		return exitLabFail
 	}
 	res.print(stdout, c)
+	if c.vsSIPp {
+		fmt.Fprintf(stdout, "\nSIPp: %d calls of sipp -sn uac → sipp -sn uas at -r %d on loopback …\n", c.sippCalls, c.sippRate)
+		if err := compareSIPp(ctx, c, res, stdout); err != nil {
+			fmt.Fprintln(stderr, "reclab bench: SIPp:", err)
+			return exitLabFail
+		}
+	}
 	if c.baseline {
 		fmt.Fprintf(stdout, "\nbaseline: %d streams of 50 packets/s over plain loopback UDP for %s …\n", res.streams, c.duration)
 		b, err := runBaseline(ctx, res.streams, c.duration)
@@ -187,6 +219,7 @@ type benchResult struct {
 	traceLost, errors          uint64
 	firstErrors                []string
 	byeWanted                  int
+	pcapDropped                uint64 // --pcap: packets the capture could not keep up with
 }
 
 // setupFigures are the recording sessions' set-up and tear-down times.
@@ -194,11 +227,29 @@ type setupFigures struct {
 	invite200, inviteACK, bye200 []time.Duration
 	first, last                  time.Duration // first INVITE, last ACK (lab clock)
 	started                      bool          // first is set
+	byeFirst, byeLast            time.Duration // first BYE, last 200 to a BYE
+	byeStarted                   bool          // byeFirst is set
+}
+
+// rate is the sessions set up per second, first INVITE to last ACK; 0
+// with none.
+func (s setupFigures) rate() float64 {
+	if len(s.inviteACK) == 0 || s.last <= s.first {
+		return 0
+	}
+	return float64(len(s.inviteACK)) / (s.last - s.first).Seconds()
 }
 
 func (r *benchResult) print(w io.Writer, c benchConfig) {
-	fmt.Fprintf(w, "\nreclab bench: %d phones, %d calls, %d monitored, %s mapping, %s talk, GOMAXPROCS %d\n",
-		r.phones, r.calls, r.monitored, c.mapping, c.duration, runtime.GOMAXPROCS(0))
+	talk := c.duration.String() + " talk"
+	if c.setup {
+		talk = "set-up and tear-down only (--setup)"
+	}
+	if c.pcap {
+		talk += ", pcap on"
+	}
+	fmt.Fprintf(w, "\nreclab bench: %d phones, %d calls, %d monitored, %s mapping, %s, GOMAXPROCS %d\n",
+		r.phones, r.calls, r.monitored, c.mapping, talk, runtime.GOMAXPROCS(0))
 	fmt.Fprintf(w, "  registration         %d phones in %s: %.0f registrations/s\n",
 		r.phones, r.registerTime.Round(time.Millisecond), float64(r.phones)/r.registerTime.Seconds())
 	fmt.Fprintf(w, "  idle phone           %.1f KiB heap + %.1f KiB goroutine stacks per registered phone (%d goroutines)\n",
@@ -214,9 +265,22 @@ func (r *benchResult) print(w io.Writer, c benchConfig) {
 	}
 	if n := len(s.bye200); n > 0 {
 		fmt.Fprintf(w, "  session BYE          %d of %d answered; BYE→200 p50 %s p99 %s\n", n, r.byeWanted, pct(s.bye200, 50), pct(s.bye200, 99))
+		if span := s.byeLast - s.byeFirst; span > 0 {
+			fmt.Fprintf(w, "  session tear-down    %d sessions in %s: %.0f/s (first BYE to last 200)\n", n, span.Round(time.Millisecond), float64(n)/span.Seconds())
+		}
 	}
 	fmt.Fprintf(w, "  calls                %d of %d talking %s after the first dial; all hung up in %s\n",
 		r.callsTalking, r.calls, r.callSetupTime.Round(time.Millisecond), r.hangUpTime.Round(time.Millisecond))
+	if c.pcap {
+		fmt.Fprintf(w, "  pcap                 %s/lab.pcapng; %d packets not captured (the capture's ring was full)\n", c.out, r.pcapDropped)
+	}
+	if c.setup {
+		fmt.Fprintf(w, "  RTP                  none (--setup: the phones send no RTP; the calls hang up once every session is up)\n")
+		fmt.Fprintf(w, "  recorder (whole run) %d files\n", r.files)
+		fmt.Fprintf(w, "  CPU                  peak RSS %.0f MiB\n", float64(r.maxRSS)/(1<<20))
+		r.printTrace(w)
+		return
+	}
 	secs := r.window.Seconds()
 	fmt.Fprintf(w, "  RTP (talk window %s, %d streams)\n", r.window.Round(time.Millisecond), r.streams)
 	fmt.Fprintf(w, "    sent by phones     %.0f packets/s\n", float64(r.sent)/secs)
@@ -227,6 +291,10 @@ func (r *benchResult) print(w io.Writer, c benchConfig) {
 		r.files, r.recorded, r.totalForked, r.lost, r.late, r.unrecorded)
 	fmt.Fprintf(w, "  CPU                  %.2f cores (user+sys per wall second, talk window); peak RSS %.0f MiB\n",
 		r.cpuPerSecond, float64(r.maxRSS)/(1<<20))
+	r.printTrace(w)
+}
+
+func (r *benchResult) printTrace(w io.Writer) {
 	fmt.Fprintf(w, "  trace                %d error events, %d events the bench's reader missed\n", r.errors, r.traceLost)
 	for _, e := range r.firstErrors {
 		fmt.Fprintf(w, "    %s\n", e)
@@ -369,12 +437,16 @@ func (w *benchWatcher) handle(e sim.Event) bool {
 	case e.From == "recorder" && strings.HasPrefix(e.Summary, "BYE "):
 		if _, seen := w.bye[id]; !seen {
 			w.bye[id] = e.At
+			if !w.setup.byeStarted || e.At < w.setup.byeFirst {
+				w.setup.byeFirst, w.setup.byeStarted = e.At, true
+			}
 		}
 	case e.To == "recorder" && e.Summary == "200 OK (BYE)":
 		if t, ok := w.bye[id]; ok {
 			delete(w.bye, id)
 			w.finished["BYE "+id], w.finished["200 OK (BYE) "+id] = true, true
 			w.setup.bye200 = append(w.setup.bye200, e.At-t)
+			w.setup.byeLast = max(w.setup.byeLast, e.At)
 			return true
 		}
 	}
@@ -477,7 +549,7 @@ func runBench(ctx context.Context, c benchConfig, log io.Writer) (*benchResult, 
 	res.streams = 2*c.calls + 2*recordedParties
 
 	heap0, stack0 := memNow()
-	l, err := lab.Build(topo, lab.Options{OutDir: c.out, TraceCapacity: 1024})
+	l, err := lab.Build(topo, lab.Options{OutDir: c.out, TraceCapacity: 1024, Pcap: c.pcap, NoMedia: c.setup})
 	if err != nil {
 		return nil, err
 	}
@@ -574,12 +646,18 @@ func runBench(ctx context.Context, c benchConfig, log io.Writer) (*benchResult, 
 	if !okCalls {
 		fmt.Fprintf(log, "bench: only %d of %d calls talking after %s\n", res.callsTalking, c.calls, phaseTimeout)
 	}
-	fmt.Fprintf(log, "bench: %d calls talking, %d recording sessions; talking for %s …\n", res.callsTalking, res.sessionsUp, c.duration)
+	talk := c.duration
+	if c.setup {
+		talk = 0 // no RTP: straight to the tear-down
+		fmt.Fprintf(log, "bench: %d calls up, %d recording sessions; hanging up at once (--setup) …\n", res.callsTalking, res.sessionsUp)
+	} else {
+		fmt.Fprintf(log, "bench: %d calls talking, %d recording sessions; talking for %s …\n", res.callsTalking, res.sessionsUp, c.duration)
+	}
 
 	// The talk window: real-time RTP, nothing else happening.
 	stats0, cpu0, t0 := phoneStats(l), cpuTime(), time.Now()
 	select {
-	case <-time.After(c.duration):
+	case <-time.After(talk):
 	case <-ctx.Done():
 	}
 	stats1, cpu1, t1 := phoneStats(l), cpuTime(), time.Now()
@@ -615,7 +693,7 @@ func runBench(ctx context.Context, c benchConfig, log io.Writer) (*benchResult, 
 	if c.mapping == "static" {
 		res.byeWanted = res.sessionsUp
 	}
-	res.setup.bye200 = w.setup.bye200
+	res.setup.bye200, res.setup.byeFirst, res.setup.byeLast = w.setup.bye200, w.setup.byeFirst, w.setup.byeLast
 	res.errors, res.firstErrors = w.errors, w.firstErrors
 	w.mu.Unlock()
 	res.traceLost = w.sub.Lost()
@@ -627,6 +705,7 @@ func runBench(ctx context.Context, c benchConfig, log io.Writer) (*benchResult, 
 		res.late += m.TX.Late + m.RX.Late
 	}
 	res.unrecorded = int64(res.totalForked) - res.recorded
+	res.pcapDropped = l.Net.PcapDropped()
 	res.maxRSS = maxRSS()
 	return res, nil
 }

@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBenchSmallLab runs the whole bench on four phones: two calls, every
@@ -49,6 +53,8 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 		{[]string{"--mapping", "sometimes"}, `--mapping "sometimes": want dynamic or static`},
 		{[]string{"--net", "10.1"}, `--net "10.1": want 127.N`},
 		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--vs-sipp", "--sipp-rate", "0"}, "--sipp-rate 0: want at least 1"},
+		{[]string{"--vs-sipp", "--sipp-calls", "-1"}, "--sipp-calls -1: want at least 1"},
 	} {
 		var out, errs bytes.Buffer
 		if code := run(append([]string{"bench"}, c.args...), &out, &errs); code != exitUsage {
@@ -61,5 +67,77 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 	var out, errs bytes.Buffer
 	if code := run([]string{"bench", "--help"}, &out, &errs); code != exitOK || !strings.Contains(errs.String(), "--baseline") {
 		t.Errorf("--help: exit %d, %q", code, errs.String())
+	}
+}
+
+// TestBenchSetup runs bench --setup --vs-sipp on 20 phones and reads its
+// figures back: every session set up and torn down, rates and percentiles
+// that parse, SIPp's run (or the line saying sipp is missing) and the
+// ratio. It checks the output's shape and counts, never a speed.
+func TestBenchSetup(t *testing.T) {
+	var out, errs bytes.Buffer
+	code := run([]string{"bench", "--setup", "--vs-sipp", "--sipp-calls", "200", "--sipp-rate", "1000",
+		"--phones", "20", "--calls", "10", "--net", "127.37", "--out", t.TempDir()}, &out, &errs)
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errs.String())
+	}
+	text := out.String()
+	find := func(re string) []string {
+		t.Helper()
+		m := regexp.MustCompile(re).FindStringSubmatch(text)
+		if m == nil {
+			t.Fatalf("output lacks %s:\n%s", re, text)
+		}
+		return m[1:]
+	}
+	number := func(s string) float64 {
+		t.Helper()
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		return f
+	}
+	duration := func(s string) time.Duration {
+		t.Helper()
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		return d
+	}
+	m := find(`session set-up +(\d+) sessions in (\S+): (\d+)/s; INVITE→200 p50 (\S+) p99 (\S+); INVITE→ACK p50 (\S+) p99 (\S+)\n`)
+	if m[0] != "20" || number(m[2]) <= 0 {
+		t.Errorf("set-up: %d sessions at %s/s, want 20 at a rate", int(number(m[0])), m[2])
+	}
+	duration(m[1])
+	if p50, p99 := duration(m[5]), duration(m[6]); p50 > p99 || p50 <= 0 {
+		t.Errorf("INVITE→ACK p50 %s p99 %s", p50, p99)
+	}
+	m = find(`session BYE +(\d+) of (\d+) answered; BYE→200 p50 (\S+) p99 (\S+)\n`)
+	if m[0] != "20" || m[1] != "20" {
+		t.Errorf("BYE: %s of %s answered, want 20 of 20", m[0], m[1])
+	}
+	duration(m[2])
+	duration(m[3])
+	m = find(`session tear-down +(\d+) sessions in (\S+): (\d+)/s`)
+	if m[0] != "20" {
+		t.Errorf("tear-down: %s sessions, want 20", m[0])
+	}
+	find(`RTP +(none) \(--setup`)
+	if strings.Contains(text, "packets/s") {
+		t.Errorf("--setup printed RTP rates:\n%s", text)
+	}
+	if _, err := exec.LookPath("sipp"); err != nil {
+		find(`SIPp +not run: (sipp is not on PATH)`)
+		return
+	}
+	m = find(`SIPp uac → uas +(\d+) of (\d+) calls in (\S+) at -r 1000: (\d+) calls/s, (\d+) failed`)
+	if m[1] != "200" || number(m[0])+number(m[4]) != 200 || number(m[3]) <= 0 {
+		t.Errorf("SIPp: %s ok and %s failed of %s calls at %s/s", m[0], m[4], m[1], m[3])
+	}
+	duration(m[2])
+	if r := number(find(`set-up / SIPp +([0-9.]+) `)[0]); r <= 0 {
+		t.Errorf("set-up / SIPp %g", r)
 	}
 }
