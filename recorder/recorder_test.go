@@ -204,7 +204,10 @@ func TestStaticMapping(t *testing.T) {
 }
 
 func TestCSTALink(t *testing.T) {
-	l := newLab(t, 3, Config{Monitored: []string{"1001", "1002"}, CSTAKeepAlive: 50 * time.Millisecond})
+	// The recorder drops a link whose SystemStatus goes unanswered for a
+	// keep-alive interval: a second, as a loaded machine may take 100 ms
+	// to answer (the fake PBX answers at once).
+	l := newLab(t, 3, Config{Monitored: []string{"1001", "1002"}, CSTAKeepAlive: time.Second})
 
 	// Keep-alive both ways.
 	recv(t, l.pbx.statuses, "SystemStatus from the recorder")
