@@ -111,3 +111,77 @@ func TestStreamEventsStayConsistentUnderSweeps(t *testing.T) {
 		t.Fatalf("stops count %d packets, want %d sent", total, senders*packets)
 	}
 }
+
+// A socket closed while its goroutines still send (a phone's reader
+// forking the last packet as the call socket closes) says its streams
+// stopped after their last packet: no stream of it starts after the
+// "socket closed" stop, and every send after Close is refused.
+func TestCloseStopsStreamsAfterTheirLastPacket(t *testing.T) {
+	n := newTestNet(t)
+	sub := n.Trace().Subscribe(1<<14, true)
+	dst, err := addNode(t, n, "recorder", "127.20.54.1").ListenPacket(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		b := make([]byte, 2048)
+		for {
+			if _, _, err := dst.ReadFrom(b); err != nil {
+				return
+			}
+		}
+	}()
+	node := addNode(t, n, "phone", "127.20.54.10")
+	pkt := make([]byte, 172)
+	pkt[0] = 0x80
+	const rounds = 50
+	for r := range rounds {
+		c, err := node.ListenPacket(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range 3 { // a sender and two forkers
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					if _, err := c.WriteToAddrPort(pkt, dst.LocalAddrPort()); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		// Close once every goroutine has sent: the streams run.
+		for started := 0; started == 0; {
+			e := <-sub.C
+			if e.Kind == KindStreamStart && e.Src == c.LocalAddrPort() {
+				started++
+			}
+		}
+		c.Close()
+		wg.Wait()
+		if _, err := c.WriteToAddrPort(pkt, dst.LocalAddrPort()); err == nil {
+			t.Fatalf("round %d: a send after Close went", r)
+		}
+		// Up to the stop, then nothing of this socket: a marker event
+		// from the test says where "after" ends.
+		n.Note("test", "round %d done", r)
+		stopped := false
+		for done := false; !done; {
+			e := <-sub.C
+			switch {
+			case e.Kind == KindNote && e.From == "test":
+				done = true
+			case e.Src != c.LocalAddrPort():
+			case e.Kind == KindStreamStop:
+				stopped = true
+			case e.Kind == KindStreamStart && stopped:
+				t.Fatalf("round %d: %s started after the socket's streams stopped", r, e.Summary)
+			}
+		}
+		if !stopped {
+			t.Fatalf("round %d: no stream stop for the closed socket", r)
+		}
+	}
+}

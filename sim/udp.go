@@ -21,8 +21,12 @@ type PacketConn struct {
 	local netip.AddrPort
 
 	closeOnce sync.Once
-	closed    atomic.Bool  // a datagram an impairment still holds is then lost
-	last      atomic.Value // netip.AddrPort of the last datagram read, if trackSource
+	closed    atomic.Bool // a datagram an impairment still holds is then lost
+	// sending is held (read-locked) by every send from count to wire, and
+	// locked by Close: a datagram is counted and sent before its socket's
+	// streams are said stopped, or refused, never counted after them.
+	sending sync.RWMutex
+	last    atomic.Value // netip.AddrPort of the last datagram read, if trackSource
 	// trackSource is set, before the socket is served, on a SIP stack's
 	// socket: its error handler names the sender from last. RTP sockets
 	// skip the bookkeeping.
@@ -78,6 +82,11 @@ func (c *PacketConn) send(proto Proto, b []byte, dst netip.AddrPort, m packetMar
 	n := c.node.net
 	if !m.dropped {
 		n.hold(proto, c.local, dst, b) // step mode (step.go); RTP never waits
+	}
+	c.sending.RLock() // not across hold: a held message must not hold up Close
+	defer c.sending.RUnlock()
+	if c.closed.Load() {
+		return 0, net.ErrClosed
 	}
 	if proto == ProtoRTP && !m.dropped {
 		c.countRTP(dst)
@@ -157,7 +166,11 @@ func (c *PacketConn) fromLab(src netip.AddrPort) bool {
 func (c *PacketConn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
+		// A send under way finishes first (sending): the streams stop
+		// after their last packet, and no packet starts one anew.
+		c.sending.Lock()
 		c.closed.Store(true)
+		c.sending.Unlock()
 		c.node.net.unregister(c.local)
 		c.node.untrack(c)
 		c.node.net.streams.stopFrom(c.node.net, c.local)
