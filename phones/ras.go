@@ -75,9 +75,14 @@ func (p *Phone) startRAS(pw *powerCycle) (*rasClient, error) {
 	return c, nil
 }
 
+// rasReadBuffer is the largest RAS datagram a phone reads whole (kept for
+// the phone's life): a gatekeeper's answers are a few hundred bytes, and a
+// longer datagram is cut and refused by the decoder with a problem note.
+const rasReadBuffer = 1500
+
 // readRAS hands answers to their requests and takes the gatekeeper's URQ.
 func (p *Phone) readRAS(pw *powerCycle, c *rasClient) {
-	buf := make([]byte, 4096)
+	buf := make([]byte, rasReadBuffer)
 	for {
 		n, src, err := c.conn.ReadFromAddrPort(buf)
 		if err != nil {

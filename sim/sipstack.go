@@ -29,14 +29,15 @@ func configureSIP() {
 		// the listener's life: at its 32 KiB default that buffer was half the
 		// heap of an idle phone (1–2 listeners each; reclab bench, README
 		// "Performance"). The lab's largest SIP message (an INVITE with a
-		// two-stream recording SDP) is under 2 KB.
+		// two-stream recording SDP and SRTP keys) is under 2 KB, and a
+		// request over 1,300 bytes goes over TCP (RFC 3261 §18.1.1).
 		sip.TransportBufferReadSize = sipReadBuffer
 	})
 }
 
 // sipReadBuffer is the largest SIP datagram a lab stack reads whole; a
 // longer one is cut and refused as unparsable (an error event names it).
-const sipReadBuffer = 8192
+const sipReadBuffer = 4096
 
 // SIPStack is one sipgo user agent bound to one traced UDP socket of a node.
 // The client is built with WithClientConnectionAddr so that every request
