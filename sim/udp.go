@@ -39,6 +39,8 @@ type PacketConn struct {
 	// The RTP streams this socket sends, by destination (streams.go).
 	streams    [streamCacheSize]atomic.Pointer[streamRef]
 	streamNext atomic.Uint32
+
+	batch sendBatch // WriteBatch's sendmmsg state (batch.go)
 }
 
 func (c *PacketConn) lastSource() netip.AddrPort {
@@ -75,6 +77,14 @@ func (c *PacketConn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) 
 // send traces the datagram, writes it to the pcap and puts it on the wire
 // now; m says what an impairment did to it on the way.
 func (c *PacketConn) send(proto Proto, b []byte, dst netip.AddrPort, m packetMark) (int, error) {
+	c.record(proto, b, dst, m)
+	return c.conn.WriteToUDPAddrPort(b, dst)
+}
+
+// record is what every datagram a lab socket puts on the wire goes
+// through first, alone (send) or in a batch (WriteBatch): step mode's
+// hold, the trace or the RTP stream counts, and the pcap.
+func (c *PacketConn) record(proto Proto, b []byte, dst netip.AddrPort, m packetMark) {
 	n := c.node.net
 	if !m.dropped {
 		n.hold(proto, c.local, dst, b) // step mode (step.go); RTP never waits
@@ -87,7 +97,6 @@ func (c *PacketConn) send(proto Proto, b []byte, dst netip.AddrPort, m packetMar
 	if n.pcap != nil { // the pcap's timestamp is a clock read per RTP packet: skip it with no pcap
 		n.pcap.UDP(n.wallNow(), c.local, dst, b)
 	}
-	return c.conn.WriteToUDPAddrPort(b, dst)
 }
 
 // ReadFrom reads one datagram. Datagrams from outside the lab (a SIPp, a
