@@ -40,7 +40,9 @@ type PacketConn struct {
 	streams    [streamCacheSize]atomic.Pointer[streamRef]
 	streamNext atomic.Uint32
 
-	batch sendBatch // WriteBatch's sendmmsg state (batch.go)
+	batchMu sync.Mutex
+	batch   *sendBatch // WriteBatch's sendmmsg state (batch.go); nil until the first
+
 }
 
 func (c *PacketConn) lastSource() netip.AddrPort {
