@@ -94,7 +94,7 @@ func (f *forkTargets) suite(callSuite media.CryptoSuite) media.CryptoSuite {
 }
 
 // mediaPump is the RTP of one call: its sending half is paced by the lab's
-// media engine (pacer.go: one goroutine for every call, no ticker per
+// media engine (pacer.go: a few goroutines for every call, no ticker per
 // call), which has it send the phone's tone every 20 ms, and a reader
 // goroutine serves its receiving half, both on the call's RTP socket. Each
 // packet sent or received is also copied to the recorder while fork holds
@@ -124,9 +124,10 @@ type mediaPump struct {
 
 	wg sync.WaitGroup // the reader
 
-	// The pacer's, under its lock (pacer.go).
+	// The pacer's, under its lane's lock (pacer.go).
 	pacer  *pacer
-	slot   int           // index in the pacer's pumps
+	lane   *lane         // nil when not paced
+	slot   int           // index in the lane's pumps
 	began  time.Duration // lab time of the first frame
 	sent   int64         // frames sent or skipped since start
 	batch  [2]sim.Datagram

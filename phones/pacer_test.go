@@ -15,9 +15,9 @@ import (
 // its clock (issue 14: no goroutine or ticker per call). Each call's first
 // frame goes at once, then one per 20 ms of lab time, in sequence, and the
 // recorder gets each frame's copy; a call that ends leaves the pacer.
-// With more calls than minShare the pass is shared among goroutines.
+// With more calls than lanes, a lane paces several.
 func TestPacerPacesEveryCall(t *testing.T) {
-	for i, calls := range []int{3, 2*minShare + 5} {
+	for i, calls := range []int{3, 2*pacerLanes() + 5} {
 		t.Run(strconv.Itoa(calls), func(t *testing.T) { testPacer(t, calls, byte(80+i)) })
 	}
 }
@@ -40,8 +40,6 @@ func testPacer(t *testing.T, calls int, net byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fork atomic.Pointer[forkTargets]
-	fork.Store(newForkTargets(tx.LocalAddrPort(), tx.LocalAddrPort()))
 	var count mediaCounters
 	var pumps []*mediaPump
 	for range calls {
@@ -49,8 +47,12 @@ func testPacer(t *testing.T, calls int, net byte) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Each call's phone has its own recording session (one forker per
+		// stream), as in a lab.
+		fork := new(atomic.Pointer[forkTargets])
+		fork.Store(newForkTargets(tx.LocalAddrPort(), tx.LocalAddrPort()))
 		m, err := newMediaPump(mediaParams{conn: conn, remote: far.LocalAddrPort(), codec: media.PCMA, send: true, toneHz: 440,
-			fork: &fork, count: &count, now: n.Now, clock: clock})
+			fork: fork, count: &count, now: n.Now, clock: clock})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +61,7 @@ func testPacer(t *testing.T, calls int, net byte) {
 	}
 	p := pacerOf(clock)
 	p.mu.Lock()
-	paced := len(p.pumps)
+	paced := p.calls
 	p.mu.Unlock()
 	if paced != calls {
 		t.Errorf("the clock's pacer paces %d calls, want %d", paced, calls)
@@ -109,15 +111,19 @@ func testPacer(t *testing.T, calls int, net byte) {
 			t.Errorf("stream %08x: %d frames in %d periods", ssrc, len(seqs), periods)
 		}
 	}
-	// The one TX forker of the phone numbers every call's copy in turn.
-	if got := frames(tx, calls*periods); len(got) != 1 {
-		t.Errorf("the recorder's copies came in %d streams, want the phone's one tx stream", len(got))
+	copies := frames(tx, calls*periods)
+	check("recorder", copies)
+	if len(copies) != calls {
+		t.Errorf("the recorder's copies came in %d streams, want %d", len(copies), calls)
 	}
 	for _, m := range pumps {
 		m.halt()
 	}
 	p.mu.Lock()
-	paced = len(p.pumps)
+	paced = p.calls
+	for _, l := range p.lanes {
+		paced += l.size()
+	}
 	p.mu.Unlock()
 	if paced != 0 {
 		t.Errorf("%d calls still paced after all ended", paced)
