@@ -21,6 +21,7 @@ require (
 	github.com/pion/srtp/v3 v3.1.3
 	github.com/zaf/g711 v1.4.0
 	golang.org/x/crypto v0.36.0
+	golang.org/x/net v0.36.0
 	golang.org/x/sys v0.41.0
 	golang.org/x/text v0.28.0
 )
@@ -63,6 +64,5 @@ require (
 	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/xo/terminfo v0.0.0-20220910002029-abceb7e1c41e // indirect
 	golang.org/x/exp v0.0.0-20240719175910-8a7402abbf56 // indirect
-	golang.org/x/net v0.36.0 // indirect
 	golang.org/x/sync v0.16.0 // indirect
 )

@@ -17,8 +17,11 @@
 // siphandlers.go: what arrives on them; update.go: the update order of
 // spec §3.2.5; ras.go: the 442x/743x/744x's H.225.0 RAS registration
 // with the PBX's gatekeeper, performing the Registration core's actions),
-// the typed states it publishes (state.go) and the RTP pump (media.go: one
-// sender and one reader goroutine per call, forking to the recorder).
+// the typed states it publishes (state.go) and the RTP pump (media.go: a
+// reader goroutine per call, forking to the recorder; the sending is paced
+// by the lab's one media engine, pacer.go: one pacer per lab clock, a
+// fixed pool of goroutines, each call's packet and its recorder copy in one
+// sim WriteBatch).
 //
 // It must not touch: sockets other than those sim hands out (every SIP
 // stack comes from sim.Node.StartSIP and every RTP socket from

@@ -93,33 +93,44 @@ func (f *forkTargets) suite(callSuite media.CryptoSuite) media.CryptoSuite {
 	return callSuite
 }
 
-// mediaPump is the RTP of one call: a sender goroutine that ticks every
-// 20 ms and sends the phone's tone, and a reader goroutine, both on the
-// call's RTP socket. Each packet sent or received is also copied to the
-// recorder while fork holds targets. Per packet nothing is allocated: the
-// buffers below are reused, and sim's WriteToAddrPort/ReadFromAddrPort do
-// not allocate.
+// mediaPump is the RTP of one call: its sending half is paced by the lab's
+// media engine (pacer.go: a few goroutines for every call, no ticker per
+// call), which has it send the phone's tone every 20 ms, and a reader
+// goroutine serves its receiving half, both on the call's RTP socket. Each
+// packet sent or received is also copied to the recorder while fork holds
+// targets; a sent packet and its copy leave in one sim.WriteBatch. Per
+// packet nothing is allocated: the buffers below are reused, and sim's
+// WriteBatch/WriteToAddrPort/ReadFromAddrPort do not allocate.
 type mediaPump struct {
 	conn   *sim.PacketConn
 	remote netip.AddrPort
 	sender *media.Sender // nil when the far end does not want our audio
 	tone   *media.Tone
+	// frames is the tone encoded for the call, one repetition of it, when
+	// the tone repeats within maxToneFrames (toneFrames); nil: encode each
+	// frame from tone.
+	frames *toneFrames
 	// txSRTP protects what we send, rxSRTP unprotects what we receive: an
 	// SRTP call's contexts (spec §1.3), nil for plain RTP.
 	txSRTP, rxSRTP *media.SRTP
 	fork           *atomic.Pointer[forkTargets]
 	count          *mediaCounters
 	now            func() time.Duration // lab time
-	clock          sim.Clock            // the lab clock, for the 20 ms tick
+	clock          sim.Clock            // the lab clock: its pacer ticks the 20 ms
 	// bad reports the first unusable datagram of the call; later ones are
 	// only dropped, so a flood cannot flood the trace.
 	bad     func(src netip.AddrPort, err error)
 	badOnce atomic.Bool
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	wg sync.WaitGroup // the reader
 
-	// Sender goroutine only.
+	// The pacer's, under its lane's lock (pacer.go).
+	pacer  *pacer
+	lane   *lane         // nil when not paced
+	slot   int           // index in the lane's pumps
+	began  time.Duration // lab time of the first frame
+	sent   int64         // frames sent or skipped since start
+	batch  [2]sim.Datagram
 	pcm    [media.FrameSamples]int16
 	out    [media.HeaderSize + media.FrameSamples]byte
 	wire   [media.HeaderSize + media.FrameSamples + srtpRoom]byte
@@ -130,6 +141,48 @@ type mediaPump struct {
 	dec    [maxDatagram]byte
 	rxCopy [maxDatagram]byte
 	rxEnc  [maxDatagram + srtpRoom]byte
+}
+
+// maxToneFrames bounds the encoded tone a call keeps: 10 frames (200 ms,
+// 1.6 KB). Every tone of media.ToneFrequency's plan repeats every 320
+// samples, two frames.
+const maxToneFrames = 10
+
+// toneFrames is a call's tone encoded once (issue 14: tone frames encoded
+// once per call, not per packet): the frames of one repetition of the tone
+// in the call's codec, played in turn. G.711 is stateless, one byte per
+// sample (RFC 3551 §4.5.14), so the frames are what encoding each
+// packet's samples would give.
+type toneFrames struct {
+	enc []byte // frames × media.FrameSamples bytes
+	at  int    // offset of the next frame
+}
+
+// newToneFrames encodes tone's repetition for codec; nil when the tone does
+// not repeat within maxToneFrames whole frames.
+func newToneFrames(tone *media.Tone, codec media.Codec) *toneFrames {
+	p := tone.Period()
+	if p == 0 || !codec.Valid() {
+		return nil
+	}
+	samples := p // whole periods, to whole frames
+	for samples%media.FrameSamples != 0 {
+		if samples += p; samples > maxToneFrames*media.FrameSamples {
+			return nil
+		}
+	}
+	pcm := make([]int16, samples)
+	tone.Next(pcm) // a whole number of periods: the tone is back where it began
+	return &toneFrames{enc: codec.EncodeFrame(make([]byte, samples), pcm)}
+}
+
+// next is the next frame's payload.
+func (f *toneFrames) next() []byte {
+	b := f.enc[f.at : f.at+media.FrameSamples]
+	if f.at += media.FrameSamples; f.at == len(f.enc) {
+		f.at = 0
+	}
+	return b
 }
 
 // srtpRoom is what SRTP adds to a packet at most: a GCM tag.
@@ -163,7 +216,6 @@ func newMediaPump(mp mediaParams) (*mediaPump, error) {
 		now:    mp.now,
 		clock:  mp.clock,
 		bad:    mp.bad,
-		stop:   make(chan struct{}),
 	}
 	if mp.send {
 		ssrc := mp.ssrc
@@ -171,6 +223,7 @@ func newMediaPump(mp mediaParams) (*mediaPump, error) {
 			ssrc = rand.Uint32()
 		}
 		m.sender = media.NewSender(ssrc, uint16(rand.Uint32()), rand.Uint32(), mp.codec)
+		m.frames = newToneFrames(m.tone, mp.codec)
 	}
 	if mp.txKey.Valid() {
 		var err error
@@ -184,60 +237,56 @@ func newMediaPump(mp mediaParams) (*mediaPump, error) {
 	return m, nil
 }
 
-// start runs the sender (if any) and the reader.
+// start hands the sender (if any) to the lab's pacer, which sends its
+// first frame at once, and runs the reader.
 func (m *mediaPump) start() {
-	if m.sender != nil {
-		m.wg.Add(1)
-		go m.sendLoop()
-	}
 	m.wg.Add(1)
 	go m.readLoop()
+	if m.sender != nil {
+		pacerOf(m.clock).add(m)
+	}
 }
 
-// halt stops both goroutines and closes the socket; it returns when they
-// are gone, so the forkers are free for the next call.
+// halt stops the sending and the reader and closes the socket; it returns
+// when neither can touch the pump again, so the forkers are free for the
+// next call.
 func (m *mediaPump) halt() {
-	close(m.stop)
-	m.conn.Close()
+	m.conn.Close() // first, so a send under way fails at once
+	if m.pacer != nil {
+		m.pacer.remove(m)
+	}
 	m.wg.Wait()
 }
 
-// sendLoop sends one frame now and then, on every tick, as many frames as
-// are due since the start, so the stream keeps 50 packets a second however
-// late the ticks come (no drift).
-func (m *mediaPump) sendLoop() {
-	defer m.wg.Done()
-	tick := m.clock.NewTicker(frameDuration)
-	defer tick.Stop()
-	start := m.now()
-	m.sendFrame(true)
-	sent := int64(1)
-	for {
-		select {
-		case <-m.stop:
-			return
-		case <-tick.C:
-		}
-		due := int64((m.now()-start)/frameDuration) + 1
-		marker := false
-		if lag := due - sent; lag > maxBurst {
-			skip := lag - maxBurst
-			m.sender.Skip(uint32(skip * media.FrameSamples))
-			sent += skip
-			marker = true // RFC 3551 §4.1: a new talkspurt after the gap
-		}
-		for ; sent < due; sent++ {
-			m.sendFrame(marker)
-			marker = false
-		}
+// pace sends as many frames as are due since the start, so the stream
+// keeps 50 packets a second however late the pacer's ticks come (no
+// drift). The pacer calls it once at the start and on every tick.
+func (m *mediaPump) pace() {
+	due := int64((m.now()-m.began)/frameDuration) + 1
+	marker := m.sent == 0 // RFC 3551 §4.1: the first packet of a talkspurt
+	if lag := due - m.sent; lag > maxBurst {
+		skip := lag - maxBurst
+		m.sender.Skip(uint32(skip * media.FrameSamples))
+		m.sent += skip
+		marker = true // RFC 3551 §4.1: a new talkspurt after the gap
+	}
+	for ; m.sent < due; m.sent++ {
+		m.sendFrame(marker)
+		marker = false
 	}
 }
 
 // sendFrame sends one 20 ms packet of the tone (protected on an SRTP
-// call, RFC 3711 §3.3) and its copy to the recorder. It allocates nothing.
+// call, RFC 3711 §3.3) and its copy to the recorder, in one batch: the
+// frame is encoded once for both. It allocates nothing.
 func (m *mediaPump) sendFrame(marker bool) {
-	m.tone.Next(m.pcm[:])
-	pkt := m.sender.EncodePacket(m.out[:], m.pcm[:], marker)
+	var pkt []byte
+	if m.frames != nil {
+		pkt = m.sender.Packet(m.out[:], m.frames.next(), marker)
+	} else {
+		m.tone.Next(m.pcm[:])
+		pkt = m.sender.EncodePacket(m.out[:], m.pcm[:], marker)
+	}
 	wire := pkt
 	if m.txSRTP != nil {
 		var err error
@@ -245,37 +294,43 @@ func (m *mediaPump) sendFrame(marker bool) {
 			return
 		}
 	}
-	if _, err := m.conn.WriteToAddrPort(wire, m.remote); err != nil {
-		return // socket closed: the call is ending
-	}
-	m.count.sent.Add(1)
+	m.batch[0] = sim.Datagram{B: wire, Dst: m.remote}
+	batch := m.batch[:1]
 	if f := m.fork.Load(); f != nil {
-		m.forkCopy(f.txFork, f.txSRTP, m.txCopy[:], m.txEnc[:], pkt, wire, f.tx, &m.count.forkedTX)
+		if cp, ok := m.forkCopy(f.txFork, f.txSRTP, m.txCopy[:], m.txEnc[:], pkt, wire); ok {
+			m.batch[1] = sim.Datagram{B: cp, Dst: f.tx}
+			batch = m.batch[:2]
+		}
 	}
+	k, _ := m.conn.WriteBatch(batch) // an error: socket closed, the call is ending
+	if k > 0 {
+		m.count.sent.Add(1)
+	}
+	if k > 1 {
+		m.count.forkedTX.Add(1)
+	}
+	m.batch = [2]sim.Datagram{} // do not keep the buffers' views past the send
 }
 
-// forkCopy sends the recorder at to its copy of one packet, plain in the
-// clear and wire as it went on the call, and counts it in forked. Spec
-// §1.3: with no key of the recorder's (rec nil) an SRTP call's packet goes
-// byte for byte; otherwise plain is rewritten through fk into buf (its own
-// SSRC and sequence) and, with rec, protected into enc. It allocates
-// nothing.
-func (m *mediaPump) forkCopy(fk *media.Forker, rec *media.SRTP, buf, enc, plain, wire []byte, to netip.AddrPort, forked *atomic.Uint64) {
+// forkCopy is the recorder's copy of one packet, plain in the clear and
+// wire as it went on the call. Spec §1.3: with no key of the recorder's
+// (rec nil) an SRTP call's packet goes byte for byte; otherwise plain is
+// rewritten through fk into buf (its own SSRC and sequence) and, with rec,
+// protected into enc. It allocates nothing.
+func (m *mediaPump) forkCopy(fk *media.Forker, rec *media.SRTP, buf, enc, plain, wire []byte) ([]byte, bool) {
 	cp := wire
 	if rec != nil || m.txSRTP == nil {
 		var err error
 		if cp, err = fk.Rewrite(buf, plain); err != nil {
-			return
+			return nil, false
 		}
 		if rec != nil {
 			if cp, err = rec.Protect(enc, cp); err != nil {
-				return
+				return nil, false
 			}
 		}
 	}
-	if _, err := m.conn.WriteToAddrPort(cp, to); err == nil {
-		forked.Add(1)
-	}
+	return cp, true
 }
 
 func (m *mediaPump) readLoop() {
@@ -308,6 +363,10 @@ func (m *mediaPump) received(pkt []byte, src netip.AddrPort) {
 	}
 	m.count.received.Add(1)
 	if f := m.fork.Load(); f != nil {
-		m.forkCopy(f.rxFork, f.rxSRTP, m.rxCopy[:], m.rxEnc[:], plain, pkt, f.rx, &m.count.forkedRX)
+		if cp, ok := m.forkCopy(f.rxFork, f.rxSRTP, m.rxCopy[:], m.rxEnc[:], plain, pkt); ok {
+			if _, err := m.conn.WriteToAddrPort(cp, f.rx); err == nil {
+				m.count.forkedRX.Add(1)
+			}
+		}
 	}
 }

@@ -21,6 +21,13 @@
 // gets a queue and a feeder goroutine of its own, so Publish never waits
 // for its reader.
 //
+// Batches (issue 14 item 1, batch.go). PacketConn.WriteBatch sends several
+// datagrams of one socket — a phone's RTP packet and the recorder's copy of
+// it, each period — in one sendmmsg(2) (golang.org/x/net/ipv4), after
+// tracing, counting and capturing each exactly as WriteToAddrPort does.
+// While any impairment or link delay is set, each datagram of a batch takes
+// the one-datagram path instead, so every rule judges it on its own.
+//
 // Impairment. Network.Impair degrades the links between nodes as netem
 // would: drop a fraction of the datagrams (seeded, so a run repeats), drop
 // everything (Blackhole), Delay (± Jitter), Duplicate; for one protocol or

@@ -115,7 +115,8 @@ func TestStreamEventsStayConsistentUnderSweeps(t *testing.T) {
 // A socket closed while its goroutines still send (a phone's reader
 // forking the last packet as the call socket closes) says its streams
 // stopped after their last packet: no stream of it starts after the
-// "socket closed" stop, and every send after Close is refused.
+// "socket closed" stop, and every send after Close is refused, alone or
+// in a batch.
 func TestCloseStopsStreamsAfterTheirLastPacket(t *testing.T) {
 	n := newTestNet(t)
 	sub := n.Trace().Subscribe(1<<14, true)
@@ -141,12 +142,19 @@ func TestCloseStopsStreamsAfterTheirLastPacket(t *testing.T) {
 			t.Fatal(err)
 		}
 		var wg sync.WaitGroup
-		for range 3 { // a sender and two forkers
+		for i := range 3 { // a sender (a batch: the packet and its fork) and two forkers
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				batch := []Datagram{{B: pkt, Dst: dst.LocalAddrPort()}, {B: pkt, Dst: dst.LocalAddrPort()}}
 				for {
-					if _, err := c.WriteToAddrPort(pkt, dst.LocalAddrPort()); err != nil {
+					var err error
+					if i == 0 {
+						_, err = c.WriteBatch(batch)
+					} else {
+						_, err = c.WriteToAddrPort(pkt, dst.LocalAddrPort())
+					}
+					if err != nil {
 						return
 					}
 				}
@@ -163,6 +171,9 @@ func TestCloseStopsStreamsAfterTheirLastPacket(t *testing.T) {
 		wg.Wait()
 		if _, err := c.WriteToAddrPort(pkt, dst.LocalAddrPort()); err == nil {
 			t.Fatalf("round %d: a send after Close went", r)
+		}
+		if _, err := c.WriteBatch([]Datagram{{B: pkt, Dst: dst.LocalAddrPort()}}); err == nil {
+			t.Fatalf("round %d: a batch after Close went", r)
 		}
 		// Up to the stop, then nothing of this socket: a marker event
 		// from the test says where "after" ends.

@@ -43,6 +43,10 @@ type PacketConn struct {
 	// The RTP streams this socket sends, by destination (streams.go).
 	streams    [streamCacheSize]atomic.Pointer[streamRef]
 	streamNext atomic.Uint32
+
+	batchMu sync.Mutex
+	batch   *sendBatch // WriteBatch's sendmmsg state (batch.go); nil until the first
+
 }
 
 func (c *PacketConn) lastSource() netip.AddrPort {
@@ -79,15 +83,24 @@ func (c *PacketConn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) 
 // send traces the datagram, writes it to the pcap and puts it on the wire
 // now; m says what an impairment did to it on the way.
 func (c *PacketConn) send(proto Proto, b []byte, dst netip.AddrPort, m packetMark) (int, error) {
-	n := c.node.net
 	if !m.dropped {
-		n.hold(proto, c.local, dst, b) // step mode (step.go); RTP never waits
+		c.node.net.hold(proto, c.local, dst, b) // step mode (step.go); RTP never waits
 	}
 	c.sending.RLock() // not across hold: a held message must not hold up Close
 	defer c.sending.RUnlock()
 	if c.closed.Load() {
 		return 0, net.ErrClosed
 	}
+	c.record(proto, b, dst, m)
+	return c.conn.WriteToUDPAddrPort(b, dst)
+}
+
+// record is what every datagram a lab socket puts on the wire goes
+// through first, alone (send) or in a batch (WriteBatch), after step
+// mode's hold and under c.sending: the trace or the RTP stream counts,
+// and the pcap.
+func (c *PacketConn) record(proto Proto, b []byte, dst netip.AddrPort, m packetMark) {
+	n := c.node.net
 	if proto == ProtoRTP && !m.dropped {
 		c.countRTP(dst)
 	} else {
@@ -96,7 +109,6 @@ func (c *PacketConn) send(proto Proto, b []byte, dst netip.AddrPort, m packetMar
 	if n.pcap != nil { // the pcap's timestamp is a clock read per RTP packet: skip it with no pcap
 		n.pcap.UDP(n.wallNow(), c.local, dst, b)
 	}
-	return c.conn.WriteToUDPAddrPort(b, dst)
 }
 
 // ReadFrom reads one datagram. Datagrams from outside the lab (a SIPp, a

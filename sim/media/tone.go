@@ -68,6 +68,16 @@ func gcd(a, b int) int {
 	return a
 }
 
+// Period is how many samples the tone repeats after when it plays from a
+// table (a whole-Hz tone that repeats within 200 ms), 0 otherwise. A sender
+// may encode one repetition once and send copies (issue 14).
+func (t *Tone) Period() int {
+	if t.period == nil {
+		return 0
+	}
+	return len(t.period.samples)
+}
+
 // Frequency returns the tone's frequency in Hz.
 func (t *Tone) Frequency() float64 { return t.freq }
 
