@@ -611,12 +611,12 @@ func TestMediaPumpDoesNotAllocate(t *testing.T) {
 	var count mediaCounters
 	m, _ := newMediaPump(mediaParams{conn: conn, remote: far.LocalAddrPort(), codec: media.PCMA, send: true, toneHz: 440,
 		fork: &fork, count: &count, now: l.net.Now, clock: l.net.Clock()})
-	if n := testing.AllocsPerRun(200, func() { m.sendFrame(false) }); n != 0 {
+	if n := leastAllocs(func() { m.sendFrame(false) }); n != 0 {
 		t.Fatalf("sendFrame allocates %.1f per packet", n)
 	}
 	pkt := append([]byte(nil), m.out[:]...)
 	src := far.LocalAddrPort()
-	if n := testing.AllocsPerRun(200, func() { m.received(pkt, src) }); n != 0 {
+	if n := leastAllocs(func() { m.received(pkt, src) }); n != 0 {
 		t.Fatalf("received allocates %.1f per packet", n)
 	}
 	if s := count.snapshot(); s.Sent == 0 || s.ForkedTX != s.Sent || s.Received == 0 || s.ForkedRX != s.Received {
@@ -653,12 +653,12 @@ func TestMediaPumpSRTPDoesNotAllocate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n := testing.AllocsPerRun(200, func() { m.sendFrame(false) }); n != 0 {
+			if n := leastAllocs(func() { m.sendFrame(false) }); n != 0 {
 				t.Fatalf("sendFrame allocates %.1f per packet", n)
 			}
 			pkt := append([]byte(nil), m.wire[:media.HeaderSize+media.FrameSamples+m.txSRTP.Overhead()]...)
 			src := far.LocalAddrPort()
-			if n := testing.AllocsPerRun(200, func() { m.received(pkt, src) }); n != 0 {
+			if n := leastAllocs(func() { m.received(pkt, src) }); n != 0 {
 				t.Fatalf("received allocates %.1f per packet", n)
 			}
 			if s := count.snapshot(); s.Sent == 0 || s.ForkedTX != s.Sent || s.Received == 0 || s.ForkedRX != s.Received {
@@ -827,4 +827,16 @@ func BenchmarkSendFrameForked(b *testing.B) {
 	for b.Loop() {
 		m.sendFrame(false)
 	}
+}
+
+// leastAllocs is the fewest allocations per call of f in three runs of
+// testing.AllocsPerRun(200, f). AllocsPerRun counts every goroutine's
+// allocations, so another test's leftovers on a loaded machine can add to
+// one run; an allocation of f's own shows in all three.
+func leastAllocs(f func()) float64 {
+	least := testing.AllocsPerRun(200, f)
+	for range 2 {
+		least = min(least, testing.AllocsPerRun(200, f))
+	}
+	return least
 }
