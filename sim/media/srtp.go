@@ -3,6 +3,7 @@ package media
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -177,7 +178,21 @@ type SRTP struct {
 	key SDESKey
 	ctx *srtp.Context
 	hdr rtp.Header
+	// authed are the SSRCs a packet authenticated of; guessed counts the
+	// packets a late joiner's rollover guesses were tried on (Unprotect).
+	authed  []uint32
+	guessed int
 }
+
+// lateROCs is how many rollovers a receiver that joins a stream late (a
+// recorder's fork begins when its session is up, a pcap's reader where
+// the capture does) tries past 0: a stream's sequence wraps every 65,536
+// packets, 22 minutes at 50 a second.
+const lateROCs = 3
+
+// lateGuesses bounds the packets they are tried on: a wrong key fails them
+// all, and after these each packet gets one try again.
+const lateGuesses = 64
 
 // NewSRTP makes a context from k.
 func NewSRTP(k SDESKey) (*SRTP, error) {
@@ -212,8 +227,51 @@ func (s *SRTP) Protect(dst, pkt []byte) ([]byte, error) {
 // Unprotect authenticates and decrypts the SRTP packet pkt into dst and
 // returns the RTP packet; a packet that fails authentication (a wrong key,
 // or not SRTP) is an error.
+//
+// RFC 3711 §3.3.1: a receiver starts a stream's rollover counter (ROC) at
+// 0, which holds for one that sees the stream from its first packet. One
+// that joins late may meet it after its sequence wrapped: until a packet
+// of an SSRC authenticates, a packet that fails with ROC 0 is tried with
+// ROC 1 to lateROCs too (the first lateGuesses failures of the context),
+// and the ROC that authenticates it is the stream's from then on.
 func (s *SRTP) Unprotect(dst, pkt []byte) ([]byte, error) {
-	return s.ctx.DecryptRTP(dst[:0], pkt, &s.hdr)
+	out, err := s.ctx.DecryptRTP(dst[:0], pkt, &s.hdr)
+	if err == nil {
+		s.authenticated(s.hdr.SSRC)
+		return out, nil
+	}
+	if len(pkt) < HeaderSize || s.guessed >= lateGuesses {
+		return nil, err
+	}
+	ssrc := binary.BigEndian.Uint32(pkt[8:12])
+	if s.isAuthed(ssrc) {
+		return nil, err
+	}
+	s.guessed++
+	for roc := uint32(1); roc <= lateROCs; roc++ {
+		s.ctx.SetROC(ssrc, roc)
+		if out, gerr := s.ctx.DecryptRTP(dst[:0], pkt, &s.hdr); gerr == nil {
+			s.authenticated(ssrc)
+			return out, nil
+		}
+	}
+	s.ctx.SetROC(ssrc, 0) // as if never guessed: the next packet starts at 0 again
+	return nil, err
+}
+
+func (s *SRTP) isAuthed(ssrc uint32) bool {
+	for _, a := range s.authed {
+		if a == ssrc {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *SRTP) authenticated(ssrc uint32) {
+	if !s.isAuthed(ssrc) {
+		s.authed = append(s.authed, ssrc)
+	}
 }
 
 // String is the key as its a=crypto value, "none" without a suite.

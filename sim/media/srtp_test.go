@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/netip"
 	"strings"
 	"testing"
@@ -61,6 +62,56 @@ func TestSRTPRoundTripEverySuite(t *testing.T) {
 			})
 			if allocs != 0 {
 				t.Errorf("protect+unprotect allocate %.1f times a packet", allocs)
+			}
+		})
+	}
+}
+
+// A receiver that joins a stream after its sequence wrapped (a recorder's
+// fork of a call already talking) finds the rollover the sender is at and
+// keeps it, across the next wrap too; one that saw the stream from its
+// start needs no guess; a wrong key still fails every packet.
+func TestSRTPLateJoinerAfterRollover(t *testing.T) {
+	for _, name := range CryptoSuites() {
+		t.Run(name, func(t *testing.T) {
+			suite, _ := ParseCryptoSuite(name)
+			key, _ := NewSDESKey(1, suite)
+			wrongKey, _ := NewSDESKey(1, suite)
+			tx, _ := NewSRTP(key)
+			early, _ := NewSRTP(key)
+			late, _ := NewSRTP(key)
+			wrong, _ := NewSRTP(wrongKey)
+			snd := NewSender(0x4242, 65500, 0, PCMA) // wraps after 36 packets
+			pcm := make([]int16, FrameSamples)
+			plain, enc, dec := make([]byte, 0, 1500), make([]byte, 1500), make([]byte, 1500)
+			lateOK, wrongOK := 0, 0
+			for i := range 65536 + 200 { // and on past the second wrap
+				pkt := snd.EncodePacket(plain, pcm, false)
+				s, err := tx.Protect(enc, pkt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i%500 == 0 || i < 200 || i > 65536 {
+					if p, err := early.Unprotect(dec, s); err != nil || !bytes.Equal(p, pkt) {
+						t.Fatalf("packet %d (seq %d) from the start: %v", i, binary.BigEndian.Uint16(pkt[2:]), err)
+					}
+				}
+				if i < 100 {
+					continue // the late receiver joins at the 100th packet, seq 64
+				}
+				if i%500 == 0 || i < 200 || i > 65536 {
+					p, err := late.Unprotect(dec, s)
+					if err != nil || !bytes.Equal(p, pkt) {
+						t.Fatalf("packet %d (seq %d) joined late: %v", i, binary.BigEndian.Uint16(pkt[2:]), err)
+					}
+					lateOK++
+					if _, err := wrong.Unprotect(dec, s); err == nil {
+						wrongOK++
+					}
+				}
+			}
+			if lateOK == 0 || wrongOK != 0 {
+				t.Errorf("joined late: %d decrypted; a wrong key decrypted %d", lateOK, wrongOK)
 			}
 		})
 	}
