@@ -58,9 +58,15 @@ func (c *PacketConn) WriteBatch(ds []Datagram) (int, error) {
 
 // writeBatch records and sends up to maxBatch datagrams.
 func (c *PacketConn) writeBatch(ds []Datagram) (int, error) {
-	n := c.node.net
-	for _, d := range ds {
-		n.hold(classifyDatagram(d.B, c.local, d.Dst), c.local, d.Dst, d.B) // step mode: RTP never waits
+	// Each datagram classified once, its destination unmapped once: for
+	// step mode's hold here (outside the lock: RTP never waits) and for
+	// record below.
+	var protos [maxBatch]Proto
+	var dsts [maxBatch]netip.AddrPort
+	for i, d := range ds {
+		dsts[i] = netip.AddrPortFrom(d.Dst.Addr().Unmap(), d.Dst.Port())
+		protos[i] = classifyDatagram(d.B, c.local, dsts[i])
+		c.node.net.hold(protos[i], c.local, dsts[i], d.B)
 	}
 	c.batchMu.Lock()
 	defer c.batchMu.Unlock()
@@ -80,7 +86,7 @@ func (c *PacketConn) writeBatch(ds []Datagram) (int, error) {
 	}
 	b := c.batch
 	for i, d := range ds {
-		dst := netip.AddrPortFrom(d.Dst.Addr().Unmap(), d.Dst.Port())
+		dst := dsts[i]
 		if !dst.Addr().Is4() {
 			// The lab's sockets are udp4 (Node.ListenPacket): what went
 			// before goes, and the one-datagram path gives this one's error.
@@ -95,7 +101,7 @@ func (c *PacketConn) writeBatch(ds []Datagram) (int, error) {
 			}
 			return k + 1, nil
 		}
-		c.record(classifyDatagram(d.B, c.local, dst), d.B, dst, packetMark{})
+		c.record(protos[i], d.B, dst, packetMark{})
 		b.ips[i] = dst.Addr().As4()
 		b.addrs[i] = net.UDPAddr{IP: b.ips[i][:], Port: int(dst.Port())}
 		b.bufs[i][0] = d.B
