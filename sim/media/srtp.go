@@ -237,7 +237,9 @@ func (s *SRTP) Protect(dst, pkt []byte) ([]byte, error) {
 func (s *SRTP) Unprotect(dst, pkt []byte) ([]byte, error) {
 	out, err := s.ctx.DecryptRTP(dst[:0], pkt, &s.hdr)
 	if err == nil {
-		s.authenticated(s.hdr.SSRC)
+		if n := len(s.authed); n == 0 || s.authed[n-1] != s.hdr.SSRC {
+			s.authenticated(s.hdr.SSRC) // per packet only a compare: the stream's SSRC is the last one
+		}
 		return out, nil
 	}
 	if len(pkt) < HeaderSize || s.guessed >= lateGuesses {
