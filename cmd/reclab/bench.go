@@ -20,6 +20,8 @@ import (
 	"time"
 	"unsafe"
 
+	"golang.org/x/net/ipv4"
+
 	"github.com/reclab/reclab/lab"
 	"github.com/reclab/reclab/phones"
 	"github.com/reclab/reclab/sim"
@@ -91,9 +93,13 @@ No pcap is written; recordings go to DIR/recordings (about 32 KB per
 recorded party and second: delete DIR afterwards).
 
 --baseline then runs the same number of 50-packet-per-second streams over
-plain loopback UDP sockets (one sender goroutine and ticker, one reader
-goroutine per stream) with nothing else, and prints the lab's figures as
-ratios to it.
+plain loopback UDP sockets with nothing else, twice: naive (one sender
+socket, goroutine and ticker, one reader goroutine per stream), then the
+batched probe (one pacer of 4 goroutines per core, a sending socket per 3
+streams as a talking phone's call socket, each socket's packets of a
+period in one sendmmsg, one reader per stream). It prints the lab's
+figures as ratios to both; issue 14's target is the lab at 1.8 of the
+naive baseline's packets per CPU-second.
 
 --setup measures recording-session set-up and tear-down alone: the phones
 send no RTP, the calls hang up as soon as every session is up, and the
@@ -179,13 +185,22 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if c.baseline {
-		fmt.Fprintf(stdout, "\nbaseline: %d streams of 50 packets/s over plain loopback UDP for %s …\n", res.streams, c.duration)
-		b, err := runBaseline(ctx, res.streams, c.duration)
+		fmt.Fprintf(stdout, "\nbaseline: %d streams of 50 packets/s over plain loopback UDP for %s, naive (a socket, goroutine and ticker per stream), then batched (one pacer, a socket per %d streams, sendmmsg) …\n",
+			res.streams, c.duration, probeFanout)
+		naive, err := runBaseline(ctx, res.streams, c.duration, false)
 		if err != nil {
 			fmt.Fprintln(stderr, "reclab bench: baseline:", err)
 			return exitLabFail
 		}
-		b.print(stdout, res)
+		probe, err := runBaseline(ctx, res.streams, c.duration, true)
+		if err != nil {
+			fmt.Fprintln(stderr, "reclab bench: batched probe:", err)
+			return exitLabFail
+		}
+		naive.print(stdout, res, capacityTarget)
+		probe.print(stdout, res, 0)
+		fmt.Fprintf(stdout, "  probe / baseline     %.2f packets per CPU-second: the most batching buys on this machine in the lab's shape\n",
+			(float64(probe.sent)/probe.window.Seconds()/probe.cpuPerSecond)/(float64(naive.sent)/naive.window.Seconds()/naive.cpuPerSecond))
 	}
 	return exitOK
 }
@@ -807,65 +822,87 @@ func maxRSS() int64 {
 
 // baselineResult is what plain loopback sockets carried.
 type baselineResult struct {
+	name           string
 	streams        int
+	senders        int // sending sockets
 	window         time.Duration
 	sent, received uint64
 	cpuPerSecond   float64
 	lost           int64 // whole run: sent and never received
 }
 
-func (b *baselineResult) print(w io.Writer, lab *benchResult) {
+// print prints b and the lab's figures over it; capacity is packets per
+// CPU-second, the lab's over b's.
+func (b *baselineResult) print(w io.Writer, lab *benchResult, target float64) {
 	secs := b.window.Seconds()
-	fmt.Fprintf(w, "  baseline             %d streams, %.0f packets/s sent, %.0f received, %d lost; %.2f cores\n",
-		b.streams, float64(b.sent)/secs, float64(b.received)/secs, b.lost, b.cpuPerSecond)
+	fmt.Fprintf(w, "  %-20s %d streams from %d sockets, %.0f packets/s sent, %.0f received, %d lost; %.2f cores\n",
+		b.name, b.streams, b.senders, float64(b.sent)/secs, float64(b.received)/secs, b.lost, b.cpuPerSecond)
 	labPPS := float64(lab.sent+lab.forked) / lab.window.Seconds()
 	basePPS := float64(b.sent) / secs
-	fmt.Fprintf(w, "  lab / baseline       packets/s %.2f; CPU %.2f\n", labPPS/basePPS, lab.cpuPerSecond/b.cpuPerSecond)
+	fmt.Fprintf(w, "  lab / %-14s packets/s %.2f; CPU %.2f\n", b.name, labPPS/basePPS, lab.cpuPerSecond/b.cpuPerSecond)
 	if lab.cpuPerSecond > 0 && b.cpuPerSecond > 0 {
-		// Capacity: packets per CPU-second, the lab's over the baseline's.
 		capacity := (labPPS / lab.cpuPerSecond) / (basePPS / b.cpuPerSecond)
-		fmt.Fprintf(w, "  capacity             the lab carries %.2f of the baseline's packets per CPU-second (target ≥ 0.90)\n", capacity)
+		fmt.Fprintf(w, "  capacity             the lab carries %.2f of the %s's packets per CPU-second", capacity, b.name)
+		if target > 0 {
+			fmt.Fprintf(w, " (target ≥ %.1f)", target)
+		}
+		fmt.Fprintln(w)
 	}
 }
 
 // baselinePacket is a G.711 20 ms RTP packet's size: 12 header + 160 bytes.
 const baselinePacket = 172
 
-// runBaseline sends streams at 50 packets/s over plain loopback UDP, as
-// the lab does: one sender goroutine with its own 20 ms ticker and one
-// reader goroutine per stream. (The lab has one ticker per talking phone,
-// which also sends that phone's tx copy, so 1,000 tickers for 3,000
-// streams: the baseline's 3,000 tickers make it, if anything, costlier.) These sockets are the measuring stick, not
-// lab nodes, so they do not come from sim.
-func runBaseline(ctx context.Context, streams int, d time.Duration) (*baselineResult, error) {
+// capacityTarget is issue 14's: the lab at least 1.8 of the naive
+// baseline's packets per CPU-second, what its batched probe reached.
+const capacityTarget = 1.8
+
+// probeFanout is how many streams leave one of the batched probe's
+// sockets: a talking phone's call socket sends its call packet and the
+// recorder's two copies (tx and rx) each period.
+const probeFanout = 3
+
+// runBaseline sends streams at 50 packets/s over plain loopback UDP, each
+// to a socket of its own with a reader goroutine, as the lab's receivers
+// are. Naive (batched false): one sender socket, goroutine and 20 ms
+// ticker per stream. Batched, issue 14's probe of what the machine can do
+// in the lab's shape: a pacer of a few goroutines for all, a socket per
+// probeFanout streams, and each socket's packets of a period in one
+// sendmmsg (ipv4.PacketConn.WriteBatch). These sockets are the measuring
+// stick, not lab nodes, so they do not come from sim.
+func runBaseline(ctx context.Context, streams int, d time.Duration, batched bool) (*baselineResult, error) {
 	lo := netip.MustParseAddr("127.0.0.1")
+	nsend, fanout := streams, 1
+	if batched {
+		fanout = probeFanout
+		nsend = (streams + fanout - 1) / fanout
+	}
 	var recv, send []*net.UDPConn
 	closeAll := func() {
 		for _, c := range append(recv, send...) {
 			c.Close()
 		}
 	}
-	for range streams {
-		r, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, 0)))
-		if err != nil {
-			closeAll()
-			return nil, err
+	listen := func(to *[]*net.UDPConn, n int) error {
+		for range n {
+			c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, 0)))
+			if err != nil {
+				return err
+			}
+			*to = append(*to, c)
 		}
-		recv = append(recv, r)
-		s, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, 0)))
-		if err != nil {
-			closeAll()
-			return nil, err
-		}
-		send = append(send, s)
+		return nil
+	}
+	if err := errors.Join(listen(&recv, streams), listen(&send, nsend)); err != nil {
+		closeAll()
+		return nil, err
 	}
 	var sent, received atomic.Uint64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range streams {
-		dst := recv[i].LocalAddr().(*net.UDPAddr).AddrPort()
-		wg.Add(2)
-		go func(c *net.UDPConn) {
+	for _, c := range recv {
+		wg.Add(1)
+		go func() {
 			defer wg.Done()
 			buf := make([]byte, 2048)
 			for {
@@ -877,29 +914,60 @@ func runBaseline(ctx context.Context, streams int, d time.Duration) (*baselineRe
 				}
 				received.Add(1)
 			}
-		}(recv[i])
-		go func(c *net.UDPConn) {
-			defer wg.Done()
-			pkt := make([]byte, baselinePacket)
-			pkt[0] = 0x80
-			// As a phone's sender (phones/media.go): every tick sends the
-			// packets due since the start, so late ticks do not lose rate.
-			tick := time.NewTicker(20 * time.Millisecond)
-			defer tick.Stop()
-			start, done := time.Now(), int64(0)
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-				}
-				for due := int64(time.Since(start)/(20*time.Millisecond)) + 1; done < due; done++ {
-					if _, err := c.WriteToUDPAddrPort(pkt, dst); err == nil {
-						sent.Add(1)
-					}
+		}()
+	}
+	pkt := make([]byte, baselinePacket)
+	pkt[0] = 0x80
+	// pace sends the periods due since start from senders, each period's
+	// packets of a socket in one call of sendPeriod; as a phone's pacer
+	// (phones/media.go), late ticks do not lose rate.
+	pace := func(senders []int, sendPeriod func(i int)) {
+		defer wg.Done()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		start, done := time.Now(), int64(0)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			for due := int64(time.Since(start)/(20*time.Millisecond)) + 1; done < due; done++ {
+				for _, i := range senders {
+					sendPeriod(i)
 				}
 			}
-		}(send[i])
+		}
+	}
+	if !batched {
+		for i, c := range send {
+			dst := recv[i].LocalAddr().(*net.UDPAddr).AddrPort()
+			wg.Add(1)
+			go pace([]int{i}, func(int) {
+				if _, err := c.WriteToUDPAddrPort(pkt, dst); err == nil {
+					sent.Add(1)
+				}
+			})
+		}
+	} else {
+		pcs := make([]*ipv4.PacketConn, nsend)
+		batches := make([][]ipv4.Message, nsend)
+		all := make([]int, nsend)
+		for i, c := range send {
+			pcs[i], all[i] = ipv4.NewPacketConn(c), i
+			for j := i * fanout; j < min((i+1)*fanout, streams); j++ {
+				batches[i] = append(batches[i], ipv4.Message{Buffers: [][]byte{pkt}, Addr: recv[j].LocalAddr()})
+			}
+		}
+		// In lanes, as the lab's pacer (phones/pacer.go): 4 per core.
+		lanes := 4 * runtime.GOMAXPROCS(0)
+		for l := range lanes {
+			wg.Add(1)
+			go pace(all[l*nsend/lanes:(l+1)*nsend/lanes], func(i int) {
+				n, _ := pcs[i].WriteBatch(batches[i], 0)
+				sent.Add(uint64(max(n, 0)))
+			})
+		}
 	}
 	// Let the tickers spread out before measuring.
 	select {
@@ -915,8 +983,11 @@ func runBaseline(ctx context.Context, streams int, d time.Duration) (*baselineRe
 	close(stop)
 	// Packets in flight at the end are not lost: give the readers a moment.
 	time.Sleep(100 * time.Millisecond)
-	b := &baselineResult{streams: streams, window: t1.Sub(t0), sent: s1 - s0, received: r1 - r0,
-		lost: int64(sent.Load()) - int64(received.Load())}
+	b := &baselineResult{name: "baseline", streams: streams, senders: nsend, window: t1.Sub(t0),
+		sent: s1 - s0, received: r1 - r0, lost: int64(sent.Load()) - int64(received.Load())}
+	if batched {
+		b.name = "batched probe"
+	}
 	closeAll()
 	wg.Wait()
 	b.cpuPerSecond = (cpu1 - cpu0).Seconds() / b.window.Seconds()

@@ -141,3 +141,34 @@ func TestBenchSetup(t *testing.T) {
 		t.Errorf("set-up / SIPp %g", r)
 	}
 }
+
+// TestBaselineBothShapes runs the naive baseline and the batched probe on
+// seven streams for a short while: the probe sends from a socket per three
+// streams (the last socket one), packets arrive, and a stream gets no
+// more than its 50 a second. It checks counts, never a speed.
+func TestBaselineBothShapes(t *testing.T) {
+	const streams, d = 7, 400 * time.Millisecond
+	for _, batched := range []bool{false, true} {
+		b, err := runBaseline(t.Context(), streams, d, batched)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSenders := streams
+		if batched {
+			wantSenders = 3
+		}
+		if b.senders != wantSenders || b.streams != streams {
+			t.Errorf("batched %v: %d streams from %d sockets, want %d from %d", batched, b.streams, b.senders, streams, wantSenders)
+		}
+		// Paced from the start: at most the periods due by the window's
+		// end (a second of warm-up plus d, and one period of slack).
+		if most := uint64(streams * (int((time.Second+b.window)/(20*time.Millisecond)) + 2)); b.sent == 0 || b.sent > most {
+			t.Errorf("batched %v: %d packets sent in the window, want 1..%d", batched, b.sent, most)
+		}
+		// Not lost == 0: under load a reader may not have drained its
+		// socket in the 100 ms the run gives it.
+		if b.received == 0 {
+			t.Errorf("batched %v: nothing received", batched)
+		}
+	}
+}
