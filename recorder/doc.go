@@ -76,13 +76,13 @@
 //     the device is known; each later Established/ConnectionCleared opens and
 //     closes a file while the dialog stays. BYE when the device goes out of
 //     service or moves to another address.
-//   - The file is opened before the ACK is sent: the phone forks from the
-//     ACK, and its first packets must find a file. The open runs on a file
-//     worker, started as the session's INVITE goes out (a file the session
-//     never uses is removed); the loop holds the ACK back until the
-//     open-complete event (a BYE due meanwhile sends the ACK first). Finishing a file runs on
-//     a worker too: Recordings and the "recording … closed" note follow
-//     when the JSON is written; Close waits for every file.
+//   - The file's open runs on a file worker, started as the session's
+//     INVITE goes out (a file the session never uses is removed), and the
+//     ACK never waits for it (issue 14: set-up does not wait on the disk):
+//     the phone forks from the ACK, and packets that come before the file
+//     is open are held by the sink (below) and replayed into it. Finishing
+//     a file runs on a worker too: Recordings and the "recording … closed"
+//     note follow when the JSON is written; Close waits for every file.
 //   - Static mapping, next call: the phone resumes forking at the call's
 //     start, possibly before the recorder has its EstablishedEvent (and so
 //     its file). The sink holds packets that arrive while no file is open

@@ -281,7 +281,6 @@ func (r *Recorder) onFileDone(ev fileDoneEvent) {
 		r.recordingFinished(slot, ev.job.finish, ev.rec, ev.err)
 		return
 	}
-	defer r.ackIfWaiting(s)
 	if ev.err != nil {
 		r.net.Errorf(r.node.Name(), netip.AddrPort{}, "%s of %s not recorded: %v", slot.call, s.ext, ev.err)
 		if s.file == slot {
@@ -333,15 +332,4 @@ func (r *Recorder) recordingFinished(slot *fileSlot, f *openFile, rec Recording,
 	r.node.Note("recording %s closed (%s): %d packets, %d lost", f.name, rec.Meta.Reason, rec.Meta.Packets(), rec.Meta.Lost())
 	r.keptOrDiscarded(rec, slot.keep)
 	r.node.Publish(RecordingClosed{Recording: rec, Kept: slot.keep})
-}
-
-// ackIfWaiting sends the ACK that waited for the session's file to open.
-func (r *Recorder) ackIfWaiting(s *session) {
-	if !s.ackWaiting {
-		return
-	}
-	s.ackWaiting = false
-	if r.sessions[s.key] == s {
-		r.sendAck(s)
-	}
 }

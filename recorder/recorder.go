@@ -391,8 +391,6 @@ type session struct {
 	// transaction (INVITE, UPDATE, re-INVITE, BYE → 200), on the lab clock.
 	sipRTT time.Duration
 
-	ackWaiting bool // the ACK waits for the file's open to complete
-
 	// unsureSince is when the CSTA link was lost while the session had a
 	// call (lab clock + 1; 0: the link has been up through its call): its
 	// ConnectionCleared may never come (callGone).
@@ -481,12 +479,9 @@ func (r *Recorder) perform(s *session, a Action) {
 		r.prepareRecording(s, a.Call) // the open overlaps the INVITE's round trip
 		r.sendInvite(s, a.Call)
 	case ActSendAck:
-		if s.file != nil && s.file.f == nil {
-			// The phone forks from the ACK (spec §3.2): it goes out when
-			// the file is open (onFileDone).
-			s.ackWaiting = true
-			return
-		}
+		// The phone forks from the ACK (spec §3.2); a file still being
+		// opened is covered by the sink's held packets (sink.hold), so
+		// set-up never waits on the disk (issue 14 item 3).
 		r.sendAck(s)
 	case ActArmKeepAlive:
 		if s.timer != nil {
@@ -504,7 +499,6 @@ func (r *Recorder) perform(s *session, a Action) {
 	case ActRecover:
 		r.recover(s)
 	case ActSendBye:
-		r.ackIfWaiting(s) // a dialog is confirmed before it is ended
 		r.node.Note("BYE %s at %s", s.ext, r.phoneAddr(s))
 		go r.sendBye(s, s.dialog)
 	case ActOpenRecording:
@@ -531,7 +525,6 @@ func (r *Recorder) recover(s *session) {
 		s.dialog.Close() // forget it in the dialog cache; sends nothing
 		s.dialog = nil
 	}
-	s.ackWaiting = false // that dialog is gone
 	r.setSIPCallID(s, r.newSIPCallID())
 	s.sdpID = newSDPID()
 	if s.file != nil {
@@ -696,7 +689,6 @@ func (r *Recorder) finish(s *session, reason string) {
 	if n := s.sink.dropHeld(); n > 0 {
 		r.node.Note("recording session %s: %d packets arrived after its last file closed and were not recorded", s.name, n)
 	}
-	s.ackWaiting = false
 	if s.prepared != nil {
 		r.dropPrepared(s, s.prepared)
 		s.prepared = nil

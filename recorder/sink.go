@@ -22,7 +22,8 @@ import (
 //
 // Packets that arrive while no WAV is installed are held (up to maxHeld,
 // the first ones kept) and replayed into the next WAV when it is
-// installed: in static mapping the phone resumes forking at the next
+// installed: the phone forks from the ACK, which does not wait for the
+// file's open (recorder.go, ActSendAck); in static mapping it resumes forking at the next
 // call's start (spec §3.1: the session outlives calls), which can be before
 // the recorder has seen that call's EstablishedEvent and opened its file.
 // Held packets of a channel that come before that channel's first packet
