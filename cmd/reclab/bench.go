@@ -99,7 +99,10 @@ batched probe (one pacer of 4 goroutines per core, a sending socket per 3
 streams as a talking phone's call socket, each socket's packets of a
 period in one sendmmsg, one reader per stream). It prints the lab's
 figures as ratios to both; issue 14's target is the lab at 1.8 of the
-naive baseline's packets per CPU-second.
+naive baseline's packets per CPU-second. Last it measures the loopback
+floor: one socket pair moving 64 datagrams per sendmmsg and recvmmsg, the
+least CPU this machine's kernel takes per datagram, and the cores the
+lab's load needs at that cost.
 
 --setup measures recording-session set-up and tear-down alone: the phones
 send no RTP, the calls hang up as soon as every session is up, and the
@@ -201,6 +204,12 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		probe.print(stdout, res, 0)
 		fmt.Fprintf(stdout, "  probe / baseline     %.2f packets per CPU-second: the most batching buys on this machine in the lab's shape\n",
 			(float64(probe.sent)/probe.window.Seconds()/probe.cpuPerSecond)/(float64(naive.sent)/naive.window.Seconds()/naive.cpuPerSecond))
+		floor, err := runFloor(ctx, min(c.duration, 5*time.Second))
+		if err != nil {
+			fmt.Fprintln(stderr, "reclab bench:", err)
+			return exitLabFail
+		}
+		floor.print(stdout, res)
 	}
 	return exitOK
 }
@@ -992,4 +1001,85 @@ func runBaseline(ctx context.Context, streams int, d time.Duration, batched bool
 	wg.Wait()
 	b.cpuPerSecond = (cpu1 - cpu0).Seconds() / b.window.Seconds()
 	return b, nil
+}
+
+// floorBatch is how many datagrams the loopback floor moves per system
+// call each way: far more than the lab ever has waiting on one socket.
+const floorBatch = 64
+
+// floorResult is the machine's own cost of a loopback datagram.
+type floorResult struct {
+	datagrams uint64
+	cpu       time.Duration
+}
+
+// perDatagram is the CPU one datagram cost, sent and received.
+func (f *floorResult) perDatagram() time.Duration {
+	return f.cpu / time.Duration(max(f.datagrams, 1))
+}
+
+// runFloor measures what the kernel alone costs per loopback datagram:
+// one goroutine, one socket pair, floorBatch datagrams per sendmmsg and
+// per recvmmsg, for d. No lab, pacer or reader goroutine can carry a
+// datagram for less, so rate × perDatagram is the least CPU a load needs
+// on this machine (issue 14: why 300,000 packets/s is out of reach here).
+func runFloor(ctx context.Context, d time.Duration) (*floorResult, error) {
+	lo := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0))
+	rc, err := net.ListenUDP("udp4", lo)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	sc, err := net.ListenUDP("udp4", lo)
+	if err != nil {
+		return nil, err
+	}
+	defer sc.Close()
+	rc.SetReadBuffer(4 << 20) // a batch must fit: it is read after it is sent
+	pkt := make([]byte, baselinePacket)
+	pkt[0] = 0x80
+	out, in := make([]ipv4.Message, floorBatch), make([]ipv4.Message, floorBatch)
+	for i := range out {
+		out[i] = ipv4.Message{Buffers: [][]byte{pkt}, Addr: rc.LocalAddr()}
+		in[i] = ipv4.Message{Buffers: [][]byte{make([]byte, 2048)}}
+	}
+	sp, rp := ipv4.NewPacketConn(sc), ipv4.NewPacketConn(rc)
+	// A read never blocks past the run: the deadline ends a batch that
+	// the kernel dropped in part (it should not, with 4 MiB of buffer).
+	rc.SetReadDeadline(time.Now().Add(d + 5*time.Second))
+	var f floorResult
+	cpu0, end := cpuTime(), time.Now().Add(d)
+	for time.Now().Before(end) && ctx.Err() == nil {
+		sent := 0
+		for sent < floorBatch {
+			n, err := sp.WriteBatch(out[sent:], 0)
+			if err != nil {
+				return nil, fmt.Errorf("loopback floor: send: %w", err)
+			}
+			sent += n
+		}
+		for got := 0; got < sent; {
+			n, err := rp.ReadBatch(in, 0)
+			if err != nil {
+				return nil, fmt.Errorf("loopback floor: %d of %d datagrams read: %w", got, sent, err)
+			}
+			got += n
+		}
+		f.datagrams += uint64(sent)
+	}
+	f.cpu = cpuTime() - cpu0
+	return &f, nil
+}
+
+// print says the floor and what the lab's load needs at least on it.
+func (f *floorResult) print(w io.Writer, lab *benchResult) {
+	per := f.perDatagram()
+	fmt.Fprintf(w, "  loopback floor       %.2f µs of CPU per datagram sent and received (one socket pair, %d per sendmmsg and recvmmsg): at most %.0f packets/s per core\n",
+		float64(per.Nanoseconds())/1e3, floorBatch, 1/per.Seconds())
+	want := float64(lab.streams) * 50
+	fmt.Fprintf(w, "  floor for this load  %d streams at 50/s = %.0f packets/s need ≥ %.2f cores of system calls alone", lab.streams, want, want*per.Seconds())
+	if pps := float64(lab.sent+lab.forked) / lab.window.Seconds(); pps > 0 && lab.cpuPerSecond > 0 {
+		fmt.Fprintf(w, "; the lab spent %.2f µs per packet (%.2f× the floor)", lab.cpuPerSecond/pps*1e6, lab.cpuPerSecond/pps/per.Seconds())
+	}
+	fmt.Fprintln(w)
 }

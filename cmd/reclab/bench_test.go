@@ -172,3 +172,23 @@ func TestBaselineBothShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestLoopbackFloor moves whole batches through one socket pair and
+// prints the floor and what a lab load needs on it: counts and wording,
+// never a speed.
+func TestLoopbackFloor(t *testing.T) {
+	f, err := runFloor(t.Context(), 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.datagrams == 0 || f.datagrams%floorBatch != 0 || f.cpu <= 0 {
+		t.Fatalf("floor moved %d datagrams for %v of CPU, want whole batches of %d and some CPU", f.datagrams, f.cpu, floorBatch)
+	}
+	var out strings.Builder
+	f.print(&out, &benchResult{streams: 3000, sent: 1000, forked: 2000, window: time.Second, cpuPerSecond: 0.5})
+	for _, want := range []string{"loopback floor ", "3000 streams at 50/s = 150000 packets/s need ≥ ", "the lab spent 166.67 µs per packet"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("floor output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
