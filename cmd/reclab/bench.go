@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -112,7 +113,9 @@ last 200) with INVITE→ACK and BYE→200 percentiles. --vs-sipp then runs
 SIPp's built-in scenarios, sipp -sn uas and sipp -sn uac (--sipp-calls
 calls at --sipp-rate per second), on loopback in the same command and
 prints the lab's set-up rate over SIPp's calls per second; without sipp
-on PATH it says so. --pcap writes DIR/lab.pcapng (about 230 bytes per RTP
+on PATH it says so. --setup also measures what creating a file costs in
+DIR (500 small files from one goroutine, removed afterwards): a recording
+session creates five, so the filesystem bounds the set-up rate. --pcap writes DIR/lab.pcapng (about 230 bytes per RTP
 packet: 700 MB for 20 s of 500 calls) so the capture's cost is measured,
 and prints how many packets the capture dropped.
 
@@ -181,6 +184,14 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		return exitLabFail
 	}
 	res.print(stdout, c)
+	if c.setup {
+		per, err := runCreateCost(c.out, createCostFiles)
+		if err != nil {
+			fmt.Fprintln(stderr, "reclab bench: file creation:", err)
+			return exitLabFail
+		}
+		printCreateCost(stdout, c.out, per)
+	}
 	if c.vsSIPp {
 		fmt.Fprintf(stdout, "\nSIPp: %d calls of sipp -sn uac → sipp -sn uas at -r %d on loopback …\n", c.sippCalls, c.sippRate)
 		if err := compareSIPp(ctx, c, res, stdout); err != nil {
@@ -1096,4 +1107,51 @@ func (f *floorResult) print(w io.Writer, lab *benchResult) {
 		fmt.Fprintf(w, "; the lab spent %.2f µs per packet (%.2f× the floor)", lab.cpuPerSecond/pps*1e6, lab.cpuPerSecond/pps/per.Seconds())
 	}
 	fmt.Fprintln(w)
+}
+
+// createCostFiles is how many files the creation measurement makes.
+const createCostFiles = 500
+
+// filesPerSession is what one recording session creates: the WAV when it
+// opens, and the JSON and the RFC 7865 XML through a temporary name each,
+// when it opens and again when it closes (recorder/recording.go).
+const filesPerSession = 5
+
+// runCreateCost measures what creating a small file costs in dir: one
+// goroutine on one OS thread makes n files in a fresh directory of dir
+// (O_CREAT|O_EXCL, 44 bytes, close) and counts its thread's CPU; the
+// directory is removed afterwards. The recorder's set-up pays this per
+// file, so it bounds --setup on the filesystem the recordings go to.
+func runCreateCost(dir string, n int) (time.Duration, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, err
+	}
+	tmp, err := os.MkdirTemp(dir, ".create-cost-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(tmp)
+	header := make([]byte, 44) // a WAV header's size
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu0 := threadCPUTime()
+	for i := range n {
+		f, err := os.OpenFile(filepath.Join(tmp, fmt.Sprintf("f%06d.wav", i)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return 0, err
+		}
+		_, werr := f.Write(header)
+		if err := errors.Join(werr, f.Close()); err != nil {
+			return 0, err
+		}
+	}
+	return (threadCPUTime() - cpu0) / time.Duration(max(n, 1)), nil
+}
+
+// printCreateCost says what file creation in dir costs and what that
+// bounds the set-up rate to.
+func printCreateCost(w io.Writer, dir string, per time.Duration) {
+	session := per * filesPerSession
+	fmt.Fprintf(w, "  file creation        %.0f µs of CPU per file created in %s (%d files, one goroutine); a recording session creates %d: ≥ %.2f ms per session, at most %.0f sessions/s per core\n",
+		float64(per.Nanoseconds())/1e3, dir, createCostFiles, filesPerSession, float64(session.Nanoseconds())/1e6, 1/session.Seconds())
 }

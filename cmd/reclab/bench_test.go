@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -125,6 +127,7 @@ func TestBenchSetup(t *testing.T) {
 		t.Errorf("tear-down: %s sessions, want 20", m[0])
 	}
 	find(`RTP +(none) \(--setup`)
+	number(find(`file creation +(\d+) µs of CPU per file created in \S+ \(500 files, one goroutine\); a recording session creates 5`)[0])
 	if strings.Contains(text, "packets/s") {
 		t.Errorf("--setup printed RTP rates:\n%s", text)
 	}
@@ -190,5 +193,32 @@ func TestLoopbackFloor(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("floor output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestCreateCost makes its files in a directory of its own, removes them
+// and reports a CPU figure; the line names the directory and the files
+// per session. Nothing about speed.
+func TestCreateCost(t *testing.T) {
+	dir := t.TempDir()
+	per, err := runCreateCost(dir, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if per <= 0 {
+		t.Errorf("a file creation cost %v of CPU", per)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("%d entries left in %s", len(left), dir)
+	}
+	var out strings.Builder
+	printCreateCost(&out, dir, 500*time.Microsecond)
+	for _, want := range []string{"500 µs of CPU per file created in " + dir, "creates 5: ≥ 2.50 ms per session, at most 400 sessions/s per core"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if _, err := runCreateCost(filepath.Join(dir, "missing", "\x00"), 1); err == nil {
+		t.Error("a directory that cannot be made: no error")
 	}
 }
