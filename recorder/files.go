@@ -3,6 +3,7 @@ package recorder
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/reclab/reclab/sim/media"
 )
@@ -57,9 +58,10 @@ type fileDoneEvent struct {
 }
 
 // files is the pool: buffered channels of opens and finishes that the
-// workers take jobs from directly, opens first (an ACK waits for each,
-// while a finish delays nobody), and the loop's overflow queues for when a
-// channel is full (the loop never blocks handing a job over).
+// workers take jobs from directly, opens first (a session's first packets
+// are held until its open completes, while a finish delays nobody), and
+// the loop's overflow queues for when a channel is full (the loop never
+// blocks handing a job over).
 type files struct {
 	openCh, finishCh chan fileJob
 	stop             chan struct{}
@@ -67,6 +69,10 @@ type files struct {
 	outstanding      int         // loop-owned: queued or running
 	disk             *diskWriter // the WAVs' bytes (disk.go)
 	workers          sync.WaitGroup
+
+	// openGate, a test hook: while it holds a channel, every open waits
+	// for that channel to close (a disk slower than the SIP round trip).
+	openGate atomic.Pointer[chan struct{}]
 }
 
 // fileChanSize is each job channel's buffer: a burst of set-ups fits.
@@ -112,10 +118,13 @@ func (r *Recorder) fileWorker() {
 		case job.finish != nil:
 			done.rec, done.err = job.finish.finish()
 		default:
+			if gate := r.files.openGate.Load(); gate != nil {
+				<-*gate
+			}
 			done.f, done.err = createRecording(r.cfg.OutDir, job.callID, job.ext, r.files.disk)
 			if done.err == nil {
-				// The loop gets the file at once: the session's ACK waits
-				// for it (spec §3.2: the phone forks on the ACK), and the
+				// The loop gets the file at once: the session's forked
+				// packets are held until it is installed, and the
 				// sidecars, two files written and renamed each, took most
 				// of a set-up's time (issue 14 item 3: 4 of 5 file
 				// creations per session). The disk writer writes them

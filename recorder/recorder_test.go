@@ -336,3 +336,44 @@ func TestSinkPushDoesNotAllocate(t *testing.T) {
 		t.Errorf("%d packets received, want 2001", f.meta.TX.Received)
 	}
 }
+
+// TestAckDoesNotWaitForTheFile holds every file open back (a disk slower
+// than the SIP round trip): the ACK still goes out at the 200 OK, the
+// phone's first forked packets are held while the file opens, and they are
+// all in the recording once it is open (issue 14 item 3: set-up never
+// waits on the disk).
+func TestAckDoesNotWaitForTheFile(t *testing.T) {
+	l := newLab(t, 1, Config{Monitored: []string{"1001"}})
+	gate := make(chan struct{})
+	l.rec.files.openGate.Store(&gate)
+	opened := false
+	defer func() {
+		if !opened {
+			close(gate) // let Close finish the worker's open
+		}
+	}()
+	l.register(t)
+	started := sim.WatchState(l.net.Trace(), func(s RecordingStarted) bool { return s.Ext == "1001" })
+	closed := sim.WatchState(l.net.Trace(), func(s RecordingClosed) bool { return s.Meta.Extension == "1001" })
+
+	callID := csta.FormatCallID(7)
+	l.established(callID)
+	recv(t, l.phone.invites, "INVITE")
+	offer := recv(t, l.phone.acked, "ACK while the file is still being opened")
+	l.media(t, offer, 30, 20) // every packet held: l.media waits for each
+	select {
+	case <-started.C:
+		t.Fatal("recording started while its open was held back")
+	default:
+	}
+
+	close(gate)
+	opened = true
+	waitFor(t, started, "recording started")
+	l.cleared(callID)
+	recv(t, l.phone.byes, "BYE at the phone")
+	rec := waitFor(t, closed, "recording closed").State.(RecordingClosed).Recording
+	if m := rec.Meta; m.TX.Received != 30 || m.RX.Received != 20 || m.TX.Lost != 0 || m.RX.Lost != 0 {
+		t.Errorf("tx %+v rx %+v: want the 30 and 20 packets forked before the file was open, none lost", m.TX, m.RX)
+	}
+}

@@ -258,8 +258,9 @@ func (s *Session) stepInviting(in Input) []Action {
 			s.state = SessionEnding
 			return []Action{{Kind: ActSendAck}, {Kind: ActSendBye}}
 		}
-		// The file opens before the ACK: the phone starts forking on the
-		// ACK (spec §3.2), and its first packets must find a file.
+		// The recording opens with the ACK: the phone starts forking on
+		// the ACK (spec §3.2); the sink holds its first packets until the
+		// file is open.
 		s.state = SessionRecording
 		var acts []Action
 		if s.pending.ID != "" {
