@@ -1099,6 +1099,10 @@ func runFloor(ctx context.Context, d time.Duration) (*floorResult, error) {
 // print says the floor and what the lab's load needs at least on it.
 func (f *floorResult) print(w io.Writer, lab *benchResult) {
 	per := f.perDatagram()
+	if per <= 0 {
+		fmt.Fprintf(w, "  loopback floor       not measured: %d datagrams took no CPU time this thread could see\n", f.datagrams)
+		return
+	}
 	fmt.Fprintf(w, "  loopback floor       %.2f µs of CPU per datagram sent and received (one socket pair, %d per sendmmsg and recvmmsg): at most %.0f packets/s per core\n",
 		float64(per.Nanoseconds())/1e3, floorBatch, 1/per.Seconds())
 	want := float64(lab.streams) * 50
@@ -1152,6 +1156,10 @@ func runCreateCost(dir string, n int) (time.Duration, error) {
 // bounds the set-up rate to.
 func printCreateCost(w io.Writer, dir string, per time.Duration) {
 	session := per * filesPerSession
+	if per <= 0 {
+		fmt.Fprintf(w, "  file creation        not measured in %s: %d files took no CPU time this thread could see\n", dir, createCostFiles)
+		return
+	}
 	fmt.Fprintf(w, "  file creation        %.0f µs of CPU per file created in %s (%d files, one goroutine); a recording session creates %d: ≥ %.2f ms per session, at most %.0f sessions/s per core\n",
 		float64(per.Nanoseconds())/1e3, dir, createCostFiles, filesPerSession, float64(session.Nanoseconds())/1e6, 1/session.Seconds())
 }

@@ -127,7 +127,7 @@ func TestBenchSetup(t *testing.T) {
 		t.Errorf("tear-down: %s sessions, want 20", m[0])
 	}
 	find(`RTP +(none) \(--setup`)
-	number(find(`file creation +(\d+) µs of CPU per file created in \S+ \(500 files, one goroutine\); a recording session creates 5`)[0])
+	find(`file creation +(\d+ µs of CPU per file created in \S+ \(500 files, one goroutine\); a recording session creates 5|not measured in \S+: 500 files)`)
 	if strings.Contains(text, "packets/s") {
 		t.Errorf("--setup printed RTP rates:\n%s", text)
 	}
@@ -184,8 +184,10 @@ func TestLoopbackFloor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.datagrams == 0 || f.datagrams%floorBatch != 0 || f.cpu <= 0 {
-		t.Fatalf("floor moved %d datagrams for %v of CPU, want whole batches of %d and some CPU", f.datagrams, f.cpu, floorBatch)
+	// The CPU may read 0 on a loaded machine (sampled thread time): only
+	// its sign is checked.
+	if f.datagrams == 0 || f.datagrams%floorBatch != 0 || f.cpu < 0 {
+		t.Fatalf("floor moved %d datagrams for %v of CPU, want whole batches of %d", f.datagrams, f.cpu, floorBatch)
 	}
 	var out strings.Builder
 	f.print(&out, &benchResult{streams: 3000, sent: 1000, forked: 2000, window: time.Second, cpuPerSecond: 0.5})
@@ -193,6 +195,11 @@ func TestLoopbackFloor(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("floor output lacks %q:\n%s", want, out.String())
 		}
+	}
+	out.Reset()
+	(&floorResult{datagrams: floorBatch}).print(&out, &benchResult{})
+	if !strings.Contains(out.String(), "not measured: 64 datagrams took no CPU time") {
+		t.Errorf("a floor of no CPU printed %q", out.String())
 	}
 }
 
@@ -205,7 +212,7 @@ func TestCreateCost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if per <= 0 {
+	if per < 0 { // 0 is possible: a thread's CPU time is sampled, and 20 files are little
 		t.Errorf("a file creation cost %v of CPU", per)
 	}
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
@@ -217,6 +224,11 @@ func TestCreateCost(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+	out.Reset()
+	printCreateCost(&out, dir, 0)
+	if !strings.Contains(out.String(), "not measured in "+dir) {
+		t.Errorf("a creation of no CPU printed %q", out.String())
 	}
 	if _, err := runCreateCost(filepath.Join(dir, "missing", "\x00"), 1); err == nil {
 		t.Error("a directory that cannot be made: no error")
