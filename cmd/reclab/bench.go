@@ -115,9 +115,11 @@ calls at --sipp-rate per second), on loopback in the same command and
 prints the lab's set-up rate over SIPp's calls per second; without sipp
 on PATH it says so. --setup also measures what creating a file costs in
 DIR (500 small files from one goroutine, removed afterwards): a recording
-session creates five, so the filesystem bounds the set-up rate. --pcap writes DIR/lab.pcapng (about 230 bytes per RTP
-packet: 700 MB for 20 s of 500 calls) so the capture's cost is measured,
-and prints how many packets the capture dropped.
+session creates five, so the filesystem bounds the set-up rate.
+
+--pcap writes DIR/lab.pcapng (about 230 bytes per RTP packet: 550–850 MB
+for 20 s of 500 calls) so the capture's cost is measured, and prints how
+many packets the capture dropped.
 
 Flags:`
 
