@@ -80,7 +80,8 @@
 //     INVITE goes out (a file the session never uses is removed), and the
 //     ACK never waits for it (issue 14: set-up does not wait on the disk):
 //     the phone forks from the ACK, and packets that come before the file
-//     is open are held by the sink (below) and replayed into it. Finishing
+//     is open are held by the sink (below) and replayed into it, also when
+//     the call ended, and its session with it, before the open did. Finishing
 //     a file runs on a worker too: Recordings and the "recording … closed"
 //     note follow when the JSON is written; Close waits for every file.
 //   - Static mapping, next call: the phone resumes forking at the call's

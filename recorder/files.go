@@ -33,8 +33,12 @@ type fileSlot struct {
 	meta   Meta
 	f      *openFile // nil until the open completes (or if it failed)
 	closed bool      // the core closed it before the open completed
-	drop   bool      // opened ahead for a session that never recorded it: remove it
-	keep   bool      // set at close: false when save on demand discards it (spec §3.3)
+	// held is the finished session's sink when the session ended before
+	// this closed slot's open completed: the call's packets wait there
+	// (the ACK does not wait for the open) and go into the file once open.
+	held *sink
+	drop bool // opened ahead for a session that never recorded it: remove it
+	keep bool // set at close: false when save on demand discards it (spec §3.3)
 }
 
 // fileJob is one piece of file I/O for a worker: open (create the WAV of
@@ -259,6 +263,7 @@ func (r *Recorder) closeRecording(s *session, reason string) {
 	slot.keep = r.keepRecording(s.ext, slot.call.ID)
 	if slot.f == nil {
 		slot.closed = true
+		s.opening = slot // onFileDone writes what the sink holds into it
 		return
 	}
 	_, malformed, _, _ := s.sink.swap(nil)
@@ -298,6 +303,14 @@ func (r *Recorder) onFileDone(ev fileDoneEvent) {
 		if s.prepared == slot {
 			s.prepared = nil // openRecording tries again
 		}
+		if s.opening == slot {
+			s.opening = nil
+		}
+		if slot.held != nil {
+			if n := slot.held.dropHeld(); n > 0 {
+				r.node.Note("recording session %s: %d packets held for %s were not recorded", s.name, n, slot.call)
+			}
+		}
 		return
 	}
 	slot.f = ev.f
@@ -307,12 +320,37 @@ func (r *Recorder) onFileDone(ev fileDoneEvent) {
 	case s.prepared == slot:
 		// Opened ahead; openRecording takes it.
 	case slot.closed:
-		r.node.Note("recording %s started", ev.f.name)
-		r.node.Publish(RecordingStarted{Recording: ev.f.name, Ext: slot.meta.Extension, CallID: slot.meta.CallID, Mapping: slot.meta.Mapping})
-		r.finishFile(s, slot) // closed by the core while it was being opened
+		r.finishOpened(s, slot) // closed by the core while it was being opened
 	default:
 		r.install(s, slot)
 	}
+}
+
+// finishOpened finishes a file whose recording was closed while it was
+// being opened, with the packets held for it meanwhile: the session's
+// sink's if nothing newer records there, or the ended session's (held).
+func (r *Recorder) finishOpened(s *session, slot *fileSlot) {
+	if s.opening == slot {
+		s.opening = nil
+	}
+	held := slot.held
+	if held == nil && r.sessions[s.key] == s && s.file == nil {
+		held = s.sink
+	}
+	if held == nil {
+		r.node.Note("recording %s started", slot.f.name)
+		r.node.Publish(RecordingStarted{Recording: slot.f.name, Ext: slot.meta.Extension, CallID: slot.meta.CallID, Mapping: slot.meta.Mapping})
+		r.finishFile(s, slot)
+		return
+	}
+	r.installKeys(s, slot.call)
+	_, _, replayed, stale := held.swap(slot.f.wav)
+	_, malformed, _, _ := held.swap(nil)
+	slot.meta.Malformed = malformed
+	slot.meta.SRTP = held.srtpResult(nil)
+	r.node.Publish(RecordingStarted{Recording: slot.f.name, Ext: slot.meta.Extension, CallID: slot.meta.CallID, Mapping: slot.meta.Mapping})
+	r.node.Note("recording %s started after its call ended, with the %d packets held for it (%d of the previous call left out)", slot.f.name, replayed, stale)
+	r.finishFile(s, slot)
 }
 
 // install hands an open file to the session's sink, with what it held.

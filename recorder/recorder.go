@@ -384,6 +384,7 @@ type session struct {
 	sink     *sink
 	file     *fileSlot // the current call's recording (files.go)
 	prepared *fileSlot // a file opened ahead for the call being INVITEd for
+	opening  *fileSlot // closed while its open was still running: its packets are held in sink
 	timer    *sim.Timer
 	drain    *sim.Timer // the drain grace of a file past its end (drain.go)
 
@@ -686,8 +687,15 @@ func (r *Recorder) finish(s *session, reason string) {
 		r.ports.release(ap.Port())
 	}
 	s.sink.wait()
-	if n := s.sink.dropHeld(); n > 0 {
-		r.node.Note("recording session %s: %d packets arrived after its last file closed and were not recorded", s.name, n)
+	switch {
+	case s.opening != nil:
+		// The call's recording closed before its file was open: what the
+		// phone forked is held for it (onFileDone).
+		s.opening.held = s.sink
+	default:
+		if n := s.sink.dropHeld(); n > 0 {
+			r.node.Note("recording session %s: %d packets arrived after its last file closed and were not recorded", s.name, n)
+		}
 	}
 	if s.prepared != nil {
 		r.dropPrepared(s, s.prepared)

@@ -377,3 +377,43 @@ func TestAckDoesNotWaitForTheFile(t *testing.T) {
 		t.Errorf("tx %+v rx %+v: want the 30 and 20 packets forked before the file was open, none lost", m.TX, m.RX)
 	}
 }
+
+// TestCallEndsBeforeItsFileOpens holds the file's open back until the
+// call has cleared and its recording session ended: the packets the phone
+// forked meanwhile were held, and they go into the file once it is open
+// instead of being dropped with the session.
+func TestCallEndsBeforeItsFileOpens(t *testing.T) {
+	l := newLab(t, 1, Config{Monitored: []string{"1001"}})
+	gate := make(chan struct{})
+	l.rec.files.openGate.Store(&gate)
+	opened := false
+	defer func() {
+		if !opened {
+			close(gate)
+		}
+	}()
+	l.register(t)
+	ended := sim.WatchState(l.net.Trace(), func(s SessionChanged) bool { return s.Ext == "1001" && s.Cause == ReasonCallCleared })
+	closed := sim.WatchState(l.net.Trace(), func(s RecordingClosed) bool { return s.Meta.Extension == "1001" })
+
+	callID := csta.FormatCallID(8)
+	l.established(callID)
+	recv(t, l.phone.invites, "INVITE")
+	offer := recv(t, l.phone.acked, "ACK while the file is still being opened")
+	l.media(t, offer, 25, 15)
+	l.cleared(callID)
+	recv(t, l.phone.byes, "BYE at the phone")
+	waitFor(t, ended, "session ended")
+	select {
+	case e := <-closed.C:
+		t.Fatalf("recording closed before its file was open: %v", e)
+	default:
+	}
+
+	close(gate)
+	opened = true
+	rec := waitFor(t, closed, "recording closed").State.(RecordingClosed).Recording
+	if m := rec.Meta; m.TX.Received != 25 || m.RX.Received != 15 || m.TX.Lost != 0 || m.RX.Lost != 0 || m.Reason != ReasonCallCleared {
+		t.Errorf("tx %+v rx %+v reason %q: want the 25 and 15 packets held for the file, none lost, call cleared", m.TX, m.RX, m.Reason)
+	}
+}
